@@ -1,0 +1,31 @@
+# The two commands of the README's quick start: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch that lies on these machines' disk; a looser requirement
+# would download a multi-GB CUDA build. Every later install is held to it.
+TORCH_PIN := torch==2.13.0
+CONSTRAINTS := $(VENV)/constraints.txt
+PLUGIN_DIRS := $(wildcard plugins/*/)
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	echo "$(TORCH_PIN)" > $(CONSTRAINTS)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) $(TORCH_PIN)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[test]" $(foreach dir,$(PLUGIN_DIRS),-e $(dir))
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/python -m covplan plugins
+
+test: venv
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) demo_work .pytest_cache

@@ -1,0 +1,1 @@
+"""Network architectures: the plugin contract and the built-in ``plain_unet``."""

@@ -1,0 +1,88 @@
+"""The contract between covplan and a network architecture."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from torch import nn
+
+from covplan.architectures.memory import measure_training_memory
+
+from covplan.plugin_base import NamedPlugin
+
+# Where nnU-Net finds a plugin network: see covplan.architectures.nnunet_adapter.
+NNUNET_ADAPTER = "covplan.architectures.nnunet_adapter.build_plugin_network"
+
+
+class ArchitecturePlugin(NamedPlugin, ABC):
+    """A segmentation network covplan can plan, train and predict with.
+
+    Only ``name``, ``dims`` and :meth:`build_network` are required; every other method
+    has a default that a plugin may override.
+
+    The network takes ``(batch, channels, *patch_size)`` and returns logits
+    ``(batch, num_classes, *patch_size)``. With ``deep_supervision=True`` it returns a
+    list of such maps, the full-resolution one first (nnU-Net's convention); the trainer
+    resizes the target to each output's shape and weights them with
+    :meth:`output_weights`.
+    """
+
+    dims: tuple[int, ...] = (2, 3)
+    default_loss: str = "dice_ce"
+
+    @abstractmethod
+    def build_network(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
+                      deep_supervision: bool = False) -> nn.Module:
+        """Build the network for one configuration of a plans file (``patch_size``,
+        ``spacing``, ``architecture.arch_kwargs``, ...)."""
+
+    def nnunet_architecture(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """The ``architecture`` entry of a plans configuration: how nnU-Net rebuilds this
+        network. ``plan["architecture"]["arch_kwargs"]`` holds the topology the planner
+        chose (nnU-Net's ``n_stages``, ``features_per_stage``, ``kernel_sizes``,
+        ``strides``, ...). The default keeps that topology and names covplan's adapter,
+        which looks the plugin up by name and calls :meth:`build_network` with the same
+        configuration; a plugin whose network class takes nnU-Net's constructor arguments
+        may name that class instead."""
+        topology = dict(plan.get("architecture", {}).get("arch_kwargs", {}))
+        topology.pop("covplan_architecture", None)
+        topology.pop("covplan_plan", None)
+        plan_without_architecture = {key: value for key, value in plan.items() if key != "architecture"}
+        return {
+            "network_class_name": NNUNET_ADAPTER,
+            "arch_kwargs": {**topology, "covplan_architecture": self.name, "covplan_plan": plan_without_architecture},
+            # The adapter takes the topology as plain JSON values, exactly as planned.
+            "_kw_requires_import": [],
+        }
+
+    def output_weights(self, num_outputs: int) -> list[float]:
+        """Loss weight of each network output, full resolution first. The default is
+        nnU-Net's deep-supervision weighting: halved per level, the lowest resolution
+        ignored, normalised to sum to one."""
+        if num_outputs == 1:
+            return [1.0]
+        weights = [1 / 2**level for level in range(num_outputs)]
+        weights[-1] = 0.0
+        total = sum(weights)
+        return [w / total for w in weights]
+
+    def configure_optimizers(self, network: nn.Module, num_epochs: int, initial_lr: float | None = None
+                             ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        """Optimiser and per-epoch schedule. The default is nnU-Net's: SGD with Nesterov
+        momentum 0.99, weight decay 3e-5, initial rate 1e-2 and polynomial decay."""
+        from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
+
+        lr = 1e-2 if initial_lr is None else initial_lr
+        optimizer = torch.optim.SGD(network.parameters(), lr, weight_decay=3e-5, momentum=0.99, nesterov=True)
+        return optimizer, PolyLRScheduler(optimizer, lr, num_epochs)
+
+    def estimate_memory(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
+                        batch_size: int | None = None) -> int:
+        """Bytes one training step needs at the plan's patch and batch size. The default
+        measures one forward pass (see :func:`measure_training_memory`); plugins with a
+        cheaper closed form may override it."""
+        network = self.build_network(plan, num_input_channels, num_classes, deep_supervision=True)
+        batch = plan["batch_size"] if batch_size is None else batch_size
+        return measure_training_memory(network, (batch, num_input_channels, *plan["patch_size"]))

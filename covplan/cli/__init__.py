@@ -1,0 +1,40 @@
+"""The ``covplan`` command: a thin click layer over the stage packages, one module per
+command."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from covplan import __version__
+from covplan.cli.plugins_command import plugins_command
+from covplan.errors import CovplanError
+
+
+class CovplanGroup(click.Group):
+    """Turns a :class:`CovplanError` raised by any command into click's one-line error."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CovplanError as error:
+            raise click.ClickException(str(error)) from error
+
+
+@click.group(cls=CovplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="covplan")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug messages).")
+def cli(verbose: int) -> None:
+    """nnU-Net-style auto-configuration for chest-CT lung and lesion segmentation,
+    with architectures, losses and dataset converters as plugins.
+
+    \b
+    Example:
+        covplan plugins --json
+    """
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="covplan: %(levelname)s: %(message)s")
+
+
+cli.add_command(plugins_command)

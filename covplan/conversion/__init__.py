@@ -1,0 +1,1 @@
+"""Dataset conversion: the converter plugin contract."""

@@ -1,0 +1,30 @@
+"""The contract between covplan and a dataset converter."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import click
+
+from covplan.plugin_base import NamedPlugin
+
+
+class ConverterPlugin(NamedPlugin, ABC):
+    """Turns one source dataset layout into covplan's common format (nnU-Net v2's raw
+    dataset layout plus ``covplan_dataset.json``).
+
+    ``covplan convert NAME SRC_DIR OUT_DIR`` calls :meth:`convert`; the options a
+    converter needs on the command line come from :meth:`click_params` and reach
+    :meth:`convert` as keyword arguments.
+    """
+
+
+    @abstractmethod
+    def convert(self, source_dir: Path, output_dir: Path, **options: Any) -> Any:
+        """Convert ``source_dir`` into ``output_dir``; never modify the source."""
+
+    def click_params(self) -> list[click.Parameter]:
+        """Extra command-line options of ``covplan convert NAME``."""
+        return []

@@ -1,0 +1,1 @@
+"""Loss functions: the plugin contract and the built-in ``dice_ce``."""

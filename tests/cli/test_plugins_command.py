@@ -1,0 +1,102 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from covplan import __version__
+from covplan.cli import cli
+from tests.fake_plugins import FakeNet, Registers
+from tests.installed_dist import write_distribution
+
+BROKEN_MODULE = "raise ImportError('needs the missing package covplan_gpu_kernels')\n"
+GOOD_MODULE = '''
+from torch import nn
+import covplan
+
+class OnPathNet(covplan.ArchitecturePlugin):
+    """A network from a distribution that is only on the path."""
+    name = "on_path_net"
+    dims = (3,)
+
+    def build_network(self, plan, num_input_channels, num_classes, deep_supervision=False):
+        return nn.Conv3d(num_input_channels, num_classes, 1)
+
+@covplan.hookimpl
+def register_architectures(register):
+    register(OnPathNet())
+'''
+
+
+def run_covplan(*args: str, extra_path: Path | None = None, **env_overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **env_overrides}
+    if extra_path is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path), env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "covplan", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_version_and_help():
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--version"]).output == f"covplan, version {__version__}\n"
+    result = runner.invoke(cli, ["-h"])
+    assert result.exit_code == 0
+    assert "plugins" in result.output
+
+
+def test_json_listing_includes_builtins_and_in_process_plugins(register_plugin):
+    register_plugin(Registers(FakeNet()), "fake")
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    listing = json.loads(result.output)
+    by_name = {row["name"]: row for row in listing["plugins"]}
+    assert by_name["plain_unet"] == {
+        "name": "plain_unet", "kind": "architecture", "dims": [2, 3], "default_loss": "dice_ce",
+        "description": "nnU-Net's default U-Net (PlainConvUNet from dynamic-network-architectures).",
+        "distribution": "covplan", "version": __version__,
+    }
+    assert by_name["dice_ce"]["kind"] == "loss"
+    assert by_name["fake_net"]["dims"] == [2]
+
+
+def test_text_listing_shows_kind_name_and_provider():
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0
+    assert f"architecture plain_unet            covplan {__version__} 2D/3D" in result.output.splitlines()
+
+
+def test_duplicate_names_are_a_one_line_error(register_plugin):
+    register_plugin(Registers(FakeNet()), "one")
+    register_plugin(Registers(FakeNet()), "two")
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: architecture 'fake_net' is registered twice")
+    assert "Traceback" not in result.output
+
+
+def test_subprocess_finds_a_distribution_on_the_path_and_isolates_a_broken_one(tmp_path):
+    site = tmp_path / "site"
+    write_distribution(site, "covplan-on-path", "1.2.0", "covplan_on_path", GOOD_MODULE, "on_path")
+    write_distribution(site, "covplan-broken", "0.3.0", "covplan_broken", BROKEN_MODULE, "broken")
+    result = run_covplan("plugins", "--json", extra_path=site)
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    by_name = {row["name"]: row for row in listing["plugins"]}
+    assert by_name["on_path_net"]["distribution"] == "covplan-on-path"
+    assert by_name["on_path_net"]["version"] == "1.2.0"
+    assert "plain_unet" in by_name
+    assert listing["broken"] == [{
+        "plugin": "broken", "distribution": "covplan-broken", "version": "0.3.0",
+        "error": "ImportError: needs the missing package covplan_gpu_kernels",
+    }]
+    assert "covplan plugin 'broken' from covplan-broken 0.3.0 failed to load" in result.stderr
+
+
+def test_environment_variable_restricts_external_plugins(tmp_path):
+    site = write_distribution(tmp_path / "site", "covplan-on-path", "1.2.0", "covplan_on_path", GOOD_MODULE,
+                              "on_path")
+    result = run_covplan("plugins", "--json", extra_path=site, COVPLAN_LOAD_PLUGINS="")
+    names = {row["name"] for row in json.loads(result.stdout)["plugins"]}
+    assert "on_path_net" not in names and "plain_unet" in names

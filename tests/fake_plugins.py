@@ -1,0 +1,69 @@
+"""Small fake plugins the tests register in-process."""
+
+from __future__ import annotations
+
+from torch import nn
+
+import covplan
+
+
+class FakeNet(covplan.ArchitecturePlugin):
+    """A 1x1 convolution standing in for a real network."""
+
+    name = "fake_net"
+    dims = (2,)
+
+    def build_network(self, plan, num_input_channels, num_classes, deep_supervision=False):
+        conv = nn.Conv2d if len(plan["patch_size"]) == 2 else nn.Conv3d
+        return conv(num_input_channels, num_classes, 1)
+
+
+class FakeLoss(covplan.LossPlugin):
+    """Mean of the logits."""
+
+    name = "fake_loss"
+
+    def build_loss(self, plan, num_classes, output_weights=None):
+        return lambda outputs, targets: outputs.mean()
+
+
+class FakeConverter(covplan.ConverterPlugin):
+    """Converts nothing."""
+
+    name = "fake_converter"
+
+    def convert(self, source_dir, output_dir, **options):
+        return None
+
+
+class Registers:
+    """A plugin object whose hooks register the given plugin objects."""
+
+    def __init__(self, *registered):
+        self.registered = registered
+
+    @covplan.hookimpl
+    def register_architectures(self, register):
+        for plugin in self.registered:
+            if isinstance(plugin, covplan.ArchitecturePlugin):
+                register(plugin)
+
+    @covplan.hookimpl
+    def register_losses(self, register):
+        for plugin in self.registered:
+            if isinstance(plugin, covplan.LossPlugin):
+                register(plugin)
+
+    @covplan.hookimpl
+    def register_converters(self, register):
+        for plugin in self.registered:
+            if isinstance(plugin, covplan.ConverterPlugin):
+                register(plugin)
+
+
+class FailsInHook:
+    """A plugin that imports but raises when asked to register."""
+
+    @covplan.hookimpl
+    def register_architectures(self, register):
+        raise RuntimeError("weights file missing")

@@ -31,6 +31,10 @@ class ArchitecturePlugin(NamedPlugin, ABC):
 
     dims: tuple[int, ...] = (2, 3)
     default_loss: str = "dice_ce"
+    # Feature counts the planner puts into the topology: features double per stage from
+    # the base up to the cap; None caps as nnU-Net does (320 in 3D, 512 in 2D).
+    base_num_features: int = 32
+    max_num_features: int | None = None
 
     @abstractmethod
     def build_network(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,

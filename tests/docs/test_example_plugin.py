@@ -18,6 +18,7 @@ TRAIN_A_FEW_STEPS = """
 import torch
 from covplan import registry
 
+torch.manual_seed(0)
 plan = {"patch_size": [16, 16], "batch_size": 2}
 network = registry.get_architecture("example_net").build_network(plan, 1, 2)
 loss = registry.get_loss("example_ce").build_loss(plan, 2)
@@ -25,7 +26,7 @@ optimizer = torch.optim.Adam(network.parameters(), 1e-2)
 image = torch.zeros(2, 1, 16, 16)
 image[:, :, 4:12, 4:12] = 1
 target = (image > 0).long()
-for step in range(60):
+for step in range(200):
     optimizer.zero_grad()
     value = loss(network(image), target)
     value.backward()

@@ -35,6 +35,9 @@ class ArchitecturePlugin(NamedPlugin, ABC):
     # the base up to the cap; None caps as nnU-Net does (320 in 3D, 512 in 2D).
     base_num_features: int = 32
     max_num_features: int | None = None
+    # The recipe's early stopping: the trainer stops once the validation loss has not
+    # improved for this many epochs; None trains every epoch (nnU-Net's way).
+    early_stopping_patience: int | None = None
 
     @abstractmethod
     def build_network(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,

@@ -9,6 +9,7 @@ import click
 
 from covplan import __version__
 from covplan.cli.plugins_command import plugins_command
+from covplan.cli.train_command import train_command
 from covplan.errors import CovplanError
 
 
@@ -38,3 +39,4 @@ def cli(verbose: int) -> None:
 
 
 cli.add_command(plugins_command)
+cli.add_command(train_command)

@@ -57,16 +57,16 @@ def add_rates(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: list[str], fold_folder: Path,
-                  device: torch.device, mirror_axes: tuple[int, ...]) -> dict[str, Any]:
+                  device: torch.device, mirror_axes: tuple[int, ...], use_mirroring: bool = True) -> dict[str, Any]:
     """Predict ``validation_ids`` with sliding windows (Gaussian weighting, half-patch
-    overlap, mirroring), export them on the original grid to ``fold_folder/validation/``
-    and write nnU-Net's ``summary.json`` there, extended by :func:`add_rates`."""
+    overlap, mirroring along ``mirror_axes`` unless ``use_mirroring`` is false), export
+    them on the original grid to ``fold_folder/validation/`` and write nnU-Net's ``summary.json`` there, extended by :func:`add_rates`."""
     from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder, save_summary_json
     from nnunetv2.inference.export_prediction import export_prediction_from_logits
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
+    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=use_mirroring,
                                 perform_everything_on_device=device.type == "cuda", device=device, allow_tqdm=False)
     predictor.manual_initialization(FullResolutionOutput(network).eval(), inputs.plans_manager,
                                     inputs.configuration_manager, None, inputs.dataset_json, "covplan", mirror_axes)

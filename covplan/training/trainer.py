@@ -51,6 +51,7 @@ class TrainingSettings:
     device: str = "auto"
     compile: bool = False
     evaluate: bool = True  # predict the fold's validation cases after training
+    test_time_mirroring: bool = True  # in that prediction, as nnU-Net's validation does
 
 
 class Trainer:
@@ -328,7 +329,7 @@ class Trainer:
         if not self.settings.evaluate:
             return None
         return evaluate_fold(self.network, self.inputs, self.val_ids, self.output_folder, self.device,
-                             self.augmentation.mirror_axes)
+                             self.augmentation.mirror_axes, self.settings.test_time_mirroring)
 
     def _write_model_description(self) -> None:
         """Plans (under nnU-Net's name ``plans.json``), dataset.json and fingerprint beside

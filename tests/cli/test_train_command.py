@@ -1,0 +1,49 @@
+"""``covplan train``: trains a fold, prints the cross-validation table, refuses bad input
+in one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from covplan.cli import cli
+
+TINY = ["--iters-per-epoch", "2", "--val-iters", "1", "--num-workers", "0", "--no-tta"]
+
+
+def test_trains_a_fold_and_prints_the_table(work3d):
+    result = CliRunner().invoke(cli, ["train", str(work3d), "--arch", "plain_unet", "--fold", "1", "--epochs", "1",
+                                      "--seed", "3", *TINY])
+    assert result.exit_code == 0, result.output
+    fold_folder = work3d / "plain_unet__3d_fullres" / "fold_1"
+    dice = json.loads((fold_folder / "validation" / "summary.json").read_text())["mean"]["1"]["Dice"]
+    lines = result.output.splitlines()
+    assert lines[-4] == "plain_unet__3d_fullres:"
+    assert lines[-3].split() == ["fold", "Dice", "ball"]
+    assert lines[-2].split() == ["1", f"{dice:.4f}"] and lines[-1].split() == ["mean", f"{dice:.4f}"]
+    cv_summary = json.loads((work3d / "plain_unet__3d_fullres" / "cv_summary.json").read_text())
+    assert cv_summary["folds"] == {"1": {"ball": pytest.approx(dice)}}
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--arch", "no_such_net", "--fold", "0"], "Error: unknown architecture 'no_such_net'; known: "),
+    (["--arch", "plain_unet", "--fold", "9"], "Error: fold 9 is out of range: "),
+    (["--arch", "plain_unet", "--fold", "last"], "Error: fold must be a number or 'all', not 'last'"),
+    (["--arch", "plain_unet", "--fold", "0", "--loss", "no_such_loss"], "Error: unknown loss 'no_such_loss'; known: "),
+    (["--arch", "plain_unet", "--fold", "0", "--configuration", "3d_lowres"],
+     "Error: configuration '3d_lowres' is not in "),
+])
+def test_bad_input_is_one_line(work3d, arguments, message):
+    result = CliRunner().invoke(cli, ["train", str(work3d), *arguments, "--epochs", "1", *TINY])
+    assert result.exit_code == 1
+    assert result.output.startswith(message) and result.output.count("\n") == 1
+    assert not (work3d / "plain_unet__3d_fullres").exists()
+
+
+def test_unplanned_work_folder_says_to_plan(tmp_path):
+    result = CliRunner().invoke(cli, ["train", str(tmp_path), "--arch", "plain_unet", "--fold", "0"])
+    assert result.exit_code == 1
+    assert "plans_plain_unet.json not found; run `covplan plan DATASET_DIR -o" in result.output
+    assert "--arch plain_unet --preprocess` first" in result.output

@@ -55,3 +55,9 @@ def resolve_device(name: str) -> torch.device:
             raise CovplanError("--device cuda was asked for, but torch finds no CUDA device; use --device cpu or auto")
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device(name)
+
+
+def leave_process_group() -> None:
+    """Tear down the process group torchrun's processes joined, if any."""
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -60,7 +60,8 @@ def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: li
                   device: torch.device, mirror_axes: tuple[int, ...], use_mirroring: bool = True) -> dict[str, Any]:
     """Predict ``validation_ids`` with sliding windows (Gaussian weighting, half-patch
     overlap, mirroring along ``mirror_axes`` unless ``use_mirroring`` is false), export
-    them on the original grid to ``fold_folder/validation/`` and write nnU-Net's ``summary.json`` there, extended by :func:`add_rates`."""
+    them on the original grid to ``fold_folder/validation/`` and write nnU-Net's
+    ``summary.json`` there, extended by :func:`add_rates`."""
     from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder, save_summary_json
     from nnunetv2.inference.export_prediction import export_prediction_from_logits
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor

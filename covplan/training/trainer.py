@@ -24,7 +24,7 @@ from covplan.training.checkpoints import (
     seed_everything,
 )
 from covplan.training.data import build_augmentation, build_batch_generators, deep_supervision_scales, default_num_workers
-from covplan.training.distributed import join_process_group, resolve_device, sum_over_processes
+from covplan.training.distributed import join_process_group, leave_process_group, resolve_device, sum_over_processes
 from covplan.training.evaluation import class_names, evaluate_fold
 from covplan.training.progress import log_columns, plot_progress, write_training_log
 from covplan.training.work_folder import Fold, TrainingInputs, fold_case_identifiers, load_training_inputs
@@ -363,4 +363,7 @@ def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | N
     preprocessed WORK folder; returns the fold's evaluation summary."""
     get_architecture(architecture)  # an unknown name fails here, listing the known ones
     inputs = load_training_inputs(Path(work), architecture, configuration)
-    return Trainer(inputs, fold, settings).run(resume=resume)
+    try:
+        return Trainer(inputs, fold, settings).run(resume=resume)
+    finally:
+        leave_process_group()

@@ -1,0 +1,27 @@
+"""Training with distributed data parallel: two CPU processes on gloo, through torchrun."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+from covplan.training.checkpoints import load_checkpoint
+
+
+def test_two_processes_train_one_fold(work3d):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "covplan", "train",
+               str(work3d), "--arch", "plain_unet", "--fold", "0", "--epochs", "2", "--iters-per-epoch", "2",
+               "--val-iters", "1", "--num-workers", "0", "--device", "cpu", "--no-evaluate"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    fold_folder = work3d / "plain_unet__3d_fullres" / "fold_0"
+    checkpoint = load_checkpoint(fold_folder / "checkpoint_final.pth")
+    assert checkpoint["epoch"] == 2
+    assert all(not name.startswith("module.") for name in checkpoint["network_weights"])  # unwrapped weights
+    with open(fold_folder / "training_log.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == ["0", "1"]  # written once, by the first process
+    assert not (fold_folder / "validation").exists()

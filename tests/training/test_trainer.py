@@ -135,3 +135,18 @@ def test_unknown_loss_lists_the_known_ones(work3d):
     with pytest.raises(CovplanError, match="unknown loss 'nope'; known: .*dice_ce"):
         train_fold(work3d, "plain_unet", 0, settings=TrainingSettings(loss="nope", num_workers=0))
 
+
+
+def test_a_third_party_architecture_and_loss_train_unchanged(work2d, register_plugin, monkeypatch):
+    from tests.conftest import REPO_ROOT
+
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "docs" / "examples" / "covplan-example-net"))
+    import covplan_example_net
+
+    register_plugin(covplan_example_net, "example-net")
+    shutil.copy(work2d / "plans_plain_unet.json", work2d / "plans_example_net.json")
+    summary = train_fold(work2d, "example_net", 0, settings=TrainingSettings(num_epochs=1, **TINY))
+    checkpoint = load_checkpoint(work2d / "example_net__2d" / "fold_0" / "checkpoint_final.pth")
+    assert checkpoint["loss"]["name"] == "example_ce"  # the plugin's default loss
+    assert checkpoint["architecture"]["distribution"] == "<in-process example-net>"
+    assert 0 <= summary["mean"][1]["Dice"] <= 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -101,16 +102,20 @@ def class_names(dataset_json: dict[str, Any]) -> dict[str, str]:
 
 def cross_validation_summary(model_folder: Path) -> dict[str, Any]:
     """Dice per class of every evaluated fold in ``model_folder`` and their mean; written
-    to ``model_folder/cv_summary.json``."""
+    to ``model_folder/cv_summary.json``. Fold ``all`` (trained and validated on every
+    case) is reported beside the folds, never in their mean."""
     names = class_names(json.loads((model_folder / "dataset.json").read_text()))
     folds = {}
     for summary_file in sorted(model_folder.glob("fold_*/validation/summary.json")):
         means = json.loads(summary_file.read_text())["mean"]
         folds[summary_file.parent.parent.name.removeprefix("fold_")] = {
             name: means[label]["Dice"] for label, name in names.items() if label in means}
+    all_cases = folds.pop("all", None)
     mean = {name: _nanmean([fold[name] for fold in folds.values() if name in fold]) for name in names.values()}
-    result = {"metric": "Dice", "classes": list(names.values()), "folds": folds, "mean": mean}
-    (model_folder / "cv_summary.json").write_text(json.dumps(result, indent=2))
+    result = {"metric": "Dice", "classes": list(names.values()), "folds": folds, "mean": mean, "all": all_cases}
+    temporary = model_folder / ".cv_summary.json.tmp"
+    temporary.write_text(json.dumps(result, indent=2))
+    os.replace(temporary, model_folder / "cv_summary.json")
     return result
 
 
@@ -120,11 +125,12 @@ def _nanmean(values: list[float]) -> float:
 
 
 def format_cross_validation_table(summary: dict[str, Any], title: str = "") -> str:
-    """A plain-text table: one row per fold and the mean, one column per class."""
+    """A plain-text table: one row per fold, the mean and fold ``all``; one column per class."""
     classes = summary["classes"]
     width = max([12, *(len(name) + 2 for name in classes)])
     lines = [title] if title else []
     lines.append("fold".ljust(8) + "".join(f"Dice {name}".rjust(width + 5) for name in classes))
-    for fold, dice in [*summary["folds"].items(), ("mean", summary["mean"])]:
+    rows = list(summary["folds"].items()) + ([("mean", summary["mean"])] if summary["folds"] else [])
+    for fold, dice in rows + ([("all", summary["all"])] if summary.get("all") else []):
         lines.append(str(fold).ljust(8) + "".join(f"{dice.get(name, math.nan):.4f}".rjust(width + 5) for name in classes))
     return "\n".join(lines)

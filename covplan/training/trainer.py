@@ -304,22 +304,13 @@ class Trainer:
         """Train until the last epoch (or early stop), write ``checkpoint_final.pth`` and,
         unless settings say otherwise, evaluate the fold. Returns the evaluation summary
         (None in processes other than the first, or without evaluation)."""
-        latest = self.output_folder / "checkpoint_latest.pth"
-        if resume and latest.is_file():
-            self.load_state(load_checkpoint(latest, self.device))
-            logger.info("resuming %s at epoch %d", self.output_folder, self.epoch)
-        elif resume:
-            logger.warning("nothing to resume in %s (no checkpoint_latest.pth); training from the start",
-                           self.output_folder)
-        if self.group.is_main:
-            self.output_folder.mkdir(parents=True, exist_ok=True)
-            self._write_model_description()
         try:
+            self._start(resume)
             while self.epoch < self.settings.num_epochs and not self.should_stop():
                 self.end_epoch(self.run_epoch())
         finally:
             for batches in (self.train_batches, self.val_batches):
-                if hasattr(batches, "_finish"):
+                if hasattr(batches, "_finish"):  # background workers
                     batches._finish()
         if self.group.is_distributed:
             torch.distributed.barrier()
@@ -330,6 +321,18 @@ class Trainer:
             return None
         return evaluate_fold(self.network, self.inputs, self.val_ids, self.output_folder, self.device,
                              self.augmentation.mirror_axes, self.settings.test_time_mirroring)
+
+    def _start(self, resume: bool) -> None:
+        latest = self.output_folder / "checkpoint_latest.pth"
+        if resume and latest.is_file():
+            self.load_state(load_checkpoint(latest, self.device))
+            logger.info("resuming %s at epoch %d", self.output_folder, self.epoch)
+        elif resume:
+            logger.warning("nothing to resume in %s (no checkpoint_latest.pth); training from the start",
+                           self.output_folder)
+        if self.group.is_main:
+            self.output_folder.mkdir(parents=True, exist_ok=True)
+            self._write_model_description()
 
     def _write_model_description(self) -> None:
         """Plans (under nnU-Net's name ``plans.json``), dataset.json and fingerprint beside

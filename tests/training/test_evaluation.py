@@ -38,12 +38,17 @@ def test_cross_validation_summary_means_folds(tmp_path):
         validation.joinpath("summary.json").write_text(json.dumps(
             {"mean": {"1": {"Dice": lung}, "2": {"Dice": infection}}, "metric_per_case": []}))
     (tmp_path / "fold_2").mkdir()  # not evaluated yet: left out
+    validation = tmp_path / "fold_all" / "validation"
+    validation.mkdir(parents=True)
+    validation.joinpath("summary.json").write_text(json.dumps({"mean": {"1": {"Dice": 1.0}, "2": {"Dice": 1.0}}}))
     summary = cross_validation_summary(tmp_path)
     assert summary["folds"] == {"0": {"lung": 0.9, "infection": 0.5}, "1": {"lung": 0.8, "infection": 0.7}}
-    assert summary["mean"] == {"lung": pytest.approx(0.85), "infection": pytest.approx(0.6)}
+    assert summary["mean"] == {"lung": pytest.approx(0.85), "infection": pytest.approx(0.6)}  # without fold all
+    assert summary["all"] == {"lung": 1.0, "infection": 1.0}
     assert json.loads((tmp_path / "cv_summary.json").read_text())["folds"] == summary["folds"]
     table = format_cross_validation_table(summary, "plain_unet__3d_fullres:").splitlines()
     assert table[0] == "plain_unet__3d_fullres:"
     assert table[1].split() == ["fold", "Dice", "lung", "Dice", "infection"]
     assert table[2].split() == ["0", "0.9000", "0.5000"]
-    assert table[-1].split() == ["mean", "0.8500", "0.6000"]
+    assert table[-2].split() == ["mean", "0.8500", "0.6000"]
+    assert table[-1].split() == ["all", "1.0000", "1.0000"]

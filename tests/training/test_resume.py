@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 
 import pytest
 import torch
 
+from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, train_fold
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.trainer import Trainer
@@ -55,8 +57,15 @@ def test_resume_after_a_kill_reaches_the_same_result(work3d, tmp_path, monkeypat
     assert read_log(interrupted_fold) == read_log(straight_fold)
 
 
-def test_resume_without_a_checkpoint_trains_from_the_start(work3d, caplog):
+def test_resume_without_a_checkpoint_trains_from_the_start_and_other_plans_are_refused(work3d, caplog):
     settings = TrainingSettings(**{**SETTINGS.__dict__, "num_epochs": 1})
     train_fold(work3d, "plain_unet", 0, settings=settings, resume=True)
     assert "nothing to resume" in caplog.text
     assert load_checkpoint(work3d / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_final.pth")["epoch"] == 1
+
+    plans_file = work3d / "plans_plain_unet.json"
+    plans = json.loads(plans_file.read_text())
+    plans["configurations"]["3d_fullres"]["batch_size"] = 1
+    plans_file.write_text(json.dumps(plans))
+    with pytest.raises(CovplanError, match="trained with other plans .* train again without --resume"):
+        train_fold(work3d, "plain_unet", 0, settings=settings, resume=True)

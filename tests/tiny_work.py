@@ -66,10 +66,20 @@ def build(root: Path) -> None:
     os.environ["nnUNet_raw"] = str(root / "raw")
     os.environ["nnUNet_preprocessed"] = str(root / "preprocessed")
     os.environ["nnUNet_results"] = str(root / "results")
+    import multiprocessing.dummy
+    from types import SimpleNamespace
+
+    from nnunetv2.experiment_planning.dataset_fingerprint import fingerprint_extractor
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
         extract_fingerprint_dataset, plan_experiment_dataset, preprocess_dataset,
     )
+    from nnunetv2.preprocessing.preprocessors import default_preprocessor
     from nnunetv2.utilities.crossval_split import generate_crossval_split
+
+    # Six tiny cases do not repay starting worker processes (seconds each on a shared
+    # machine): nnU-Net's pools run as threads here.
+    threads = SimpleNamespace(get_context=lambda method: SimpleNamespace(Pool=multiprocessing.dummy.Pool))
+    fingerprint_extractor.multiprocessing = default_preprocessor.multiprocessing = threads
 
     for dataset_id, (name, shape, configuration, patch_size) in DATASETS.items():
         write_raw_dataset(root / "raw" / name, shape, seed=dataset_id)

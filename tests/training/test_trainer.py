@@ -97,11 +97,11 @@ def test_training_log_and_plot(trained_fold):
 
 
 def test_trains_2d_with_rotations_and_flips_on_every_case(work2d):
-    settings = TrainingSettings(num_epochs=2, augmentation="rot_flip", **TINY)
+    settings = TrainingSettings(num_epochs=1, augmentation="rot_flip", **TINY)
     summary = train_fold(work2d, "plain_unet", "all", settings=settings)
     assert len(summary["metric_per_case"]) == 6  # fold 'all' validates on every case
     with open(work2d / "plain_unet__2d" / "fold_all" / "training_log.csv") as handle:
-        assert len(list(csv.DictReader(handle))) == 2
+        assert len(list(csv.DictReader(handle))) == 1
 
 
 def test_early_stopping_when_the_recipe_asks(work3d, register_plugin):
@@ -115,7 +115,7 @@ def test_early_stopping_when_the_recipe_asks(work3d, register_plugin):
 
     register_plugin(Registers(Impatient()), "impatient")
     shutil.copy(work3d / "plans_plain_unet.json", work3d / "plans_impatient_unet.json")
-    settings = TrainingSettings(num_epochs=30, initial_lr=1e-6, evaluate=False, **TINY)
+    settings = TrainingSettings(num_epochs=30, initial_lr=1e-6, evaluate=False, **{**TINY, "iterations_per_epoch": 2})
     train_fold(work3d, "impatient_unet", 0, settings=settings)
     with open(work3d / "impatient_unet__3d_fullres" / "fold_0" / "training_log.csv") as handle:
         losses = [float(row["val_loss"]) for row in csv.DictReader(handle)]

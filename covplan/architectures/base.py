@@ -35,6 +35,9 @@ class ArchitecturePlugin(NamedPlugin, ABC):
     # the base up to the cap; None caps as nnU-Net does (320 in 3D, 512 in 2D).
     base_num_features: int = 32
     max_num_features: int | None = None
+    # How logits become probabilities at inference: "softmax" over the classes, or
+    # "sigmoid" per class (one-vs-rest maps). The label is the arg-max either way.
+    output_activation: str = "softmax"
 
     @abstractmethod
     def build_network(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,

@@ -25,8 +25,11 @@ STAGE_STRIDES = (1, 2, 2, 2)
 ASPP_RATES = (3, 6, 9)
 DECODER_CONVS_PER_STAGE = 3
 REFINEMENT_STAGES = 4
-# Squeeze-and-excitation reduction ratio of SE-ResNet (Hu et al.).
+# Squeeze-and-excitation reduction ratio of SE-ResNet (Hu et al.), and a floor on the
+# bottleneck: 4 units is what the paper width's narrowest stage (64 / 16) has, and one
+# unit at reduced widths would often sit dead behind its ReLU.
 SE_REDUCTION = 16
+SE_MIN_HIDDEN = 4
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Sequential:
@@ -49,7 +52,7 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, channels: int, reduction: int = SE_REDUCTION):
         super().__init__()
-        hidden = max(channels // reduction, 1)
+        hidden = max(channels // reduction, SE_MIN_HIDDEN)
         self.gate = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(channels, hidden, 1),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -12,7 +12,19 @@ import torch
 TEST_BASE_WIDTH = 8
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Run these tiny networks on one thread: on a shared two-core machine a second
+    OpenMP thread waits for a busy core and makes each step several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
 def tiny_plan() -> Callable[..., dict]:
     """A 2D plans configuration with the reduced test width."""
 
@@ -24,7 +36,7 @@ def tiny_plan() -> Callable[..., dict]:
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def lesion_phantom() -> tuple[torch.Tensor, torch.Tensor]:
     """Two noisy slices ``(2, 1, 64, 64)`` with two lesion types told apart by their
     intensity (a bright disc = 1, a dimmer square = 2) and their label maps; the second

@@ -71,11 +71,14 @@ def hybrid_loss(logits: torch.Tensor, label_map: torch.Tensor) -> torch.Tensor:
     """BCE + (1 - SSIM) + (1 - IoU) of one output, each averaged over pixels, classes and
     the batch."""
     targets = one_hot_targets(label_map, logits.shape[1])
-    # SSIM and IoU in float32: their sums and squares lose too much in half precision.
-    probabilities = torch.sigmoid(logits.float())
-    bce = functional.binary_cross_entropy_with_logits(logits.float(), targets)
-    ssim_term = 1 - ssim_map(probabilities, targets).mean()
-    iou_term = 1 - soft_iou(probabilities, targets).mean()
+    # In float32 even under mixed precision: SSIM's local variances are differences of
+    # squares and IoU's are sums over the slice, both too coarse in half precision.
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        logits = logits.float()
+        probabilities = torch.sigmoid(logits)
+        bce = functional.binary_cross_entropy_with_logits(logits, targets)
+        ssim_term = 1 - ssim_map(probabilities, targets).mean()
+        iou_term = 1 - soft_iou(probabilities, targets).mean()
     return bce + ssim_term + iou_term
 
 

@@ -93,3 +93,12 @@ def test_nnunet_builds_it_from_the_plans_entry(tiny_plan):
     final, coarse = network(torch.randn(1, 1, 97, 131))
     assert final.shape == coarse.shape == (1, 4, 97, 131)
     assert network.encoder.stage_widths == [8, 16, 32, 64]
+
+
+def test_memory_estimate_grows_with_batch_and_patch(tiny_plan):
+    plugin = coarse_refine()
+    small = plugin.estimate_memory(tiny_plan((64, 64)), 1, 4, batch_size=1)
+    assert plugin.estimate_memory(tiny_plan((64, 64)), 1, 4, batch_size=2) > small
+    assert plugin.estimate_memory(tiny_plan((128, 96)), 1, 4, batch_size=1) > small
+    network = plugin.build_network(tiny_plan(), 1, 4)
+    assert small > 4 * 4 * sum(p.numel() for p in network.parameters())

@@ -18,7 +18,7 @@ def dice_per_class(prediction: torch.Tensor, labels: torch.Tensor, classes: rang
 
 @pytest.fixture(scope="module")
 def trained_network(tiny_plan, lesion_phantom):
-    """The coarse-refine network after 150 steps of the paper's recipe (hybrid loss on the
+    """The coarse-refine network after 100 steps of the paper's recipe (hybrid loss on the
     final and coarse maps, Adam at 3e-4) on the two-lesion-type phantom."""
     torch.manual_seed(0)
     images, labels = lesion_phantom
@@ -27,7 +27,7 @@ def trained_network(tiny_plan, lesion_phantom):
     network = plugin.build_network(plan, 1, 3, deep_supervision=True)
     loss = registry.get_loss(plugin.default_loss).build_loss(plan, 3, plugin.output_weights(2))
     optimizer, _ = plugin.configure_optimizers(network, num_epochs=1)
-    for _ in range(150):
+    for _ in range(100):
         optimizer.zero_grad()
         loss(network(images), [labels, labels]).backward()
         optimizer.step()

@@ -147,6 +147,9 @@ class CoarseDecoder(nn.Module):
 
     def __init__(self, stage_widths: list[int], bridge_width: int, num_classes: int):
         super().__init__()
+        # Read by CoarseRefineNet: nnU-Net switches deep supervision through
+        # `network.decoder.deep_supervision` (nnUNetTrainer.set_deep_supervision_enabled).
+        self.deep_supervision = False
         stages = []
         incoming = bridge_width
         for width in reversed(stage_widths):
@@ -195,8 +198,8 @@ class CoarseRefineNet(nn.Module):
 
     Returns the final logits ``(batch, num_classes, H, W)``; with ``deep_supervision``
     a list ``[final, coarse]``, both at full resolution, so the loss sees both maps as in
-    the paper. ``deep_supervision`` may be switched off after training (nnU-Net does the
-    same for inference).
+    the paper. ``deep_supervision`` may be switched off after training, here or as
+    nnU-Net does, on ``decoder.deep_supervision``.
     """
 
     # The refinement module halves the size four times.
@@ -204,11 +207,20 @@ class CoarseRefineNet(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, base_width: int = 64, deep_supervision: bool = False):
         super().__init__()
-        self.deep_supervision = deep_supervision
         self.encoder = SEResNet34Encoder(in_channels, base_width)
         self.bridge = ASPP(self.encoder.stage_widths[-1], base_width)
         self.decoder = CoarseDecoder(self.encoder.stage_widths, base_width, num_classes)
         self.refinement = ResidualRefinement(num_classes, base_width)
+        self.deep_supervision = deep_supervision
+
+    @property
+    def deep_supervision(self) -> bool:
+        """Whether the network returns ``[final, coarse]`` instead of the final map."""
+        return self.decoder.deep_supervision
+
+    @deep_supervision.setter
+    def deep_supervision(self, enabled: bool) -> None:
+        self.decoder.deep_supervision = enabled
 
     def forward(self, image: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         skips = self.encoder(image)

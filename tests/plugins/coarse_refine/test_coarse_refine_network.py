@@ -22,7 +22,8 @@ def test_final_and_coarse_maps_have_the_input_size(tiny_plan, patch_size, num_cl
     network = coarse_refine().build_network(tiny_plan(patch_size), 1, num_classes, deep_supervision=True)
     final, coarse = network(torch.randn(2, 1, *patch_size))
     assert final.shape == coarse.shape == (2, num_classes, *patch_size)
-    network.deep_supervision = False
+    network.decoder.deep_supervision = False  # how nnUNetTrainer switches it off
+    assert not network.deep_supervision
     assert network(torch.randn(1, 1, *patch_size)).shape == (1, num_classes, *patch_size)
 
 

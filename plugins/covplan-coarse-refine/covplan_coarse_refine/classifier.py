@@ -32,7 +32,9 @@ class SliceClassifier(nn.Module):
         # classifier can be saved and loaded on its own.
         self.encoder = copy.deepcopy(segmentation_network.encoder)
         self.encoder.requires_grad_(False)
-        self.head = nn.Linear(self.encoder.stage_widths[-1], NUM_SLICE_CLASSES)
+        encoder_weight = next(self.encoder.parameters())
+        self.head = nn.Linear(self.encoder.stage_widths[-1], NUM_SLICE_CLASSES,
+                              device=encoder_weight.device, dtype=encoder_weight.dtype)
 
     def train(self, mode: bool = True) -> SliceClassifier:
         """Train the head only: the frozen encoder stays in evaluation mode, so its batch

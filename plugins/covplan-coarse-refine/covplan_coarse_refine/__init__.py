@@ -27,6 +27,7 @@ def base_width_from_plan(plan: dict[str, Any]) -> int:
 
 
 def check_patch_size(plan: dict[str, Any], what: str) -> None:
+    """Refuse a plan whose patch is not 2D, naming ``what`` cannot take it."""
     patch_size = plan.get("patch_size")
     if patch_size is not None and len(patch_size) != 2:
         raise CovplanError(f"{what} works on 2D slices only, but the plan's patch size is {list(patch_size)}; "

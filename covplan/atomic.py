@@ -13,6 +13,12 @@ from pathlib import Path
 from covplan.errors import CovplanError
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextmanager
 def atomic_file(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is renamed to ``target``
@@ -21,6 +27,8 @@ def atomic_file(target: Path) -> Iterator[Path]:
     descriptor, temporary_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(descriptor)
     temporary = Path(temporary_name)
+    # mkstemp creates the file for its owner only; the result gets the usual permissions.
+    temporary.chmod(0o666 & ~_umask())
     try:
         yield temporary
         os.replace(temporary, target)
@@ -39,6 +47,7 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
         raise CovplanError(f"{target} already exists; choose another output folder or pass --overwrite")
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    temporary.chmod(0o777 & ~_umask())
     try:
         yield temporary
         if target.exists():

@@ -11,20 +11,10 @@ from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
 
 from covplan.evaluation import DEFAULT_PROCESSES, evaluate_folder
 from covplan.evaluation.evaluate import RATIO_METRICS
-from covplan.evaluation.label_roles import load_dataset_json, parse_region
+from covplan.evaluation.label_roles import find_dataset_json, load_dataset_json, parse_region
 from covplan.errors import CovplanError
 
 logger = logging.getLogger(__name__)
-
-
-def find_dataset_json(*folders: Path) -> Path | None:
-    """The first ``dataset.json`` in ``folders`` or beside them (nnU-Net's raw layout keeps it
-    one level above ``labelsTr``; its predictions folders carry a copy)."""
-    for folder in folders:
-        for candidate in (folder / "dataset.json", folder.parent / "dataset.json"):
-            if candidate.is_file():
-                return candidate
-    return None
 
 
 def _parse_regions(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, tuple[int, ...]] | None:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from covplan.cli.evaluate_command import find_dataset_json
 from covplan.errors import CovplanError
-from covplan.evaluation.label_roles import load_dataset_json
+from covplan.evaluation.label_roles import find_dataset_json, load_dataset_json
 from covplan.reporting.report import build_report
 
 logger = logging.getLogger(__name__)

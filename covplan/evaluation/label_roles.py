@@ -40,16 +40,26 @@ def load_dataset_json(path: Path) -> dict[str, Any]:
         raise CovplanError(f"{path}: cannot read it as JSON ({error})") from error
 
 
-def label_roles(dataset_json: Mapping[str, Any], source: str = "dataset.json") -> LabelRoles:
+def find_dataset_json(*folders: Path) -> Path | None:
+    """The first ``dataset.json`` in ``folders`` or beside them (nnU-Net's raw layout keeps it
+    one level above ``labelsTr``; its predictions folders carry a copy)."""
+    for folder in folders:
+        for candidate in (folder / "dataset.json", folder.parent / "dataset.json"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def label_roles(dataset_json: Mapping[str, Any]) -> LabelRoles:
     """Sort the labels of a dataset.json (v2 ``{"name": value}`` or v1 ``{"value": "name"}``)
     into lung, lesion and ignore labels; background (value 0) is left out."""
     labels = dataset_json.get("labels")
     if not isinstance(labels, Mapping) or not labels:
-        raise CovplanError(f"{source}: no 'labels' mapping; give the label values explicitly")
+        raise CovplanError("dataset.json has no 'labels' mapping; give the label values explicitly")
     if all(str(key).isdigit() for key in labels):
         labels = {name: int(value) for value, name in labels.items()}
     if any(not isinstance(value, int) for value in labels.values()):
-        raise CovplanError(f"{source}: region-based labels (lists of values) are not supported; "
+        raise CovplanError("dataset.json: region-based labels (lists of values) are not supported; "
                            "evaluate with --labels and --regions instead")
     ignore_label = labels.get("ignore")
     names = {value: name for name, value in labels.items() if value != 0 and name != "ignore"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -86,11 +86,12 @@ def _mean_metrics(per_case: list[dict[str, Any]], keys: Sequence[LabelOrRegion]
     return means, excluded
 
 
-def _foreground_mean(means: Mapping[LabelOrRegion, Mapping[str, float | None]], labels: Sequence[int]
-                     ) -> dict[str, float | None]:
+def _foreground_mean(means: Mapping[LabelOrRegion, Mapping[str, float | None]]) -> dict[str, float | None]:
     # Only the single labels count, not the merged regions, so that the number equals
-    # nnU-Net's foreground mean of the same label-based model.
-    foreground = [means[label] for label in labels if label != 0]
+    # nnU-Net's foreground mean of the same label-based model (regions count when there
+    # are no single labels).
+    single_labels = [key for key in means if isinstance(key, int)] or list(means)
+    foreground = [means[key] for key in single_labels if key != 0]
     result = {}
     for metric in next(iter(means.values())):
         defined = [entry[metric] for entry in foreground if entry[metric] is not None]
@@ -131,6 +132,17 @@ def _evaluation_keys(labels: Sequence[int], regions: Mapping[str, Sequence[int]]
     return keys, key_names
 
 
+def _score_cases(compute: Callable[[str, Path, Path], dict[str, Any]], cases: Mapping[str, tuple[Path, Path]],
+                 num_processes: int) -> list[dict[str, Any]]:
+    columns = (list(cases), [files[0] for files in cases.values()], [files[1] for files in cases.values()])
+    progress = partial(tqdm, total=len(cases), desc="evaluate", unit="case", disable=len(cases) < 2)
+    workers = max(1, min(num_processes, len(cases)))
+    if workers == 1:
+        return list(progress(map(compute, *columns)))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(progress(pool.map(compute, *columns)))
+
+
 def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path | None = None,
                     labels: Sequence[int] | None = None, regions: Mapping[str, Sequence[int]] | None = None,
                     dataset_json: Mapping[str, Any] | None = None,
@@ -146,6 +158,9 @@ def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path
     evaluates only the predicted cases (a cross-validation fold) instead of refusing.
     """
     reference_dir, prediction_dir = Path(reference_dir), Path(prediction_dir)
+    for folder in (reference_dir, prediction_dir):
+        if not folder.is_dir():
+            raise CovplanError(f"{folder}: not a folder")
     roles = label_roles(dataset_json) if dataset_json is not None else None
     if labels is None:
         if roles is None:
@@ -158,19 +173,12 @@ def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path
     file_ending = file_ending or file_ending_of(reference_dir)
     cases = _match_cases(reference_dir, prediction_dir, file_ending, allow_missing_predictions)
     reader = label_map_reader(next(iter(cases.values()))[0], file_ending, dataset_json)
-    compute = partial(_case_metrics_star, reader=reader, keys=keys,
+    compute = partial(case_metrics, reader=reader, labels_or_regions=keys,
                       ignore_label=roles.ignore_label if roles is not None else None)
-    jobs = [(case_id, reference, prediction) for case_id, (reference, prediction) in cases.items()]
-    workers = max(1, min(num_processes, len(jobs)))
-    progress = partial(tqdm, total=len(jobs), desc="evaluate", unit="case", disable=len(jobs) < 2)
-    if workers == 1:
-        per_case = list(progress(map(compute, jobs)))
-    else:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            per_case = list(progress(pool.map(compute, jobs)))
+    per_case = _score_cases(compute, cases, num_processes)
     means, excluded = _mean_metrics(per_case, keys)
     summary = {"metric_per_case": per_case, "mean": means,
-               "foreground_mean": _foreground_mean(means, [key for key in keys if isinstance(key, int)] or keys),
+               "foreground_mean": _foreground_mean(means),
                "names": key_names, "excluded_from_mean": excluded}
     if output_file is not None:
         with atomic_file(Path(output_file)) as temporary:
@@ -178,7 +186,3 @@ def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path
         logger.info("wrote %s", output_file)
     return summary
 
-
-def _case_metrics_star(job: tuple[str, Path, Path], reader: BaseReaderWriter, keys: Sequence[LabelOrRegion],
-                       ignore_label: int | None) -> dict[str, Any]:
-    return case_metrics(*job, reader=reader, labels_or_regions=keys, ignore_label=ignore_label)

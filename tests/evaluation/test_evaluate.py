@@ -139,3 +139,8 @@ def test_parallel_workers_give_the_same_summary(folders):
     serial = evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
     parallel = evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=2)
     assert parallel["mean"] == serial["mean"]
+
+
+def test_a_missing_folder_is_named(tmp_path):
+    with pytest.raises(CovplanError, match=r"nowhere: not a folder"):
+        evaluate_folder(tmp_path, tmp_path / "nowhere", labels=[1], num_processes=1)

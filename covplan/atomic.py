@@ -36,6 +36,12 @@ def atomic_file(target: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def refuse_existing(target: Path, overwrite: bool) -> None:
+    """Stop before any work when ``target`` exists and may not be replaced."""
+    if target.exists() and not overwrite:
+        raise CovplanError(f"{target} already exists; choose another output folder or pass --overwrite")
+
+
 @contextmanager
 def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``target``; on success it becomes ``target``.
@@ -43,8 +49,7 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
     An existing ``target`` is refused unless ``overwrite``; then it is replaced only after
     the new folder is complete.
     """
-    if target.exists() and not overwrite:
-        raise CovplanError(f"{target} already exists; choose another output folder or pass --overwrite")
+    refuse_existing(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     temporary.chmod(0o777 & ~_umask())

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
+from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
 from tqdm import tqdm
 
-from covplan.atomic import atomic_directory
+from covplan.atomic import atomic_directory, refuse_existing
 from covplan.errors import CovplanError
 from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
 from covplan.evaluation.label_roles import INFECTION_REGION, LabelRoles, column_name, label_roles
@@ -37,7 +38,7 @@ class _LabelMapFolder:
     """The label maps of a folder and the nnU-Net reader for them."""
 
     files: dict[str, Path]
-    reader: Any
+    reader: BaseReaderWriter
 
     @classmethod
     def open(cls, folder: Path, dataset_json: Mapping[str, Any] | None = None) -> _LabelMapFolder:
@@ -159,12 +160,29 @@ def _measure_cases(predictions: _LabelMapFolder, roles: LabelRoles, patient_ids:
     return measurements, overlays
 
 
+def _report_content(prediction_dir: Path, unit: str, lung_source: str | None, lesion_names: list[str],
+                    patients: list[PatientSummary], measurements: list[CaseMeasurement]) -> dict[str, Any]:
+    """The content of report.json."""
+    return {
+        "format_version": 1, "prediction_dir": str(prediction_dir.resolve()), "unit": unit,
+        "lung_source": lung_source, "lesion_types": lesion_names,
+        "severity_bands": [{"grade": band.grade, "name": band.name, "lower_percent": band.lower_percent}
+                           for band in SEVERITY_BANDS],
+        "patients": [patient_row(patient, lesion_names) for patient in patients],
+        "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": _round(m.lung, 3),
+                   "lesions": {name: round(amount, 3) for name, amount in m.lesions.items()},
+                   "infection": round(m.infection, 3), "positive": m.positive,
+                   "overlay": f"overlays/{m.case_id}.png", "overlay_slice": m.overlay_slice} for m in measurements],
+    }
+
+
 def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[str, Any],
                  images: Path | None = None, covplan_dataset: Mapping[str, Any] | None = None,
                  lung_mask_dir: Path | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Measure every predicted label map in ``prediction_dir`` and write report.csv,
     report.json, overlays/CASE.png, severity_by_grade.png (when the source data has grades)
     and report.html into ``output_dir``, all at once. Returns the content of report.json."""
+    refuse_existing(Path(output_dir), overwrite)  # before the work, not only after it
     roles = label_roles(dataset_json)
     if not roles.lesion_labels:
         raise CovplanError("dataset.json names no lesion label (every foreground label is a lung); "
@@ -182,20 +200,9 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
         raise CovplanError(f"{prediction_dir}: holds both volumes and single slices; report them separately")
     lesion_names = [roles.names[label] for label in roles.lesion_labels]
     patients = summarise_patients(measurements, (covplan_dataset or {}).get("patients"))
-    lung_known = all(measurement.lung is not None for measurement in measurements)
-    report = {
-        "format_version": 1, "prediction_dir": str(Path(prediction_dir).resolve()), "unit": units.pop(),
-        "lung_source": "model" if roles.lung_labels else "lung masks" if lung_masks is not None else None,
-        "lesion_types": lesion_names,
-        "severity_bands": [{"grade": band.grade, "name": band.name, "lower_percent": band.lower_percent}
-                           for band in SEVERITY_BANDS],
-        "patients": [patient_row(patient, lesion_names) for patient in patients],
-        "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": _round(m.lung, 3),
-                   "lesions": {name: round(amount, 3) for name, amount in m.lesions.items()},
-                   "infection": round(m.infection, 3), "positive": m.positive,
-                   "overlay": f"overlays/{m.case_id}.png", "overlay_slice": m.overlay_slice} for m in measurements],
-    }
-    severity_plot = _severity_plot(patients, lesion_names, lung_known)
+    lung_source = "model" if roles.lung_labels else "lung masks" if lung_masks is not None else None
+    report = _report_content(Path(prediction_dir), units.pop(), lung_source, lesion_names, patients, measurements)
+    severity_plot = _severity_plot(patients, lesion_names, lung_known=lung_source is not None)
     with atomic_directory(Path(output_dir), overwrite=overwrite) as staging:
         (staging / "overlays").mkdir()
         for case_id, png in overlays.items():

@@ -27,6 +27,11 @@ SUBSET_FOLDERS = {"train": "imagesTr", "test": "imagesTs"}
 logger = logging.getLogger(__name__)
 
 
+class CaseDropped(Exception):
+    """Raised by a converter for a case that its options leave out on purpose (not an
+    error): the case is skipped and listed in the summary."""
+
+
 @dataclass(frozen=True)
 class SourceCase:
     """One case found in a source dataset, before anything is read."""
@@ -74,6 +79,13 @@ class ConversionSummary:
         return lines
 
 
+def ct_channel_names(intensity_domain: str) -> dict[int, str]:
+    """nnU-Net channel names of a one-channel CT dataset in ``intensity_domain``."""
+    # nnU-Net's "CT" scheme normalises with dataset-wide HU statistics; grey images follow
+    # the published COVID-19-CT-Seg method instead (z-score per sample: "zscore").
+    return {0: "CT" if intensity_domain == "hu" else "zscore"}
+
+
 def convert_cases(source_dir: Path, output_dir: Path, cases: Sequence[SourceCase],
                   load_case: Callable[[SourceCase], LoadedCase], spec: DatasetSpec,
                   workers: int = 1, skip_bad: bool = False) -> ConversionSummary:
@@ -91,19 +103,19 @@ def convert_cases(source_dir: Path, output_dir: Path, cases: Sequence[SourceCase
             (staging / SUBSET_FOLDERS[subset]).mkdir()
         (staging / "labelsTr").mkdir()
         records, skipped = _run(cases, lambda case: _write_case(staging, case, load_case(case)), workers, skip_bad)
-        num_training = sum(case.subset == "train" for case in records)
+        num_training = sum(case.subset == "train" for case, _ in records)
         if num_training == 0:
             raise CovplanError(f"{source_dir}: no training case could be converted "
                                f"({len(skipped)} skipped); fix the cases listed with --skip-bad")
-        _write_dataset_json(staging, spec, num_training)
+        _write_dataset_json(staging, output_dir.name, spec, num_training)
         _write_covplan_dataset_json(staging, source_dir, spec, records)
     logger.info("converted %d cases from %s into %s", len(records), source_dir, output_dir)
-    return ConversionSummary(output_dir.absolute(), sorted(case.case_id for case in records), skipped)
+    return ConversionSummary(output_dir.absolute(), sorted(case.case_id for case, _ in records), skipped)
 
 
 def _run(cases: Sequence[SourceCase], convert_one: Callable[[SourceCase], LoadedCase], workers: int,
-         skip_bad: bool) -> tuple[dict[SourceCase, LoadedCase], dict[str, str]]:
-    records: dict[SourceCase, LoadedCase] = {}
+         skip_bad: bool) -> tuple[list[tuple[SourceCase, LoadedCase]], dict[str, str]]:
+    records: list[tuple[SourceCase, LoadedCase]] = []
     skipped: dict[str, str] = {}
     # Threads, not processes: the work is SimpleITK reading, compressing and writing,
     # which releases the GIL, and nothing has to be pickled.
@@ -116,7 +128,9 @@ def _run(cases: Sequence[SourceCase], convert_one: Callable[[SourceCase], Loaded
                 case = pending.pop(future)
                 progress.update()
                 try:
-                    records[case] = future.result()
+                    records.append((case, future.result()))
+                except CaseDropped as reason:
+                    skipped[case.case_id] = str(reason)
                 except CovplanError as error:
                     if not skip_bad:
                         for other in pending:
@@ -137,19 +151,19 @@ def _write_case(staging: Path, case: SourceCase, loaded: LoadedCase) -> LoadedCa
     return loaded
 
 
-def _write_dataset_json(staging: Path, spec: DatasetSpec, num_training: int) -> None:
+def _write_dataset_json(staging: Path, dataset_name: str, spec: DatasetSpec, num_training: int) -> None:
     generate_dataset_json(str(staging), channel_names=dict(spec.channel_names), labels=dict(spec.labels),
                           num_training_cases=num_training, file_ending=FILE_ENDING,
-                          dataset_name=staging.name, description=spec.description,
+                          dataset_name=dataset_name, description=spec.description,
                           converted_by=f"covplan convert {spec.converter}",
                           license="see the source dataset")
 
 
 def _write_covplan_dataset_json(staging: Path, source_dir: Path, spec: DatasetSpec,
-                                records: dict[SourceCase, LoadedCase]) -> None:
+                                records: list[tuple[SourceCase, LoadedCase]]) -> None:
     source_dir = source_dir.absolute()
     cases: dict[str, dict[str, Any]] = {}
-    for case, loaded in sorted(records.items(), key=lambda item: item[0].case_id):
+    for case, loaded in sorted(records, key=lambda record: record[0].case_id):
         cases[case.case_id] = {
             "patient_id": case.patient_id,
             "subset": case.subset,

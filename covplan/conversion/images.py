@@ -62,6 +62,17 @@ def hu_to_grey8(hu: np.ndarray) -> np.ndarray:
     return np.rint(scaled).astype(np.uint8)
 
 
+def map_to_domain(image: sitk.Image, source_domain: str, target_domain: str, path: Path) -> tuple[sitk.Image, str]:
+    """The image in ``target_domain`` and what was done to it: HU becomes grey by
+    :func:`hu_to_grey8`; grey cannot become HU."""
+    if source_domain == target_domain:
+        return image, "none"
+    if target_domain == "grey8":
+        return image_like(hu_to_grey8(sitk.GetArrayFromImage(image)), image), HU_TO_GREY8
+    raise CovplanError(f"{path}: 8-bit grey image, not HU, cannot join an HU dataset; convert with "
+                       f"--intensity grey8 {SKIP_HINT}")
+
+
 def padding_to_air(hu: np.ndarray) -> np.ndarray:
     """Set DICOM padding (-2000, -3024) and every other value below air to air."""
     return np.maximum(hu, AIR_HU).astype(np.int16)

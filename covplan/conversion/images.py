@@ -34,6 +34,8 @@ SKIP_HINT = "or pass --skip-bad to convert the other cases without it"
 def read_image(path: Path) -> sitk.Image:
     """Read a medical or natural image with SimpleITK; an unreadable or truncated file is a
     :class:`CovplanError` naming it."""
+    if not path.is_file():
+        raise CovplanError(f"{path}: file missing; restore it {SKIP_HINT}")
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:

@@ -14,8 +14,8 @@ import SimpleITK as sitk
 import covplan
 from covplan.conversion.dataset import (CaseDropped, ConversionSummary, DatasetSpec, LoadedCase, SourceCase,
                                         ct_channel_names, convert_cases)
-from covplan.conversion.images import (check_label_values, detect_intensity_domain, image_like, map_to_domain,
-                                       mask_on_image_grid, read_image)
+from covplan.conversion.images import (NIFTI_SUFFIXES, check_label_values, detect_intensity_domain, image_like,
+                                       map_to_domain, mask_on_image_grid, read_image)
 from covplan.errors import CovplanError
 
 # Source mask values: Lung_and_Infection_Mask 1 left lung, 2 right lung, 3 infection;
@@ -42,8 +42,6 @@ RENAMED_COPY = Layout("ct_scans", "lung_and_infection_mask", "lung_mask", "infec
 RENAMED_IMAGE_PATTERNS = ((re.compile(r"^coronacases_org_(\d+)$"), r"coronacases_\1"),
                           (re.compile(r"^radiopaedia_org_covid-19-pneumonia-(\d+)_(\d+)_(\d+)-dcm$"),
                            r"radiopaedia_\1_\2_\3"))
-
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 
 def _strip_nifti_suffix(name: str) -> str | None:

@@ -3,9 +3,12 @@ every converter makes where bad input enters."""
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
+import nibabel
 import numpy as np
 import SimpleITK as sitk
 
@@ -30,12 +33,17 @@ DIRECTION_ATOL = 1e-3
 
 SKIP_HINT = "or pass --skip-bad to convert the other cases without it"
 
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+READ_CHUNK_BYTES = 1 << 24
+
 
 def read_image(path: Path) -> sitk.Image:
     """Read a medical or natural image with SimpleITK; an unreadable or truncated file is a
     :class:`CovplanError` naming it."""
     if not path.is_file():
         raise CovplanError(f"{path}: file missing; restore it {SKIP_HINT}")
+    if path.name.endswith(NIFTI_SUFFIXES):
+        _check_nifti_complete(path)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -43,6 +51,24 @@ def read_image(path: Path) -> sitk.Image:
                        and "sitk::ERROR" in line), "unreadable")
         raise CovplanError(f"{path}: cannot be read ({reason.split('sitk::ERROR:')[-1].strip()}); "
                            f"replace it with an intact copy {SKIP_HINT}") from error
+
+
+def _check_nifti_complete(path: Path) -> None:
+    # SimpleITK reads a truncated NIfTI without complaint and fills the missing voxels
+    # with zeros, so the data size is checked against the header first.
+    try:
+        header = nibabel.load(path).header
+        expected = int(header["vox_offset"]) + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
+        size = 0
+        with (gzip.open if path.name.endswith(".gz") else open)(path, "rb") as stream:
+            while chunk := stream.read(READ_CHUNK_BYTES):
+                size += len(chunk)
+    except (OSError, EOFError, zlib.error, nibabel.filebasedimages.ImageFileError) as error:
+        raise CovplanError(f"{path}: cannot be read (truncated or damaged: {error}); replace it with an intact "
+                           f"copy {SKIP_HINT}") from error
+    if size < expected:
+        raise CovplanError(f"{path}: cannot be read (truncated: {size} of {expected} bytes); replace it with an "
+                           f"intact copy {SKIP_HINT}")
 
 
 def detect_intensity_domain(array: np.ndarray, path: Path) -> str:

@@ -82,9 +82,9 @@ def find_slice_format_cases(source_dir: Path, patients: dict[str, dict[str, str]
             raise CovplanError(f"{slices_dir}: no slices (.png, .jpg, .dcm) for patient {patient_id} of "
                                f"{PATIENTS_CSV}; add them or remove the row")
         for slice_path in slices:
-            masks = {"mask": path for path in _mask_files(source_dir / patient_id / MASKS_FOLDER, slice_path.stem)}
+            masks = _mask_roles(_mask_files(source_dir / patient_id / MASKS_FOLDER, slice_path.stem))
             cases.append(SourceCase(f"{patient_id}_{slice_path.stem}", patient_id, "train",
-                                    {"image": slice_path, **_mask_roles(masks.values())}))
+                                    {"image": slice_path, **masks}))
     return cases
 
 
@@ -95,7 +95,7 @@ def _mask_files(folder: Path, stem: str) -> list[Path]:
     return [path for path in candidates if path.is_file()]
 
 
-def _mask_roles(masks) -> dict[str, Path]:
+def _mask_roles(masks: list[Path]) -> dict[str, Path]:
     roles = {}
     for path in masks:
         suffix = next((s for s in MASK_SUFFIXES if path.stem.endswith(f"_{s}")), None)

@@ -37,16 +37,17 @@ def _check_patient_row(row: dict[str, str], line: int, path: Path) -> None:
                            f"fix the row")
     spacing = row.get("pixel_spacing_mm") or str(DEFAULT_PIXEL_SPACING_MM)
     try:
-        if float(spacing) <= 0:
-            raise ValueError
+        spacing_mm = float(spacing)
     except ValueError:
-        raise CovplanError(f"{where}: pixel_spacing_mm {spacing!r} is not a positive number; fix the row") from None
+        spacing_mm = float("nan")
+    if not spacing_mm > 0:
+        raise CovplanError(f"{where}: pixel_spacing_mm {spacing!r} is not a positive number; fix the row")
 
 
 def read_patients(source_dir: Path) -> dict[str, dict[str, str]]:
     """``patients.csv`` by patient id, each row checked."""
     path = source_dir / PATIENTS_CSV
-    with path.open(newline="") as table:
+    with path.open(newline="", encoding="utf-8-sig") as table:  # -sig: spreadsheets write a BOM
         reader = csv.DictReader(table)
         missing = [column for column in PATIENTS_CSV_COLUMNS if column not in (reader.fieldnames or [])]
         if missing:
@@ -168,15 +169,13 @@ def _read_index_mask(picture: Image.Image, labels: dict[str, int], path: Path) -
     return values.astype(np.uint8)
 
 
-def _read_binary_masks(masks: dict[str, Path], labels: dict[str, int]) -> np.ndarray:
+def _read_binary_masks(masks: dict[str, Path]) -> np.ndarray:
     lesions = None
     for role in sorted(masks, key=lambda r: MASK_SUFFIXES[r.removeprefix("mask_")]):  # higher label wins
         path, value = masks[role], MASK_SUFFIXES[role.removeprefix("mask_")]
         binary = np.asarray(_open_picture(path).convert("L"))
         if not set(np.unique(binary).tolist()) <= {0, 1, 255}:
             raise CovplanError(f"{path}: a binary mask must hold only 0 and 255 (or 0 and 1); fix it {SKIP_HINT}")
-        if value not in labels.values():
-            raise CovplanError(f"{path}: lesion type {role.removeprefix('mask_')} is not in this dataset's labels")
         lesions = np.zeros(binary.shape, dtype=np.uint8) if lesions is None else lesions
         if binary.shape != lesions.shape:
             raise CovplanError(f"{path}: size differs from the other masks of this slice; fix it {SKIP_HINT}")
@@ -199,7 +198,7 @@ def read_lesion_mask(case: SourceCase, labels: dict[str, int], lesions_optional:
         raise CovplanError(f"{expected}: mask missing for {case.source_files['image']}; add it (all black "
                            f"if the slice has no lesion) {SKIP_HINT}")
     if "mask" not in roles:
-        return _read_binary_masks(roles, labels)
+        return _read_binary_masks(roles)
     picture = _open_picture(roles["mask"])
     if picture.mode in ("P", "RGB", "RGBA"):
         return _read_palette_mask(picture, labels, roles["mask"])

@@ -43,6 +43,12 @@ class ConvertGroup(click.Group):
         converters = registry.converters()
         return _converter_command(name, converters[name].plugin) if name in converters else None
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        known = self.list_commands(ctx)
+        if args and not args[0].startswith("-") and args[0] not in known:
+            ctx.fail(f"unknown converter {args[0]!r}; known: {', '.join(known)} (see `covplan plugins`)")
+        return super().resolve_command(ctx, args)
+
 
 @click.group(name="convert", cls=ConvertGroup)
 def convert_command() -> None:

@@ -15,6 +15,9 @@ def test_convert_help_lists_the_converters_and_each_its_options():
     assert "Usage: cli convert slices [OPTIONS] SRC_DIR OUT_DIR" in slices_help.output
     for option in ("--intensity [auto|grey8|hu]", "--merge-lesions", "-j, --workers", "--skip-bad", "Example:"):
         assert option in slices_help.output
+    unknown = runner.invoke(cli, ["convert", "dicomdir", "a", "b"])
+    assert unknown.exit_code == 2
+    assert "unknown converter 'dicomdir'; known: covid-ct-seg, msd-lung, slices" in unknown.output
 
 
 def test_demo_data_then_convert_prints_a_summary(tmp_path):

@@ -50,7 +50,7 @@ class ConvertGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-@click.group(name="convert", cls=ConvertGroup)
+@click.group(name="convert", cls=ConvertGroup, subcommand_metavar="SOURCE SRC_DIR OUT_DIR [CONVERTER-OPTIONS]")
 def convert_command() -> None:
     """Convert a source dataset to covplan's common format.
 

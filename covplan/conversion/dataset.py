@@ -53,6 +53,14 @@ class LoadedCase:
 
 
 @dataclass(frozen=True)
+class WrittenCase:
+    """What ``covplan_dataset.json`` records of a written case (its images are gone)."""
+
+    source_domain: str
+    intensity_transform: str
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """What holds for every case of one converted dataset."""
 
@@ -98,6 +106,7 @@ def convert_cases(source_dir: Path, output_dir: Path, cases: Sequence[SourceCase
     """
     if not cases:
         raise CovplanError(f"{source_dir}: no cases found; point SRC_DIR at the dataset's top folder")
+    _check_unique_case_ids(cases)
     with atomic_output_dir(output_dir, source_dir) as staging:
         for subset in {case.subset for case in cases} | {"train"}:
             (staging / SUBSET_FOLDERS[subset]).mkdir()
@@ -113,9 +122,18 @@ def convert_cases(source_dir: Path, output_dir: Path, cases: Sequence[SourceCase
     return ConversionSummary(output_dir.absolute(), sorted(case.case_id for case, _ in records), skipped)
 
 
-def _run(cases: Sequence[SourceCase], convert_one: Callable[[SourceCase], LoadedCase], workers: int,
-         skip_bad: bool) -> tuple[list[tuple[SourceCase, LoadedCase]], dict[str, str]]:
-    records: list[tuple[SourceCase, LoadedCase]] = []
+def _check_unique_case_ids(cases: Sequence[SourceCase]) -> None:
+    first_by_id: dict[str, SourceCase] = {}
+    for case in cases:
+        if case.case_id in first_by_id:
+            raise CovplanError(f"{case.source_files['image']}: same case id {case.case_id} as "
+                               f"{first_by_id[case.case_id].source_files['image']}; remove one of the two")
+        first_by_id[case.case_id] = case
+
+
+def _run(cases: Sequence[SourceCase], convert_one: Callable[[SourceCase], WrittenCase], workers: int,
+         skip_bad: bool) -> tuple[list[tuple[SourceCase, WrittenCase]], dict[str, str]]:
+    records: list[tuple[SourceCase, WrittenCase]] = []
     skipped: dict[str, str] = {}
     # Threads, not processes: the work is SimpleITK reading, compressing and writing,
     # which releases the GIL, and nothing has to be pickled.
@@ -141,14 +159,14 @@ def _run(cases: Sequence[SourceCase], convert_one: Callable[[SourceCase], Loaded
     return records, skipped
 
 
-def _write_case(staging: Path, case: SourceCase, loaded: LoadedCase) -> LoadedCase:
+def _write_case(staging: Path, case: SourceCase, loaded: LoadedCase) -> WrittenCase:
     images_dir = staging / SUBSET_FOLDERS[case.subset]
     for channel, image in enumerate(loaded.channels):
         sitk.WriteImage(image, str(images_dir / f"{case.case_id}_{channel:04d}{FILE_ENDING}"), useCompression=True)
     if loaded.label is not None:
         label = sitk.Cast(loaded.label, sitk.sitkUInt8)
         sitk.WriteImage(label, str(staging / "labelsTr" / f"{case.case_id}{FILE_ENDING}"), useCompression=True)
-    return loaded
+    return WrittenCase(loaded.source_domain, loaded.intensity_transform)
 
 
 def _write_dataset_json(staging: Path, dataset_name: str, spec: DatasetSpec, num_training: int) -> None:
@@ -160,17 +178,17 @@ def _write_dataset_json(staging: Path, dataset_name: str, spec: DatasetSpec, num
 
 
 def _write_covplan_dataset_json(staging: Path, source_dir: Path, spec: DatasetSpec,
-                                records: list[tuple[SourceCase, LoadedCase]]) -> None:
+                                records: list[tuple[SourceCase, WrittenCase]]) -> None:
     source_dir = source_dir.absolute()
     cases: dict[str, dict[str, Any]] = {}
-    for case, loaded in sorted(records, key=lambda record: record[0].case_id):
+    for case, written in sorted(records, key=lambda record: record[0].case_id):
         cases[case.case_id] = {
             "patient_id": case.patient_id,
             "subset": case.subset,
             "source_files": {role: str(path.absolute().relative_to(source_dir))
                              for role, path in case.source_files.items()},
-            "source_domain": loaded.source_domain,
-            "intensity_transform": loaded.intensity_transform,
+            "source_domain": written.source_domain,
+            "intensity_transform": written.intensity_transform,
         }
     patients = {patient: spec.patients[patient] for patient in sorted({c["patient_id"] for c in cases.values()})
                 if patient in spec.patients}

@@ -75,3 +75,9 @@ def test_no_cases_and_no_training_case_are_refused(tmp_path):
     with pytest.raises(CovplanError, match=r"no training case could be converted \(2 skipped\)"):
         convert_cases(tmp_path / "src", tmp_path / "out", only_bad, load, SPEC, skip_bad=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_two_sources_of_one_case_id_are_refused(tmp_path):
+    twins = [SourceCase("case_0", "p1", "train", {"image": tmp_path / name}) for name in ("a.nii", "a.nii.gz")]
+    with pytest.raises(CovplanError, match=f"{tmp_path / 'a.nii.gz'}: same case id case_0 as {tmp_path / 'a.nii'}"):
+        convert_cases(tmp_path, tmp_path / "out", twins, load, SPEC)

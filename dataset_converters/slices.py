@@ -83,25 +83,17 @@ def find_slice_format_cases(source_dir: Path, patients: dict[str, dict[str, str]
             raise CovplanError(f"{slices_dir}: no slices (.png, .jpg, .dcm) for patient {patient_id} of "
                                f"{PATIENTS_CSV}; add them or remove the row")
         for slice_path in slices:
-            masks = _mask_roles(_mask_files(source_dir / patient_id / MASKS_FOLDER, slice_path.stem))
+            masks = _mask_files(source_dir / patient_id / MASKS_FOLDER, slice_path.stem)
             cases.append(SourceCase(f"{patient_id}_{slice_path.stem}", patient_id, "train",
                                     {"image": slice_path, **masks}))
     return cases
 
 
-def _mask_files(folder: Path, stem: str) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    candidates = [folder / f"{stem}.png"] + [folder / f"{stem}_{suffix}.png" for suffix in MASK_SUFFIXES]
-    return [path for path in candidates if path.is_file()]
-
-
-def _mask_roles(masks: list[Path]) -> dict[str, Path]:
-    roles = {}
-    for path in masks:
-        suffix = next((s for s in MASK_SUFFIXES if path.stem.endswith(f"_{s}")), None)
-        roles[f"mask_{suffix}" if suffix else "mask"] = path
-    return roles
+def _mask_files(folder: Path, stem: str) -> dict[str, Path]:
+    """The slice's masks by role: "mask" (index or palette) and "mask_<type>" (binary)."""
+    candidates = {"mask": folder / f"{stem}.png"}
+    candidates |= {f"mask_{suffix}": folder / f"{stem}_{suffix}.png" for suffix in MASK_SUFFIXES}
+    return {role: path for role, path in candidates.items() if path.is_file()}
 
 
 def find_semiseg_cases(source_dir: Path) -> list[SourceCase]:

@@ -154,7 +154,7 @@ def _run(cases: Sequence[SourceCase], convert_one: Callable[[SourceCase], Writte
                         for other in pending:
                             other.cancel()
                         raise
-                    logger.warning("skipped %s: %s", case.case_id, error)
+                    logger.info("skipped %s: %s", case.case_id, error)
                     skipped[case.case_id] = str(error)
     return records, skipped
 

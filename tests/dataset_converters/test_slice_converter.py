@@ -153,7 +153,8 @@ def test_empty_source_folder_is_refused(tmp_path):
 
 
 @pytest.mark.skipif(not SEMISEG_REAL.is_dir(), reason=f"real COVID-SemiSeg slices not found at {SEMISEG_REAL}")
-def test_real_semiseg_slices_become_50_cases_with_ggo_and_consolidation(tmp_path, nnunet_verify):
+def test_real_semiseg_slices_become_50_cases_with_ggo_and_consolidation(tmp_path, nnunet_verify, unchanged):
+    real_unchanged = unchanged(SEMISEG_REAL)
     summary = SlicesConverter().convert(SEMISEG_REAL, tmp_path / "out", workers=2)
     assert len(summary.written) == 50 and summary.skipped == {}
     nnunet_verify(tmp_path / "out")
@@ -161,6 +162,7 @@ def test_real_semiseg_slices_become_50_cases_with_ggo_and_consolidation(tmp_path
     assert set().union(*present) == {0, 1, 2}
     assert sum(1 in labels for labels in present) == 48 and sum(2 in labels for labels in present) == 39
     assert len(json.loads((tmp_path / "out" / "dataset.json").read_text())["labels"]) == 3
+    assert real_unchanged()
 
 
 @pytest.mark.skipif(not DICOM_REAL.is_dir(), reason=f"real COVID-19-NY-SBU DICOM slices not found at {DICOM_REAL}")

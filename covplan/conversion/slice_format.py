@@ -5,7 +5,6 @@ from __future__ import annotations
 
 PATIENTS_CSV = "patients.csv"
 PATIENTS_CSV_COLUMNS = ("patient_id", "diagnosis", "severity")
-OPTIONAL_CSV_COLUMNS = ("pixel_spacing_mm",)
 SLICES_FOLDER = "slices"
 MASKS_FOLDER = "masks"
 DIAGNOSES = ("covid", "healthy", "bacterial pneumonia", "viral pneumonia")

@@ -10,7 +10,6 @@ from scipy import ndimage
 
 # Lesion types, as numbered in the slice format (docs/formats.md).
 GGO, CONSOLIDATION, FIBROSIS = 1, 2, 3
-LESION_TYPES = {"ggo": GGO, "consolidation": CONSOLIDATION, "fibrosis": FIBROSIS}
 
 # Lung labels as in COVID-19-CT-Seg: 1 left lung, 2 right lung.
 LEFT_LUNG, RIGHT_LUNG = 1, 2

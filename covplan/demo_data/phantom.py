@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from covplan.conversion.slice_format import MASK_SUFFIXES
+
 # Lesion types, as numbered in the slice format (docs/formats.md).
-GGO, CONSOLIDATION, FIBROSIS = 1, 2, 3
+GGO, CONSOLIDATION, FIBROSIS = (MASK_SUFFIXES[name] for name in ("ggo", "consolidation", "fibrosis"))
 
 # Lung labels as in COVID-19-CT-Seg: 1 left lung, 2 right lung.
 LEFT_LUNG, RIGHT_LUNG = 1, 2

@@ -8,6 +8,7 @@ nnU-Net rebuilds the network without covplan.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 from torch import nn
@@ -25,29 +26,34 @@ RESENC_BLOCKS_PER_STAGE = (1, 3, 4, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6)
 RESENC_CONVS_PER_DECODER_STAGE = 1
 
 
-def build_nnunet_network(architecture: dict[str, Any], num_input_channels: int, num_classes: int,
-                         deep_supervision: bool) -> nn.Module:
-    """Build (and initialise) a network from a plans ``architecture`` entry exactly as
-    nnU-Net's trainer does."""
-    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+class NnUNetArchitecture(ArchitecturePlugin):
+    """A U-Net that nnU-Net builds from dynamic-network-architectures: subclasses only
+    say, in :meth:`nnunet_architecture`, which class and arguments the plans name."""
 
-    return get_network_from_plans(
-        architecture["network_class_name"], architecture["arch_kwargs"], architecture["_kw_requires_import"],
-        num_input_channels, num_classes, allow_init=True, deep_supervision=deep_supervision,
-    )
-
-
-class PlainUNet(ArchitecturePlugin):
-    """nnU-Net's default U-Net (PlainConvUNet from dynamic-network-architectures)."""
-
-    name = "plain_unet"
     dims = (2, 3)
     default_loss = "dice_ce"
 
     def build_network(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
                       deep_supervision: bool = False) -> nn.Module:
-        return build_nnunet_network(self.nnunet_architecture(plan), num_input_channels, num_classes,
-                                    deep_supervision)
+        """Built and initialised from :meth:`nnunet_architecture` exactly as nnU-Net's
+        trainer builds it."""
+        from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+        architecture = self.nnunet_architecture(plan)
+        return get_network_from_plans(
+            architecture["network_class_name"], architecture["arch_kwargs"], architecture["_kw_requires_import"],
+            num_input_channels, num_classes, allow_init=True, deep_supervision=deep_supervision,
+        )
+
+    @abstractmethod
+    def nnunet_architecture(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """The plans ``architecture`` entry naming a dynamic-network-architectures class."""
+
+
+class PlainUNet(NnUNetArchitecture):
+    """nnU-Net's default U-Net (PlainConvUNet from dynamic-network-architectures)."""
+
+    name = "plain_unet"
 
     def nnunet_architecture(self, plan: dict[str, Any]) -> dict[str, Any]:
         """PlainConvUNet with the planned topology, exactly as nnU-Net's own planner
@@ -59,17 +65,10 @@ class PlainUNet(ArchitecturePlugin):
         }
 
 
-class ResEncUNet(ArchitecturePlugin):
+class ResEncUNet(NnUNetArchitecture):
     """nnU-Net's residual-encoder U-Net (ResidualEncoderUNet, as the ResEnc planners configure it)."""
 
     name = "resenc_unet"
-    dims = (2, 3)
-    default_loss = "dice_ce"
-
-    def build_network(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
-                      deep_supervision: bool = False) -> nn.Module:
-        return build_nnunet_network(self.nnunet_architecture(plan), num_input_channels, num_classes,
-                                    deep_supervision)
 
     def nnunet_architecture(self, plan: dict[str, Any]) -> dict[str, Any]:
         """ResidualEncoderUNet with the planned stages, kernels, strides and features and

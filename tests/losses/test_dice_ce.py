@@ -2,16 +2,13 @@ import pytest
 import torch
 
 from covplan import registry
+from tests.losses.by_hand import CONFIDENT, confident_logits, random_case
 
 SMOOTH = 1e-5  # nnU-Net's
 
 
 def test_matches_batch_soft_dice_without_background_plus_cross_entropy_by_hand():
-    torch.manual_seed(0)
-    logits = torch.randn(2, 3, 4, 5)
-    labels = torch.randint(0, 3, (2, 1, 4, 5))
-    probabilities = torch.softmax(logits, 1)
-    one_hot = torch.nn.functional.one_hot(labels[:, 0], 3).movedim(-1, 1).float()
+    logits, labels, probabilities, one_hot = random_case()
     # Batch Dice: sums over batch and space, foreground classes only, averaged.
     intersection = (probabilities * one_hot).sum((0, 2, 3))[1:]
     sizes = probabilities.sum((0, 2, 3))[1:] + one_hot.sum((0, 2, 3))[1:]
@@ -23,19 +20,17 @@ def test_matches_batch_soft_dice_without_background_plus_cross_entropy_by_hand()
 
 def test_perfect_prediction_scores_minus_one():
     labels = torch.tensor([[[[0, 1, 1], [2, 2, 0]]]])
-    logits = 50 * torch.nn.functional.one_hot(labels[:, 0], 3).movedim(-1, 1).float()
     loss = registry.get_loss("dice_ce").build_loss({}, 3)
-    assert loss(logits, labels).item() == pytest.approx(-1, abs=1e-5)
+    assert loss(confident_logits(labels, 3), labels).item() == pytest.approx(-1, abs=1e-5)
 
 
 def test_known_overlap():
     labels = torch.tensor([[[[1, 1, 1, 1, 0, 0, 0, 0]]]])
     predicted = torch.tensor([[[[1, 1, 0, 0, 1, 0, 0, 0]]]])
-    logits = 50 * torch.nn.functional.one_hot(predicted[:, 0], 2).movedim(-1, 1).float()
-    # Foreground: TP 2, |P| 3, |G| 4 -> Dice 4/7; three of eight voxels cost 50 each.
-    expected = 3 * 50 / 8 - (4 + SMOOTH) / (7 + SMOOTH)
+    # Foreground: TP 2, |P| 3, |G| 4 -> Dice 4/7; three of eight voxels cost ~CONFIDENT each.
+    expected = 3 * CONFIDENT / 8 - (4 + SMOOTH) / (7 + SMOOTH)
     loss = registry.get_loss("dice_ce").build_loss({}, 2)
-    assert loss(logits, labels).item() == pytest.approx(expected, rel=1e-5)
+    assert loss(confident_logits(predicted, 2), labels).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_output_weights_sum_the_losses_of_each_output():

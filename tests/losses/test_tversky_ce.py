@@ -3,15 +3,7 @@ import torch
 
 from covplan import registry
 from covplan.losses.tversky_ce import SMOOTH, TverskyCELoss, TverskyCrossEntropy
-
-# Logits this far apart give probabilities of exactly 0 and 1 in float32.
-CONFIDENT = 50.0
-
-
-def confident_logits(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Logits that predict ``labels`` (B, 1, *spatial) with certainty."""
-    one_hot = torch.nn.functional.one_hot(labels[:, 0], num_classes).movedim(-1, 1).float()
-    return CONFIDENT * one_hot
+from tests.losses.by_hand import CONFIDENT, confident_logits, random_case
 
 
 def test_is_registered_through_the_hook_and_names_method_a():
@@ -20,11 +12,7 @@ def test_is_registered_through_the_hook_and_names_method_a():
 
 
 def test_half_half_tversky_is_soft_dice_over_all_classes():
-    torch.manual_seed(0)
-    logits = torch.randn(2, 3, 4, 5)
-    labels = torch.randint(0, 3, (2, 1, 4, 5))
-    probabilities = torch.softmax(logits, 1)
-    one_hot = torch.nn.functional.one_hot(labels[:, 0], 3).movedim(-1, 1).float()
+    logits, labels, probabilities, one_hot = random_case()
     # Soft Dice per sample and class, by hand: 2 |P.G| / (|P| + |G|).
     intersection = (probabilities * one_hot).sum((2, 3))
     dice = (2 * intersection + SMOOTH) / (probabilities.sum((2, 3)) + one_hot.sum((2, 3)) + SMOOTH)
@@ -59,7 +47,7 @@ def test_known_overlap_with_asymmetric_weights():
     expected = 2 - (2 / (2 + alpha * 2 + beta * 1) + 3 / (3 + alpha * 1 + beta * 2))
     loss = TverskyCrossEntropy(alpha=alpha, beta=beta)
     assert loss.tversky(confident_logits(predicted, 2), labels).item() == pytest.approx(expected, abs=1e-5)
-    # Three of eight voxels wrong, each costing -log(softmax) = log(1 + e^50) ~ 50.
+    # Three of eight voxels wrong, each costing ~CONFIDENT.
     assert loss(confident_logits(predicted, 2), labels).item() == pytest.approx(expected + 3 * CONFIDENT / 8,
                                                                                 rel=1e-5)
 

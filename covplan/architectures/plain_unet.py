@@ -8,7 +8,6 @@ nnU-Net rebuilds the network without covplan.
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from typing import Any
 
 from torch import nn
@@ -26,49 +25,49 @@ RESENC_BLOCKS_PER_STAGE = (1, 3, 4, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6)
 RESENC_CONVS_PER_DECODER_STAGE = 1
 
 
-class NnUNetArchitecture(ArchitecturePlugin):
-    """A U-Net that nnU-Net builds from dynamic-network-architectures: subclasses only
-    say, in :meth:`nnunet_architecture`, which class and arguments the plans name."""
+def build_nnunet_network(architecture: dict[str, Any], num_input_channels: int, num_classes: int,
+                         deep_supervision: bool) -> nn.Module:
+    """Build and initialise the network a plans ``architecture`` entry names, exactly as
+    nnU-Net's trainer does."""
+    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
-    dims = (2, 3)
-    default_loss = "dice_ce"
-
-    def build_network(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
-                      deep_supervision: bool = False) -> nn.Module:
-        """Built and initialised from :meth:`nnunet_architecture` exactly as nnU-Net's
-        trainer builds it."""
-        from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
-
-        architecture = self.nnunet_architecture(plan)
-        return get_network_from_plans(
-            architecture["network_class_name"], architecture["arch_kwargs"], architecture["_kw_requires_import"],
-            num_input_channels, num_classes, allow_init=True, deep_supervision=deep_supervision,
-        )
-
-    @abstractmethod
-    def nnunet_architecture(self, plan: dict[str, Any]) -> dict[str, Any]:
-        """The plans ``architecture`` entry naming a dynamic-network-architectures class."""
+    return get_network_from_plans(
+        architecture["network_class_name"], architecture["arch_kwargs"], architecture["_kw_requires_import"],
+        num_input_channels, num_classes, allow_init=True, deep_supervision=deep_supervision,
+    )
 
 
-class PlainUNet(NnUNetArchitecture):
+def nnunet_architecture_entry(network_class_name: str, topology: dict[str, Any]) -> dict[str, Any]:
+    """A plans ``architecture`` entry naming a dynamic-network-architectures class."""
+    return {"network_class_name": network_class_name, "arch_kwargs": topology,
+            "_kw_requires_import": list(CLASS_KWARGS)}
+
+
+class PlainUNet(ArchitecturePlugin):
     """nnU-Net's default U-Net (PlainConvUNet from dynamic-network-architectures)."""
 
     name = "plain_unet"
 
+    def build_network(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
+                      deep_supervision: bool = False) -> nn.Module:
+        return build_nnunet_network(self.nnunet_architecture(plan), num_input_channels, num_classes,
+                                    deep_supervision)
+
     def nnunet_architecture(self, plan: dict[str, Any]) -> dict[str, Any]:
         """PlainConvUNet with the planned topology, exactly as nnU-Net's own planner
         writes it, so nnU-Net needs nothing of covplan to rebuild it."""
-        return {
-            "network_class_name": PLAIN_CONV_UNET,
-            "arch_kwargs": dict(plan["architecture"]["arch_kwargs"]),
-            "_kw_requires_import": list(CLASS_KWARGS),
-        }
+        return nnunet_architecture_entry(PLAIN_CONV_UNET, dict(plan["architecture"]["arch_kwargs"]))
 
 
-class ResEncUNet(NnUNetArchitecture):
+class ResEncUNet(ArchitecturePlugin):
     """nnU-Net's residual-encoder U-Net (ResidualEncoderUNet, as the ResEnc planners configure it)."""
 
     name = "resenc_unet"
+
+    def build_network(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
+                      deep_supervision: bool = False) -> nn.Module:
+        return build_nnunet_network(self.nnunet_architecture(plan), num_input_channels, num_classes,
+                                    deep_supervision)
 
     def nnunet_architecture(self, plan: dict[str, Any]) -> dict[str, Any]:
         """ResidualEncoderUNet with the planned stages, kernels, strides and features and
@@ -82,11 +81,7 @@ class ResEncUNet(NnUNetArchitecture):
             topology.pop("n_conv_per_stage", None)
             topology["n_blocks_per_stage"] = list(RESENC_BLOCKS_PER_STAGE[:n_stages])
             topology["n_conv_per_stage_decoder"] = [RESENC_CONVS_PER_DECODER_STAGE] * (n_stages - 1)
-        return {
-            "network_class_name": RESIDUAL_ENCODER_UNET,
-            "arch_kwargs": topology,
-            "_kw_requires_import": list(CLASS_KWARGS),
-        }
+        return nnunet_architecture_entry(RESIDUAL_ENCODER_UNET, topology)
 
 
 @hookimpl

@@ -1,6 +1,9 @@
 """The covplan-qchc distribution as a user installs it: found through its entry point,
 rebuilt by nnU-Net from a covplan plan, with the paper's optimiser and feature range."""
 
+import json
+import subprocess
+import sys
 from importlib.metadata import entry_points
 
 import torch
@@ -59,3 +62,30 @@ def test_memory_estimate_counts_the_network_and_grows_with_batch_and_patch():
     # At least the input-size activations of the 4 + 4 (cascade) level-0 channels, kept for backward.
     assert one > 8 * 16**3 * 4
     assert one < two < 2 * one and bigger > 4 * one
+
+
+NNUNET_REBUILDS_FROM_PLANS_FILE = """
+import sys
+import torch
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+configuration = PlansManager(sys.argv[1]).get_configuration("3d_fullres")
+network = get_network_from_plans(configuration.network_arch_class_name, configuration.network_arch_init_kwargs,
+                                 configuration.network_arch_init_kwargs_req_import, 1, 3, deep_supervision=True)
+outputs = network(torch.zeros(1, 1, *configuration.patch_size))
+print(type(network).__module__, len(outputs), *outputs[0].shape)
+"""
+
+
+def test_nnunet_rebuilds_it_from_a_plans_file_in_a_fresh_interpreter(tmp_path):
+    """Nothing imports covplan_qchc but nnU-Net's class lookup: the adapter finds the
+    plugin through its entry point."""
+    plan = PLANS["3d_odd_unpooled_axis"]
+    configuration = {**plan, "architecture": registry.get_architecture("qchc_unet").nnunet_architecture(plan)}
+    plans_file = tmp_path / "plans.json"
+    plans_file.write_text(json.dumps({"configurations": {"3d_fullres": configuration}}))
+    result = subprocess.run([sys.executable, "-c", NNUNET_REBUILDS_FROM_PLANS_FILE, str(plans_file)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["covplan_qchc.network", "1", "1", "3", *map(str, plan["patch_size"])]

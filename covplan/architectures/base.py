@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from covplan.architectures.memory import measure_training_memory
-
+from covplan.architectures.recipes import nnunet_sgd_poly
 from covplan.plugin_base import NamedPlugin
 
 # Where nnU-Net finds a plugin network: see covplan.architectures.nnunet_adapter.
@@ -35,6 +35,9 @@ class ArchitecturePlugin(NamedPlugin, ABC):
     # the base up to the cap; None caps as nnU-Net does (320 in 3D, 512 in 2D).
     base_num_features: int = 32
     max_num_features: int | None = None
+    # How logits become probabilities at inference: "softmax" over the classes, or
+    # "sigmoid" per class (one-vs-rest maps). The label is the arg-max either way.
+    output_activation: str = "softmax"
     # The recipe's early stopping: the trainer stops once the validation loss has not
     # improved for this many epochs; None trains every epoch (nnU-Net's way).
     early_stopping_patience: int | None = None
@@ -77,13 +80,12 @@ class ArchitecturePlugin(NamedPlugin, ABC):
 
     def configure_optimizers(self, network: nn.Module, num_epochs: int, initial_lr: float | None = None
                              ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-        """Optimiser and per-epoch schedule. The default is nnU-Net's: SGD with Nesterov
-        momentum 0.99, weight decay 3e-5, initial rate 1e-2 and polynomial decay."""
-        from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
-
-        lr = 1e-2 if initial_lr is None else initial_lr
-        optimizer = torch.optim.SGD(network.parameters(), lr, weight_decay=3e-5, momentum=0.99, nesterov=True)
-        return optimizer, PolyLRScheduler(optimizer, lr, num_epochs)
+        """Optimiser and per-epoch schedule; the trainer steps the schedule with
+        :func:`covplan.architectures.recipes.step_scheduler`, which hands a
+        reduce-on-plateau schedule the epoch's training loss. The default is nnU-Net's:
+        SGD with Nesterov momentum 0.99, weight decay 3e-5, initial rate 1e-2 and
+        polynomial decay (see :mod:`covplan.architectures.recipes` for the others)."""
+        return nnunet_sgd_poly(network, num_epochs, 1e-2 if initial_lr is None else initial_lr)
 
     def estimate_memory(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
                         batch_size: int | None = None) -> int:

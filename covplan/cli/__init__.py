@@ -8,7 +8,11 @@ import logging
 import click
 
 from covplan import __version__
+from covplan.cli.convert_command import convert_command
+from covplan.cli.demo_data_command import demo_data_command
+from covplan.cli.evaluate_command import evaluate_command
 from covplan.cli.plugins_command import plugins_command
+from covplan.cli.report_command import report_command
 from covplan.cli.train_command import train_command
 from covplan.errors import CovplanError
 
@@ -39,4 +43,8 @@ def cli(verbose: int) -> None:
 
 
 cli.add_command(plugins_command)
+cli.add_command(demo_data_command)
+cli.add_command(convert_command)
+cli.add_command(evaluate_command)
+cli.add_command(report_command)
 cli.add_command(train_command)

@@ -1,0 +1,67 @@
+"""Writing outputs so that a crash never leaves a half-written file or folder: everything is
+written to a temporary name beside the target and renamed at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from covplan.errors import CovplanError
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+@contextmanager
+def atomic_file(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it is renamed to ``target``
+    (replacing an older file), on error it is removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(descriptor)
+    temporary = Path(temporary_name)
+    # mkstemp creates the file for its owner only; the result gets the usual permissions.
+    temporary.chmod(0o666 & ~_umask())
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def refuse_existing(target: Path, overwrite: bool) -> None:
+    """Stop before any work when ``target`` exists and may not be replaced."""
+    if target.exists() and not overwrite:
+        raise CovplanError(f"{target} already exists; choose another output folder or pass --overwrite")
+
+
+@contextmanager
+def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``target``; on success it becomes ``target``.
+
+    An existing ``target`` is refused unless ``overwrite``; then it is replaced only after
+    the new folder is complete.
+    """
+    refuse_existing(target, overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    temporary.chmod(0o777 & ~_umask())
+    try:
+        yield temporary
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+            os.replace(target, retired / target.name)
+            os.replace(temporary, target)
+            shutil.rmtree(retired)
+        else:
+            os.replace(temporary, target)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary)

@@ -1,0 +1,89 @@
+"""``covplan evaluate``: segmentation metrics of a prediction folder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
+
+from covplan.evaluation import DEFAULT_PROCESSES, evaluate_folder
+from covplan.evaluation.evaluate import RATIO_METRICS
+from covplan.evaluation.label_roles import find_dataset_json, load_dataset_json, parse_region
+from covplan.errors import CovplanError
+
+logger = logging.getLogger(__name__)
+
+
+def _parse_regions(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, tuple[int, ...]] | None:
+    if not values:
+        return None
+    try:
+        return dict(parse_region(value) for value in values)
+    except CovplanError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+def _parse_labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[int] | None:
+    try:
+        labels = [int(label) for value in values for label in value.split(",") if label.strip()]
+    except ValueError as error:
+        raise click.BadParameter(f"label values are integers, e.g. --labels 1,2,3 ({error})") from error
+    return labels or None
+
+
+def _print_means(summary: dict[str, Any]) -> None:
+    click.echo(f"{'class':<24}{'Dice':>8}{'IoU':>8}{'Sens':>8}{'Spec':>8}{'Prec':>8}")
+    rows = [(summary["names"].get(label_or_region_to_key(key), str(key)), means) for key, means in summary["mean"].items()]
+    rows.append(("foreground mean", summary["foreground_mean"]))
+    for name, means in rows:
+        values = "".join(f"{'n/a' if means[m] is None else format(means[m], '.4f'):>8}"
+                         for m in RATIO_METRICS)
+        click.echo(f"{name:<24}{values}")
+
+
+@click.command(name="evaluate")
+@click.argument("gt_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("pred_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", "output_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write summary.json [default: PRED_DIR/summary.json].")
+@click.option("--labels", multiple=True, callback=_parse_labels, metavar="L1,L2",
+              help="Label values to evaluate, comma-separated or repeated "
+                   "[default: the foreground labels of dataset.json].")
+@click.option("--regions", multiple=True, callback=_parse_regions, metavar="NAME=L1,L2",
+              help="A merged region, e.g. lungs=1,2; repeat for several "
+                   "[default: lungs and infection found from the label names of dataset.json].")
+@click.option("--dataset-json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="nnU-Net dataset.json with label names and file ending "
+                   "[default: found in or beside PRED_DIR or GT_DIR].")
+@click.option("--allow-missing", is_flag=True,
+              help="Evaluate only the predicted cases when GT_DIR holds more (e.g. one cross-validation fold).")
+@click.option("-j", "--num-processes", type=click.IntRange(min=1), default=DEFAULT_PROCESSES, show_default=True,
+              help="Processes reading and scoring cases in parallel.")
+def evaluate_command(gt_dir: Path, pred_dir: Path, output_file: Path | None, labels: list[int] | None,
+                     regions: dict[str, tuple[int, ...]] | None, dataset_json: Path | None, allow_missing: bool,
+                     num_processes: int) -> None:
+    """Score predicted label maps against references (Dice, IoU, sensitivity,
+    specificity, precision per class, per merged region and per case).
+
+    Each file in PRED_DIR is compared with the file of the same name in GT_DIR. The
+    result is nnU-Net's summary.json with the extra metrics; a table of the means is
+    printed. Empty masks make a metric undefined (null), never NaN; see
+    docs/evaluation.md.
+
+    \b
+    Example:
+        covplan evaluate raw/Dataset001_Covid/labelsTr work/fold_0/validation
+        covplan evaluate gt/ pred/ --labels 1,2,3 --regions lungs=1,2 --regions infection=3 \\
+            -o summary.json
+    """
+    dataset_json = dataset_json or find_dataset_json(pred_dir, gt_dir)
+    if dataset_json is not None:
+        logger.info("label names and file ending from %s", dataset_json)
+    summary = evaluate_folder(gt_dir, pred_dir, output_file or pred_dir / "summary.json",
+                              labels=labels, regions=regions,
+                              dataset_json=load_dataset_json(dataset_json) if dataset_json is not None else None,
+                              num_processes=num_processes, allow_missing_predictions=allow_missing)
+    _print_means(summary)

@@ -1,0 +1,188 @@
+"""Segmentation metrics of a prediction folder against its references, in nnU-Net's
+``summary.json`` schema extended by IoU, sensitivity, specificity and precision.
+
+Empty masks: a ratio whose denominator is zero is undefined for that case and stored as
+``null`` (Dice and IoU when reference and prediction are both empty, sensitivity when the
+reference is empty, precision when the prediction is empty, specificity when the class
+fills the image). Means average the defined values only, as nnU-Net's ``nanmean`` does, and
+``excluded_from_mean`` lists, per class and metric, the cases that were left out.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from nnunetv2.configuration import default_num_processes
+from nnunetv2.evaluation.evaluate_predictions import (compute_tp_fp_fn_tn, label_or_region_to_key,
+                                                      region_or_label_to_mask, save_summary_json)
+from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
+from tqdm import tqdm
+
+from covplan.atomic import atomic_file
+from covplan.errors import CovplanError
+from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
+from covplan.evaluation.label_roles import automatic_regions, label_roles
+
+logger = logging.getLogger(__name__)
+
+LabelOrRegion = int | tuple[int, ...]
+RATIO_METRICS = ("Dice", "IoU", "Sensitivity", "Specificity", "Precision")
+# nnU-Net's default (8, or $nnUNet_def_n_proc), but never more processes than cores.
+DEFAULT_PROCESSES = max(1, min(default_num_processes, os.cpu_count() or 1))
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return None if denominator == 0 else numerator / denominator
+
+
+def metrics_from_counts(tp: int, fp: int, fn: int, tn: int) -> dict[str, float | int | None]:
+    """nnU-Net's per-class metrics (Dice, IoU, counts) plus sensitivity, specificity and
+    precision; ``None`` where a ratio is undefined."""
+    tp, fp, fn, tn = int(tp), int(fp), int(fn), int(tn)
+    return {"Dice": _ratio(2 * tp, 2 * tp + fp + fn), "IoU": _ratio(tp, tp + fp + fn),
+            "Sensitivity": _ratio(tp, tp + fn), "Specificity": _ratio(tn, tn + fp), "Precision": _ratio(tp, tp + fp),
+            "TP": tp, "FP": fp, "FN": fn, "TN": tn, "n_pred": tp + fp, "n_ref": tp + fn}
+
+
+def case_metrics(case_id: str, reference_file: Path, prediction_file: Path, reader: BaseReaderWriter,
+                 labels_or_regions: Sequence[LabelOrRegion], ignore_label: int | None = None) -> dict[str, Any]:
+    """One case's entry of ``metric_per_case``."""
+    # nnU-Net's compute_metrics is not called: it does not compare the two shapes (numpy
+    # broadcasts or fails with a traceback), and the extra metrics need the same counts.
+    reference, _ = read_label_map(reader, reference_file)
+    prediction, _ = read_label_map(reader, prediction_file)
+    if reference.shape != prediction.shape:
+        raise CovplanError(f"{prediction_file}: shape {prediction.shape} differs from its reference "
+                           f"{reference_file} {reference.shape}; predictions must lie on the reference's grid")
+    ignore_mask = reference == ignore_label if ignore_label is not None else None
+    metrics = {key: metrics_from_counts(*compute_tp_fp_fn_tn(region_or_label_to_mask(reference, key),
+                                                               region_or_label_to_mask(prediction, key), ignore_mask))
+               for key in labels_or_regions}
+    return {"case_id": case_id, "reference_file": str(reference_file), "prediction_file": str(prediction_file),
+            "metrics": metrics}
+
+
+def _mean_metrics(per_case: list[dict[str, Any]], keys: Sequence[LabelOrRegion]
+                  ) -> tuple[dict[LabelOrRegion, dict[str, float | None]], dict[str, dict[str, list[str]]]]:
+    means: dict[LabelOrRegion, dict[str, float | None]] = {}
+    excluded: dict[str, dict[str, list[str]]] = {}
+    for key in keys:
+        means[key] = {}
+        for metric in per_case[0]["metrics"][key]:
+            values = [case["metrics"][key][metric] for case in per_case]
+            defined = [value for value in values if value is not None]
+            means[key][metric] = float(np.mean(defined)) if defined else None
+            left_out = [case["case_id"] for case, value in zip(per_case, values) if value is None]
+            if left_out:
+                excluded.setdefault(label_or_region_to_key(key), {})[metric] = left_out
+    return means, excluded
+
+
+def _foreground_mean(means: Mapping[LabelOrRegion, Mapping[str, float | None]]) -> dict[str, float | None]:
+    # Only the single labels count, not the merged regions, so that the number equals
+    # nnU-Net's foreground mean of the same label-based model (regions count when there
+    # are no single labels).
+    single_labels = [key for key in means if isinstance(key, int)] or list(means)
+    foreground = [means[key] for key in single_labels if key != 0]
+    result = {}
+    for metric in next(iter(means.values())):
+        defined = [entry[metric] for entry in foreground if entry[metric] is not None]
+        result[metric] = float(np.mean(defined)) if defined else None
+    return result
+
+
+def _match_cases(reference_dir: Path, prediction_dir: Path, file_ending: str,
+                 allow_missing_predictions: bool) -> dict[str, tuple[Path, Path]]:
+    references = case_files(reference_dir, file_ending)
+    predictions = case_files(prediction_dir, file_ending)
+    if not predictions:
+        raise CovplanError(f"{prediction_dir}: no predictions ending in {file_ending}")
+    orphans = sorted(set(predictions) - set(references))
+    if orphans:
+        raise CovplanError(f"{predictions[orphans[0]]}: no reference {orphans[0]}{file_ending} in {reference_dir} "
+                           f"({len(orphans)} prediction(s) without reference)")
+    missing = sorted(set(references) - set(predictions))
+    if missing and not allow_missing_predictions:
+        raise CovplanError(f"{references[missing[0]]}: no prediction {missing[0]}{file_ending} in {prediction_dir} "
+                           f"({len(missing)} reference(s) without prediction); "
+                           "allow evaluating a subset with --allow-missing")
+    return {case_id: (references[case_id], predictions[case_id]) for case_id in sorted(predictions)}
+
+
+def _evaluation_keys(labels: Sequence[int], regions: Mapping[str, Sequence[int]], names: Mapping[int, str]
+                     ) -> tuple[list[LabelOrRegion], dict[str, str]]:
+    keys: list[LabelOrRegion] = list(dict.fromkeys(int(label) for label in labels))
+    key_names = {label_or_region_to_key(label): names.get(label, f"label_{label}") for label in keys}
+    for name, members in regions.items():
+        region = tuple(sorted({int(member) for member in members}))
+        if not region:
+            raise CovplanError(f"region {name!r} has no labels")
+        key: LabelOrRegion = region[0] if len(region) == 1 else region
+        if key not in keys:
+            keys.append(key)
+        key_names[label_or_region_to_key(key)] = name
+    return keys, key_names
+
+
+def _score_cases(compute: Callable[[str, Path, Path], dict[str, Any]], cases: Mapping[str, tuple[Path, Path]],
+                 num_processes: int) -> list[dict[str, Any]]:
+    columns = (list(cases), [files[0] for files in cases.values()], [files[1] for files in cases.values()])
+    progress = partial(tqdm, total=len(cases), desc="evaluate", unit="case", disable=len(cases) < 2)
+    workers = max(1, min(num_processes, len(cases)))
+    if workers == 1:
+        return list(progress(map(compute, *columns)))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(progress(pool.map(compute, *columns)))
+
+
+def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path | None = None,
+                    labels: Sequence[int] | None = None, regions: Mapping[str, Sequence[int]] | None = None,
+                    dataset_json: Mapping[str, Any] | None = None,
+                    num_processes: int = DEFAULT_PROCESSES,
+                    allow_missing_predictions: bool = False) -> dict[str, Any]:
+    """Compare every prediction in ``prediction_dir`` with the reference of the same name.
+
+    ``labels`` default to the foreground labels of ``dataset_json``; ``regions`` (name ->
+    labels, e.g. ``{"lungs": [1, 2]}``) default to the merged ``lungs`` and ``infection``
+    regions found from its label names. Returns nnU-Net's summary structure (label and
+    region tuple keys, as ``compute_metrics_on_folder`` returns it) plus ``names`` and
+    ``excluded_from_mean``; writes it as ``output_file`` when given. ``allow_missing_predictions``
+    evaluates only the predicted cases (a cross-validation fold) instead of refusing.
+    """
+    reference_dir, prediction_dir = Path(reference_dir), Path(prediction_dir)
+    for folder in (reference_dir, prediction_dir):
+        if not folder.is_dir():
+            raise CovplanError(f"{folder}: not a folder")
+    roles = label_roles(dataset_json) if dataset_json is not None else None
+    if labels is None:
+        if roles is None:
+            raise CovplanError("no labels to evaluate: give the label values or a dataset.json with 'labels'")
+        labels = roles.foreground_labels
+    if regions is None:
+        regions = automatic_regions(roles) if roles is not None else {}
+    keys, key_names = _evaluation_keys(labels, regions, roles.names if roles is not None else {})
+    file_ending = dataset_json.get("file_ending") if dataset_json is not None else None
+    file_ending = file_ending or file_ending_of(reference_dir)
+    cases = _match_cases(reference_dir, prediction_dir, file_ending, allow_missing_predictions)
+    reader = label_map_reader(next(iter(cases.values()))[0], file_ending, dataset_json)
+    compute = partial(case_metrics, reader=reader, labels_or_regions=keys,
+                      ignore_label=roles.ignore_label if roles is not None else None)
+    per_case = _score_cases(compute, cases, num_processes)
+    means, excluded = _mean_metrics(per_case, keys)
+    summary = {"metric_per_case": per_case, "mean": means,
+               "foreground_mean": _foreground_mean(means),
+               "names": key_names, "excluded_from_mean": excluded}
+    if output_file is not None:
+        with atomic_file(Path(output_file)) as temporary:
+            save_summary_json(summary, str(temporary))
+        logger.info("wrote %s", output_file)
+    return summary
+

@@ -1,0 +1,62 @@
+"""Finding and reading the label maps of a folder with nnU-Net's reader-writers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
+from nnunetv2.imageio.reader_writer_registry import (determine_reader_writer_from_dataset_json,
+                                                     determine_reader_writer_from_file_ending)
+
+from covplan.errors import CovplanError
+
+LABEL_MAP_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png", ".bmp", ".tiff", ".tif")
+
+
+def file_ending_of(folder: Path) -> str:
+    """The one label-map file ending used in ``folder``."""
+    endings = {ending for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")
+               for ending in LABEL_MAP_ENDINGS if path.name.lower().endswith(ending)}
+    if not endings:
+        raise CovplanError(f"{folder}: no label maps found (files ending in {', '.join(LABEL_MAP_ENDINGS)})")
+    if len(endings) > 1:
+        raise CovplanError(f"{folder}: label maps of several formats ({', '.join(sorted(endings))}); "
+                           "keep one format per folder or give a dataset.json with its 'file_ending'")
+    return endings.pop()
+
+
+def case_files(folder: Path, file_ending: str) -> dict[str, Path]:
+    """Case id -> file for every file in ``folder`` that ends in ``file_ending`` (hidden
+    files such as macOS ``._`` metadata are skipped)."""
+    return {path.name[:-len(file_ending)]: path for path in sorted(folder.iterdir())
+            if path.is_file() and path.name.endswith(file_ending) and not path.name.startswith(".")}
+
+
+def label_map_reader(example_file: Path, file_ending: str,
+                     dataset_json: Mapping[str, Any] | None = None) -> BaseReaderWriter:
+    """nnU-Net's reader-writer for these label maps: the one dataset.json names, else the
+    first that reads ``example_file``."""
+    try:
+        if dataset_json is not None and "file_ending" in dataset_json:
+            reader_class = determine_reader_writer_from_dataset_json(dataset_json, str(example_file), verbose=False)
+        else:
+            reader_class = determine_reader_writer_from_file_ending(file_ending, str(example_file),
+                                                                    allow_nonmatching_filename=True, verbose=False)
+    except RuntimeError as error:
+        raise CovplanError(f"{example_file}: no nnU-Net reader can open it as a label map") from error
+    return reader_class()
+
+
+def read_label_map(reader: BaseReaderWriter, path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """The label map as an integer array (z, y, x), a 2D map as (1, y, x), and its spacing
+    in mm in the same order (nnU-Net's 999 stands for the missing axis of a 2D map)."""
+    try:
+        segmentation, properties = reader.read_seg(str(path))
+    except Exception as error:  # the readers raise anything from RuntimeError to AssertionError
+        raise CovplanError(f"{path}: cannot read it as a label map ({error})") from error
+    if segmentation.shape[0] != 1:
+        raise CovplanError(f"{path}: a label map has one channel, this file has {segmentation.shape[0]}")
+    return segmentation[0].astype(np.int32), tuple(float(s) for s in properties["spacing"])

@@ -1,0 +1,92 @@
+"""What each label of a dataset is (lung, lesion type, ignore), read from the names in
+nnU-Net's dataset.json ``labels``, and the merged regions that follow from it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from covplan.errors import CovplanError
+
+LUNGS_REGION = "lungs"
+INFECTION_REGION = "infection"
+
+
+@dataclass(frozen=True)
+class LabelRoles:
+    """The foreground labels of a dataset by role. A label whose name contains "lung"
+    (``lung``, ``left lung``, ``right_lung``) is lung; ``ignore`` is nnU-Net's ignore label;
+    every other foreground label is a lesion type (``infection``, ``GGO``, ...)."""
+
+    names: dict[int, str]
+    lung_labels: tuple[int, ...]
+    lesion_labels: tuple[int, ...]
+    ignore_label: int | None
+
+    @property
+    def foreground_labels(self) -> tuple[int, ...]:
+        return tuple(sorted(self.names))
+
+
+def load_dataset_json(path: Path) -> dict[str, Any]:
+    """Read a dataset.json, with a one-line error when it is not JSON."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise CovplanError(f"{path}: cannot read it as JSON ({error})") from error
+
+
+def find_dataset_json(*folders: Path) -> Path | None:
+    """The first ``dataset.json`` in ``folders`` or beside them (nnU-Net's raw layout keeps it
+    one level above ``labelsTr``; its predictions folders carry a copy)."""
+    for folder in folders:
+        for candidate in (folder / "dataset.json", folder.parent / "dataset.json"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def label_roles(dataset_json: Mapping[str, Any]) -> LabelRoles:
+    """Sort the labels of a dataset.json (v2 ``{"name": value}`` or v1 ``{"value": "name"}``)
+    into lung, lesion and ignore labels; background (value 0) is left out."""
+    labels = dataset_json.get("labels")
+    if not isinstance(labels, Mapping) or not labels:
+        raise CovplanError("dataset.json has no 'labels' mapping; give the label values explicitly")
+    if all(str(key).isdigit() for key in labels):
+        labels = {name: int(value) for value, name in labels.items()}
+    if any(not isinstance(value, int) for value in labels.values()):
+        raise CovplanError("dataset.json: region-based labels (lists of values) are not supported; "
+                           "evaluate with --labels and --regions instead")
+    ignore_label = labels.get("ignore")
+    names = {value: name for name, value in labels.items() if value != 0 and name != "ignore"}
+    lung_labels = tuple(sorted(value for value, name in names.items() if "lung" in name.lower()))
+    lesion_labels = tuple(sorted(value for value in names if value not in lung_labels))
+    return LabelRoles(names=names, lung_labels=lung_labels, lesion_labels=lesion_labels, ignore_label=ignore_label)
+
+
+def automatic_regions(roles: LabelRoles) -> dict[str, tuple[int, ...]]:
+    """``lungs`` = all lung labels and ``infection`` = all lesion types, each only where it
+    merges more than one label (a single label is already evaluated on its own)."""
+    regions = {}
+    if len(roles.lung_labels) > 1:
+        regions[LUNGS_REGION] = roles.lung_labels
+    if len(roles.lesion_labels) > 1:
+        regions[INFECTION_REGION] = roles.lesion_labels
+    return regions
+
+
+def parse_region(text: str) -> tuple[str, tuple[int, ...]]:
+    """``"lungs=1,2"`` -> ``("lungs", (1, 2))``."""
+    match = re.fullmatch(r"\s*([^=]+?)\s*=\s*(\d+(?:\s*,\s*\d+)*)\s*", text)
+    if match is None:
+        raise CovplanError(f"region {text!r} is not of the form NAME=LABEL,LABEL (e.g. lungs=1,2)")
+    return match.group(1), tuple(sorted({int(value) for value in match.group(2).split(",")}))
+
+
+def column_name(label_name: str) -> str:
+    """A label name as a CSV column stem: ``"Ground glass"`` -> ``"ground_glass"``."""
+    return re.sub(r"[^0-9a-z]+", "_", label_name.lower()).strip("_") or "label"

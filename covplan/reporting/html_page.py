@@ -1,0 +1,103 @@
+"""report.html: one self-contained page (styles inline, pictures as base64 data URIs) that
+a clinician can open without the other files."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Mapping
+from typing import Any
+
+from covplan import __version__
+from covplan.reporting.severity import band_descriptions
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: right; }
+th { background: #eee; } td:first-child { text-align: left; }
+tr.positive td.result { color: #b00; font-weight: bold; }
+.note { background: #fff6d5; border-left: 4px solid #e0b000; padding: 0.5em 1em; }
+.cases { display: flex; flex-wrap: wrap; gap: 1em; }
+figure { margin: 0; } figcaption { font-size: 0.85em; max-width: 450px; }
+"""
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _cell(value: Any) -> str:
+    return "n/a" if value is None else html.escape(str(value))
+
+
+def _header(column: str) -> str:
+    return html.escape(column.replace("_percent_of_lung", " % of lung").replace("_", " "))
+
+
+def _patients_table(rows: list[dict[str, Any]]) -> str:
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    lines = ["<table>", "<tr>" + "".join(f"<th>{_header(column)}</th>" for column in columns) + "</tr>"]
+    for row in rows:
+        cells = "".join(f'<td class="{html.escape(column)}">{_cell(row.get(column))}</td>' for column in columns)
+        lines.append(f'<tr class="{row["result"]}">{cells}</tr>')
+    lines.append("</table>")
+    return "\n".join(lines)
+
+
+def _case_figures(report: Mapping[str, Any], overlays: Mapping[str, bytes]) -> str:
+    unit = report["unit"]
+    figures = []
+    for case in report["cases"]:
+        amounts = ", ".join(f"{name} {amount:g} {unit}" for name, amount in case["lesions"].items())
+        lung = "lung unknown" if case["lung"] is None else f"lung {case['lung']:g} {unit}"
+        caption = (f"<b>{html.escape(case['case_id'])}</b> (patient {html.escape(case['patient_id'])}): "
+                   f"{'positive' if case['positive'] else 'negative'}; {html.escape(lung)}; {html.escape(amounts)}")
+        figures.append(f'<figure><img src="{_data_uri(overlays[case["case_id"]])}" '
+                       f'alt="{html.escape(case["case_id"])}"><figcaption>{caption}</figcaption></figure>')
+    return '<div class="cases">\n' + "\n".join(figures) + "\n</div>"
+
+
+def _method_notes(report: Mapping[str, Any]) -> str:
+    unit = "ml (volumes)" if report["unit"] == "ml" else "mm² (single slices; PNG slices count pixels as 1 × 1 mm)"
+    bands = "".join(f"<li>{html.escape(line)}</li>" for line in band_descriptions())
+    return f"""
+<h2>How the numbers are made</h2>
+<ul>
+<li>Amounts in {unit}, summed over all cases of a patient.</li>
+<li>Lung = every lung voxel plus every lesion voxel (lesions lie inside the lung); shares are
+lesion amounts in percent of it. Infection = all lesion types together.</li>
+<li>A patient is positive when any of their cases has a lesion.</li>
+<li>Severity grade from the infection share of the whole lung (covplan's choice: the bands of the
+per-lobe CT severity score of Pan et al., Radiology 2020, applied to the whole lung; not a validated
+clinical score):<ul>{bands}</ul></li>
+</ul>"""
+
+
+def render_html(report: Mapping[str, Any], overlays: Mapping[str, bytes], severity_plot: bytes | None) -> str:
+    """The whole page as one string."""
+    notes = ['<p class="note">Automatic segmentation for research; not a diagnosis. '
+             'Check every overlay before using a number.</p>']
+    if report["lung_source"] is None:
+        notes.append('<p class="note">The model has no lung label, so the lung amount, the lesion shares '
+                     'and the severity grade are unknown (n/a). Give lung masks (<code>--lung-masks</code>) '
+                     'to measure them.</p>')
+    plot = ""
+    if severity_plot is not None:
+        plot = (f'<h2>Lesions by severity grade of the source data</h2>'
+                f'<img src="{_data_uri(severity_plot)}" alt="lesion share by severity grade">')
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>covplan report</title><style>{STYLE}</style></head>
+<body>
+<h1>covplan report</h1>
+<p>Predictions: <code>{html.escape(report["prediction_dir"])}</code>; {len(report["patients"])} patient(s),
+{len(report["cases"])} case(s); covplan {html.escape(__version__)}.</p>
+{"".join(notes)}
+<h2>Patients</h2>
+{_patients_table(report["patients"])}
+{plot}
+<h2>Cases</h2>
+{_case_figures(report, overlays)}
+{_method_notes(report)}
+</body></html>
+"""

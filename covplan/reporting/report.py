@@ -1,0 +1,216 @@
+"""``covplan report``: per-patient lung and lesion amounts, severity grade and
+positive/negative from a folder of predicted label maps, as CSV, JSON, overlay PNGs and
+one self-contained HTML page."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
+from tqdm import tqdm
+
+from covplan.atomic import atomic_directory, refuse_existing
+from covplan.errors import CovplanError
+from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
+from covplan.evaluation.label_roles import INFECTION_REGION, LabelRoles, column_name, label_roles
+from covplan.reporting.figures import label_colours, overlay_png, values_by_grade_png
+from covplan.reporting.html_page import render_html
+from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_case, summarise_patients
+from covplan.reporting.severity import SEVERITY_BANDS
+
+logger = logging.getLogger(__name__)
+
+IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png", ".jpg", ".jpeg", ".bmp", ".tiff", ".tif", ".dcm")
+CHANNEL_SUFFIX = "_0000"  # nnU-Net's name for the first (here: only) image channel
+SEVERITY_PLOT = "severity_by_grade.png"
+
+
+@dataclass
+class _LabelMapFolder:
+    """The label maps of a folder and the nnU-Net reader for them."""
+
+    files: dict[str, Path]
+    reader: BaseReaderWriter
+
+    @classmethod
+    def open(cls, folder: Path, dataset_json: Mapping[str, Any] | None = None) -> _LabelMapFolder:
+        file_ending = (dataset_json or {}).get("file_ending") or file_ending_of(folder)
+        files = case_files(folder, file_ending)
+        if not files:
+            raise CovplanError(f"{folder}: no label maps ending in {file_ending}")
+        return cls(files, label_map_reader(next(iter(files.values())), file_ending, dataset_json))
+
+
+def image_files(images: Path) -> dict[str, Path]:
+    """Case id -> image for a file or folder of images (nnU-Net's ``_0000`` suffix dropped)."""
+    paths = [images] if images.is_file() else sorted(path for path in images.iterdir()
+                                                    if path.is_file() and not path.name.startswith("."))
+    found = {}
+    for path in paths:
+        ending = next((ending for ending in IMAGE_ENDINGS if path.name.lower().endswith(ending)), None)
+        if ending is not None:
+            case_id = path.name[:-len(ending)]
+            found[case_id.removesuffix(CHANNEL_SUFFIX)] = path
+    return found
+
+
+def read_image(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray:
+    """A grey image as a (z, y, x) array (colour averaged), checked against its label map."""
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise CovplanError(f"{path}: cannot read the image ({str(error).strip().splitlines()[-1]})") from error
+    array = sitk.GetArrayFromImage(image).astype(np.float32)
+    if image.GetNumberOfComponentsPerPixel() > 1:
+        array = array.mean(axis=-1)
+    if array.ndim == 2:
+        array = array[np.newaxis]
+    if array.shape != expected_shape:
+        raise CovplanError(f"{path}: image shape {array.shape} differs from its prediction {expected_shape}; "
+                           "give the images the predictions were made from")
+    return array
+
+
+def _patient_ids(covplan_dataset: Mapping[str, Any] | None) -> dict[str, str]:
+    cases = (covplan_dataset or {}).get("cases", {})
+    return {case_id: str(entry.get("patient_id", case_id)) for case_id, entry in cases.items()}
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def patient_row(patient: PatientSummary, lesion_names: list[str]) -> dict[str, Any]:
+    """One line of report.csv (``None`` = unknown, an empty CSV cell)."""
+    unit = patient.unit
+    row: dict[str, Any] = {"patient_id": patient.patient_id, "cases": len(patient.case_ids),
+                           "positive_cases": len(patient.positive_case_ids),
+                           "result": "positive" if patient.positive else "negative",
+                           f"lung_{unit}": _round(patient.lung, 3)}
+    amounts = dict(patient.lesions) if len(lesion_names) > 1 else {}
+    amounts[INFECTION_REGION] = patient.infection
+    for name, amount in amounts.items():
+        row[f"{column_name(name)}_{unit}"] = _round(amount, 3)
+        row[f"{column_name(name)}_percent_of_lung"] = _round(patient.percent_of_lung(amount), 2)
+    grade = patient.severity
+    row["severity_grade"], row["severity"] = grade if grade is not None else (None, None)
+    row.update({f"source_{key}": value for key, value in patient.source.items()})
+    return row
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    with path.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _severity_plot(patients: list[PatientSummary], lesion_names: list[str], lung_known: bool) -> bytes | None:
+    """Lesion share (or amount, without a lung) per patient by the source data's grade."""
+    graded = [patient for patient in patients if patient.source.get("severity")]
+    if not graded:
+        return None
+    measures = lesion_names + ([INFECTION_REGION] if len(lesion_names) > 1 else [])
+    values: dict[str, dict[str, list[float]]] = {measure: {} for measure in measures}
+    for patient in graded:
+        for measure in measures:
+            amount = patient.infection if measure == INFECTION_REGION else patient.lesions[measure]
+            value = patient.percent_of_lung(amount) if lung_known else amount
+            if value is not None:
+                values[measure].setdefault(patient.source["severity"], []).append(value)
+    y_label = "percent of lung" if lung_known else f"lesion amount ({patients[0].unit})"
+    return values_by_grade_png(values, y_label)
+
+
+def _measure_cases(predictions: _LabelMapFolder, roles: LabelRoles, patient_ids: Mapping[str, str],
+                   images: dict[str, Path], lung_masks: _LabelMapFolder | None) -> tuple[list[CaseMeasurement], dict[str, bytes]]:
+    colours = label_colours(roles.lung_labels, roles.lesion_labels)
+    measurements, overlays = [], {}
+    for case_id, path in tqdm(predictions.files.items(), desc="report", unit="case",
+                              disable=len(predictions.files) < 2):
+        label_map, spacing = read_label_map(predictions.reader, path)
+        unknown = sorted(set(np.unique(label_map).tolist()) - {0, roles.ignore_label} - set(roles.names))
+        if unknown:
+            raise CovplanError(f"{path}: label value(s) {unknown} are not in the dataset.json labels; "
+                               "give the dataset.json of the model that made these predictions")
+        lung_mask = None
+        if lung_masks is not None:
+            if case_id not in lung_masks.files:
+                raise CovplanError(f"{path}: no lung mask {case_id} in the lung mask folder")
+            lung_mask, _ = read_label_map(lung_masks.reader, lung_masks.files[case_id])
+            if lung_mask.shape != label_map.shape:
+                raise CovplanError(f"{lung_masks.files[case_id]}: shape {lung_mask.shape} differs from its "
+                                   f"prediction {path} {label_map.shape}")
+        measurement = measure_case(case_id, patient_ids.get(case_id, case_id), label_map, spacing, roles, lung_mask)
+        image = read_image(images[case_id], label_map.shape) if case_id in images else None
+        index = measurement.overlay_slice
+        title = case_id if label_map.shape[0] == 1 else f"{case_id}, axial slice {index + 1} of {label_map.shape[0]}"
+        overlays[case_id] = overlay_png(label_map[index], None if image is None else image[index], colours,
+                                        roles.names, title, pixel_aspect=spacing[1] / spacing[2])
+        measurements.append(measurement)
+    return measurements, overlays
+
+
+def _report_content(prediction_dir: Path, unit: str, lung_source: str | None, lesion_names: list[str],
+                    patients: list[PatientSummary], measurements: list[CaseMeasurement]) -> dict[str, Any]:
+    """The content of report.json."""
+    return {
+        "format_version": 1, "prediction_dir": str(prediction_dir.resolve()), "unit": unit,
+        "lung_source": lung_source, "lesion_types": lesion_names,
+        "severity_bands": [{"grade": band.grade, "name": band.name, "lower_percent": band.lower_percent}
+                           for band in SEVERITY_BANDS],
+        "patients": [patient_row(patient, lesion_names) for patient in patients],
+        "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": _round(m.lung, 3),
+                   "lesions": {name: round(amount, 3) for name, amount in m.lesions.items()},
+                   "infection": round(m.infection, 3), "positive": m.positive,
+                   "overlay": f"overlays/{m.case_id}.png", "overlay_slice": m.overlay_slice} for m in measurements],
+    }
+
+
+def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[str, Any],
+                 images: Path | None = None, covplan_dataset: Mapping[str, Any] | None = None,
+                 lung_mask_dir: Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Measure every predicted label map in ``prediction_dir`` and write report.csv,
+    report.json, overlays/CASE.png, severity_by_grade.png (when the source data has grades)
+    and report.html into ``output_dir``, all at once. Returns the content of report.json."""
+    refuse_existing(Path(output_dir), overwrite)  # before the work, not only after it
+    roles = label_roles(dataset_json)
+    if not roles.lesion_labels:
+        raise CovplanError("dataset.json names no lesion label (every foreground label is a lung); "
+                           "nothing to report")
+    predictions = _LabelMapFolder.open(Path(prediction_dir), dataset_json)
+    lung_masks = None
+    if lung_mask_dir is not None and roles.lung_labels:
+        logger.warning("the model has a lung label; the lung masks in %s are not used", lung_mask_dir)
+    elif lung_mask_dir is not None:
+        lung_masks = _LabelMapFolder.open(Path(lung_mask_dir))
+    found_images = image_files(Path(images)) if images is not None else {}
+    measurements, overlays = _measure_cases(predictions, roles, _patient_ids(covplan_dataset), found_images, lung_masks)
+    units = {measurement.unit for measurement in measurements}
+    if len(units) > 1:
+        raise CovplanError(f"{prediction_dir}: holds both volumes and single slices; report them separately")
+    lesion_names = [roles.names[label] for label in roles.lesion_labels]
+    patients = summarise_patients(measurements, (covplan_dataset or {}).get("patients"))
+    lung_source = "model" if roles.lung_labels else "lung masks" if lung_masks is not None else None
+    report = _report_content(Path(prediction_dir), units.pop(), lung_source, lesion_names, patients, measurements)
+    severity_plot = _severity_plot(patients, lesion_names, lung_known=lung_source is not None)
+    with atomic_directory(Path(output_dir), overwrite=overwrite) as staging:
+        (staging / "overlays").mkdir()
+        for case_id, png in overlays.items():
+            (staging / "overlays" / f"{case_id}.png").write_bytes(png)
+        if severity_plot is not None:
+            (staging / SEVERITY_PLOT).write_bytes(severity_plot)
+        _write_csv(staging / "report.csv", report["patients"])
+        (staging / "report.json").write_text(json.dumps(report, indent=2))
+        (staging / "report.html").write_text(render_html(report, overlays, severity_plot))
+    logger.info("wrote the report of %d case(s), %d patient(s) to %s", len(measurements), len(patients), output_dir)
+    return report

@@ -1,0 +1,49 @@
+import json
+
+from click.testing import CliRunner
+
+from covplan.cli import cli
+from tests.label_maps import LUNG_INFECTION_LABELS, lung_infection_pair, write_json, write_nifti
+
+
+def _dataset(tmp_path):
+    reference, prediction = lung_infection_pair()
+    write_nifti(tmp_path / "raw" / "labelsTr" / "c1.nii.gz", reference)
+    write_json(tmp_path / "raw" / "dataset.json", {"labels": LUNG_INFECTION_LABELS, "file_ending": ".nii.gz"})
+    write_nifti(tmp_path / "pred" / "c1.nii.gz", prediction)
+    return tmp_path / "raw" / "labelsTr", tmp_path / "pred"
+
+
+def test_evaluate_finds_dataset_json_beside_labels_and_writes_summary(tmp_path):
+    gt_dir, pred_dir = _dataset(tmp_path)
+    result = CliRunner().invoke(cli, ["evaluate", str(gt_dir), str(pred_dir), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert "infection                 0.5714  0.4000  0.5000  0.9975  0.6667" in result.output
+    summary = json.loads((pred_dir / "summary.json").read_text())
+    assert summary["names"]["(1, 2)"] == "lungs"
+
+
+def test_evaluate_takes_comma_separated_labels_and_named_regions(tmp_path):
+    gt_dir, pred_dir = _dataset(tmp_path)
+    output = tmp_path / "summary.json"
+    result = CliRunner().invoke(cli, ["evaluate", str(gt_dir), str(pred_dir), "--labels", "1,3",
+                                      "--regions", "all=1,2,3", "-o", str(output), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(output.read_text())["mean"]) == ["(1, 2, 3)", "1", "3"]
+
+
+def test_evaluate_errors_are_one_line_naming_the_file(tmp_path):
+    gt_dir, pred_dir = _dataset(tmp_path)
+    write_nifti(pred_dir / "c1.nii.gz", lung_infection_pair()[0][:, :, :5])
+    result = CliRunner().invoke(cli, ["evaluate", str(gt_dir), str(pred_dir), "-j", "1"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {pred_dir / 'c1.nii.gz'}: shape (4, 10, 5) differs")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_bad_region_text_is_refused_before_any_work(tmp_path):
+    gt_dir, pred_dir = _dataset(tmp_path)
+    result = CliRunner().invoke(cli, ["evaluate", str(gt_dir), str(pred_dir), "--regions", "lungs"])
+    assert result.exit_code == 2
+    assert "NAME=LABEL" in result.output
+    assert not (pred_dir / "summary.json").exists()

@@ -1,0 +1,146 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nnunetv2.evaluation.evaluate_predictions import load_summary_json
+
+from covplan.errors import CovplanError
+from covplan.evaluation import evaluate_folder, metrics_from_counts
+from tests.label_maps import LUNG_INFECTION_LABELS, lung_infection_pair, write_nifti, write_png
+
+DATASET_JSON = {"labels": LUNG_INFECTION_LABELS, "file_ending": ".nii.gz"}
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    reference, prediction = lung_infection_pair()
+    write_nifti(tmp_path / "gt" / "case_a.nii.gz", reference, (1, 1, 2))
+    write_nifti(tmp_path / "pred" / "case_a.nii.gz", prediction, (1, 1, 2))
+    return tmp_path / "gt", tmp_path / "pred"
+
+
+def test_counts_and_ratios_match_a_hand_count(folders):
+    summary = evaluate_folder(*folders, dataset_json=DATASET_JSON, num_processes=1)
+    infection = summary["metric_per_case"][0]["metrics"][3]
+    assert (infection["TP"], infection["FP"], infection["FN"], infection["TN"]) == (2, 1, 2, 395)
+    assert infection["Dice"] == pytest.approx(4 / 7)
+    assert infection["IoU"] == pytest.approx(2 / 5)
+    assert infection["Sensitivity"] == pytest.approx(2 / 4)
+    assert infection["Precision"] == pytest.approx(2 / 3)
+    assert infection["Specificity"] == pytest.approx(395 / 396)
+    left = summary["metric_per_case"][0]["metrics"][1]
+    assert (left["TP"], left["FP"], left["FN"], left["TN"]) == (195, 2, 1, 202)
+
+
+def test_lungs_region_merges_left_and_right_from_the_label_names(folders):
+    summary = evaluate_folder(*folders, dataset_json=DATASET_JSON, num_processes=1)
+    lungs = summary["mean"][(1, 2)]
+    # Lungs in the reference: 396 voxels; the prediction adds 2 (ex-infection) and loses 1.
+    assert (lungs["TP"], lungs["FP"], lungs["FN"], lungs["TN"]) == (395, 2, 1, 2)
+    assert summary["names"] == {"1": "left lung", "2": "right lung", "3": "infection", "(1, 2)": "lungs"}
+
+
+def test_foreground_mean_averages_the_single_labels_not_the_regions(folders):
+    summary = evaluate_folder(*folders, dataset_json=DATASET_JSON, num_processes=1)
+    expected = np.mean([summary["mean"][label]["Dice"] for label in (1, 2, 3)])
+    assert summary["foreground_mean"]["Dice"] == pytest.approx(expected)
+
+
+def test_explicit_labels_and_regions_replace_the_automatic_ones(folders):
+    summary = evaluate_folder(*folders, labels=[3], regions={"everything": [1, 2, 3]}, num_processes=1)
+    assert set(summary["mean"]) == {3, (1, 2, 3)}
+    assert summary["mean"][(1, 2, 3)]["Dice"] == pytest.approx(1.0)
+    assert summary["names"] == {"3": "label_3", "(1, 2, 3)": "everything"}
+
+
+def test_summary_json_is_nnunet_readable_and_holds_no_nan(folders, tmp_path):
+    reference_dir, prediction_dir = folders
+    empty = np.zeros((2, 3, 3), np.uint8)
+    write_nifti(reference_dir / "case_empty.nii.gz", empty)
+    write_nifti(prediction_dir / "case_empty.nii.gz", empty)
+    output = tmp_path / "out" / "summary.json"
+    summary = evaluate_folder(reference_dir, prediction_dir, output, dataset_json=DATASET_JSON, num_processes=1)
+    text = output.read_text()
+    assert "NaN" not in text
+    empty_metrics = json.loads(text)["metric_per_case"][1]["metrics"]["3"]
+    assert empty_metrics["Dice"] is None and empty_metrics["Sensitivity"] is None
+    assert empty_metrics["Specificity"] == 1.0
+    # The undefined Dice of the empty case is left out of the mean, and the summary says so.
+    assert summary["mean"][3]["Dice"] == pytest.approx(4 / 7)
+    assert summary["excluded_from_mean"]["3"]["Dice"] == ["case_empty"]
+    assert load_summary_json(str(output))["mean"][(1, 2)]["TP"] == pytest.approx(395 / 2)
+    assert [p.name for p in output.parent.iterdir()] == ["summary.json"]
+
+
+def test_dice_of_two_empty_masks_is_undefined_but_a_false_positive_scores_zero():
+    assert metrics_from_counts(0, 0, 0, 10)["Dice"] is None
+    assert metrics_from_counts(0, 3, 0, 10)["Dice"] == 0.0
+
+
+def test_a_metric_undefined_in_every_case_has_a_null_mean(tmp_path):
+    empty = np.zeros((2, 3, 3), np.uint8)
+    write_nifti(tmp_path / "gt" / "e.nii.gz", empty)
+    write_nifti(tmp_path / "pred" / "e.nii.gz", empty)
+    summary = evaluate_folder(tmp_path / "gt", tmp_path / "pred", labels=[1], num_processes=1)
+    assert summary["mean"][1]["Dice"] is None and summary["foreground_mean"]["Dice"] is None
+    assert summary["mean"][1]["Specificity"] == 1.0
+
+
+def test_missing_prediction_is_named_unless_a_subset_is_allowed(folders):
+    reference_dir, prediction_dir = folders
+    write_nifti(reference_dir / "case_b.nii.gz", np.zeros((4, 10, 10), np.uint8))
+    with pytest.raises(CovplanError, match=r"case_b\.nii\.gz: no prediction case_b\.nii\.gz"):
+        evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
+    summary = evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1,
+                              allow_missing_predictions=True)
+    assert [case["case_id"] for case in summary["metric_per_case"]] == ["case_a"]
+
+
+def test_prediction_without_reference_is_named(folders):
+    reference_dir, prediction_dir = folders
+    write_nifti(prediction_dir / "stray.nii.gz", np.zeros((4, 10, 10), np.uint8))
+    with pytest.raises(CovplanError, match=r"stray\.nii\.gz: no reference stray\.nii\.gz"):
+        evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
+
+
+def test_shape_mismatch_names_the_prediction(folders):
+    reference_dir, prediction_dir = folders
+    write_nifti(prediction_dir / "case_a.nii.gz", np.zeros((4, 10, 9), np.uint8))
+    with pytest.raises(CovplanError, match=r"pred/case_a\.nii\.gz: shape \(4, 10, 9\) differs from its reference"):
+        evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
+
+
+def test_labels_are_required_without_dataset_json(folders):
+    with pytest.raises(CovplanError, match="no labels to evaluate"):
+        evaluate_folder(*folders, num_processes=1)
+
+
+def test_png_slices_are_evaluated_with_nnunets_2d_reader(tmp_path):
+    reference = np.zeros((6, 8), np.uint8)
+    reference[1:3, 1:5] = 1  # 8 pixels GGO
+    reference[4, 0:2] = 2  # 2 pixels consolidation
+    prediction = reference.copy()
+    prediction[4, 0] = 0
+    write_png(tmp_path / "gt" / "s1.png", reference)
+    write_png(tmp_path / "pred" / "s1.png", prediction)
+    summary = evaluate_folder(tmp_path / "gt", tmp_path / "pred", labels=[1, 2], regions={"infection": [1, 2]},
+                              num_processes=1)
+    assert summary["mean"][2]["Sensitivity"] == pytest.approx(0.5)
+    assert summary["mean"][2]["Precision"] == pytest.approx(1.0)
+    assert summary["mean"][(1, 2)]["Dice"] == pytest.approx(2 * 9 / (2 * 9 + 1))
+
+
+def test_parallel_workers_give_the_same_summary(folders):
+    reference_dir, prediction_dir = folders
+    reference, prediction = lung_infection_pair()
+    write_nifti(reference_dir / "case_b.nii.gz", prediction)
+    write_nifti(prediction_dir / "case_b.nii.gz", reference)
+    serial = evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
+    parallel = evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=2)
+    assert parallel["mean"] == serial["mean"]
+
+
+def test_a_missing_folder_is_named(tmp_path):
+    with pytest.raises(CovplanError, match=r"nowhere: not a folder"):
+        evaluate_folder(tmp_path, tmp_path / "nowhere", labels=[1], num_processes=1)

@@ -1,0 +1,113 @@
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+
+from covplan.errors import CovplanError
+from covplan.reporting.report import build_report, image_files
+from tests.label_maps import LESION_TYPE_LABELS, write_nifti, write_png
+
+LUNG_INFECTION_JSON = {"labels": {"background": 0, "lung": 1, "infection": 2}, "file_ending": ".nii.gz"}
+SLICE_JSON = {"labels": LESION_TYPE_LABELS, "file_ending": ".png"}
+
+
+def _volume(tmp_path, name="vol_001", lesion=True):
+    label_map = np.zeros((12, 12, 12), np.uint8)
+    label_map[1:11, 1:11, 1:11] = 1  # 1000 voxels of 2 mm^3: 2 ml of lung
+    if lesion:
+        label_map[3:8, 2:6, 2:6] = 2  # 80 voxels: 0.16 ml of infection = 8 % of the lung
+    write_nifti(tmp_path / "pred" / f"{name}.nii.gz", label_map, (1, 1, 2))
+    image = np.where(label_map > 0, -850, 30).astype(np.int16)
+    write_nifti(tmp_path / "images" / f"{name}_0000.nii.gz", image, (1, 1, 2))
+
+
+def _read_csv(path):
+    with path.open() as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_volume_report_has_known_volumes_grade_and_embedded_overlays(tmp_path):
+    _volume(tmp_path)
+    _volume(tmp_path, "vol_002", lesion=False)
+    build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON, images=tmp_path / "images")
+    rows = _read_csv(tmp_path / "report" / "report.csv")
+    assert [row["patient_id"] for row in rows] == ["vol_001", "vol_002"]
+    first, second = rows
+    assert float(first["lung_ml"]) == pytest.approx(2.0)
+    assert float(first["infection_ml"]) == pytest.approx(0.16)
+    assert float(first["infection_percent_of_lung"]) == pytest.approx(8.0)
+    assert (first["severity_grade"], first["severity"], first["result"]) == ("2", "mild", "positive")
+    assert (second["severity"], second["result"], second["infection_ml"]) == ("none", "negative", "0.0")
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["cases"][0]["overlay_slice"] == 3
+    assert sorted(p.name for p in (tmp_path / "report" / "overlays").iterdir()) == ["vol_001.png", "vol_002.png"]
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert len(re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"', page)) == 2
+    assert "src=\"overlays/" not in page and "severity_by_grade" not in page
+
+
+def test_slice_report_groups_patients_and_plots_lesions_by_source_grade(tmp_path):
+    for index, (patient, ggo_rows) in enumerate([("p1", 0), ("p1", 2), ("p2", 5)]):
+        label_map = np.zeros((10, 10), np.uint8)
+        label_map[:ggo_rows, :] = 1
+        label_map[9, :3] = 2
+        write_png(tmp_path / "pred" / f"{patient}_s{index}.png", label_map)
+    covplan_dataset = {"cases": {"p1_s0": {"patient_id": "p1"}, "p1_s1": {"patient_id": "p1"},
+                                 "p2_s2": {"patient_id": "p2"}},
+                       "patients": {"p1": {"diagnosis": "covid", "severity": "mild"},
+                                    "p2": {"diagnosis": "covid", "severity": "severe"}}}
+    build_report(tmp_path / "pred", tmp_path / "report", SLICE_JSON, covplan_dataset=covplan_dataset)
+    p1, p2 = _read_csv(tmp_path / "report" / "report.csv")
+    assert (p1["cases"], p1["positive_cases"], p1["ggo_mm2"], p1["consolidation_mm2"]) == ("2", "2", "20.0", "6.0")
+    assert p1["lung_mm2"] == "" and p1["infection_percent_of_lung"] == "" and p1["severity"] == ""
+    assert (p2["source_severity"], p2["infection_mm2"]) == ("severe", "53.0")
+    assert (tmp_path / "report" / "severity_by_grade.png").stat().st_size > 1000
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "The model has no lung label" in page
+    assert page.count("data:image/png;base64,") == 4  # three overlays and the grade plot
+
+
+def test_lung_masks_give_a_slice_model_its_shares(tmp_path):
+    label_map = np.zeros((10, 10), np.uint8)
+    label_map[:1, :] = 1
+    write_png(tmp_path / "pred" / "s.png", label_map)
+    write_png(tmp_path / "lungs" / "s.png", np.full((10, 10), 255, np.uint8))
+    report = build_report(tmp_path / "pred", tmp_path / "report", SLICE_JSON, lung_mask_dir=tmp_path / "lungs")
+    row = report["patients"][0]
+    assert (row["lung_mm2"], row["infection_percent_of_lung"], row["severity"]) == (100.0, 10.0, "mild")
+
+
+def test_an_existing_report_is_kept_unless_overwritten(tmp_path):
+    _volume(tmp_path)
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "old.txt").write_text("keep")
+    with pytest.raises(CovplanError, match="already exists"):
+        build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON)
+    assert (tmp_path / "report" / "old.txt").read_text() == "keep"
+    build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON, overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [
+        "overlays", "report.csv", "report.html", "report.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "pred", "report"]
+
+
+def test_a_failing_case_leaves_no_report_behind(tmp_path):
+    _volume(tmp_path)
+    write_nifti(tmp_path / "images" / "vol_001_0000.nii.gz", np.zeros((12, 12, 11), np.int16))
+    with pytest.raises(CovplanError, match=r"vol_001_0000\.nii\.gz: image shape \(12, 12, 11\) differs"):
+        build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON, images=tmp_path / "images")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "pred"]
+
+
+def test_label_values_unknown_to_dataset_json_are_refused(tmp_path):
+    write_nifti(tmp_path / "pred" / "c.nii.gz", np.full((2, 3, 3), 5, np.uint8))
+    with pytest.raises(CovplanError, match=r"c\.nii\.gz: label value\(s\) \[5\] are not in the dataset.json"):
+        build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON)
+
+
+def test_images_are_matched_with_or_without_the_channel_suffix(tmp_path):
+    write_png(tmp_path / "a_0000.png", np.zeros((2, 2)))
+    write_png(tmp_path / "b.png", np.zeros((2, 2)))
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert sorted(image_files(tmp_path)) == ["a", "b"]

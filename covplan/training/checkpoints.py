@@ -3,7 +3,6 @@ continue exactly where it stopped."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from covplan.atomic import atomic_file
 from covplan.errors import CovplanError
 
 CHECKPOINT_FORMAT_VERSION = 1
@@ -19,12 +19,8 @@ CHECKPOINT_FORMAT_VERSION = 1
 def save_checkpoint_atomically(checkpoint: dict[str, Any], path: Path) -> None:
     """Write to a temporary file beside ``path`` and rename it over ``path``: a kill
     while saving leaves the previous checkpoint whole."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_file(path) as temporary:
         torch.save(checkpoint, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 from typing import Any
+
+from covplan.atomic import atomic_file
 
 LOG_COLUMNS = ("epoch", "train_loss", "val_loss")  # then dice_<class>..., ema_dice, lr, epoch_time_s
 
@@ -22,9 +23,8 @@ def write_training_log(history: list[dict[str, Any]], columns: list[str], path: 
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(buffer.getvalue())
-    os.replace(temporary, path)
+    with atomic_file(path) as temporary:
+        temporary.write_text(buffer.getvalue())
 
 
 def plot_progress(history: list[dict[str, Any]], class_names: list[str], path: Path) -> None:
@@ -52,7 +52,6 @@ def plot_progress(history: list[dict[str, Any]], class_names: list[str], path: P
     rates.set_ylabel("learning rate")
     rates.set_xlabel("epoch")
     figure.tight_layout()
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temporary)
+    with atomic_file(path) as temporary:
+        figure.savefig(temporary, format="png")
     plt.close(figure)
-    os.replace(temporary, path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +16,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from covplan.architectures.recipes import step_scheduler
+from covplan.atomic import atomic_file
 from covplan.errors import CovplanError
+from covplan.evaluation.label_roles import label_roles
 from covplan.registry import architectures, get_architecture, get_loss, losses
 from covplan.training.checkpoints import (
     CHECKPOINT_FORMAT_VERSION, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint_atomically,
@@ -25,7 +27,7 @@ from covplan.training.checkpoints import (
 )
 from covplan.training.data import build_augmentation, build_batch_generators, deep_supervision_scales, default_num_workers
 from covplan.training.distributed import join_process_group, leave_process_group, resolve_device, sum_over_processes
-from covplan.training.evaluation import class_names, evaluate_fold
+from covplan.training.evaluation import evaluate_fold
 from covplan.training.progress import log_columns, plot_progress, write_training_log
 from covplan.training.work_folder import Fold, TrainingInputs, fold_case_identifiers, load_training_inputs
 
@@ -72,7 +74,7 @@ class Trainer:
         self.output_folder = inputs.fold_folder(fold)
         self.device = resolve_device(self.settings.device)
         self.group = join_process_group(self.device.type)
-        self.class_names = list(class_names(inputs.dataset_json).values())
+        self.class_names = _class_names(inputs)
         self.columns = log_columns(self.class_names)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
@@ -206,10 +208,7 @@ class Trainer:
         tp, fp, fn = validation[1:].reshape(3, num_classes)
         dice = [float(2 * t / (2 * t + p + n)) if 2 * t + p + n > 0 else math.nan for t, p, n in zip(tp, fp, fn)]
         train_loss = float(train[0] / train[1])
-        if isinstance(self.lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.lr_scheduler.step(train_loss)  # method A: on the training loss
-        else:
-            self.lr_scheduler.step()
+        step_scheduler(self.lr_scheduler, train_loss)
         row = {"epoch": self.epoch, "train_loss": train_loss,
                "val_loss": float(validation[0]) / max(1, self.settings.validation_iterations * processes),
                **{f"dice_{name}": value for name, value in zip(self.class_names, dice)},
@@ -339,10 +338,18 @@ class Trainer:
         the folds: the model folder alone is enough to predict."""
         for name, content in (("plans.json", self.inputs.plans), ("dataset.json", self.inputs.dataset_json),
                               ("dataset_fingerprint.json", self.inputs.fingerprint)):
-            path = self.inputs.model_folder / name
-            temporary = path.with_name(f".{name}.tmp")
-            temporary.write_text(json.dumps(content, indent=2))
-            os.replace(temporary, path)
+            with atomic_file(self.inputs.model_folder / name) as temporary:
+                temporary.write_text(json.dumps(content, indent=2))
+
+
+def _class_names(inputs: TrainingInputs) -> list[str]:
+    """Names of the pseudo-Dice columns, in the order of nnU-Net's foreground labels (or
+    regions, which keep dataset.json's order)."""
+    labels = inputs.dataset_json["labels"]
+    if inputs.label_manager.has_regions:
+        return [name for name, value in labels.items() if name != "ignore" and value != 0]
+    names = label_roles(inputs.dataset_json).names
+    return [names[label] for label in inputs.label_manager.foreground_labels]
 
 
 def _as_list(output: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:

@@ -19,7 +19,7 @@ def test_trains_a_fold_and_prints_the_table(work3d):
     assert result.exit_code == 0, result.output
     fold_folder = work3d / "plain_unet__3d_fullres" / "fold_1"
     dice = json.loads((fold_folder / "validation" / "summary.json").read_text())["mean"]["1"]["Dice"]
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     assert lines[-4] == "plain_unet__3d_fullres:"
     assert lines[-3].split() == ["fold", "Dice", "ball"]
     assert lines[-2].split() == ["1", f"{dice:.4f}"] and lines[-1].split() == ["mean", f"{dice:.4f}"]

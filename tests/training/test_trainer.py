@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from covplan import __version__
+from covplan import __version__, registry
 from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, train_fold
 from covplan.training.checkpoints import load_checkpoint
@@ -150,3 +151,28 @@ def test_a_third_party_architecture_and_loss_train_unchanged(work2d, register_pl
     assert checkpoint["loss"]["name"] == "example_ce"  # the plugin's default loss
     assert checkpoint["architecture"]["distribution"] == "<in-process example-net>"
     assert 0 <= summary["mean"][1]["Dice"] <= 1
+
+
+@pytest.mark.parametrize("architecture, loss, work, n_conv", [
+    ("plain_unet", "tversky_ce", "work3d", 1),
+    ("resenc_unet", None, "work3d", 1),
+    ("qchc_unet", None, "work3d", 2),  # a quick connection spans at least two convolutions
+    ("coarse_refine", None, "work2d", 1),
+])
+def test_every_built_in_architecture_and_loss_trains(architecture, loss, work, n_conv, tiny_work_root, tmp_path):
+    work = Path(shutil.copytree(tiny_work_root / work, tmp_path / "work"))
+    plans = json.loads((work / "plans_plain_unet.json").read_text())
+    plans["covplan"]["architecture"] = architecture
+    for plan in plans["configurations"].values():
+        stages = plan["architecture"]["arch_kwargs"]["n_stages"]
+        plan["architecture"]["arch_kwargs"].update(n_conv_per_stage=[n_conv] * stages,
+                                                   n_conv_per_stage_decoder=[n_conv] * (stages - 1))
+    (work / f"plans_{architecture}.json").write_text(json.dumps(plans))
+    settings = TrainingSettings(num_epochs=1, iterations_per_epoch=2, validation_iterations=1, num_workers=0,
+                                loss=loss, evaluate=False)
+    train_fold(work, architecture, 0, settings=settings)
+    fold_folder = next(work.glob(f"{architecture}__*/fold_0"))
+    checkpoint = load_checkpoint(fold_folder / "checkpoint_final.pth")
+    assert checkpoint["architecture"]["name"] == architecture
+    assert checkpoint["loss"]["name"] == (loss or registry.get_architecture(architecture).default_loss)
+    assert math.isfinite(checkpoint["history"][0]["train_loss"])

@@ -35,12 +35,13 @@ def join_process_group(device_type: str) -> ProcessGroup:
     return ProcessGroup(dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world_size)
 
 
-def sum_over_processes(values: torch.Tensor, group: ProcessGroup) -> torch.Tensor:
-    """Element-wise sum over all processes (the values themselves without DDP)."""
+def sum_over_processes(values: torch.Tensor, group: ProcessGroup, device: torch.device) -> torch.Tensor:
+    """Element-wise sum over all processes (the values themselves without DDP), on the
+    CPU. The reduction runs on ``device``: NCCL reduces only CUDA tensors."""
     if group.is_distributed:
-        values = values.clone()
+        values = values.to(device, copy=True)
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
-    return values
+    return values.cpu()
 
 
 def resolve_device(name: str) -> torch.device:

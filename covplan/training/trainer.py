@@ -190,34 +190,34 @@ class Trainer:
         return torch.cat([loss.detach().float().reshape(1), tp[first:], fp[first:], fn[first:]]).cpu()
 
     def run_epoch(self) -> dict[str, Any]:
+        """Train ``iterations_per_epoch`` batches, validate ``validation_iterations``
+        batches, step the schedule; the epoch's row of the training log."""
         start = time.time()
         lr = self.optimizer.param_groups[0]["lr"]
         self.model.train()
-        show = self.group.is_main
         train_losses = [self.train_step(next(self.train_batches)) for _ in tqdm(
-            range(self.settings.iterations_per_epoch), desc=f"epoch {self.epoch}", unit="batch", disable=not show,
-            leave=False)]
-        train = sum_over_processes(torch.tensor([sum(train_losses), len(train_losses)], dtype=torch.float64), self.group)
+            range(self.settings.iterations_per_epoch), desc=f"epoch {self.epoch}", unit="batch",
+            disable=not self.group.is_main, leave=False)]
+        train = sum_over_processes(torch.tensor([sum(train_losses), len(train_losses)], dtype=torch.float64),
+                                   self.group, self.device)
         self.model.eval()
+        validation = torch.zeros(1 + 3 * len(self.class_names), dtype=torch.float64)
         with torch.no_grad():
-            validation = sum(self.validation_step(next(self.val_batches))
-                             for _ in range(self.settings.validation_iterations))
-        validation = sum_over_processes(torch.as_tensor(validation, dtype=torch.float64), self.group)
-        processes = self.group.world_size
-        num_classes = len(self.class_names)
-        tp, fp, fn = validation[1:].reshape(3, num_classes)
-        dice = [float(2 * t / (2 * t + p + n)) if 2 * t + p + n > 0 else math.nan for t, p, n in zip(tp, fp, fn)]
+            for _ in range(self.settings.validation_iterations):
+                validation += self.validation_step(next(self.val_batches))
+        validation = sum_over_processes(validation, self.group, self.device)
         train_loss = float(train[0] / train[1])
         step_scheduler(self.lr_scheduler, train_loss)
-        row = {"epoch": self.epoch, "train_loss": train_loss,
-               "val_loss": float(validation[0]) / max(1, self.settings.validation_iterations * processes),
-               **{f"dice_{name}": value for name, value in zip(self.class_names, dice)},
-               "lr": lr, "epoch_time_s": round(time.time() - start, 3)}
-        finite = [value for value in dice if not math.isnan(value)]
-        mean_dice = sum(finite) / len(finite) if finite else 0.0
-        previous = self.history[-1]["ema_dice"] if self.history else mean_dice
-        row["ema_dice"] = EMA_WEIGHT * previous + (1 - EMA_WEIGHT) * mean_dice
-        return row
+        batches = max(1, self.settings.validation_iterations * self.group.world_size)
+        tp, fp, fn = validation[1:].reshape(3, len(self.class_names))
+        dice = [float(2 * t / (2 * t + p + n)) if 2 * t + p + n > 0 else math.nan for t, p, n in zip(tp, fp, fn)]
+        defined = [value for value in dice if not math.isnan(value)]
+        mean_dice = sum(defined) / len(defined) if defined else 0.0
+        previous_ema = self.history[-1]["ema_dice"] if self.history else mean_dice
+        return {"epoch": self.epoch, "train_loss": train_loss, "val_loss": float(validation[0]) / batches,
+                **{f"dice_{name}": value for name, value in zip(self.class_names, dice)},
+                "ema_dice": EMA_WEIGHT * previous_ema + (1 - EMA_WEIGHT) * mean_dice,
+                "lr": lr, "epoch_time_s": round(time.time() - start, 3)}
 
     def end_epoch(self, row: dict[str, Any]) -> None:
         """Record the epoch; write the log, the plot and the checkpoints (latest every

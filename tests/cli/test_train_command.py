@@ -47,3 +47,15 @@ def test_unplanned_work_folder_says_to_plan(tmp_path):
     assert result.exit_code == 1
     assert "plans_plain_unet.json not found; run `covplan plan DATASET_DIR -o" in result.output
     assert "--arch plain_unet --preprocess` first" in result.output
+
+
+def test_the_documented_fold_error_prints_what_the_docs_show(work3d, monkeypatch):
+    from tests.conftest import REPO_ROOT
+
+    command = "covplan train work --arch plain_unet --fold 7"
+    documented = (REPO_ROOT / "docs" / "cli.md").read_text().split(f"$ {command}\n")[1].splitlines()[0]
+    monkeypatch.chdir(work3d.parent)
+    work3d.rename(work3d.parent / "work")
+    result = CliRunner().invoke(cli, command.split()[1:])
+    assert result.exit_code == 1
+    assert result.output.strip() == documented

@@ -91,6 +91,9 @@ def load_training_inputs(work: Path, architecture: str, configuration: str | Non
                            f"planned: {', '.join(planned) or 'none'}")
     inputs = TrainingInputs(work, architecture, configuration, plans,
                             _read_json(work / "dataset.json", fix), _read_json(work / "dataset_fingerprint.json", fix))
+    if inputs.configuration_manager.previous_stage_name is not None:
+        raise CovplanError(f"configuration '{configuration}' is a cascade stage, which covplan's trainer does not "
+                           f"train; choose one of: {', '.join(c for c in planned if c != configuration)}")
     folder = inputs.preprocessed_folder
     if not folder.is_dir() or not any(folder.iterdir()):
         raise CovplanError(f"no preprocessed cases in {folder}; run `covplan preprocess {work}` "

@@ -71,7 +71,9 @@ def cross_validation_summary(model_folder: Path) -> dict[str, Any]:
     for summary_file in sorted(model_folder.glob("fold_*/validation/summary.json")):
         summary = json.loads(summary_file.read_text())
         names = summary["names"]
-        classes += [name for name in names.values() if name not in classes]
+        # summary.json sorts its keys, which puts "(1, 2)" before "1": labels first, then regions.
+        ordered = sorted(names, key=lambda key: (not key.isdigit(), int(key) if key.isdigit() else 0))
+        classes += [names[key] for key in ordered if names[key] not in classes]
         folds[summary_file.parent.parent.name.removeprefix("fold_")] = {
             names[key]: means["Dice"] for key, means in summary["mean"].items()}
     all_cases = folds.pop("all", None)

@@ -14,7 +14,7 @@ def write_fold_summary(model_folder, fold, lung, lesion):
     validation = model_folder / f"fold_{fold}" / "validation"
     validation.mkdir(parents=True)
     validation.joinpath("summary.json").write_text(json.dumps({
-        "names": {"1": "lung", "2": "ggo", "3": "consolidation", "(2, 3)": "infection"},
+        "names": {"(2, 3)": "infection", "1": "lung", "2": "ggo", "3": "consolidation"},  # sorted keys
         "mean": {"1": {"Dice": lung}, "2": {"Dice": lesion}, "3": {"Dice": None}, "(2, 3)": {"Dice": lesion}},
         "metric_per_case": []}))
 

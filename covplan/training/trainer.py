@@ -329,6 +329,9 @@ class Trainer:
         elif resume:
             logger.warning("nothing to resume in %s (no checkpoint_latest.pth); training from the start",
                            self.output_folder)
+        elif latest.is_file():
+            logger.warning("%s holds a trained run; training from the start replaces it (--resume continues it)",
+                           self.output_folder)
         if self.group.is_main:
             self.output_folder.mkdir(parents=True, exist_ok=True)
             self._write_model_description()

@@ -97,8 +97,8 @@ def test_training_log_and_plot(trained_fold):
     assert (fold_folder / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_trains_2d_with_rotations_and_flips_on_every_case(work2d):
-    settings = TrainingSettings(num_epochs=1, augmentation="rot_flip", **TINY)
+def test_trains_2d_with_rotations_and_flips_on_every_case_in_background_workers(work2d):
+    settings = TrainingSettings(num_epochs=1, augmentation="rot_flip", **{**TINY, "num_workers": 1})
     summary = train_fold(work2d, "plain_unet", "all", settings=settings)
     assert len(summary["metric_per_case"]) == 6  # fold 'all' validates on every case
     with open(work2d / "plain_unet__2d" / "fold_all" / "training_log.csv") as handle:

@@ -40,7 +40,6 @@ from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP, lesion_metric
 logger = logging.getLogger(__name__)
 
 LabelOrRegion = int | tuple[int, ...]
-RATIO_METRICS = ("Dice", "IoU", "Sensitivity", "Specificity", "Precision")
 # nnU-Net's default (8, or $nnUNet_def_n_proc), but never more processes than cores.
 DEFAULT_PROCESSES = max(1, min(default_num_processes, os.cpu_count() or 1))
 

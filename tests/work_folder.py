@@ -18,6 +18,7 @@ from tests.label_maps import write_json, write_nifti
 LABELS = {"background": 0, "lung": 1, "infection": 2}
 DATASET_JSON = {"labels": LABELS, "file_ending": ".nii.gz", "numTraining": 4, "channel_names": {"0": "CT"}}
 PLANS = {"dataset_name": "Dataset001_Tiny", "plans_name": "covplanPlans", "image_reader_writer": "SimpleITKIO",
+         "label_manager": "LabelManager",
          "configurations": {}}
 SHAPE = (8, 20, 28)
 CASES = ("case_0", "case_1", "case_2", "case_3")

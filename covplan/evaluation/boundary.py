@@ -28,6 +28,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from covplan.evaluation.geometry import bounding_box
+
 DEFAULT_SURFACE_TOLERANCE_MM = 1.0
 
 
@@ -37,12 +39,7 @@ def _surface(mask: np.ndarray) -> np.ndarray:
 
 
 def _crop_to_objects(reference: np.ndarray, prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    either = reference | prediction
-    box = []
-    for axis in range(either.ndim):
-        occupied = np.flatnonzero(either.any(axis=tuple(other for other in range(either.ndim) if other != axis)))
-        box.append(slice(int(occupied[0]), int(occupied[-1]) + 1))
-    box = tuple(box)
+    box = bounding_box(reference | prediction)
     # Padding with background keeps voxels on the image edge on the surface, as in the full image.
     return np.pad(reference[box], 1), np.pad(prediction[box], 1)
 

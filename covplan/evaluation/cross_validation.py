@@ -4,7 +4,6 @@ fold and pooled over all folds, every metric of every class, read from the
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,8 +13,6 @@ from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key, loa
 
 from covplan.errors import CovplanError
 from covplan.evaluation.evaluate import foreground_mean, mean_metrics
-
-logger = logging.getLogger(__name__)
 
 MODEL_SEPARATOR = "__"
 FOREGROUND_MEAN = "foreground mean"

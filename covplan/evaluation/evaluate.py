@@ -32,7 +32,7 @@ from tqdm import tqdm
 from covplan.atomic import atomic_file
 from covplan.errors import CovplanError
 from covplan.evaluation.boundary import DEFAULT_SURFACE_TOLERANCE_MM, boundary_metrics
-from covplan.evaluation.geometry import physical_grid, ratio
+from covplan.evaluation.geometry import mean_of_defined, physical_grid, ratio
 from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
 from covplan.evaluation.label_roles import automatic_regions, label_roles
 from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP, lesion_metrics
@@ -115,8 +115,7 @@ def mean_metrics(per_case: list[dict[str, Any]], keys: Sequence[LabelOrRegion]
         means[key] = {}
         for metric in per_case[0]["metrics"][key]:
             values = [case["metrics"][key][metric] for case in per_case]
-            defined = [value for value in values if value is not None]
-            means[key][metric] = float(np.mean(defined)) if defined else None
+            means[key][metric] = mean_of_defined(values)
             left_out = [case["case_id"] for case, value in zip(per_case, values) if value is None]
             if left_out:
                 excluded.setdefault(label_or_region_to_key(key), {})[metric] = left_out
@@ -129,11 +128,7 @@ def foreground_mean(means: Mapping[LabelOrRegion, Mapping[str, float | None]]) -
     # are no single labels).
     single_labels = [key for key in means if isinstance(key, int)] or list(means)
     foreground = [means[key] for key in single_labels if key != 0]
-    result = {}
-    for metric in next(iter(means.values())):
-        defined = [entry[metric] for entry in foreground if entry[metric] is not None]
-        result[metric] = float(np.mean(defined)) if defined else None
-    return result
+    return {metric: mean_of_defined(entry[metric] for entry in foreground) for metric in next(iter(means.values()))}
 
 
 def _match_cases(reference_dir: Path, prediction_dir: Path, file_ending: str,

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from covplan.atomic import atomic_file
 from covplan.errors import CovplanError
 from covplan.evaluation.evaluate import metrics_from_counts
+from covplan.evaluation.geometry import mean_of_defined
 from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
 from covplan.evaluation.label_roles import label_roles
 from covplan.postprocessing.rules import apply_postprocessing, check_rule
@@ -81,17 +82,14 @@ def _load_cases(reference_dir: Path, prediction_dirs: Sequence[Path], dataset_js
 def _mean_dice(cases: Sequence[_Case], predictions: Sequence[np.ndarray], labels: Sequence[int]) -> dict[int, float | None]:
     result = {}
     for label in labels:
-        values = [metrics_from_counts(*compute_tp_fp_fn_tn(case.reference == label, prediction == label,
-                                                            case.ignore_mask))["Dice"]
-                  for case, prediction in zip(cases, predictions)]
-        defined = [value for value in values if value is not None]
-        result[label] = float(np.mean(defined)) if defined else None
+        result[label] = mean_of_defined(
+            metrics_from_counts(*compute_tp_fp_fn_tn(case.reference == label, prediction == label, case.ignore_mask))["Dice"]
+            for case, prediction in zip(cases, predictions))
     return result
 
 
 def _class_score(dice: Mapping[int, float | None], labels: Sequence[int]) -> float | None:
-    defined = [dice[label] for label in labels if dice[label] is not None]
-    return float(np.mean(defined)) if defined else None
+    return mean_of_defined(dice[label] for label in labels)
 
 
 def _candidates(lung_labels: Sequence[int], lesion_labels: Sequence[int], min_sizes: Sequence[float], unit: str

@@ -18,16 +18,8 @@ import numpy as np
 from scipy import ndimage
 
 from covplan.errors import CovplanError
-from covplan.evaluation.geometry import element_size, physical_grid
+from covplan.evaluation.geometry import bounding_box, element_size, physical_grid
 from covplan.evaluation.lesions import connected_components
-
-
-def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
-    box = []
-    for axis in range(mask.ndim):
-        occupied = np.flatnonzero(mask.any(axis=tuple(other for other in range(mask.ndim) if other != axis)))
-        box.append(slice(max(int(occupied[0]) - margin, 0), int(occupied[-1]) + 1 + margin))
-    return tuple(box)
 
 
 def relabel_from_surroundings(segmentation: np.ndarray, removed: np.ndarray) -> np.ndarray:
@@ -36,7 +28,7 @@ def relabel_from_surroundings(segmentation: np.ndarray, removed: np.ndarray) -> 
     result = segmentation.copy()
     if not removed.any():
         return result
-    box = _bounding_box(removed, margin=1)
+    box = bounding_box(removed, margin=1)
     labels, removed_here = result[box], removed[box]
     components, count = connected_components(removed_here)
     neighbours = ndimage.grey_dilation(components, footprint=np.ones((3,) * components.ndim, bool))

@@ -1,83 +1,13 @@
-"""A synthetic work folder as the trainer leaves it: references in ``WORK/gt_segmentations``
-and, per model ``WORK/<arch>__3d_fullres``, plans.json, dataset.json and
-``fold_F/validation`` with predictions, summary.json and optionally probabilities (.npz +
-.pkl, as nnU-Net's --npz writes them). The predictions carry known errors that
-post-processing can or cannot repair."""
+"""The synthetic work folder of docs/examples/tiny_work.py (the `covplan find-best` example),
+loaded for the tests."""
 
-from __future__ import annotations
+import importlib.util
 
-import pickle
-from pathlib import Path
+from tests.conftest import REPO_ROOT
 
-import numpy as np
-from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+_spec = importlib.util.spec_from_file_location("tiny_work", REPO_ROOT / "docs" / "examples" / "tiny_work.py")
+tiny_work = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tiny_work)
 
-from covplan.evaluation import evaluate_folder
-from tests.label_maps import write_json, write_nifti
-
-LABELS = {"background": 0, "lung": 1, "infection": 2}
-DATASET_JSON = {"labels": LABELS, "file_ending": ".nii.gz", "numTraining": 4, "channel_names": {"0": "CT"}}
-PLANS = {"dataset_name": "Dataset001_Tiny", "plans_name": "covplanPlans", "image_reader_writer": "SimpleITKIO",
-         "label_manager": "LabelManager",
-         "configurations": {}}
-SHAPE = (8, 20, 28)
-CASES = ("case_0", "case_1", "case_2", "case_3")
-FOLDS = {0: ("case_0", "case_1"), 1: ("case_2", "case_3")}
-
-
-def reference(case_index: int) -> np.ndarray:
-    """Two separate lungs (one label) with a 2x3x3 lesion in each; the left lung holds an
-    enclosed air pocket (a true hole)."""
-    segmentation = np.zeros(SHAPE, np.uint8)
-    segmentation[1:7, 3:17, 2:12] = 1
-    segmentation[1:7, 3:17, 15:25] = 1
-    segmentation[3, 9, 6] = 0
-    segmentation[2:4, 5 + case_index:8 + case_index, 4:7] = 2
-    segmentation[3:5, 10:13, 18 + case_index:21 + case_index] = 2
-    return segmentation
-
-
-def good_prediction(case_index: int) -> np.ndarray:
-    """The reference with lesion specks in the air (outside the lung) and inside the lung."""
-    segmentation = reference(case_index)
-    segmentation[0, 0, 0] = segmentation[7, 19, 27] = segmentation[0, 19, 13] = 2
-    segmentation[5, 14, 9] = segmentation[2, 15, 20] = 2
-    return segmentation
-
-
-def weak_prediction(case_index: int) -> np.ndarray:
-    """The good prediction without the lesion of the right lung."""
-    segmentation = good_prediction(case_index)
-    segmentation[3:5, 10:13, 18 + case_index:21 + case_index] = 1
-    return segmentation
-
-
-def _probabilities(segmentation: np.ndarray, confidence: float) -> np.ndarray:
-    classes = len(LABELS)
-    one_hot = np.eye(classes, dtype=np.float32)[segmentation].transpose(3, 0, 1, 2)
-    return one_hot * confidence + (1 - confidence) / classes
-
-
-def build_work_folder(work_dir: Path, models: dict[str, float | None]) -> Path:
-    """``models``: architecture -> confidence of its saved probabilities (``None``: no .npz).
-    ``good`` in the name gives the good predictions, otherwise the weak ones."""
-    for index, case_id in enumerate(CASES):
-        write_nifti(work_dir / "gt_segmentations" / f"{case_id}.nii.gz", reference(index))
-    for architecture, confidence in models.items():
-        model_dir = work_dir / f"{architecture}__3d_fullres"
-        write_json(model_dir / "dataset.json", DATASET_JSON)
-        write_json(model_dir / "plans.json", PLANS)
-        predict = good_prediction if "good" in architecture else weak_prediction
-        for fold, case_ids in FOLDS.items():
-            validation = model_dir / f"fold_{fold}" / "validation"
-            for case_id in case_ids:
-                prediction = predict(CASES.index(case_id))
-                path = write_nifti(validation / f"{case_id}.nii.gz", prediction)
-                if confidence is not None:
-                    np.savez_compressed(validation / f"{case_id}.npz",
-                                        probabilities=_probabilities(prediction, confidence))
-                    properties = SimpleITKIO().read_seg(str(path))[1]
-                    (validation / f"{case_id}.pkl").write_bytes(pickle.dumps(properties))
-            evaluate_folder(work_dir / "gt_segmentations", validation, validation / "summary.json",
-                            dataset_json=DATASET_JSON, num_processes=1, allow_missing_predictions=True)
-    return work_dir
+CASES, DATASET_JSON = tiny_work.CASES, tiny_work.DATASET_JSON
+build_work_folder, good_prediction, reference = tiny_work.build_work_folder, tiny_work.good_prediction, tiny_work.reference

@@ -10,4 +10,5 @@ tiny_work = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tiny_work)
 
 CASES, DATASET_JSON = tiny_work.CASES, tiny_work.DATASET_JSON
-build_work_folder, good_prediction, reference = tiny_work.build_work_folder, tiny_work.good_prediction, tiny_work.reference
+build_work_folder = tiny_work.build_work_folder
+good_prediction, reference = tiny_work.good_prediction, tiny_work.reference

@@ -84,7 +84,8 @@ def _ensembles(work_dir: Path, models: Sequence[Path], gt_dir: Path, dataset_jso
         _ensemble(pair, [with_probabilities[model] for model in pair], output_dir, dataset_json)
         summary = evaluate_folder(gt_dir, output_dir, output_dir / "summary.json", dataset_json=dataset_json,
                                   num_processes=num_processes, allow_missing_predictions=True)
-        candidates.append(_candidate(name, "ensemble", output_dir, [model.name for model in pair], [output_dir], summary))
+        members = [model.name for model in pair]
+        candidates.append(_candidate(name, "ensemble", output_dir, members, [output_dir], summary))
     return candidates, None
 
 

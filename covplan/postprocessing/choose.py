@@ -59,7 +59,8 @@ def _load_cases(reference_dir: Path, prediction_dirs: Sequence[Path], dataset_js
                 ignore_label: int | None) -> list[_Case]:
     file_ending = dataset_json.get("file_ending") or file_ending_of(reference_dir)
     references = case_files(reference_dir, file_ending)
-    predictions = {case_id: path for folder in prediction_dirs for case_id, path in case_files(folder, file_ending).items()}
+    predictions = {case_id: path for folder in prediction_dirs
+                   for case_id, path in case_files(folder, file_ending).items()}
     if not predictions:
         raise CovplanError(f"{', '.join(map(str, prediction_dirs))}: no predictions ending in {file_ending}")
     missing = sorted(set(predictions) - set(references))
@@ -79,12 +80,13 @@ def _load_cases(reference_dir: Path, prediction_dirs: Sequence[Path], dataset_js
     return cases
 
 
-def _mean_dice(cases: Sequence[_Case], predictions: Sequence[np.ndarray], labels: Sequence[int]) -> dict[int, float | None]:
+def _mean_dice(cases: Sequence[_Case], predictions: Sequence[np.ndarray], labels: Sequence[int]
+               ) -> dict[int, float | None]:
     result = {}
     for label in labels:
-        result[label] = mean_of_defined(
-            metrics_from_counts(*compute_tp_fp_fn_tn(case.reference == label, prediction == label, case.ignore_mask))["Dice"]
-            for case, prediction in zip(cases, predictions))
+        counts = (compute_tp_fp_fn_tn(case.reference == label, prediction == label, case.ignore_mask)
+                  for case, prediction in zip(cases, predictions))
+        result[label] = mean_of_defined(metrics_from_counts(*case_counts)["Dice"] for case_counts in counts)
     return result
 
 
@@ -113,7 +115,8 @@ def choose_postprocessing(reference_dir: Path, prediction_dir: Path | Sequence[P
     per-label mean Dice (keys: label values as strings, as in summary.json) before and after
     the kept rules, and every candidate with its class Dice before and after and whether it
     was kept. ``min_sizes`` replaces the sizes tried for small-component removal."""
-    prediction_dirs = [Path(prediction_dir)] if isinstance(prediction_dir, (str, Path)) else list(map(Path, prediction_dir))
+    single_folder = isinstance(prediction_dir, (str, Path))
+    prediction_dirs = [Path(prediction_dir)] if single_folder else [Path(folder) for folder in prediction_dir]
     roles = label_roles(dataset_json)
     cases = _load_cases(Path(reference_dir), prediction_dirs, dataset_json, roles.ignore_label)
     two_dimensional = all(case.reference.shape[0] == 1 for case in cases)
@@ -129,7 +132,8 @@ def choose_postprocessing(reference_dir: Path, prediction_dir: Path | Sequence[P
         score_before = _class_score(dice_now, decisive_labels)
         best = None
         for rule in alternatives:
-            processed = [apply_postprocessing(prediction, [rule], case.spacing) for case, prediction in zip(cases, current)]
+            processed = [apply_postprocessing(prediction, [rule], case.spacing)
+                         for case, prediction in zip(cases, current)]
             dice = _mean_dice(cases, processed, labels)
             score = _class_score(dice, decisive_labels)
             tried.append({"rule": rule, "dice_before": score_before, "dice_after": score, "kept": False})

@@ -1,6 +1,6 @@
-"""Write a tiny work folder to try `covplan find-best` on, as the trainer leaves it: references in ``WORK/gt_segmentations``
-and, per model ``WORK/<arch>__3d_fullres``, plans.json, dataset.json and
-``fold_F/validation`` with predictions, summary.json and optionally probabilities (.npz +
+"""Write a tiny work folder to try `covplan find-best` on, as the trainer leaves it:
+references in ``WORK/gt_segmentations`` and, per model ``WORK/<arch>__3d_fullres``,
+plans.json, dataset.json and ``fold_F/validation`` with predictions, summary.json and optionally probabilities (.npz +
 .pkl, as nnU-Net's --npz writes them). The predictions carry known errors that
 post-processing can or cannot repair. Usage: python docs/examples/tiny_work.py WORK"""
 

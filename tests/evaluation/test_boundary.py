@@ -85,3 +85,13 @@ def test_two_dimensional_masks_use_two_spacings():
     reference[0, 0] = True
     prediction[0, 3] = True
     assert boundary_metrics(reference, prediction, (1.0, 0.8))["HD95"] == pytest.approx(2.4)
+
+
+def test_a_distance_of_exactly_the_tolerance_counts_as_within_despite_rounding():
+    reference = np.zeros((1, 4), bool)
+    prediction = np.zeros((1, 4), bool)
+    reference[0, 0] = True
+    prediction[0, 2] = True
+    # 2 x 0.8 mm computes as 1.6000000000000014 mm.
+    assert boundary_metrics(reference, prediction, (0.8, 0.8), tolerance_mm=1.6)["NSD"] == 1.0
+    assert boundary_metrics(reference, prediction, (0.8, 0.8), tolerance_mm=1.59)["NSD"] == 0.0

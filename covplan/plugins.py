@@ -23,6 +23,7 @@ LOAD_PLUGINS_ENV = "COVPLAN_LOAD_PLUGINS"
 BUILTIN_PLUGIN_MODULES = (
     "covplan.architectures.plain_unet",
     "covplan.losses.dice_ce",
+    "covplan.losses.tversky_ce",
     "dataset_converters",
 )
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from covplan.architectures.memory import measure_training_memory
-
+from covplan.architectures.recipes import nnunet_sgd_poly
 from covplan.plugin_base import NamedPlugin
 
 # Where nnU-Net finds a plugin network: see covplan.architectures.nnunet_adapter.
@@ -77,13 +77,12 @@ class ArchitecturePlugin(NamedPlugin, ABC):
 
     def configure_optimizers(self, network: nn.Module, num_epochs: int, initial_lr: float | None = None
                              ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-        """Optimiser and per-epoch schedule. The default is nnU-Net's: SGD with Nesterov
-        momentum 0.99, weight decay 3e-5, initial rate 1e-2 and polynomial decay."""
-        from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
-
-        lr = 1e-2 if initial_lr is None else initial_lr
-        optimizer = torch.optim.SGD(network.parameters(), lr, weight_decay=3e-5, momentum=0.99, nesterov=True)
-        return optimizer, PolyLRScheduler(optimizer, lr, num_epochs)
+        """Optimiser and per-epoch schedule; the trainer steps the schedule with
+        :func:`covplan.architectures.recipes.step_scheduler`, which hands a
+        reduce-on-plateau schedule the epoch's training loss. The default is nnU-Net's:
+        SGD with Nesterov momentum 0.99, weight decay 3e-5, initial rate 1e-2 and
+        polynomial decay (see :mod:`covplan.architectures.recipes` for the others)."""
+        return nnunet_sgd_poly(network, num_epochs, 1e-2 if initial_lr is None else initial_lr)
 
     def estimate_memory(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
                         batch_size: int | None = None) -> int:

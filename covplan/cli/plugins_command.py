@@ -8,12 +8,36 @@ from typing import Any
 import click
 
 from covplan import registry
+from covplan.architectures.base import ArchitecturePlugin
+from covplan.architectures.example_plans import describe_plan, parameter_count, reference_plan
 from covplan.plugins import broken_plugins
 
+# What --verbose builds each architecture for.
+COUNTED_INPUT_CHANNELS = 1
+COUNTED_CLASSES = 3
 
-def plugin_listing() -> dict[str, list[dict[str, Any]]]:
+
+def network_sizes(plugin: ArchitecturePlugin) -> list[dict[str, Any]]:
+    """Parameter count of ``plugin``'s network for the reference plan of each
+    dimensionality it supports (see :func:`reference_plan`), with that plan described.
+    A plugin that fails to build is reported with its error, not raised: one broken
+    network must not hide the others."""
+    sizes = []
+    for dims in plugin.dims:
+        plan = reference_plan(dims, plugin.base_num_features, plugin.max_num_features)
+        size: dict[str, Any] = {"dims": dims, "plan": describe_plan(plan)}
+        try:
+            size["parameters"] = parameter_count(plugin, plan, COUNTED_INPUT_CHANNELS, COUNTED_CLASSES)
+        except Exception as error:  # a third party's network bug must not stop the listing
+            size["error"] = f"{type(error).__name__}: {error}"
+        sizes.append(size)
+    return sizes
+
+
+def plugin_listing(with_network_sizes: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Every registered architecture, loss and converter, and every broken plugin, as
-    JSON-ready dictionaries."""
+    JSON-ready dictionaries; with ``with_network_sizes`` each architecture also gets
+    ``network_sizes`` (see :func:`network_sizes`)."""
     rows: list[dict[str, Any]] = []
     for kind, collection in (("architecture", registry.architectures()), ("loss", registry.losses()),
                              ("converter", registry.converters())):
@@ -22,6 +46,8 @@ def plugin_listing() -> dict[str, list[dict[str, Any]]]:
             if kind == "architecture":
                 row["dims"] = list(registered.plugin.dims)
                 row["default_loss"] = registered.plugin.default_loss
+                if with_network_sizes:
+                    row["network_sizes"] = network_sizes(registered.plugin)
             row.update(description=registered.plugin.description,
                        distribution=registered.source.distribution, version=registered.source.version)
             rows.append(row)
@@ -32,7 +58,10 @@ def plugin_listing() -> dict[str, list[dict[str, Any]]]:
 
 @click.command(name="plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
-def plugins_command(as_json: bool) -> None:
+@click.option("--verbose", "verbose", is_flag=True,
+              help=f"Also build each architecture for a small reference 2D and 3D plan "
+                   f"({COUNTED_INPUT_CHANNELS} input channel, {COUNTED_CLASSES} classes) and print its parameter count.")
+def plugins_command(as_json: bool, verbose: bool) -> None:
     """List installed architectures, losses and dataset converters.
 
     Built-ins and plugins installed under the entry-point group `covplan` are listed
@@ -43,8 +72,9 @@ def plugins_command(as_json: bool) -> None:
     Example:
         covplan plugins
         covplan plugins --json
+        covplan plugins --verbose
     """
-    listing = plugin_listing()
+    listing = plugin_listing(with_network_sizes=verbose)
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         return
@@ -53,6 +83,9 @@ def plugins_command(as_json: bool) -> None:
         click.echo(f"{row['kind']:<13}{row['name']:<22}{row['distribution']} {row['version']}{dims}")
         if row["description"]:
             click.echo(f"{'':<13}{row['description']}")
+        for size in row.get("network_sizes", []):
+            count = f"{size['parameters']:,} parameters" if "parameters" in size else f"not built: {size['error']}"
+            click.echo(f"{'':<13}{size['dims']}D: {count} ({size['plan']})")
     for broken in listing["broken"]:
         click.echo(f"{'broken':<13}{broken['plugin']:<22}{broken['distribution']} {broken['version']}: "
                    f"{broken['error']}")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from covplan.plugin_base import NamedPlugin
 
@@ -21,9 +22,19 @@ class LossPlugin(NamedPlugin, ABC):
     by ``output_weights``.
     """
 
-
     @abstractmethod
     def build_loss(self, plan: dict[str, Any], num_classes: int,
                    output_weights: Sequence[float] | None = None) -> Callable[..., torch.Tensor]:
         """The loss (usually an ``nn.Module``) for one configuration of a plans file. ``output_weights`` is
         ``None`` for a network with one output."""
+
+
+def weighted_over_outputs(loss: nn.Module, output_weights: Sequence[float] | None) -> nn.Module:
+    """``loss`` for a network with one output (``output_weights`` is None), or nnU-Net's
+    deep-supervision wrapper that applies it to each output and target pair and sums
+    them with ``output_weights``."""
+    if output_weights is None:
+        return loss
+    from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+
+    return DeepSupervisionWrapper(loss, list(output_weights))

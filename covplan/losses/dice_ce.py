@@ -8,7 +8,7 @@ from typing import Any
 from torch import nn
 
 from covplan.hookspecs import hookimpl
-from covplan.losses.base import LossPlugin
+from covplan.losses.base import LossPlugin, weighted_over_outputs
 
 
 class DiceCELoss(LossPlugin):
@@ -19,7 +19,6 @@ class DiceCELoss(LossPlugin):
     def build_loss(self, plan: dict[str, Any], num_classes: int,
                    output_weights: Sequence[float] | None = None) -> nn.Module:
         from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
-        from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
         from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 
         # The same settings as nnUNetTrainer._build_loss for label (not region) training.
@@ -27,9 +26,7 @@ class DiceCELoss(LossPlugin):
             {"batch_dice": plan.get("batch_dice", True), "smooth": 1e-5, "do_bg": False, "ddp": False},
             {}, weight_ce=1, weight_dice=1, ignore_label=None, dice_class=MemoryEfficientSoftDiceLoss,
         )
-        if output_weights is None:
-            return loss
-        return DeepSupervisionWrapper(loss, list(output_weights))
+        return weighted_over_outputs(loss, output_weights)
 
 
 @hookimpl

@@ -100,3 +100,36 @@ def test_environment_variable_restricts_external_plugins(tmp_path):
     result = run_covplan("plugins", "--json", extra_path=site, COVPLAN_LOAD_PLUGINS="")
     names = {row["name"] for row in json.loads(result.stdout)["plugins"]}
     assert "on_path_net" not in names and "plain_unet" in names
+
+
+def test_verbose_prints_parameter_counts_for_the_reference_plans(register_plugin):
+    from covplan.architectures.example_plans import reference_plan
+    from covplan.architectures.plain_unet import PlainUNet
+
+    class BuildsBadly(FakeNet):
+        """A network that cannot be built."""
+
+        name = "builds_badly"
+
+        def build_network(self, plan, num_input_channels, num_classes, deep_supervision=False):
+            raise RuntimeError("no such layer")
+
+    register_plugin(Registers(BuildsBadly()), "badly")
+    result = CliRunner().invoke(cli, ["plugins", "--verbose"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    counts = {dims: sum(p.numel() for p in PlainUNet().build_network(reference_plan(dims), 1, 3).parameters())
+              for dims in (2, 3)}
+    plain = lines.index(f"architecture plain_unet            covplan {__version__} 2D/3D")
+    assert lines[plain + 2] == f"{'':<13}2D: {counts[2]:,} parameters (patch 128x128, 6 stages, features 32-512)"
+    assert lines[plain + 3] == f"{'':<13}3D: {counts[3]:,} parameters (patch 64x64x64, 5 stages, features 32-320)"
+    assert f"{'':<13}2D: not built: RuntimeError: no such layer (patch 128x128, 6 stages, features 32-512)" in lines
+
+
+def test_verbose_json_gives_each_architecture_its_network_sizes():
+    result = CliRunner().invoke(cli, ["plugins", "--json", "--verbose"])
+    by_name = {row["name"]: row for row in json.loads(result.output)["plugins"]}
+    sizes = by_name["resenc_unet"]["network_sizes"]
+    assert [size["dims"] for size in sizes] == [2, 3]
+    assert all(size["parameters"] > 1_000_000 for size in sizes)
+    assert "network_sizes" not in by_name["dice_ce"]

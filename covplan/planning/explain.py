@@ -58,8 +58,8 @@ def _memory_lines(planner: ArchitecturePlanner, plan: dict[str, Any], record, nu
     patch_voxels = float(np.prod(plan["patch_size"], dtype=np.float64))
     memory_batch = round(reference / estimate.value * reference_batch)
     capped_batch = round(record.approximate_n_voxels_dataset * planner.max_dataset_covered / patch_voxels)
-    topology = planner.topology_plan(plan["patch_size"], arch_kwargs)
-    plugin_bytes = planner.training_memory(planner.plugin, topology, input_channels, num_classes)
+    plugin_bytes = planner.measured_bytes(planner.plugin, plan["patch_size"], arch_kwargs, input_channels,
+                                          num_classes)
     needed = planner.gpu_memory_needed_gb(estimate.value, num_dims)
     patch_reason = (f"preset {planner.preset.name}" if preset_applies else
                     "the median image's aspect ratio at most its size, shrunk along the relatively largest axis "

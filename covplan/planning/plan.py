@@ -20,7 +20,7 @@ from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dat
 from covplan.nnunet_paths import nnunet_dataset_view
 from covplan.planning.explain import explain_configuration
 from covplan.planning.planner import ArchitecturePlanner
-from covplan.planning.presets import Preset, get_preset
+from covplan.planning.presets import get_preset
 from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, patients_of_cases
 
 logger = logging.getLogger(__name__)
@@ -63,28 +63,33 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
         raise CovplanError(f"{dataset_dir} has no dataset.json; give a dataset in nnU-Net's raw layout "
                            f"(see `covplan convert`)")
     digest = dataset_hash(dataset_dir)
-    reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest)
-    verify_dataset(dataset_dir, num_processes)
+    reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest) and (work_dir / "dataset_fingerprint.json").is_file()
+    if not reuse_fingerprint:  # a reused fingerprint's dataset passed the check, and its hash is unchanged
+        verify_dataset(dataset_dir, num_processes)
     dataset_json = json.loads((dataset_dir / "dataset.json").read_text())
     case_ids = sorted(_training_case_ids(dataset_dir, dataset_json))
     splits = patient_grouped_splits(patients_of_cases(dataset_dir, case_ids), num_folds, seed)
 
     fingerprint_file = work_dir / "dataset_fingerprint.json"
-    if reuse_fingerprint and fingerprint_file.is_file():
+    if reuse_fingerprint:
         fingerprint = json.loads(fingerprint_file.read_text())
     else:
         fingerprint = extract_fingerprint(dataset_dir, work_dir, num_processes)
     gpu_memory = DEFAULT_GPU_MEMORY_GB if gpu_memory_gb is None else float(gpu_memory_gb)
     sources = registered_architectures()
+    wanted = sorted(set(configurations or CONFIGURATIONS)
+                    & set(chosen_preset.configurations if chosen_preset else CONFIGURATIONS))
     all_plans = {}
+    memory_cache: dict[str, int] = {}
     with nnunet_dataset_view(dataset_dir, work_dir) as view:
         write_json_atomic(view.preprocessed_folder / "dataset_fingerprint.json", fingerprint)
         for name, plugin in plugins.items():
-            planner = ArchitecturePlanner(view.dataset_name, plugin, gpu_memory, f"plans_{name}", chosen_preset)
+            planner = ArchitecturePlanner(view.dataset_name, plugin, gpu_memory, f"plans_{name}", chosen_preset,
+                                          wanted, memory_cache)
             with contextlib.redirect_stdout(io.StringIO()) as nnunet_output:  # nnunetv2 prints its plans
                 plans = planner.plan_experiment()
             logger.debug("nnunetv2's planner for %s said:\n%s", name, nnunet_output.getvalue())
-            plans = _covplan_plans(plans, planner, fingerprint, configurations, chosen_preset, dataset_dir.name)
+            plans = _covplan_plans(plans, planner, wanted, dataset_dir.name)
             source = sources[name].source
             plans["covplan"] = {
                 "architecture": name, "plugin_distribution": source.distribution,
@@ -134,13 +139,12 @@ def _training_case_ids(dataset_dir: Path, dataset_json: dict[str, Any]) -> list[
     return list(get_filenames_of_train_images_and_targets(str(dataset_dir), dataset_json))
 
 
-def _covplan_plans(plans: dict[str, Any], planner: ArchitecturePlanner, fingerprint: dict[str, Any],
-                   configurations: Sequence[str] | None, preset: Preset | None, dataset_name: str) -> dict[str, Any]:
-    """nnunetv2's plans restricted to what the plugin, the user and the preset ask for,
+def _covplan_plans(plans: dict[str, Any], planner: ArchitecturePlanner, wanted: Sequence[str],
+                   dataset_name: str) -> dict[str, Any]:
+    """nnunetv2's plans restricted to the ``wanted`` configurations the plugin supports,
     with the plugin's network and shared data identifiers."""
     plugin: ArchitecturePlugin = planner.plugin
     planned = plans["configurations"]
-    wanted = set(configurations or CONFIGURATIONS) & set(preset.configurations if preset else CONFIGURATIONS)
     kept = {name: plan for name, plan in planned.items()
             if name in wanted and len(plan["patch_size"]) in plugin.dims}
     if not kept:

@@ -16,11 +16,12 @@ shrinking loop, the 5 % batch cap, normalisation, resampling, 3d_lowres) is nnun
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
 from nnunetv2.experiment_planning.experiment_planners.network_topology import get_pool_and_conv_props
 
@@ -42,6 +43,7 @@ class MemoryTargetTooSmall(CovplanError):
 class ConfigurationRecord:
     """What the planner saw for one configuration, for ``--explain``."""
 
+    configuration: str
     spacing: list[float]
     median_shape: list[float]
     approximate_n_voxels_dataset: float
@@ -66,7 +68,11 @@ class ArchitecturePlanner(ExperimentPlanner):
     :func:`covplan.nnunet_paths.nnunet_dataset_view` with the fingerprint already there."""
 
     def __init__(self, dataset_name: str, plugin: ArchitecturePlugin, gpu_memory_gb: float, plans_name: str,
-                 preset: Preset | None = None):
+                 preset: Preset | None = None, configurations: Sequence[str] = ("2d", "3d_fullres", "3d_lowres"),
+                 memory_cache: dict[str, int] | None = None):
+        """``configurations``: those that will be kept; the others are planned as nnU-Net
+        does without measuring the plugin, and 3d_lowres's search is skipped. Planners of
+        one dataset may share ``memory_cache`` (measured bytes by plugin, patch and topology)."""
         spacing = [float(s) for s in preset.target_spacing] if preset is not None else None
         super().__init__(dataset_name, gpu_memory_target_in_gb=gpu_memory_gb, plans_name=plans_name,
                          overwrite_target_spacing=spacing)
@@ -75,8 +81,12 @@ class ArchitecturePlanner(ExperimentPlanner):
         self.UNet_base_num_features = plugin.base_num_features
         if plugin.max_num_features is not None:
             self.UNet_max_features_2d = self.UNet_max_features_3d = plugin.max_num_features
+        self.configurations = tuple(configurations)
+        if "3d_lowres" not in self.configurations:
+            self.lowres_creation_threshold = 0.0
+        self.memory_cache = {} if memory_cache is None else memory_cache
         self.records: dict[str, ConfigurationRecord] = {}
-        self._record = ConfigurationRecord([], [], 0.0)
+        self._record = ConfigurationRecord("", [], [], 0.0)
         self.estimates: dict[str, MemoryEstimate] = {}
 
     @staticmethod
@@ -103,7 +113,7 @@ class ArchitecturePlanner(ExperimentPlanner):
     def get_plans_for_configuration(self, spacing, median_shape, data_identifier: str,
                                     approximate_n_voxels_dataset: float, _cache: dict) -> dict:
         configuration = data_identifier[len(self.plans_identifier) + 1:]
-        self._record = ConfigurationRecord([float(s) for s in spacing],
+        self._record = ConfigurationRecord(configuration, [float(s) for s in spacing],
                                            [float(s) for s in median_shape[:len(spacing)]],
                                            float(approximate_n_voxels_dataset))
         plan = super().get_plans_for_configuration(spacing, median_shape, data_identifier,
@@ -141,26 +151,29 @@ class ArchitecturePlanner(ExperimentPlanner):
 
     def _memory_ratio(self, patch_size: list[int], arch_kwargs: dict, input_channels: int,
                       output_channels: int) -> float:
-        if isinstance(self.plugin, PlainUNet) or len(patch_size) not in self.plugin.dims:
-            return 1.0  # unsupported dimensionalities are planned as nnU-Net does, then dropped
-        plan = self.topology_plan(patch_size, arch_kwargs)
-        plugin_bytes = self.training_memory(self.plugin, plan, input_channels, output_channels)
-        plain_bytes = self.training_memory(PlainUNet(), plan, input_channels, output_channels)
-        return plugin_bytes / plain_bytes
+        if (isinstance(self.plugin, PlainUNet) or len(patch_size) not in self.plugin.dims
+                or self._record.configuration not in self.configurations):
+            return 1.0  # configurations that will be dropped are planned as nnU-Net does
+        return (self.measured_bytes(self.plugin, patch_size, arch_kwargs, input_channels, output_channels)
+                / self.measured_bytes(PlainUNet(), patch_size, arch_kwargs, input_channels, output_channels))
 
     def topology_plan(self, patch_size: list[int], arch_kwargs: dict) -> dict[str, Any]:
         """The configuration a plugin's ``estimate_memory`` sees while the planner searches."""
-        return {"patch_size": list(patch_size), "spacing": self._record.spacing, "batch_size": MIN_BATCH_SIZE,
+        return {"patch_size": [int(p) for p in patch_size], "spacing": self._record.spacing,
+                "batch_size": MIN_BATCH_SIZE,
                 "architecture": {"network_class_name": PLAIN_CONV_UNET, "arch_kwargs": dict(arch_kwargs),
                                  "_kw_requires_import": list(CLASS_KWARGS)}}
 
-    @staticmethod
-    def training_memory(plugin: ArchitecturePlugin, plan: dict[str, Any], input_channels: int,
-                        output_channels: int) -> int:
-        """Bytes of one training step at batch size 2. Networks are built on the meta
-        device: no weights are allocated or initialised, so measuring stays cheap on CPU."""
-        with torch.device("meta"):
-            return plugin.estimate_memory(plan, input_channels, output_channels, batch_size=MIN_BATCH_SIZE)
+    def measured_bytes(self, plugin: ArchitecturePlugin, patch_size, arch_kwargs: dict, input_channels: int,
+                       output_channels: int) -> int:
+        """Bytes of one training step of ``plugin``'s network at batch size 2 (its
+        ``estimate_memory``), measured once per plugin, patch and topology."""
+        plan = self.topology_plan(patch_size, arch_kwargs)
+        key = json.dumps([plugin.name, plan["patch_size"], arch_kwargs, input_channels, output_channels], default=str)
+        if key not in self.memory_cache:
+            self.memory_cache[key] = plugin.estimate_memory(plan, input_channels, output_channels,
+                                                            batch_size=MIN_BATCH_SIZE)
+        return self.memory_cache[key]
 
     def _raise_memory_target_too_small(self, num_dims: int) -> None:
         record = self._record

@@ -8,7 +8,9 @@ import logging
 import click
 
 from covplan import __version__
+from covplan.cli.plan_command import plan_command
 from covplan.cli.plugins_command import plugins_command
+from covplan.cli.preprocess_command import preprocess_command
 from covplan.errors import CovplanError
 
 
@@ -38,3 +40,5 @@ def cli(verbose: int) -> None:
 
 
 cli.add_command(plugins_command)
+cli.add_command(plan_command)
+cli.add_command(preprocess_command)

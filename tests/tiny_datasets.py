@@ -88,3 +88,13 @@ def planned_3d(raw_3d: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     work_dir = tmp_path_factory.mktemp("work") / "work_3d"
     plan_dataset(raw_3d, work_dir, ["plain_unet"], num_processes=1)
     return work_dir
+
+
+@pytest.fixture(scope="session")
+def planned_2d(raw_2d: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A WORK folder with plain_unet plans of ``raw_2d`` in 3 folds (planned once per session)."""
+    from covplan.planning import plan_dataset
+
+    work_dir = tmp_path_factory.mktemp("work") / "work_2d"
+    plan_dataset(raw_2d, work_dir, ["plain_unet"], num_folds=3, num_processes=1)
+    return work_dir

@@ -73,7 +73,10 @@ class ArchitecturePlanner(ExperimentPlanner):
         """``configurations``: those that will be kept; the others are planned as nnU-Net
         does without measuring the plugin, and 3d_lowres's search is skipped. Planners of
         one dataset may share ``memory_cache`` (measured bytes by plugin, patch and topology)."""
-        spacing = [float(s) for s in preset.target_spacing] if preset is not None else None
+        # nnU-Net's overwrite applies to the 3D full-resolution spacing; a 2D preset's
+        # in-plane spacing is set in _apply_preset.
+        spacing = ([float(s) for s in preset.target_spacing]
+                   if preset is not None and len(preset.target_spacing) == 3 else None)
         super().__init__(dataset_name, gpu_memory_target_in_gb=gpu_memory_gb, plans_name=plans_name,
                          overwrite_target_spacing=spacing)
         self.plugin = plugin
@@ -203,6 +206,8 @@ class ArchitecturePlanner(ExperimentPlanner):
             "n_conv_per_stage": self.UNet_blocks_per_stage_encoder[:num_stages],
             "n_conv_per_stage_decoder": self.UNet_blocks_per_stage_decoder[:num_stages - 1],
         })
+        if len(preset.target_spacing) == len(plan["spacing"]):
+            plan["spacing"] = np.array(preset.target_spacing, dtype=float)  # nnU-Net computes with arrays
         num_channels = len(plan["normalization_schemes"])
         plan.update(patch_size=list(preset.patch_size), batch_size=preset.batch_size,
                     normalization_schemes=[preset.normalization_scheme] * num_channels,

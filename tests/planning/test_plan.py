@@ -92,12 +92,14 @@ def test_heavier_network_gets_a_smaller_patch_under_the_same_budget(raw_3d: Path
 
 
 def test_every_plans_file_loads_in_nnunet_and_builds_every_network(raw_3d: Path, raw_2d: Path, work_3d: Path,
-                                                                   tmp_path: Path, register_plugin):
+                                                                   planned_2d: Path, tmp_path: Path,
+                                                                   register_plugin):
     register_plugin(Registers(WidePlainNet("fake_same", 1), FakeNet()), "undo-fakes")
     written_3d = plan_dataset(raw_3d, work_3d, ["plain_unet", "fake_same", "fake_net"],
                               num_processes=1)
-    written_2d = plan_dataset(raw_2d, tmp_path / "work2d", ["plain_unet", "fake_net"], num_folds=3,
-                              num_processes=1)
+    work_2d = tmp_path / "work2d"
+    shutil.copytree(planned_2d, work_2d)
+    written_2d = plan_dataset(raw_2d, work_2d, ["plain_unet", "fake_net"], num_folds=3, num_processes=1)
 
     assert set(_plans(written_3d["fake_net"])["configurations"]) == {"2d"}  # a 2D-only plugin
     assert set(_plans(written_2d["plain_unet"])["configurations"]) == {"2d"}  # 2D data

@@ -48,3 +48,16 @@ def test_plugins_register_presets_and_unknown_names_list_the_known(register_plug
     assert get_preset("tiny-2d").batch_size == 4
     with pytest.raises(CovplanError, match="unknown preset 'method-b'; known: method-a, tiny-2d"):
         get_preset("method-b")
+
+
+def test_a_plugins_2d_preset_sets_in_plane_spacing(raw_2d: Path, planned_2d: Path, tmp_path: Path,
+                                                   register_plugin):
+    register_plugin(RegistersPreset(), "undo-preset")
+    work_dir = tmp_path / "work2d"
+    shutil.copytree(planned_2d, work_dir)
+
+    written = plan_dataset(raw_2d, work_dir, ["plain_unet"], preset="tiny-2d", num_folds=3, num_processes=1)
+
+    configuration = json.loads(written["plain_unet"].read_text())["configurations"]["2d"]
+    assert configuration["spacing"] == [1.0, 1.0]
+    assert configuration["patch_size"] == [32, 32] and configuration["batch_size"] == 4

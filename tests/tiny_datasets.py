@@ -4,6 +4,7 @@ build them once for the planning, preprocessing and CLI tests."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -97,4 +98,13 @@ def planned_2d(raw_2d: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     work_dir = tmp_path_factory.mktemp("work") / "work_2d"
     plan_dataset(raw_2d, work_dir, ["plain_unet"], num_folds=3, num_processes=1)
+    return work_dir
+
+
+@pytest.fixture
+def work_3d(planned_3d: Path, tmp_path: Path) -> Path:
+    """A fresh WORK folder of ``raw_3d`` holding its fingerprint but no plans, so planning
+    into it skips fingerprint extraction."""
+    work_dir = tmp_path / "work"
+    shutil.copytree(planned_3d, work_dir, ignore=shutil.ignore_patterns("plans_*"))
     return work_dir

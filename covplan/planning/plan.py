@@ -51,7 +51,7 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
     ``plans_<arch>.json``, ``splits_final.json`` and copies of the dataset's JSON files.
     Returns the plans file of each architecture. Every input is checked before anything is
     written; every file is written whole or not at all."""
-    from covplan.registry import architectures as registered_architectures, get_architecture
+    from covplan.registry import get_architecture
 
     dataset_dir, work_dir = Path(dataset_dir), Path(work_dir)
     plugins = {name: get_architecture(name) for name in architectures}
@@ -63,44 +63,30 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
         raise CovplanError(f"{dataset_dir} has no dataset.json; give a dataset in nnU-Net's raw layout "
                            f"(see `covplan convert`)")
     digest = dataset_hash(dataset_dir)
-    reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest) and (work_dir / "dataset_fingerprint.json").is_file()
+    fingerprint_file = work_dir / "dataset_fingerprint.json"
+    reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest) and fingerprint_file.is_file()
     if not reuse_fingerprint:  # a reused fingerprint's dataset passed the check, and its hash is unchanged
         verify_dataset(dataset_dir, num_processes)
     dataset_json = json.loads((dataset_dir / "dataset.json").read_text())
     case_ids = sorted(_training_case_ids(dataset_dir, dataset_json))
     splits = patient_grouped_splits(patients_of_cases(dataset_dir, case_ids), num_folds, seed)
-
-    fingerprint_file = work_dir / "dataset_fingerprint.json"
     if reuse_fingerprint:
         fingerprint = json.loads(fingerprint_file.read_text())
     else:
         fingerprint = extract_fingerprint(dataset_dir, work_dir, num_processes)
     gpu_memory = DEFAULT_GPU_MEMORY_GB if gpu_memory_gb is None else float(gpu_memory_gb)
-    sources = registered_architectures()
     wanted = sorted(set(configurations or CONFIGURATIONS)
                     & set(chosen_preset.configurations if chosen_preset else CONFIGURATIONS))
-    all_plans = {}
+    covplan_keys = {"covplan_version": __version__, "preset": chosen_preset.name if chosen_preset else None,
+                    "gpu_memory_gb": gpu_memory, "dataset_hash": digest}
     memory_cache: dict[str, int] = {}
     with nnunet_dataset_view(dataset_dir, work_dir) as view:
         write_json_atomic(view.preprocessed_folder / "dataset_fingerprint.json", fingerprint)
+        all_plans = {}
         for name, plugin in plugins.items():
             planner = ArchitecturePlanner(view.dataset_name, plugin, gpu_memory, f"plans_{name}", chosen_preset,
                                           wanted, memory_cache)
-            with contextlib.redirect_stdout(io.StringIO()) as nnunet_output:  # nnunetv2 prints its plans
-                plans = planner.plan_experiment()
-            logger.debug("nnunetv2's planner for %s said:\n%s", name, nnunet_output.getvalue())
-            plans = _covplan_plans(plans, planner, wanted, dataset_dir.name)
-            source = sources[name].source
-            plans["covplan"] = {
-                "architecture": name, "plugin_distribution": source.distribution,
-                "plugin_version": source.version, "covplan_version": __version__,
-                "preset": chosen_preset.name if chosen_preset else None, "gpu_memory_gb": gpu_memory,
-                "dataset_hash": digest,
-                "explanation": {configuration: explain_configuration(planner, configuration, plan, fingerprint,
-                                                                     chosen_preset)
-                                for configuration, plan in plans["configurations"].items()},
-            }
-            all_plans[name] = plans
+            all_plans[name] = _plan_architecture(planner, wanted, dataset_dir.name, fingerprint, covplan_keys)
 
     write_json_atomic(work_dir / WORK_RECORD, {"format_version": 1, "dataset_dir": str(dataset_dir.resolve()),
                                                "dataset_hash": digest})
@@ -115,6 +101,27 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
         write_json_atomic(written[name], plans)
         logger.info("wrote %s", written[name])
     return written
+
+
+def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], dataset_name: str,
+                       fingerprint: dict[str, Any], covplan_keys: dict[str, Any]) -> dict[str, Any]:
+    """The plans of the planner's architecture, with covplan's block and explanations."""
+    from covplan.registry import architectures
+
+    name = planner.plugin.name
+    with contextlib.redirect_stdout(io.StringIO()) as nnunet_output:  # nnunetv2 prints its plans
+        plans = planner.plan_experiment()
+    logger.debug("nnunetv2's planner for %s said:\n%s", name, nnunet_output.getvalue())
+    plans = _covplan_plans(plans, planner, wanted, dataset_name)
+    source = architectures()[name].source
+    plans["covplan"] = {
+        "architecture": name, "plugin_distribution": source.distribution, "plugin_version": source.version,
+        **covplan_keys,
+        "explanation": {configuration: explain_configuration(planner, configuration, plan, fingerprint,
+                                                             planner.preset)
+                        for configuration, plan in plans["configurations"].items()},
+    }
+    return plans
 
 
 def check_work_dir(work_dir: Path, dataset_dir: Path, digest: str) -> bool:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -9,12 +8,6 @@ from click.testing import CliRunner
 
 from covplan.cli import cli
 
-
-@pytest.fixture
-def work_3d(planned_3d: Path, tmp_path: Path) -> Path:
-    work_dir = tmp_path / "work"
-    shutil.copytree(planned_3d, work_dir, ignore=shutil.ignore_patterns("plans_*"))
-    return work_dir
 
 
 def test_plan_explains_every_value_and_preprocesses(raw_3d: Path, work_3d: Path):

@@ -30,13 +30,6 @@ def _plans(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.fixture
-def work_3d(planned_3d: Path, tmp_path: Path) -> Path:
-    """A WORK folder of ``raw_3d`` that holds its fingerprint but no plans yet."""
-    work_dir = tmp_path / "work"
-    shutil.copytree(planned_3d, work_dir, ignore=shutil.ignore_patterns("plans_*"))
-    return work_dir
-
 
 def test_plain_unet_plans_equal_nnunetv2s_own(planned_3d: Path, raw_3d: Path, tmp_path: Path):
     environment = {**os.environ, "nnUNet_raw": str(raw_3d.parent), "nnUNet_preprocessed": str(tmp_path),
@@ -147,4 +140,4 @@ def test_foreign_folder_is_refused(raw_3d: Path, tmp_path: Path):
     (work_dir / "notes.txt").write_text("mine")
     with pytest.raises(CovplanError, match="not empty and was not written by `covplan plan`"):
         plan_dataset(raw_3d, work_dir, ["plain_unet"])
-    shutil.rmtree(work_dir)
+    assert [path.name for path in work_dir.iterdir()] == ["notes.txt"]

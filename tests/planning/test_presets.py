@@ -18,12 +18,6 @@ class RegistersPreset:
                         patch_size=(32, 32), batch_size=4, configurations=("2d",)))
 
 
-@pytest.fixture
-def work_3d(planned_3d: Path, tmp_path: Path) -> Path:
-    work_dir = tmp_path / "work"
-    shutil.copytree(planned_3d, work_dir, ignore=shutil.ignore_patterns("plans_*"))
-    return work_dir
-
 
 def test_method_a_reproduces_the_published_configuration(raw_3d: Path, work_3d: Path):
     written = plan_dataset(raw_3d, work_3d, ["plain_unet"], preset="method-a", num_processes=1)

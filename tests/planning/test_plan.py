@@ -141,3 +141,18 @@ def test_foreign_folder_is_refused(raw_3d: Path, tmp_path: Path):
     with pytest.raises(CovplanError, match="not empty and was not written by `covplan plan`"):
         plan_dataset(raw_3d, work_dir, ["plain_unet"])
     assert [path.name for path in work_dir.iterdir()] == ["notes.txt"]
+
+
+def test_a_3d_only_architecture_on_2d_data_is_refused(raw_2d: Path, planned_2d: Path, tmp_path: Path,
+                                                       register_plugin):
+    only_3d = WidePlainNet("fake_3d_only", 1)
+    only_3d.dims = (3,)
+    register_plugin(Registers(only_3d), "undo-3d-only")
+    work_dir = tmp_path / "work2d"
+    shutil.copytree(planned_2d, work_dir)
+
+    with pytest.raises(CovplanError, match=r"architecture 'fake_3d_only' \(3D\) has no configuration for this "
+                                           r"dataset: nnU-Net planned 2d"):
+        plan_dataset(raw_2d, work_dir, ["plain_unet", "fake_3d_only"], num_folds=3, num_processes=1)
+    assert json.loads((work_dir / "plans_plain_unet.json").read_text()) == \
+        json.loads((planned_2d / "plans_plain_unet.json").read_text())  # nothing half-written

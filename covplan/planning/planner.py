@@ -172,7 +172,8 @@ class ArchitecturePlanner(ExperimentPlanner):
         """Bytes of one training step of ``plugin``'s network at batch size 2 (its
         ``estimate_memory``), measured once per plugin, patch and topology."""
         plan = self.topology_plan(patch_size, arch_kwargs)
-        key = json.dumps([plugin.name, plan["patch_size"], arch_kwargs, input_channels, output_channels], default=str)
+        key = json.dumps([plugin.name, plan["patch_size"], plan["spacing"], arch_kwargs, input_channels,
+                          output_channels], default=str)
         if key not in self.memory_cache:
             self.memory_cache[key] = plugin.estimate_memory(plan, input_channels, output_channels,
                                                             batch_size=MIN_BATCH_SIZE)
@@ -192,6 +193,8 @@ class ArchitecturePlanner(ExperimentPlanner):
         """Fix patch, batch and normalisation to the preset's; the topology follows
         nnU-Net's rules for that patch and spacing."""
         preset = self.preset
+        if len(preset.target_spacing) == len(plan["spacing"]):
+            plan["spacing"] = np.array(preset.target_spacing, dtype=float)  # nnU-Net computes with arrays
         _, strides, kernel_sizes, patch_size, _ = get_pool_and_conv_props(
             plan["spacing"], preset.patch_size, self.UNet_featuremap_min_edge_length, 999999)
         if [int(p) for p in patch_size] != list(preset.patch_size):
@@ -206,8 +209,6 @@ class ArchitecturePlanner(ExperimentPlanner):
             "n_conv_per_stage": self.UNet_blocks_per_stage_encoder[:num_stages],
             "n_conv_per_stage_decoder": self.UNet_blocks_per_stage_decoder[:num_stages - 1],
         })
-        if len(preset.target_spacing) == len(plan["spacing"]):
-            plan["spacing"] = np.array(preset.target_spacing, dtype=float)  # nnU-Net computes with arrays
         num_channels = len(plan["normalization_schemes"])
         plan.update(patch_size=list(preset.patch_size), batch_size=preset.batch_size,
                     normalization_schemes=[preset.normalization_scheme] * num_channels,

@@ -13,7 +13,10 @@ variables are set too, so nnunetv2's spawned workers import it without warnings.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+import logging
 import os
 import shutil
 import tempfile
@@ -78,3 +81,17 @@ def nnunet_dataset_view(dataset_dir: Path, work_dir: Path) -> Iterator[NnunetVie
             else:
                 os.environ[name] = value
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def nnunet_prints_to_log(logger: logging.Logger, what: str) -> Iterator[None]:
+    """Send what nnunetv2 prints to stdout (its plans, reader choice, integrity banner)
+    to ``logger`` at debug level, so covplan's own output stays readable; it is logged
+    even when the call fails."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            yield
+    finally:
+        if printed.getvalue().strip():
+            logger.debug("nnunetv2's %s printed:\n%s", what, printed.getvalue())

@@ -3,21 +3,21 @@ raw dataset, written to a WORK folder laid out like nnU-Net's preprocessed datas
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from covplan import __version__
 from covplan.architectures.base import ArchitecturePlugin
 from covplan.atomic_files import copy_file_atomic, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dataset
-from covplan.nnunet_paths import nnunet_dataset_view
+from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.planning.explain import explain_configuration
 from covplan.planning.planner import ArchitecturePlanner
 from covplan.planning.presets import get_preset
@@ -83,7 +83,7 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
     with nnunet_dataset_view(dataset_dir, work_dir) as view:
         write_json_atomic(view.preprocessed_folder / "dataset_fingerprint.json", fingerprint)
         all_plans = {}
-        for name, plugin in plugins.items():
+        for name, plugin in tqdm(plugins.items(), desc="Planning architectures", disable=len(plugins) < 2):
             planner = ArchitecturePlanner(view.dataset_name, plugin, gpu_memory, f"plans_{name}", chosen_preset,
                                           wanted, memory_cache)
             all_plans[name] = _plan_architecture(planner, wanted, dataset_dir.name, fingerprint, covplan_keys)
@@ -109,9 +109,8 @@ def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], data
     from covplan.registry import architectures
 
     name = planner.plugin.name
-    with contextlib.redirect_stdout(io.StringIO()) as nnunet_output:  # nnunetv2 prints its plans
+    with nnunet_prints_to_log(logger, f"planner for {name}"):
         plans = planner.plan_experiment()
-    logger.debug("nnunetv2's planner for %s said:\n%s", name, nnunet_output.getvalue())
     plans = _covplan_plans(plans, planner, wanted, dataset_name)
     source = architectures()[name].source
     plans["covplan"] = {

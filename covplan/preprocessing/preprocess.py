@@ -20,7 +20,7 @@ from typing import Any
 from covplan.atomic_files import replace_directory, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash
-from covplan.nnunet_paths import nnunet_dataset_view
+from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.planning.plan import WORK_RECORD
 
 logger = logging.getLogger(__name__)
@@ -48,8 +48,9 @@ def preprocess(work_dir: Path, architectures: Sequence[str] | None = None,
             logger.info("preprocessing %s of %s into %s", configuration, plans["plans_name"], identifier)
             write_json_atomic(view.preprocessed_folder / f"{plans['plans_name']}.json", plans)
             preprocessor_class = PlansManager(plans).get_configuration(configuration).preprocessor_class
-            preprocessor_class(verbose=False).run(view.dataset_name, configuration, plans["plans_name"],
-                                                  num_processes)
+            with nnunet_prints_to_log(logger, f"preprocessor for {identifier}"):
+                preprocessor_class(verbose=False).run(view.dataset_name, configuration, plans["plans_name"],
+                                                      num_processes)
             replace_directory(view.preprocessed_folder / identifier, data_folders[identifier])
         if overwrite or not (work_dir / "gt_segmentations").is_dir():
             _copy_ground_truth(dataset_dir, view.preprocessed_folder / "gt_segmentations")

@@ -9,7 +9,7 @@ CONSTRAINTS := $(VENV)/constraints.txt
 PLUGIN_DIRS := $(wildcard plugins/*/)
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test clean
+.PHONY: venv demo test bench-quick clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest
+
+# covplan plan --preprocess vs nnUNetv2_plan_and_preprocess on a small generated dataset.
+bench-quick: venv
+	$(BIN)/python benchmarks/bench_plan_preprocess.py --cases 6 --shape 32 96 96 -j 2 --repeat 1
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -29,3 +29,9 @@ def register_losses(register):
 def register_converters(register):
     """Register dataset converters: call ``register(plugin)`` with a
     :class:`covplan.ConverterPlugin` instance for each one."""
+
+
+@hookspec
+def register_presets(register):
+    """Register planning presets (published configurations): call ``register(preset)``
+    with a :class:`covplan.planning.presets.Preset` for each one."""

@@ -67,3 +67,25 @@ class FailsInHook:
     @covplan.hookimpl
     def register_architectures(self, register):
         raise RuntimeError("weights file missing")
+
+
+class WidePlainNet(covplan.ArchitecturePlugin):
+    """nnU-Net's PlainConvUNet with ``width`` times the planned features: a network whose
+    memory need is known relative to plain_unet's."""
+
+    dims = (2, 3)
+
+    def __init__(self, name: str, width: int):
+        self.name = name
+        self.width = width
+
+    def build_network(self, plan, num_input_channels, num_classes, deep_supervision=False):
+        from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+        from covplan.architectures.plain_unet import CLASS_KWARGS, PLAIN_CONV_UNET
+
+        arch_kwargs = {key: value for key, value in plan["architecture"]["arch_kwargs"].items()
+                       if not key.startswith("covplan_")}
+        arch_kwargs["features_per_stage"] = [self.width * f for f in arch_kwargs["features_per_stage"]]
+        return get_network_from_plans(PLAIN_CONV_UNET, arch_kwargs, CLASS_KWARGS, num_input_channels, num_classes,
+                                      allow_init=True, deep_supervision=deep_supervision)

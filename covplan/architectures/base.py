@@ -90,8 +90,10 @@ class ArchitecturePlugin(NamedPlugin, ABC):
     def estimate_memory(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
                         batch_size: int | None = None) -> int:
         """Bytes one training step needs at the plan's patch and batch size. The default
-        measures one forward pass (see :func:`measure_training_memory`); plugins with a
-        cheaper closed form may override it."""
-        network = self.build_network(plan, num_input_channels, num_classes, deep_supervision=True)
+        measures one forward pass (see :func:`measure_training_memory`) of the network built
+        on the meta device, so no weights are allocated or initialised and the planner can
+        call it for every candidate patch; plugins with a cheaper closed form may override it."""
+        with torch.device("meta"):
+            network = self.build_network(plan, num_input_channels, num_classes, deep_supervision=True)
         batch = plan["batch_size"] if batch_size is None else batch_size
         return measure_training_memory(network, (batch, num_input_channels, *plan["patch_size"]))

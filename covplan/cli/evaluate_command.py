@@ -9,8 +9,9 @@ from typing import Any
 import click
 from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
 
-from covplan.evaluation import DEFAULT_PROCESSES, evaluate_folder
-from covplan.evaluation.evaluate import RATIO_METRICS
+from covplan.evaluation import DEFAULT_PROCESSES, MetricOptions, evaluate_folder
+from covplan.evaluation.boundary import DEFAULT_SURFACE_TOLERANCE_MM
+from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP
 from covplan.evaluation.label_roles import find_dataset_json, load_dataset_json, parse_region
 from covplan.errors import CovplanError
 
@@ -34,13 +35,18 @@ def _parse_labels(ctx: click.Context, param: click.Parameter, values: tuple[str,
     return labels or None
 
 
+# Column heading and summary key of the printed table; columns whose metric was not computed are left out.
+PRINTED_COLUMNS = (("Dice", "Dice"), ("IoU", "IoU"), ("Sens", "Sensitivity"), ("Spec", "Specificity"),
+                   ("Prec", "Precision"), ("HD95", "HD95"), ("NSD", "NSD"), ("LesF1", "LesionF1"))
+
+
 def _print_means(summary: dict[str, Any]) -> None:
-    click.echo(f"{'class':<24}{'Dice':>8}{'IoU':>8}{'Sens':>8}{'Spec':>8}{'Prec':>8}")
+    columns = [(heading, key) for heading, key in PRINTED_COLUMNS if key in summary["foreground_mean"]]
+    click.echo(f"{'class':<24}" + "".join(f"{heading:>8}" for heading, _ in columns))
     rows = [(summary["names"].get(label_or_region_to_key(key), str(key)), means) for key, means in summary["mean"].items()]
     rows.append(("foreground mean", summary["foreground_mean"]))
     for name, means in rows:
-        values = "".join(f"{'n/a' if means[m] is None else format(means[m], '.4f'):>8}"
-                         for m in RATIO_METRICS)
+        values = "".join(f"{'n/a' if means[key] is None else format(means[key], '.4f'):>8}" for _, key in columns)
         click.echo(f"{name:<24}{values}")
 
 
@@ -60,24 +66,35 @@ def _print_means(summary: dict[str, Any]) -> None:
                    "[default: found in or beside PRED_DIR or GT_DIR].")
 @click.option("--allow-missing", is_flag=True,
               help="Evaluate only the predicted cases when GT_DIR holds more (e.g. one cross-validation fold).")
+@click.option("--surface-tolerance", type=click.FloatRange(min=0), default=DEFAULT_SURFACE_TOLERANCE_MM,
+              show_default=True, help="Tolerance in mm of the normalised surface Dice (NSD).")
+@click.option("--boundary/--no-boundary", default=True, show_default=True,
+              help="Compute HD95 and NSD (the slowest metrics: about 3 s per lung class on a 512x512x133 CT).")
+@click.option("--lesions/--no-lesions", default=True, show_default=True,
+              help="Compute lesion counts, lesion detection sensitivity, precision and F1, and volume errors.")
+@click.option("--lesion-overlap", type=click.FloatRange(min=0, max=1, max_open=True),
+              default=DEFAULT_MIN_LESION_OVERLAP, show_default=True,
+              help="Share of a lesion that must be covered for it to count as found (0 = any overlap).")
 @click.option("-j", "--num-processes", type=click.IntRange(min=1), default=DEFAULT_PROCESSES, show_default=True,
               help="Processes reading and scoring cases in parallel.")
 def evaluate_command(gt_dir: Path, pred_dir: Path, output_file: Path | None, labels: list[int] | None,
                      regions: dict[str, tuple[int, ...]] | None, dataset_json: Path | None, allow_missing: bool,
+                     surface_tolerance: float, boundary: bool, lesions: bool, lesion_overlap: float,
                      num_processes: int) -> None:
     """Score predicted label maps against references (Dice, IoU, sensitivity,
-    specificity, precision per class, per merged region and per case).
+    specificity, precision, HD95, surface Dice, lesion-wise detection and volume error per
+    class, per merged region and per case).
 
     Each file in PRED_DIR is compared with the file of the same name in GT_DIR. The
     result is nnU-Net's summary.json with the extra metrics; a table of the means is
-    printed. Empty masks make a metric undefined (null), never NaN; see
-    docs/evaluation.md.
+    printed. Distances and volumes are in mm from the image spacing. Empty masks make a
+    metric undefined (null), never NaN; see docs/evaluation.md.
 
     \b
     Example:
         covplan evaluate raw/Dataset001_Covid/labelsTr work/fold_0/validation
         covplan evaluate gt/ pred/ --labels 1,2,3 --regions lungs=1,2 --regions infection=3 \\
-            -o summary.json
+            --surface-tolerance 2 --lesion-overlap 0.1 -o summary.json
     """
     dataset_json = dataset_json or find_dataset_json(pred_dir, gt_dir)
     if dataset_json is not None:
@@ -85,5 +102,7 @@ def evaluate_command(gt_dir: Path, pred_dir: Path, output_file: Path | None, lab
     summary = evaluate_folder(gt_dir, pred_dir, output_file or pred_dir / "summary.json",
                               labels=labels, regions=regions,
                               dataset_json=load_dataset_json(dataset_json) if dataset_json is not None else None,
-                              num_processes=num_processes, allow_missing_predictions=allow_missing)
+                              num_processes=num_processes, allow_missing_predictions=allow_missing,
+                              options=MetricOptions(boundary=boundary, surface_tolerance_mm=surface_tolerance,
+                                                    lesions=lesions, min_lesion_overlap=lesion_overlap))
     _print_means(summary)

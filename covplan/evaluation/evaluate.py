@@ -1,5 +1,7 @@
 """Segmentation metrics of a prediction folder against its references, in nnU-Net's
-``summary.json`` schema extended by IoU, sensitivity, specificity and precision.
+``summary.json`` schema extended by IoU, sensitivity, specificity and precision, boundary
+metrics (:mod:`covplan.evaluation.boundary`) and lesion-wise metrics
+(:mod:`covplan.evaluation.lesions`).
 
 Empty masks: a ratio whose denominator is zero is undefined for that case and stored as
 ``null`` (Dice and IoU when reference and prediction are both empty, sensitivity when the
@@ -15,6 +17,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,75 +31,104 @@ from tqdm import tqdm
 
 from covplan.atomic import atomic_file
 from covplan.errors import CovplanError
+from covplan.evaluation.boundary import DEFAULT_SURFACE_TOLERANCE_MM, boundary_metrics
+from covplan.evaluation.geometry import mean_of_defined, physical_grid, ratio
 from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
 from covplan.evaluation.label_roles import automatic_regions, label_roles
+from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP, lesion_metrics
 
 logger = logging.getLogger(__name__)
 
 LabelOrRegion = int | tuple[int, ...]
-RATIO_METRICS = ("Dice", "IoU", "Sensitivity", "Specificity", "Precision")
 # nnU-Net's default (8, or $nnUNet_def_n_proc), but never more processes than cores.
 DEFAULT_PROCESSES = max(1, min(default_num_processes, os.cpu_count() or 1))
 
 
-def _ratio(numerator: int, denominator: int) -> float | None:
-    return None if denominator == 0 else numerator / denominator
+@dataclass(frozen=True)
+class MetricOptions:
+    """Which metrics beyond the voxel counts to compute, and their parameters.
+
+    ``boundary``: HD95 and NSD (the costly part: two distance transforms per class on the
+    bounding box of the masks); ``surface_tolerance_mm``: the NSD tolerance; ``lesions``:
+    lesion counts, detection and volume errors; ``min_lesion_overlap``: the share of a
+    lesion that must be covered for it to count as found (0 = any overlap).
+    """
+
+    boundary: bool = True
+    surface_tolerance_mm: float = DEFAULT_SURFACE_TOLERANCE_MM
+    lesions: bool = True
+    min_lesion_overlap: float = DEFAULT_MIN_LESION_OVERLAP
 
 
 def metrics_from_counts(tp: int, fp: int, fn: int, tn: int) -> dict[str, float | int | None]:
     """nnU-Net's per-class metrics (Dice, IoU, counts) plus sensitivity, specificity and
     precision; ``None`` where a ratio is undefined."""
     tp, fp, fn, tn = int(tp), int(fp), int(fn), int(tn)
-    return {"Dice": _ratio(2 * tp, 2 * tp + fp + fn), "IoU": _ratio(tp, tp + fp + fn),
-            "Sensitivity": _ratio(tp, tp + fn), "Specificity": _ratio(tn, tn + fp), "Precision": _ratio(tp, tp + fp),
+    return {"Dice": ratio(2 * tp, 2 * tp + fp + fn), "IoU": ratio(tp, tp + fp + fn),
+            "Sensitivity": ratio(tp, tp + fn), "Specificity": ratio(tn, tn + fp), "Precision": ratio(tp, tp + fp),
             "TP": tp, "FP": fp, "FN": fn, "TN": tn, "n_pred": tp + fp, "n_ref": tp + fn}
 
 
+def class_metrics(reference: np.ndarray, prediction: np.ndarray, spacing: Sequence[float],
+                  ignore_mask: np.ndarray | None = None, options: MetricOptions = MetricOptions()
+                  ) -> dict[str, float | int | None]:
+    """All metrics of one class: boolean masks of the reference and the prediction on a grid
+    of ``spacing`` (mm, array axis order); voxels under ``ignore_mask`` are not scored."""
+    metrics = metrics_from_counts(*compute_tp_fp_fn_tn(reference, prediction, ignore_mask))
+    if ignore_mask is not None:
+        reference, prediction = reference & ~ignore_mask, prediction & ~ignore_mask
+    reference, grid_spacing = physical_grid(reference, spacing)
+    prediction, _ = physical_grid(prediction, spacing)
+    if options.boundary:
+        metrics.update(boundary_metrics(reference, prediction, grid_spacing, options.surface_tolerance_mm))
+    if options.lesions:
+        metrics.update(lesion_metrics(reference, prediction, grid_spacing, options.min_lesion_overlap))
+    return metrics
+
+
 def case_metrics(case_id: str, reference_file: Path, prediction_file: Path, reader: BaseReaderWriter,
-                 labels_or_regions: Sequence[LabelOrRegion], ignore_label: int | None = None) -> dict[str, Any]:
+                 labels_or_regions: Sequence[LabelOrRegion], ignore_label: int | None = None,
+                 options: MetricOptions = MetricOptions()) -> dict[str, Any]:
     """One case's entry of ``metric_per_case``."""
     # nnU-Net's compute_metrics is not called: it does not compare the two shapes (numpy
     # broadcasts or fails with a traceback), and the extra metrics need the same counts.
-    reference, _ = read_label_map(reader, reference_file)
+    reference, spacing = read_label_map(reader, reference_file)
     prediction, _ = read_label_map(reader, prediction_file)
     if reference.shape != prediction.shape:
         raise CovplanError(f"{prediction_file}: shape {prediction.shape} differs from its reference "
                            f"{reference_file} {reference.shape}; predictions must lie on the reference's grid")
     ignore_mask = reference == ignore_label if ignore_label is not None else None
-    metrics = {key: metrics_from_counts(*compute_tp_fp_fn_tn(region_or_label_to_mask(reference, key),
-                                                               region_or_label_to_mask(prediction, key), ignore_mask))
+    metrics = {key: class_metrics(region_or_label_to_mask(reference, key), region_or_label_to_mask(prediction, key),
+                                  spacing, ignore_mask, options)
                for key in labels_or_regions}
     return {"case_id": case_id, "reference_file": str(reference_file), "prediction_file": str(prediction_file),
             "metrics": metrics}
 
 
-def _mean_metrics(per_case: list[dict[str, Any]], keys: Sequence[LabelOrRegion]
-                  ) -> tuple[dict[LabelOrRegion, dict[str, float | None]], dict[str, dict[str, list[str]]]]:
+def mean_metrics(per_case: list[dict[str, Any]], keys: Sequence[LabelOrRegion]
+                 ) -> tuple[dict[LabelOrRegion, dict[str, float | None]], dict[str, dict[str, list[str]]]]:
+    """Per key and metric the mean of the defined per-case values, and per key and metric
+    the cases whose value is undefined (left out of the mean)."""
     means: dict[LabelOrRegion, dict[str, float | None]] = {}
     excluded: dict[str, dict[str, list[str]]] = {}
     for key in keys:
         means[key] = {}
         for metric in per_case[0]["metrics"][key]:
             values = [case["metrics"][key][metric] for case in per_case]
-            defined = [value for value in values if value is not None]
-            means[key][metric] = float(np.mean(defined)) if defined else None
+            means[key][metric] = mean_of_defined(values)
             left_out = [case["case_id"] for case, value in zip(per_case, values) if value is None]
             if left_out:
                 excluded.setdefault(label_or_region_to_key(key), {})[metric] = left_out
     return means, excluded
 
 
-def _foreground_mean(means: Mapping[LabelOrRegion, Mapping[str, float | None]]) -> dict[str, float | None]:
+def foreground_mean(means: Mapping[LabelOrRegion, Mapping[str, float | None]]) -> dict[str, float | None]:
     # Only the single labels count, not the merged regions, so that the number equals
     # nnU-Net's foreground mean of the same label-based model (regions count when there
     # are no single labels).
     single_labels = [key for key in means if isinstance(key, int)] or list(means)
     foreground = [means[key] for key in single_labels if key != 0]
-    result = {}
-    for metric in next(iter(means.values())):
-        defined = [entry[metric] for entry in foreground if entry[metric] is not None]
-        result[metric] = float(np.mean(defined)) if defined else None
-    return result
+    return {metric: mean_of_defined(entry[metric] for entry in foreground) for metric in next(iter(means.values()))}
 
 
 def _match_cases(reference_dir: Path, prediction_dir: Path, file_ending: str,
@@ -147,7 +179,8 @@ def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path
                     labels: Sequence[int] | None = None, regions: Mapping[str, Sequence[int]] | None = None,
                     dataset_json: Mapping[str, Any] | None = None,
                     num_processes: int = DEFAULT_PROCESSES,
-                    allow_missing_predictions: bool = False) -> dict[str, Any]:
+                    allow_missing_predictions: bool = False,
+                    options: MetricOptions = MetricOptions()) -> dict[str, Any]:
     """Compare every prediction in ``prediction_dir`` with the reference of the same name.
 
     ``labels`` default to the foreground labels of ``dataset_json``; ``regions`` (name ->
@@ -156,6 +189,7 @@ def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path
     region tuple keys, as ``compute_metrics_on_folder`` returns it) plus ``names`` and
     ``excluded_from_mean``; writes it as ``output_file`` when given. ``allow_missing_predictions``
     evaluates only the predicted cases (a cross-validation fold) instead of refusing.
+    ``options`` choose the boundary and lesion metrics (all on by default).
     """
     reference_dir, prediction_dir = Path(reference_dir), Path(prediction_dir)
     for folder in (reference_dir, prediction_dir):
@@ -174,11 +208,11 @@ def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path
     cases = _match_cases(reference_dir, prediction_dir, file_ending, allow_missing_predictions)
     reader = label_map_reader(next(iter(cases.values()))[0], file_ending, dataset_json)
     compute = partial(case_metrics, reader=reader, labels_or_regions=keys,
-                      ignore_label=roles.ignore_label if roles is not None else None)
+                      ignore_label=roles.ignore_label if roles is not None else None, options=options)
     per_case = _score_cases(compute, cases, num_processes)
-    means, excluded = _mean_metrics(per_case, keys)
+    means, excluded = mean_metrics(per_case, keys)
     summary = {"metric_per_case": per_case, "mean": means,
-               "foreground_mean": _foreground_mean(means),
+               "foreground_mean": foreground_mean(means),
                "names": key_names, "excluded_from_mean": excluded}
     if output_file is not None:
         with atomic_file(Path(output_file)) as temporary:

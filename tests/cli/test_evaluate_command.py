@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from click.testing import CliRunner
 
 from covplan.cli import cli
@@ -47,3 +49,20 @@ def test_bad_region_text_is_refused_before_any_work(tmp_path):
     assert result.exit_code == 2
     assert "NAME=LABEL" in result.output
     assert not (pred_dir / "summary.json").exists()
+
+
+def test_evaluate_options_choose_the_tolerance_and_turn_off_boundary_and_lesion_metrics(tmp_path):
+    gt_dir, pred_dir = _dataset(tmp_path)
+    result = CliRunner().invoke(cli, ["evaluate", str(gt_dir), str(pred_dir), "-j", "1", "--surface-tolerance", "0",
+                                      "--lesion-overlap", "0.6"])
+    assert result.exit_code == 0, result.output
+    infection = json.loads((pred_dir / "summary.json").read_text())["mean"]["3"]
+    # Surfaces: reference x = 0..3, prediction x = 2..3 and a speck one slice up at x = 0;
+    # 2 + 2 of the 4 + 3 surface voxels lie at distance 0. The prediction covers half of the
+    # reference lesion (not more than 0.6); of its two lesions only x = 2..3 lies in the reference.
+    assert infection["NSD"] == pytest.approx(4 / 7)
+    assert (infection["LesionsDetected"], infection["LesionPrecision"]) == (0, 0.5)
+    quick = CliRunner().invoke(cli, ["evaluate", str(gt_dir), str(pred_dir), "-j", "1", "--no-boundary", "--no-lesions"])
+    assert quick.exit_code == 0, quick.output
+    assert quick.output.splitlines()[0].split() == ["class", "Dice", "IoU", "Sens", "Spec", "Prec"]
+    assert "HD95" not in json.loads((pred_dir / "summary.json").read_text())["mean"]["3"]

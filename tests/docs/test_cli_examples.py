@@ -32,3 +32,13 @@ def test_the_documented_evaluate_and_report_examples_print_what_the_docs_show(tm
         "covplan report tiny/pred --images tiny/images -o tiny/report")
     assert (tmp_path / "tiny" / "report" / "report.csv").read_text().splitlines() == _documented_output(
         "cat tiny/report/report.csv")
+
+
+def test_the_documented_find_best_example_prints_what_the_docs_show(tmp_path, monkeypatch):
+    subprocess.run([sys.executable, str(REPO_ROOT / "docs" / "examples" / "tiny_work.py"), str(tmp_path / "work")],
+                   check=True, capture_output=True)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["find-best", "work", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == _documented_output("covplan find-best work -j 1")
+    assert (tmp_path / "work" / "good_unet__3d_fullres" / "postprocessing.json").is_file()

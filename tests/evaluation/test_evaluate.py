@@ -6,7 +6,7 @@ import pytest
 from nnunetv2.evaluation.evaluate_predictions import load_summary_json
 
 from covplan.errors import CovplanError
-from covplan.evaluation import evaluate_folder, metrics_from_counts
+from covplan.evaluation import MetricOptions, evaluate_folder, metrics_from_counts
 from tests.label_maps import LUNG_INFECTION_LABELS, lung_infection_pair, write_nifti, write_png
 
 DATASET_JSON = {"labels": LUNG_INFECTION_LABELS, "file_ending": ".nii.gz"}
@@ -144,3 +144,50 @@ def test_parallel_workers_give_the_same_summary(folders):
 def test_a_missing_folder_is_named(tmp_path):
     with pytest.raises(CovplanError, match=r"nowhere: not a folder"):
         evaluate_folder(tmp_path, tmp_path / "nowhere", labels=[1], num_processes=1)
+
+
+def test_boundary_and_lesion_metrics_are_in_the_summary_in_mm(tmp_path):
+    reference = np.zeros((4, 6, 12), np.uint8)
+    prediction = np.zeros_like(reference)
+    reference[1:3, 2:4, 0:2] = 1
+    prediction[1:3, 2:4, 10:12] = 1
+    prediction[0, 0, 5] = 1
+    write_nifti(tmp_path / "gt" / "c.nii.gz", reference, (0.5, 2.0, 3.0))  # x, y, z spacing
+    write_nifti(tmp_path / "pred" / "c.nii.gz", prediction, (0.5, 2.0, 3.0))
+    summary = evaluate_folder(tmp_path / "gt", tmp_path / "pred", tmp_path / "summary.json", labels=[1],
+                              num_processes=1)
+    metrics = json.loads((tmp_path / "summary.json").read_text())["metric_per_case"][0]["metrics"]["1"]
+    # Prediction -> reference: the far cube's planes at 4.5 and 5 mm (4 voxels each) and the
+    # speck at (dz, dy, dx) = (1, 2, 4) voxels = (3, 4, 2) mm; reference -> prediction: 5 mm at most.
+    assert metrics["HD95"] == pytest.approx(np.percentile([4.5] * 4 + [5.0] * 4 + [np.sqrt(29)], 95))
+    assert (metrics["LesionsRef"], metrics["LesionsPred"], metrics["LesionsDetected"]) == (1, 2, 0)
+    assert metrics["LesionF1"] == 0.0
+    assert metrics["AbsoluteVolumeError"] == pytest.approx(1 * 0.5 * 2.0 * 3.0)
+    assert summary["mean"][1]["NSD"] == 0.0
+
+
+def test_options_turn_off_the_costly_metrics_and_set_the_tolerance(folders):
+    summary = evaluate_folder(*folders, dataset_json=DATASET_JSON, num_processes=1,
+                              options=MetricOptions(boundary=False, lesions=False))
+    assert "HD95" not in summary["mean"][3] and "LesionF1" not in summary["mean"][3]
+    strict = evaluate_folder(*folders, dataset_json=DATASET_JSON, num_processes=1,
+                             options=MetricOptions(surface_tolerance_mm=0.0, lesions=False))
+    loose = evaluate_folder(*folders, dataset_json=DATASET_JSON, num_processes=1,
+                            options=MetricOptions(surface_tolerance_mm=5.0, lesions=False))
+    assert strict["mean"][3]["NSD"] < loose["mean"][3]["NSD"] == 1.0
+
+
+def test_ignored_voxels_do_not_count_as_lesions(tmp_path):
+    reference = np.zeros((1, 6, 6), np.uint8)
+    prediction = np.zeros_like(reference)
+    reference[0, 0, 0] = 1
+    prediction[0, 0, 0] = 1
+    reference[0, 4, 4] = 2  # ignore
+    prediction[0, 4, 4] = 1
+    write_nifti(tmp_path / "gt" / "c.nii.gz", reference)
+    write_nifti(tmp_path / "pred" / "c.nii.gz", prediction)
+    summary = evaluate_folder(tmp_path / "gt", tmp_path / "pred", num_processes=1,
+                              dataset_json={"labels": {"background": 0, "infection": 1, "ignore": 2},
+                                            "file_ending": ".nii.gz"})
+    metrics = summary["metric_per_case"][0]["metrics"][1]
+    assert (metrics["LesionsPred"], metrics["LesionPrecision"], metrics["HD95"]) == (1, 1.0, 0.0)

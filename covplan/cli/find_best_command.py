@@ -1,0 +1,62 @@
+"""``covplan find-best``: the best model or ensemble by cross-validation Dice, and its post-processing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from covplan.evaluation import DEFAULT_PROCESSES
+from covplan.evaluation.find_best import find_best
+
+
+def _dice(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    click.echo(f"{'model or ensemble':<48}{'kind':>10}{'Dice':>8}")
+    for entry in result["ranking"]:
+        click.echo(f"{entry['name']:<48}{entry['kind']:>10}{_dice(entry['foreground_dice']):>8}")
+    if result["ensemble_note"]:
+        click.echo(f"no ensembles: {result['ensemble_note']}")
+    click.echo(f"best: {result['best']}")
+    postprocessing = result["postprocessing"]
+    click.echo(f"post-processing ({postprocessing['file']}):")
+    for rule in postprocessing["rules"]:
+        click.echo(f"  {json.dumps(rule)}")
+    if not postprocessing["rules"]:
+        click.echo("  none: no rule raised the Dice of its class")
+    for key, name in postprocessing["names"].items():
+        click.echo(f"  Dice {name}: {_dice(postprocessing['dice_before'][key])} -> "
+                   f"{_dice(postprocessing['dice_after'][key])}")
+
+
+@click.command(name="find-best")
+@click.argument("work_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--archs", multiple=True, metavar="NAME",
+              help="Compare only these architectures; repeat for several [default: every trained model in WORK_DIR].")
+@click.option("-o", "--output", "output_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the result [default: WORK_DIR/find_best.json].")
+@click.option("-j", "--num-processes", type=click.IntRange(min=1), default=DEFAULT_PROCESSES, show_default=True,
+              help="Processes scoring the ensembles' predictions.")
+def find_best_command(work_dir: Path, archs: tuple[str, ...], output_file: Path | None, num_processes: int) -> None:
+    """Rank trained models and their ensembles by cross-validation Dice and choose
+    post-processing for the best.
+
+    Reads WORK_DIR/<arch>__<configuration>/fold_*/validation (predictions and
+    summary.json) and the references in WORK_DIR/gt_segmentations. Models that saved
+    validation probabilities (.npz) are also ensembled in pairs (WORK_DIR/ensembles). On the
+    best one's cross-validation predictions each post-processing rule is kept only where it
+    raises the Dice of its class; the choice is stored as postprocessing.json in its folder,
+    and everything in WORK_DIR/find_best.json. See docs/postprocessing.md.
+
+    \b
+    Example:
+        covplan find-best work
+        covplan find-best work --archs plain_unet --archs coarse_refine -o work/best.json
+    """
+    _print_result(find_best(work_dir, architectures=list(archs) or None, output_file=output_file,
+                            num_processes=num_processes))

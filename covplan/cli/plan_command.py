@@ -1,0 +1,80 @@
+"""``covplan plan``: fingerprint, per-architecture plans and folds for a raw dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from covplan.planning import plan_dataset
+from covplan.planning.plan import CONFIGURATIONS, DEFAULT_GPU_MEMORY_GB
+from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED
+from covplan.preprocessing import preprocess
+
+
+def configuration_options(command):
+    """The --configuration and -j/--num-processes options plan and preprocess share."""
+    command = click.option("-j", "--num-processes", type=click.IntRange(min=1), default=2, show_default=True,
+                           help="Worker processes for fingerprinting and preprocessing.")(command)
+    return click.option("-c", "--configuration", "configurations", multiple=True, type=click.Choice(CONFIGURATIONS),
+                        help="Only these configurations (repeat the option; default: all the data allows).")(command)
+
+
+def echo_plans(plans_file: Path, explain: bool) -> None:
+    """One line per configuration of a plans file; with ``explain`` the reasons too."""
+    plans = json.loads(plans_file.read_text())
+    click.echo(f"{plans['covplan']['architecture']}: {plans_file}")
+    for name, configuration in plans["configurations"].items():
+        if "patch_size" in configuration:
+            spacing = " x ".join(f"{s:.3g}" for s in configuration["spacing"])
+            patch = " x ".join(map(str, configuration["patch_size"]))
+            click.echo(f"  {name:<20}patch {patch}, batch {configuration['batch_size']}, spacing {spacing} mm, "
+                       f"data {configuration['data_identifier']}")
+        else:
+            click.echo(f"  {name:<20}inherits {configuration['inherits_from']}")
+        if explain:
+            for line in plans["covplan"]["explanation"][name]:
+                click.echo(f"    - {line}")
+
+
+@click.command(name="plan")
+@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", "work_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="WORK folder for fingerprint, plans, splits (and preprocessed data).")
+@click.option("-a", "--arch", "architectures", multiple=True, default=("plain_unet",), show_default=True,
+              help="Architecture plugin to plan for (repeat for several; see `covplan plugins`).")
+@configuration_options
+@click.option("--gpu-memory", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_GPU_MEMORY_GB,
+              show_default=True, help="GPU memory target in GB that sizes patch and batch (nnU-Net's default: 8).")
+@click.option("--preset", help="Published configuration to use instead of the planned one, e.g. method-a.")
+@click.option("--folds", type=click.IntRange(min=2), default=DEFAULT_NUM_FOLDS, show_default=True,
+              help="Cross-validation folds; all cases of one patient stay in one fold.")
+@click.option("--seed", type=int, default=DEFAULT_SPLIT_SEED, show_default=True, help="Seed of the fold split.")
+@click.option("--explain", is_flag=True, help="Print why each value of each configuration was chosen.")
+@click.option("--preprocess", "then_preprocess", is_flag=True, help="Preprocess the planned configurations too.")
+def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], configurations: tuple[str, ...],
+                 num_processes: int, gpu_memory: float, preset: str | None, folds: int, seed: int, explain: bool,
+                 then_preprocess: bool) -> None:
+    """Plan a raw dataset: fingerprint, nnU-Net v2 plans per architecture, folds.
+
+    DATASET_DIR is a dataset in nnU-Net's raw layout (imagesTr/, labelsTr/, dataset.json),
+    for example written by `covplan convert`; its covplan_dataset.json, when present,
+    names the patient of each case. WORK receives dataset_fingerprint.json,
+    plans_<arch>.json (nnU-Net v2's schema), splits_final.json and, with --preprocess,
+    the preprocessed data.
+
+    \b
+    Example:
+        covplan plan raw/Dataset501_Covid -o work --arch plain_unet --explain
+        covplan plan raw/Dataset501_Covid -o work --preset method-a --preprocess -j 4
+    """
+    written = plan_dataset(dataset_dir, work_dir, architectures, configurations=configurations or None,
+                           gpu_memory_gb=gpu_memory, preset=preset, num_folds=folds, seed=seed,
+                           num_processes=num_processes)
+    for plans_file in written.values():
+        echo_plans(plans_file, explain)
+    click.echo(f"folds: {work_dir / 'splits_final.json'} ({folds} folds)")
+    if then_preprocess:
+        for identifier, folder in preprocess(work_dir, architectures, configurations or None, num_processes).items():
+            click.echo(f"preprocessed {identifier}: {folder}")

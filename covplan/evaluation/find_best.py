@@ -1,0 +1,132 @@
+"""``covplan find-best``: rank the trained models of a work folder and their ensembles by
+cross-validation Dice, choose post-processing for the best one and store it with it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from nnunetv2.ensembling.ensemble import merge_files
+from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+from tqdm import tqdm
+
+from covplan.atomic import atomic_directory, atomic_file
+from covplan.errors import CovplanError
+from covplan.evaluation.cross_validation import fold_dirs, fold_summaries, model_dirs, pooled_summary
+from covplan.evaluation.evaluate import DEFAULT_PROCESSES, evaluate_folder
+from covplan.evaluation.label_roles import load_dataset_json
+from covplan.postprocessing import choose_postprocessing, save_postprocessing
+
+logger = logging.getLogger(__name__)
+
+GT_FOLDER = "gt_segmentations"
+ENSEMBLES_FOLDER = "ensembles"
+FIND_BEST_FILE = "find_best.json"
+NO_ENSEMBLE_NOTE = ("ensembles need saved validation probabilities (.npz files, as nnU-Net writes them with --npz) "
+                    "in every fold of at least two models")
+
+
+def _candidate(name: str, kind: str, folder: Path, members: list[str], prediction_dirs: list[Path],
+               summary: dict[str, Any]) -> dict[str, Any]:
+    names = summary.get("names", {})
+    return {"name": name, "kind": kind, "folder": str(folder), "members": members,
+            "prediction_dirs": [str(path) for path in prediction_dirs],
+            "foreground_dice": summary["foreground_mean"]["Dice"],
+            "dice": {names.get(str(key), str(key)): means["Dice"] for key, means in summary["mean"].items()}}
+
+
+def _validation_probabilities(model_dir: Path) -> dict[str, Path] | None:
+    """Case id -> saved validation probabilities over all folds, ``None`` when a fold has none."""
+    files = {}
+    for fold_dir in fold_dirs(model_dir).values():
+        found = sorted((fold_dir / "validation").glob("*.npz"))
+        if not found:
+            return None
+        files.update({path.name[:-len(".npz")]: path for path in found})
+    return files
+
+
+def _ensemble(members: Sequence[Path], probabilities: Sequence[dict[str, Path]], output_dir: Path,
+              dataset_json: dict[str, Any]) -> None:
+    plans_file = members[0] / "plans.json"
+    if not plans_file.is_file():
+        raise CovplanError(f"{plans_file}: missing; a model folder carries the plans it was trained with")
+    plans_manager = PlansManager(json.loads(plans_file.read_text()))
+    reader_writer = plans_manager.image_reader_writer_class()
+    label_manager = plans_manager.get_label_manager(dataset_json)
+    case_ids = sorted(probabilities[0])
+    for member, files in zip(members[1:], probabilities[1:]):
+        if sorted(files) != case_ids:
+            raise CovplanError(f"{member}: its validation probabilities cover other cases than {members[0]}'s; "
+                               "ensembles need the same cross-validation splits")
+    with atomic_directory(output_dir, overwrite=True) as temporary:
+        # nnU-Net's merge_files per case, not ensemble_crossvalidations: that one always starts a
+        # process pool and writes straight into the output folder.
+        for case_id in tqdm(case_ids, desc=f"ensemble {output_dir.name}", unit="case", disable=len(case_ids) < 2):
+            merge_files([str(files[case_id]) for files in probabilities], str(temporary / case_id),
+                        dataset_json["file_ending"], reader_writer, label_manager)
+
+
+def _ensembles(work_dir: Path, models: Sequence[Path], gt_dir: Path, dataset_json: dict[str, Any],
+               num_processes: int) -> tuple[list[dict[str, Any]], str | None]:
+    with_probabilities = {model: files for model in models if (files := _validation_probabilities(model)) is not None}
+    if len(with_probabilities) < 2:
+        have = ", ".join(model.name for model in with_probabilities) or "none"
+        return [], f"{NO_ENSEMBLE_NOTE} (models with them: {have})"
+    candidates = []
+    for pair in combinations(with_probabilities, 2):
+        name = "+".join(model.name for model in pair)
+        output_dir = work_dir / ENSEMBLES_FOLDER / name
+        _ensemble(pair, [with_probabilities[model] for model in pair], output_dir, dataset_json)
+        summary = evaluate_folder(gt_dir, output_dir, output_dir / "summary.json", dataset_json=dataset_json,
+                                  num_processes=num_processes, allow_missing_predictions=True)
+        members = [model.name for model in pair]
+        candidates.append(_candidate(name, "ensemble", output_dir, members, [output_dir], summary))
+    return candidates, None
+
+
+def _dataset_json(models: Sequence[Path], gt_dir: Path) -> dict[str, Any]:
+    for candidate in (models[0] / "dataset.json", gt_dir.parent / "dataset.json"):
+        if candidate.is_file():
+            return load_dataset_json(candidate)
+    raise CovplanError(f"{models[0] / 'dataset.json'}: missing; a model folder carries the dataset.json it was "
+                       "trained with")
+
+
+def find_best(work_dir: Path, architectures: Sequence[str] | None = None, output_file: Path | None = None,
+              num_processes: int = DEFAULT_PROCESSES) -> dict[str, Any]:
+    """Rank every model ``WORK/<architecture>__<configuration>`` (only ``architectures`` when
+    given) and every pair of them as an ensemble by the foreground mean Dice of their
+    cross-validation predictions, choose post-processing on the best one's predictions,
+    store it as ``postprocessing.json`` in its folder (the ensemble's folder under
+    ``WORK/ensembles`` for an ensemble) and write the result to ``output_file`` (default
+    ``WORK/find_best.json``); returns it."""
+    work_dir = Path(work_dir)
+    gt_dir = work_dir / GT_FOLDER
+    if not gt_dir.is_dir():
+        raise CovplanError(f"{gt_dir}: missing; find-best compares the validation predictions with the references "
+                           "the trainer copies there")
+    models = model_dirs(work_dir, architectures)
+    dataset_json = _dataset_json(models, gt_dir)
+    candidates = []
+    for model in models:
+        folds = fold_dirs(model)
+        summary = pooled_summary(list(fold_summaries(model).values()))
+        candidates.append(_candidate(model.name, "model", model, [model.name],
+                                     [folder / "validation" for folder in folds.values()], summary))
+    ensembles, ensemble_note = _ensembles(work_dir, models, gt_dir, dataset_json, num_processes)
+    ranking = sorted(candidates + ensembles, key=lambda entry: -(entry["foreground_dice"] or 0.0))
+    best = ranking[0]
+    choice = choose_postprocessing(gt_dir, [Path(path) for path in best["prediction_dirs"]], dataset_json)
+    postprocessing_file = save_postprocessing(choice, Path(best["folder"]))
+    result = {"best": best["name"], "ranking": ranking, "ensemble_note": ensemble_note,
+              "postprocessing": {"file": str(postprocessing_file), **choice}}
+    output_file = Path(output_file) if output_file is not None else work_dir / FIND_BEST_FILE
+    with atomic_file(output_file) as temporary:
+        temporary.write_text(json.dumps(result, indent=2))
+    logger.info("wrote %s", output_file)
+    return result

@@ -1,0 +1,185 @@
+"""``plan_dataset``: fingerprint, per-architecture plans and patient-grouped folds for a
+raw dataset, written to a WORK folder laid out like nnU-Net's preprocessed dataset folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from covplan import __version__
+from covplan.architectures.base import ArchitecturePlugin
+from covplan.atomic_files import copy_file_atomic, write_json_atomic
+from covplan.errors import CovplanError
+from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dataset
+from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
+from covplan.planning.explain import explain_configuration
+from covplan.planning.planner import ArchitecturePlanner
+from covplan.planning.presets import get_preset
+from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, patients_of_cases
+
+logger = logging.getLogger(__name__)
+
+CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")
+CASCADE = "3d_cascade_fullres"
+# nnU-Net's default memory target.
+DEFAULT_GPU_MEMORY_GB = 8.0
+WORK_RECORD = "covplan_work.json"
+# Values of a configuration that decide what preprocessing writes: configurations that
+# agree on all of them share one data folder, whatever their patch, batch or network.
+PREPROCESSING_KEYS = ("preprocessor_name", "spacing", "normalization_schemes", "use_mask_for_norm",
+                      "resampling_fn_data", "resampling_fn_data_kwargs", "resampling_fn_seg",
+                      "resampling_fn_seg_kwargs")
+
+
+def plans_path(work_dir: Path, architecture: str) -> Path:
+    """Where the plans of ``architecture`` live in ``work_dir``."""
+    return work_dir / f"plans_{architecture}.json"
+
+
+def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str] = ("plain_unet",),
+                 configurations: Sequence[str] | None = None, gpu_memory_gb: float | None = None,
+                 preset: str | None = None, num_folds: int = DEFAULT_NUM_FOLDS, seed: int = DEFAULT_SPLIT_SEED,
+                 num_processes: int = 2) -> dict[str, Path]:
+    """Plan ``dataset_dir`` (nnU-Net raw layout, optionally with covplan_dataset.json) for
+    each architecture into ``work_dir``: ``dataset_fingerprint.json``,
+    ``plans_<arch>.json``, ``splits_final.json`` and copies of the dataset's JSON files.
+    Returns the plans file of each architecture. Every input is checked before anything is
+    written; every file is written whole or not at all."""
+    from covplan.registry import get_architecture
+
+    dataset_dir, work_dir = Path(dataset_dir), Path(work_dir)
+    plugins = {name: get_architecture(name) for name in architectures}
+    chosen_preset = get_preset(preset) if preset is not None else None
+    unknown = sorted(set(configurations or ()) - set(CONFIGURATIONS))
+    if unknown:
+        raise CovplanError(f"unknown configuration {', '.join(unknown)}; known: {', '.join(CONFIGURATIONS)}")
+    if not (dataset_dir / "dataset.json").is_file():
+        raise CovplanError(f"{dataset_dir} has no dataset.json; give a dataset in nnU-Net's raw layout "
+                           f"(see `covplan convert`)")
+    digest = dataset_hash(dataset_dir)
+    fingerprint_file = work_dir / "dataset_fingerprint.json"
+    reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest) and fingerprint_file.is_file()
+    if not reuse_fingerprint:  # a reused fingerprint's dataset passed the check, and its hash is unchanged
+        verify_dataset(dataset_dir, num_processes)
+    dataset_json = json.loads((dataset_dir / "dataset.json").read_text())
+    case_ids = sorted(_training_case_ids(dataset_dir, dataset_json))
+    splits = patient_grouped_splits(patients_of_cases(dataset_dir, case_ids), num_folds, seed)
+    if reuse_fingerprint:
+        fingerprint = json.loads(fingerprint_file.read_text())
+    else:
+        fingerprint = extract_fingerprint(dataset_dir, work_dir, num_processes)
+    gpu_memory = DEFAULT_GPU_MEMORY_GB if gpu_memory_gb is None else float(gpu_memory_gb)
+    wanted = sorted(set(configurations or CONFIGURATIONS)
+                    & set(chosen_preset.configurations if chosen_preset else CONFIGURATIONS))
+    covplan_keys = {"covplan_version": __version__, "preset": chosen_preset.name if chosen_preset else None,
+                    "gpu_memory_gb": gpu_memory, "dataset_hash": digest}
+    memory_cache: dict[str, int] = {}
+    with nnunet_dataset_view(dataset_dir, work_dir) as view:
+        write_json_atomic(view.preprocessed_folder / "dataset_fingerprint.json", fingerprint)
+        all_plans = {}
+        for name, plugin in tqdm(plugins.items(), desc="Planning architectures", disable=len(plugins) < 2):
+            planner = ArchitecturePlanner(view.dataset_name, plugin, gpu_memory, f"plans_{name}", chosen_preset,
+                                          wanted, memory_cache)
+            all_plans[name] = _plan_architecture(planner, wanted, dataset_dir.name, fingerprint, covplan_keys)
+
+    write_json_atomic(work_dir / WORK_RECORD, {"format_version": 1, "dataset_dir": str(dataset_dir.resolve()),
+                                               "dataset_hash": digest})
+    write_json_atomic(fingerprint_file, fingerprint)
+    for file_name in ("dataset.json", "covplan_dataset.json"):
+        if (dataset_dir / file_name).is_file():
+            copy_file_atomic(dataset_dir / file_name, work_dir / file_name)
+    write_json_atomic(work_dir / "splits_final.json", splits)
+    written = {}
+    for name, plans in all_plans.items():
+        written[name] = plans_path(work_dir, name)
+        write_json_atomic(written[name], plans)
+        logger.info("wrote %s", written[name])
+    return written
+
+
+def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], dataset_name: str,
+                       fingerprint: dict[str, Any], covplan_keys: dict[str, Any]) -> dict[str, Any]:
+    """The plans of the planner's architecture, with covplan's block and explanations."""
+    from covplan.registry import architectures
+
+    name = planner.plugin.name
+    with nnunet_prints_to_log(logger, f"planner for {name}"):
+        plans = planner.plan_experiment()
+    plans = _covplan_plans(plans, planner, wanted, dataset_name)
+    source = architectures()[name].source
+    plans["covplan"] = {
+        "architecture": name, "plugin_distribution": source.distribution, "plugin_version": source.version,
+        **covplan_keys,
+        "explanation": {configuration: explain_configuration(planner, configuration, plan, fingerprint,
+                                                             planner.preset)
+                        for configuration, plan in plans["configurations"].items()},
+    }
+    return plans
+
+
+def check_work_dir(work_dir: Path, dataset_dir: Path, digest: str) -> bool:
+    """Refuse a WORK folder that holds another dataset's plans or files covplan did not
+    write; True when it holds this very dataset's (its fingerprint can be reused)."""
+    record_file = work_dir / WORK_RECORD
+    if record_file.is_file():
+        record = json.loads(record_file.read_text())
+        if record.get("dataset_hash") != digest:
+            raise CovplanError(f"{work_dir} holds plans of another dataset ({record.get('dataset_dir')}), or that "
+                               f"dataset changed since; choose a new output folder or delete {work_dir}")
+        return True
+    if work_dir.is_dir() and any(not path.name.startswith(".") for path in work_dir.iterdir()):
+        raise CovplanError(f"{work_dir} is not empty and was not written by `covplan plan`; choose an empty or new "
+                           f"output folder")
+    return False
+
+
+def _training_case_ids(dataset_dir: Path, dataset_json: dict[str, Any]) -> list[str]:
+    from nnunetv2.utilities.utils import get_filenames_of_train_images_and_targets
+
+    return list(get_filenames_of_train_images_and_targets(str(dataset_dir), dataset_json))
+
+
+def _covplan_plans(plans: dict[str, Any], planner: ArchitecturePlanner, wanted: Sequence[str],
+                   dataset_name: str) -> dict[str, Any]:
+    """nnunetv2's plans restricted to the ``wanted`` configurations the plugin supports,
+    with the plugin's network and shared data identifiers."""
+    plugin: ArchitecturePlugin = planner.plugin
+    planned = plans["configurations"]
+    kept = {name: plan for name, plan in planned.items()
+            if name in wanted and len(plan["patch_size"]) in plugin.dims}
+    if not kept:
+        raise CovplanError(
+            f"architecture '{plugin.name}' ({'/'.join(f'{d}D' for d in plugin.dims)}) has no configuration for "
+            f"this dataset: nnU-Net planned {', '.join(c for c in planned if c != CASCADE)}, requested "
+            f"{', '.join(sorted(wanted))}")
+    if "3d_lowres" in kept and "3d_fullres" in kept:
+        kept[CASCADE] = planned[CASCADE]
+    elif "3d_lowres" in kept:
+        kept["3d_lowres"].pop("next_stage", None)
+    for name, plan in kept.items():
+        if name == CASCADE:
+            continue
+        plan["data_identifier"] = shared_data_identifier(name, plan, plans)
+        plan["architecture"] = plugin.nnunet_architecture(plan)
+    plans["configurations"] = kept
+    plans["dataset_name"] = dataset_name
+    return plans
+
+
+def shared_data_identifier(configuration: str, plan: dict[str, Any], plans: dict[str, Any]) -> str:
+    """The preprocessed-data folder of a configuration: named by the configuration and a
+    digest of everything that shapes the preprocessed data, so architectures that agree
+    on it (they differ only in patch, batch and network) share one copy."""
+    # Departs from nnU-Net's "<plans_name>_<configuration>": one copy per architecture
+    # would preprocess the same data once per plugin.
+    content = {key: plan[key] for key in PREPROCESSING_KEYS}
+    content["transpose_forward"] = plans["transpose_forward"]
+    content["foreground_intensity_properties_per_channel"] = plans["foreground_intensity_properties_per_channel"]
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
+    return f"covplan_{configuration}_{digest}"

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from covplan.errors import CovplanError
+from covplan.planning.splits import patient_grouped_splits, patients_of_cases
+
+
+def _cases(count: int) -> list[str]:
+    return [f"case_{index:03d}" for index in range(count)]
+
+
+def test_every_patient_lies_in_exactly_one_validation_fold():
+    patients = {case: f"p{index // 3}" for index, case in enumerate(_cases(30))}  # 10 patients, 3 cases each
+
+    splits = patient_grouped_splits(patients, num_folds=5, seed=1)
+
+    assert len(splits) == 5
+    validation_cases = [case for split in splits for case in split["val"]]
+    assert sorted(validation_cases) == sorted(patients)
+    for split in splits:
+        assert set(split["train"]) | set(split["val"]) == set(patients)
+        assert not set(split["train"]) & set(split["val"])
+        validation_patients = {patients[case] for case in split["val"]}
+        training_patients = {patients[case] for case in split["train"]}
+        assert not validation_patients & training_patients
+        assert len(split["val"]) == 6
+
+
+def test_folds_are_balanced_with_uneven_patients_and_deterministic():
+    sizes = [5, 1, 1, 2, 3, 1, 1, 4, 2, 1, 1, 2]
+    patients = {}
+    for patient, size in enumerate(sizes):
+        for scan in range(size):
+            patients[f"p{patient}_s{scan}"] = f"p{patient}"
+
+    splits = patient_grouped_splits(patients, num_folds=4, seed=7)
+
+    fold_sizes = sorted(len(split["val"]) for split in splits)
+    assert sum(fold_sizes) == 24 and fold_sizes[-1] - fold_sizes[0] <= 1
+    assert splits == patient_grouped_splits(dict(reversed(patients.items())), num_folds=4, seed=7)
+    assert splits != patient_grouped_splits(patients, num_folds=4, seed=8)
+
+
+def test_more_folds_than_patients_names_both_numbers():
+    patients = {case: "p1" if index < 4 else "p2" for index, case in enumerate(_cases(6))}
+    with pytest.raises(CovplanError, match="5 folds need at least 5 patients, but the dataset has 2 patients"):
+        patient_grouped_splits(patients, num_folds=5)
+
+
+def test_patient_ids_come_from_covplan_dataset_json(tmp_path: Path):
+    (tmp_path / "covplan_dataset.json").write_text(json.dumps(
+        {"format_version": 1, "cases": {"case_000": {"patient_id": "anna"}, "case_001": {"patient_id": "anna"}}}))
+    assert patients_of_cases(tmp_path, _cases(3)) == {"case_000": "anna", "case_001": "anna", "case_002": "case_002"}
+    (tmp_path / "covplan_dataset.json").unlink()
+    assert patients_of_cases(tmp_path, _cases(2)) == {"case_000": "case_000", "case_001": "case_001"}

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
 
+from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, cross_validation_summary, format_cross_validation_table, train_fold
+from covplan.training.evaluation import fold_dice
 from covplan.training.data import AUGMENTATIONS
 from covplan.training.work_folder import load_training_inputs, parse_fold
+
+logger = logging.getLogger(__name__)
 
 
 @click.command(name="train")
@@ -59,8 +64,15 @@ def train_command(work: Path, architecture: str, fold: str, configuration: str |
         num_epochs=epochs, iterations_per_epoch=iters_per_epoch, validation_iterations=val_iters, loss=loss,
         initial_lr=initial_lr, augmentation=augmentation, num_workers=num_workers, seed=seed, device=device,
         compile=compile_network, evaluate=evaluate, test_time_mirroring=tta)
-    summary = train_fold(work, architecture, parse_fold(fold), configuration, settings, resume=resume)
+    fold = parse_fold(fold)
+    summary = train_fold(work, architecture, fold, configuration, settings, resume=resume)
     if summary is None:
         return
     model_folder = load_training_inputs(work, architecture, configuration).model_folder
-    click.echo(format_cross_validation_table(cross_validation_summary(model_folder), title=f"{model_folder.name}:"))
+    this_fold = {"classes": list(fold_dice(summary)), "folds": {str(fold): fold_dice(summary)}}
+    try:
+        table = this_fold if fold == "all" else cross_validation_summary(model_folder)
+    except CovplanError as error:  # another fold is still training, or was trained without evaluation
+        logger.warning("no cross-validation table: %s", error)
+        table = this_fold
+    click.echo(format_cross_validation_table(table, title=f"{model_folder.name}:"))

@@ -62,23 +62,27 @@ def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: li
     return summary
 
 
+def fold_dice(summary: dict[str, Any]) -> dict[str, float | None]:
+    """Class (and merged region) name -> Dice of one evaluation summary with nnU-Net's
+    key types (labels as int, regions as tuples): labels first, then regions."""
+    from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
+
+    names = summary.get("names", {})
+    keys = sorted(summary["mean"], key=lambda key: (isinstance(key, tuple), key if isinstance(key, int) else 0))
+    return {names.get(label_or_region_to_key(key), str(key)): summary["mean"][key]["Dice"] for key in keys}
+
+
 def cross_validation_summary(model_folder: Path) -> dict[str, Any]:
-    """Dice per class and merged region of every evaluated fold in ``model_folder`` and
-    their mean; written to ``model_folder/cv_summary.json``. Fold ``all`` (trained and
-    validated on every case) is reported beside the folds, never in their mean."""
-    folds: dict[str, dict[str, float | None]] = {}
-    classes: list[str] = []
-    for summary_file in sorted(model_folder.glob("fold_*/validation/summary.json")):
-        summary = json.loads(summary_file.read_text())
-        names = summary["names"]
-        # summary.json sorts its keys, which puts "(1, 2)" before "1": labels first, then regions.
-        ordered = sorted(names, key=lambda key: (not key.isdigit(), int(key) if key.isdigit() else 0))
-        classes += [names[key] for key in ordered if names[key] not in classes]
-        folds[summary_file.parent.parent.name.removeprefix("fold_")] = {
-            names[key]: means["Dice"] for key, means in summary["mean"].items()}
-    all_cases = folds.pop("all", None)
-    mean = {name: _mean_of_defined([fold.get(name) for fold in folds.values()]) for name in classes}
-    result = {"metric": "Dice", "classes": classes, "folds": folds, "mean": mean, "all": all_cases}
+    """Dice per class and merged region of every cross-validation fold in
+    ``model_folder`` and their mean over folds, the way method A's Table 1 averages its
+    folds (``covplan.evaluation.cross_validation_table`` pools the cases instead, as
+    nnU-Net does); written to ``model_folder/cv_summary.json``."""
+    from covplan.evaluation.cross_validation import fold_summaries
+
+    folds = {str(fold): fold_dice(summary) for fold, summary in fold_summaries(model_folder).items()}
+    classes = list(dict.fromkeys(name for dice in folds.values() for name in dice))
+    mean = {name: _mean_of_defined([dice.get(name) for dice in folds.values()]) for name in classes}
+    result = {"metric": "Dice", "classes": classes, "folds": folds, "mean": mean}
     with atomic_file(model_folder / "cv_summary.json") as temporary:
         temporary.write_text(json.dumps(result, indent=2))
     return result
@@ -90,13 +94,14 @@ def _mean_of_defined(values: list[float | None]) -> float | None:
 
 
 def format_cross_validation_table(summary: dict[str, Any], title: str = "") -> str:
-    """A plain-text table: one row per fold, the mean and fold ``all``; one column per class."""
+    """A plain-text table of :func:`cross_validation_summary`'s result: one row per fold
+    and the mean (when there is one), one column per class."""
     classes = summary["classes"]
     width = max([12, *(len(name) + 2 for name in classes)])
     lines = [title] if title else []
     lines.append("fold".ljust(8) + "".join(f"Dice {name}".rjust(width + 5) for name in classes))
-    rows = list(summary["folds"].items()) + ([("mean", summary["mean"])] if summary["folds"] else [])
-    for fold, dice in rows + ([("all", summary["all"])] if summary.get("all") else []):
+    rows = list(summary["folds"].items()) + ([("mean", summary["mean"])] if summary.get("mean") else [])
+    for fold, dice in rows:
         lines.append(str(fold).ljust(8) + "".join(_cell(dice.get(name)).rjust(width + 5) for name in classes))
     return "\n".join(lines)
 

@@ -59,3 +59,14 @@ def test_the_documented_fold_error_prints_what_the_docs_show(work3d, monkeypatch
     result = CliRunner().invoke(cli, command.split()[1:])
     assert result.exit_code == 1
     assert result.output.strip() == documented
+
+
+def test_fold_all_prints_its_own_row(work2d):
+    result = CliRunner().invoke(cli, ["train", str(work2d), "--arch", "plain_unet", "--fold", "all", "--epochs", "1",
+                                      *TINY])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((work2d / "plain_unet__2d" / "fold_all" / "validation" / "summary.json").read_text())
+    lines = result.stdout.splitlines()
+    assert lines[-3] == "plain_unet__2d:" and lines[-2].split() == ["fold", "Dice", "ball"]
+    assert lines[-1].split() == ["all", f"{summary['mean']['1']['Dice']:.4f}"]
+    assert not (work2d / "plain_unet__2d" / "cv_summary.json").exists()

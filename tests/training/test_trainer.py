@@ -25,9 +25,9 @@ TINY = dict(iterations_per_epoch=10, validation_iterations=2, num_workers=0, tes
 
 
 @pytest.fixture(scope="module")
-def trained_fold(tiny_work_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def trained_fold(nnunet_work_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """Fold 0 of plain_unet trained for a few epochs on the bright spheres."""
-    work = Path(shutil.copytree(tiny_work_root / "work3d", tmp_path_factory.mktemp("trained") / "work"))
+    work = Path(shutil.copytree(nnunet_work_root / "work3d", tmp_path_factory.mktemp("trained") / "work"))
     summary = train_fold(work, "plain_unet", 0, settings=TrainingSettings(num_epochs=EPOCHS, **TINY))
     return work / "plain_unet__3d_fullres" / "fold_0", summary
 
@@ -53,7 +53,7 @@ def test_summary_has_rates_from_the_counts(trained_fold):
         assert metrics["Precision"] == pytest.approx(metrics["TP"] / (metrics["TP"] + metrics["FP"]))
 
 
-def test_checkpoints_carry_what_resuming_and_predicting_need(trained_fold, tiny_work_root):
+def test_checkpoints_carry_what_resuming_and_predicting_need(trained_fold, nnunet_work_root):
     fold_folder, _ = trained_fold
     work = fold_folder.parent.parent
     checkpoint = load_checkpoint(fold_folder / "checkpoint_final.pth")
@@ -159,8 +159,8 @@ def test_a_third_party_architecture_and_loss_train_unchanged(work2d, register_pl
     ("qchc_unet", None, "work3d", 2),  # a quick connection spans at least two convolutions
     ("coarse_refine", None, "work2d", 1),
 ])
-def test_every_built_in_architecture_and_loss_trains(architecture, loss, work, n_conv, tiny_work_root, tmp_path):
-    work = Path(shutil.copytree(tiny_work_root / work, tmp_path / "work"))
+def test_every_built_in_architecture_and_loss_trains(architecture, loss, work, n_conv, nnunet_work_root, tmp_path):
+    work = Path(shutil.copytree(nnunet_work_root / work, tmp_path / "work"))
     plans = json.loads((work / "plans_plain_unet.json").read_text())
     plans["covplan"]["architecture"] = architecture
     for plan in plans["configurations"].values():

@@ -1,7 +1,7 @@
 """Builds tiny WORK folders for training tests with nnunetv2's own pipeline (fingerprint,
 ExperimentPlanner, DefaultPreprocessor), the layout `covplan plan --preprocess` writes.
 
-Run as ``python tests/tiny_work.py ROOT``: nnunetv2 reads its folders from environment
+Run as ``python tests/nnunet_work.py ROOT``: nnunetv2 reads its folders from environment
 variables when it is imported, so the pipeline runs in a process of its own. Writes
 ``ROOT/work3d`` (6 volumes 24x32x32, a bright sphere = class 1, configuration 3d_fullres)
 and ``ROOT/work2d`` (6 slices 40x40, a bright disc = class 1, configuration 2d), each with

@@ -12,6 +12,7 @@ from covplan.cli.convert_command import convert_command
 from covplan.cli.demo_data_command import demo_data_command
 from covplan.cli.evaluate_command import evaluate_command
 from covplan.cli.find_best_command import find_best_command
+from covplan.cli.plan_and_train_command import plan_and_train_command
 from covplan.cli.plan_command import plan_command
 from covplan.cli.plugins_command import plugins_command
 from covplan.cli.preprocess_command import preprocess_command
@@ -54,3 +55,4 @@ cli.add_command(evaluate_command)
 cli.add_command(find_best_command)
 cli.add_command(report_command)
 cli.add_command(train_command)
+cli.add_command(plan_and_train_command)

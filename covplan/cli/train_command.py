@@ -4,51 +4,78 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 
 from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, cross_validation_summary, format_cross_validation_table, train_fold
-from covplan.training.evaluation import fold_dice
 from covplan.training.data import AUGMENTATIONS
+from covplan.training.evaluation import fold_dice
 from covplan.training.work_folder import load_training_inputs, parse_fold
 
 logger = logging.getLogger(__name__)
+
+# (option declarations, keyword arguments) of the options train and plan-and-train share.
+TRAINING_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--configuration",), dict(default=None, help="Plans configuration (2d, 3d_fullres, ...); default "
+                                                   "3d_fullres when planned, else 2d.")),
+    (("--loss",), dict(default=None, help="Loss plugin; default the architecture's default loss.")),
+    (("--epochs",), dict(type=click.IntRange(min=1), default=1000, show_default=True, help="Number of epochs.")),
+    (("--iters-per-epoch",), dict(type=click.IntRange(min=1), default=250, show_default=True,
+                                  help="Training batches per epoch.")),
+    (("--val-iters",), dict(type=click.IntRange(min=1), default=50, show_default=True,
+                            help="Validation batches per epoch (pseudo Dice, validation loss, early stopping).")),
+    (("--time-budget",), dict(type=click.FloatRange(min=0, min_open=True), default=None,
+                              help="Minutes of training per fold; the fold stops after the epoch that exceeds it.")),
+    (("--initial-lr",), dict(type=click.FloatRange(min=0, min_open=True), default=None,
+                             help="Initial learning rate; default the architecture plugin's.")),
+    (("--augmentation",), dict(type=click.Choice(AUGMENTATIONS), default="nnunet", show_default=True,
+                               help="nnunet: nnU-Net's pipeline; p015: method A's p = 0.15 pipeline; rot_flip: "
+                                    "method C's quarter turns and flips.")),
+    (("--device",), dict(type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                         help="auto: CUDA when available, else CPU.")),
+    (("--resume",), dict(is_flag=True, help="Continue each fold from its checkpoint_latest.pth.")),
+    (("--seed",), dict(type=int, default=12345, show_default=True, help="Random seed.")),
+    (("--num-workers",), dict(type=click.IntRange(min=0), default=None,
+                              help="Background augmentation processes; 0 loads in the training process "
+                                   "(bit-reproducible resume); default nnU-Net's nnUNet_n_proc_DA, at most the "
+                                   "cores less one.")),
+    (("--compile", "compile_network"), dict(is_flag=True, help="Compile the network with torch.compile.")),
+    (("--evaluate/--no-evaluate",), dict(default=True, show_default=True,
+                                         help="Predict the fold's validation cases after training and write "
+                                              "validation/summary.json.")),
+    (("--tta/--no-tta",), dict(default=True, show_default=True,
+                               help="Mirroring test-time augmentation when predicting the validation cases.")),
+]
+
+
+def training_options(command):
+    """Add the training options of :data:`TRAINING_OPTIONS` to a click command."""
+    for declarations, keywords in reversed(TRAINING_OPTIONS):
+        command = click.option(*declarations, **keywords)(command)
+    return command
+
+
+def settings_from_options(epochs: int, iters_per_epoch: int, val_iters: int, time_budget: float | None,
+                          loss: str | None, initial_lr: float | None, augmentation: str, num_workers: int | None,
+                          seed: int, device: str, compile_network: bool, evaluate: bool, tta: bool
+                          ) -> TrainingSettings:
+    """The :class:`TrainingSettings` the shared training options describe."""
+    return TrainingSettings(
+        num_epochs=epochs, iterations_per_epoch=iters_per_epoch, validation_iterations=val_iters,
+        time_budget_s=None if time_budget is None else 60 * time_budget, loss=loss, initial_lr=initial_lr,
+        augmentation=augmentation, num_workers=num_workers, seed=seed, device=device, compile=compile_network,
+        evaluate=evaluate, test_time_mirroring=tta)
 
 
 @click.command(name="train")
 @click.argument("work", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--arch", "architecture", required=True, help="Architecture plugin to train (see `covplan plugins`).")
 @click.option("--fold", required=True, help="Fold of splits_final.json (0, 1, ...), or 'all' to train on every case.")
-@click.option("--configuration", default=None,
-              help="Plans configuration (2d, 3d_fullres, ...); default 3d_fullres when planned, else 2d.")
-@click.option("--loss", default=None, help="Loss plugin; default the architecture's default loss.")
-@click.option("--epochs", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of epochs.")
-@click.option("--iters-per-epoch", type=click.IntRange(min=1), default=250, show_default=True,
-              help="Training batches per epoch.")
-@click.option("--val-iters", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Validation batches per epoch (pseudo Dice, validation loss, early stopping).")
-@click.option("--initial-lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Initial learning rate; default the architecture plugin's.")
-@click.option("--augmentation", type=click.Choice(AUGMENTATIONS), default="nnunet", show_default=True,
-              help="nnunet: nnU-Net's pipeline; p015: method A's p = 0.15 pipeline; rot_flip: method C's "
-                   "quarter turns and flips.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="auto: CUDA when available, else CPU.")
-@click.option("--resume", is_flag=True, help="Continue from the fold's checkpoint_latest.pth.")
-@click.option("--seed", type=int, default=12345, show_default=True, help="Random seed.")
-@click.option("--num-workers", type=click.IntRange(min=0), default=None,
-              help="Background augmentation processes; 0 loads in the training process (bit-reproducible "
-                   "resume); default nnU-Net's nnUNet_n_proc_DA, at most the cores less one.")
-@click.option("--compile", "compile_network", is_flag=True, help="Compile the network with torch.compile.")
-@click.option("--evaluate/--no-evaluate", default=True, show_default=True,
-              help="Predict the fold's validation cases after training and write validation/summary.json.")
-@click.option("--tta/--no-tta", default=True, show_default=True,
-              help="Mirroring test-time augmentation when predicting the validation cases.")
-def train_command(work: Path, architecture: str, fold: str, configuration: str | None, loss: str | None,
-                  epochs: int, iters_per_epoch: int, val_iters: int, initial_lr: float | None, augmentation: str,
-                  device: str, resume: bool, seed: int, num_workers: int | None, compile_network: bool,
-                  evaluate: bool, tta: bool) -> None:
+@training_options
+def train_command(work: Path, architecture: str, fold: str, configuration: str | None, resume: bool,
+                  **options: Any) -> None:
     """Train one fold of an architecture on a planned and preprocessed WORK folder.
 
     Writes WORK/ARCH__CONFIGURATION/fold_F/: checkpoints (latest, best, final),
@@ -60,12 +87,8 @@ def train_command(work: Path, architecture: str, fold: str, configuration: str |
     Example:
         covplan train work --arch plain_unet --fold 0 --epochs 5 --iters-per-epoch 20
     """
-    settings = TrainingSettings(
-        num_epochs=epochs, iterations_per_epoch=iters_per_epoch, validation_iterations=val_iters, loss=loss,
-        initial_lr=initial_lr, augmentation=augmentation, num_workers=num_workers, seed=seed, device=device,
-        compile=compile_network, evaluate=evaluate, test_time_mirroring=tta)
     fold = parse_fold(fold)
-    summary = train_fold(work, architecture, fold, configuration, settings, resume=resume)
+    summary = train_fold(work, architecture, fold, configuration, settings_from_options(**options), resume=resume)
     if summary is None:
         return
     model_folder = load_training_inputs(work, architecture, configuration).model_folder

@@ -44,6 +44,7 @@ class TrainingSettings:
     num_epochs: int = 1000
     iterations_per_epoch: int = 250
     validation_iterations: int = 50
+    time_budget_s: float | None = None  # stop after the epoch that exceeds it (the schedule does not shrink)
     loss: str | None = None  # None: the architecture plugin's default_loss
     initial_lr: float | None = None  # None: the plugin's configure_optimizers default
     augmentation: str = "nnunet"  # see covplan.training.data.AUGMENTATIONS
@@ -81,6 +82,7 @@ class Trainer:
         self.best_ema_dice = -math.inf
         self.best_val_loss = math.inf
         self.epochs_without_improvement = 0
+        self._run_started = time.time()
         self._build()
 
     # -- set-up ---------------------------------------------------------------------------
@@ -244,10 +246,13 @@ class Trainer:
         plot_progress(self.history, self.class_names, self.output_folder / "progress.png")
 
     def should_stop(self) -> bool:
-        """Early stopping where the architecture's recipe asks for it: no better
-        validation loss for ``early_stopping_patience`` epochs."""
+        """Early stopping where the architecture's recipe asks for it (no better
+        validation loss for ``early_stopping_patience`` epochs), or the time budget spent."""
         patience = self.plugin.early_stopping_patience
-        return patience is not None and self.epochs_without_improvement >= patience
+        if patience is not None and self.epochs_without_improvement >= patience:
+            return True
+        budget = self.settings.time_budget_s
+        return budget is not None and time.time() - self._run_started > budget
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -303,6 +308,7 @@ class Trainer:
         """Train until the last epoch (or early stop), write ``checkpoint_final.pth`` and,
         unless settings say otherwise, evaluate the fold. Returns the evaluation summary
         (None in processes other than the first, or without evaluation)."""
+        self._run_started = time.time()
         try:
             self._start(resume)
             while self.epoch < self.settings.num_epochs and not self.should_stop():

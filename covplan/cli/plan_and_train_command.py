@@ -1,0 +1,50 @@
+"""``covplan plan-and-train``: plan, preprocess, train every fold, print the CV table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from covplan.cli.train_command import settings_from_options, training_options
+from covplan.planning.plan import DEFAULT_GPU_MEMORY_GB
+from covplan.training import format_cross_validation_table
+from covplan.training.plan_and_train import plan_and_train
+from covplan.training.work_folder import parse_fold
+
+
+@click.command(name="plan-and-train")
+@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", "work_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="WORK folder for plans, preprocessed data and trained models.")
+@click.option("-a", "--arch", "architectures", multiple=True, default=("plain_unet",), show_default=True,
+              help="Architecture plugin to train (repeat for several; see `covplan plugins`).")
+@click.option("--folds", default=None,
+              help="Comma-separated folds to train, e.g. 0,1 or all; default every fold of the split.")
+@click.option("--gpu-memory", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_GPU_MEMORY_GB,
+              show_default=True, help="GPU memory target in GB that sizes patch and batch.")
+@click.option("--preset", help="Published configuration to use instead of the planned one, e.g. method-a.")
+@click.option("-j", "--num-processes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes for fingerprinting and preprocessing.")
+@training_options
+def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], folds: str | None,
+                           gpu_memory: float, preset: str | None, num_processes: int, configuration: str | None,
+                           resume: bool, **options: Any) -> None:
+    """Plan, preprocess and train a converted dataset, then print the CV table.
+
+    DATASET_DIR is a dataset in nnU-Net's raw layout (`covplan convert` writes one). For
+    each architecture every fold is trained as `covplan train` trains it, into
+    WORK/ARCH__CONFIGURATION/fold_F/; at the end one table per architecture gives the
+    Dice per class of every fold and their mean.
+
+    \b
+    Example:
+        covplan plan-and-train converted -o work --arch plain_unet --folds 0 --epochs 5 --iters-per-epoch 20
+    """
+    chosen_folds = [parse_fold(text.strip()) for text in folds.split(",")] if folds else None
+    summaries = plan_and_train(dataset_dir, work_dir, architectures, chosen_folds, configuration,
+                               settings_from_options(**options), resume=resume, gpu_memory_gb=gpu_memory,
+                               preset=preset, num_processes=num_processes)
+    for model, summary in summaries.items():
+        click.echo(format_cross_validation_table(summary, title=f"{model}:"))

@@ -176,3 +176,10 @@ def test_every_built_in_architecture_and_loss_trains(architecture, loss, work, n
     assert checkpoint["architecture"]["name"] == architecture
     assert checkpoint["loss"]["name"] == (loss or registry.get_architecture(architecture).default_loss)
     assert math.isfinite(checkpoint["history"][0]["train_loss"])
+
+
+def test_a_spent_time_budget_ends_the_fold_after_the_epoch(work3d):
+    settings = TrainingSettings(num_epochs=5, time_budget_s=1e-3, evaluate=False, **TINY)
+    train_fold(work3d, "plain_unet", 0, settings=settings)
+    checkpoint = load_checkpoint(work3d / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_final.pth")
+    assert checkpoint["epoch"] == 1

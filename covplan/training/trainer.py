@@ -82,7 +82,7 @@ class Trainer:
         self.best_ema_dice = -math.inf
         self.best_val_loss = math.inf
         self.epochs_without_improvement = 0
-        self._run_started = time.time()
+        self._run_started, self._run_first_epoch = time.time(), 0
         self._build()
 
     # -- set-up ---------------------------------------------------------------------------
@@ -252,7 +252,8 @@ class Trainer:
         if patience is not None and self.epochs_without_improvement >= patience:
             return True
         budget = self.settings.time_budget_s
-        return budget is not None and time.time() - self._run_started > budget
+        return (budget is not None and self.epoch > self._run_first_epoch  # at least one epoch per run
+                and time.time() - self._run_started > budget)
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -308,9 +309,9 @@ class Trainer:
         """Train until the last epoch (or early stop), write ``checkpoint_final.pth`` and,
         unless settings say otherwise, evaluate the fold. Returns the evaluation summary
         (None in processes other than the first, or without evaluation)."""
-        self._run_started = time.time()
         try:
             self._start(resume)
+            self._run_started, self._run_first_epoch = time.time(), self.epoch
             while self.epoch < self.settings.num_epochs and not self.should_stop():
                 self.end_epoch(self.run_epoch())
         finally:

@@ -7,24 +7,17 @@ from typing import Any
 
 import click
 
+from covplan.cli.plan_command import planning_options
 from covplan.cli.train_command import settings_from_options, training_options
-from covplan.planning.plan import DEFAULT_GPU_MEMORY_GB
 from covplan.training import format_cross_validation_table
 from covplan.training.plan_and_train import plan_and_train
 from covplan.training.work_folder import parse_fold
 
 
 @click.command(name="plan-and-train")
-@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--output", "work_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="WORK folder for plans, preprocessed data and trained models.")
-@click.option("-a", "--arch", "architectures", multiple=True, default=("plain_unet",), show_default=True,
-              help="Architecture plugin to train (repeat for several; see `covplan plugins`).")
+@planning_options
 @click.option("--folds", default=None,
               help="Comma-separated folds to train, e.g. 0,1 or all; default every fold of the split.")
-@click.option("--gpu-memory", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_GPU_MEMORY_GB,
-              show_default=True, help="GPU memory target in GB that sizes patch and batch.")
-@click.option("--preset", help="Published configuration to use instead of the planned one, e.g. method-a.")
 @click.option("-j", "--num-processes", type=click.IntRange(min=1), default=2, show_default=True,
               help="Worker processes for fingerprinting and preprocessing.")
 @training_options

@@ -38,16 +38,27 @@ def echo_plans(plans_file: Path, explain: bool) -> None:
                 click.echo(f"    - {line}")
 
 
+def planning_options(command):
+    """DATASET_DIR, -o/--output, -a/--arch, --gpu-memory and --preset: what plan and
+    plan-and-train share."""
+    for option in reversed([
+        click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)),
+        click.option("-o", "--output", "work_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="WORK folder for fingerprint, plans, splits (and preprocessed data)."),
+        click.option("-a", "--arch", "architectures", multiple=True, default=("plain_unet",), show_default=True,
+                     help="Architecture plugin to plan for (repeat for several; see `covplan plugins`)."),
+        click.option("--gpu-memory", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_GPU_MEMORY_GB,
+                     show_default=True, help="GPU memory target in GB that sizes patch and batch (nnU-Net's "
+                                             "default: 8)."),
+        click.option("--preset", help="Published configuration to use instead of the planned one, e.g. method-a."),
+    ]):
+        command = option(command)
+    return command
+
+
 @click.command(name="plan")
-@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--output", "work_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="WORK folder for fingerprint, plans, splits (and preprocessed data).")
-@click.option("-a", "--arch", "architectures", multiple=True, default=("plain_unet",), show_default=True,
-              help="Architecture plugin to plan for (repeat for several; see `covplan plugins`).")
+@planning_options
 @configuration_options
-@click.option("--gpu-memory", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_GPU_MEMORY_GB,
-              show_default=True, help="GPU memory target in GB that sizes patch and batch (nnU-Net's default: 8).")
-@click.option("--preset", help="Published configuration to use instead of the planned one, e.g. method-a.")
 @click.option("--folds", type=click.IntRange(min=2), default=DEFAULT_NUM_FOLDS, show_default=True,
               help="Cross-validation folds; all cases of one patient stay in one fold.")
 @click.option("--seed", type=int, default=DEFAULT_SPLIT_SEED, show_default=True, help="Seed of the fold split.")

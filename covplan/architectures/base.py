@@ -38,6 +38,9 @@ class ArchitecturePlugin(NamedPlugin, ABC):
     # How logits become probabilities at inference: "softmax" over the classes, or
     # "sigmoid" per class (one-vs-rest maps). The label is the arg-max either way.
     output_activation: str = "softmax"
+    # The recipe's early stopping: the trainer stops once the validation loss has not
+    # improved for this many epochs; None trains every epoch (nnU-Net's way).
+    early_stopping_patience: int | None = None
 
     @abstractmethod
     def build_network(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,

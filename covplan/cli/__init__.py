@@ -11,6 +11,7 @@ from covplan import __version__
 from covplan.cli.evaluate_command import evaluate_command
 from covplan.cli.plugins_command import plugins_command
 from covplan.cli.report_command import report_command
+from covplan.cli.train_command import train_command
 from covplan.errors import CovplanError
 
 
@@ -42,3 +43,4 @@ def cli(verbose: int) -> None:
 cli.add_command(plugins_command)
 cli.add_command(evaluate_command)
 cli.add_command(report_command)
+cli.add_command(train_command)

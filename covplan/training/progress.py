@@ -1,0 +1,58 @@
+"""``training_log.csv`` and ``progress.png``: one row and one point per epoch."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+LOG_COLUMNS = ("epoch", "train_loss", "val_loss")  # then dice_<class>..., ema_dice, lr, epoch_time_s
+
+
+def log_columns(class_names: list[str]) -> list[str]:
+    return [*LOG_COLUMNS, *(f"dice_{name}" for name in class_names), "ema_dice", "lr", "epoch_time_s"]
+
+
+def write_training_log(history: list[dict[str, Any]], columns: list[str], path: Path) -> None:
+    """The whole history, rewritten atomically each epoch (a resumed run's log is the
+    checkpoint's, never a duplicate of lines)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(buffer.getvalue())
+    os.replace(temporary, path)
+
+
+def plot_progress(history: list[dict[str, Any]], class_names: list[str], path: Path) -> None:
+    """Losses and pseudo Dice (as nnU-Net's progress.png), epoch time and learning rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    figure, (curves, times, rates) = plt.subplots(3, 1, figsize=(8, 10), sharex=True)
+    curves.plot(epochs, [row["train_loss"] for row in history], "b-", label="train loss")
+    curves.plot(epochs, [row["val_loss"] for row in history], "r-", label="validation loss")
+    curves.set_ylabel("loss")
+    dice_axis = curves.twinx()
+    for name in class_names:
+        dice_axis.plot(epochs, [row[f"dice_{name}"] for row in history], ":", label=f"pseudo Dice {name}")
+    dice_axis.plot(epochs, [row["ema_dice"] for row in history], "g-", label="pseudo Dice (moving average)")
+    dice_axis.set_ylabel("pseudo Dice")
+    curves.legend(loc="upper left")
+    dice_axis.legend(loc="upper right")
+    times.plot(epochs, [row["epoch_time_s"] for row in history], "b-")
+    times.set_ylabel("epoch time [s]")
+    rates.plot(epochs, [row["lr"] for row in history], "b-")
+    rates.set_ylabel("learning rate")
+    rates.set_xlabel("epoch")
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.stem}.tmp.png")
+    figure.savefig(temporary)
+    plt.close(figure)
+    os.replace(temporary, path)

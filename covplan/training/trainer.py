@@ -1,0 +1,366 @@
+"""The one trainer: every architecture plugin with every loss plugin, on nnU-Net's data
+pipeline. Epochs, learning rate, augmentation and the rest are values of
+:class:`TrainingSettings`, never subclasses."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from covplan.errors import CovplanError
+from covplan.registry import architectures, get_architecture, get_loss, losses
+from covplan.training.checkpoints import (
+    CHECKPOINT_FORMAT_VERSION, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint_atomically,
+    seed_everything,
+)
+from covplan.training.data import build_augmentation, build_batch_generators, deep_supervision_scales, default_num_workers
+from covplan.training.distributed import join_process_group, resolve_device, sum_over_processes
+from covplan.training.evaluation import class_names, evaluate_fold
+from covplan.training.progress import log_columns, plot_progress, write_training_log
+from covplan.training.work_folder import Fold, TrainingInputs, fold_case_identifiers, load_training_inputs
+
+logger = logging.getLogger(__name__)
+
+GRADIENT_CLIP_NORM = 12.0  # nnU-Net's
+EMA_WEIGHT = 0.9  # nnU-Net's moving average of the pseudo Dice, which picks checkpoint_best
+
+
+@dataclass
+class TrainingSettings:
+    """Everything about a run that the plans do not say. The defaults are nnU-Net's."""
+
+    num_epochs: int = 1000
+    iterations_per_epoch: int = 250
+    validation_iterations: int = 50
+    loss: str | None = None  # None: the architecture plugin's default_loss
+    initial_lr: float | None = None  # None: the plugin's configure_optimizers default
+    augmentation: str = "nnunet"  # see covplan.training.data.AUGMENTATIONS
+    oversample_foreground_percent: float = 0.33
+    num_workers: int | None = None  # None: nnU-Net's nnUNet_n_proc_DA, capped by the cores
+    seed: int = 12345
+    device: str = "auto"
+    compile: bool = False
+    evaluate: bool = True  # predict the fold's validation cases after training
+    test_time_mirroring: bool = True  # in that prediction, as nnU-Net's validation does
+
+
+class Trainer:
+    """Trains one fold of one architecture and configuration of a WORK folder and writes
+    ``WORK/<arch>__<configuration>/fold_F/``.
+
+    Override points: :meth:`build_loss`, :meth:`train_step`, :meth:`validation_step`,
+    :meth:`end_epoch`, :meth:`should_stop`.
+    """
+
+    def __init__(self, inputs: TrainingInputs, fold: Fold, settings: TrainingSettings | None = None):
+        self.inputs, self.fold = inputs, fold
+        self.settings = settings or TrainingSettings()
+        self.plugin = get_architecture(inputs.architecture)
+        self.loss_name = self.settings.loss or self.plugin.default_loss
+        self.loss_plugin = get_loss(self.loss_name)
+        self.train_ids, self.val_ids = fold_case_identifiers(inputs, fold)
+        self.output_folder = inputs.fold_folder(fold)
+        self.device = resolve_device(self.settings.device)
+        self.group = join_process_group(self.device.type)
+        self.class_names = list(class_names(inputs.dataset_json).values())
+        self.columns = log_columns(self.class_names)
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self.best_ema_dice = -math.inf
+        self.best_val_loss = math.inf
+        self.epochs_without_improvement = 0
+        self._build()
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        settings, plan = self.settings, self.inputs.plan
+        seed_everything(settings.seed)  # the same initial weights in every process
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        num_classes = self.inputs.label_manager.num_segmentation_heads
+        self.network = self.plugin.build_network(plan, self.inputs.num_input_channels, num_classes,
+                                                 deep_supervision=True).to(self.device)
+        output_shapes = self._output_shapes()
+        weights = self.plugin.output_weights(len(output_shapes)) if len(output_shapes) > 1 else None
+        self.loss = self.build_loss(weights)
+        self._check_loss_fits(output_shapes)
+        self.optimizer, self.lr_scheduler = self.plugin.configure_optimizers(
+            self.network, settings.num_epochs, settings.initial_lr)
+        self.grad_scaler = torch.amp.GradScaler("cuda") if self.device.type == "cuda" else None
+        patch_size = self.inputs.configuration_manager.patch_size
+        self.augmentation = build_augmentation(settings.augmentation, self.inputs,
+                                               deep_supervision_scales(patch_size, output_shapes))
+        self.model = torch.compile(self.network) if settings.compile else self.network
+        if self.group.is_distributed:
+            # Outputs with loss weight 0 (nnU-Net's lowest deep-supervision level) leave
+            # parameters without gradients, which DDP must be told about.
+            self.model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
+        seed_everything(settings.seed + self.group.rank)  # each process samples its own batches
+        num_workers = default_num_workers() if settings.num_workers is None else settings.num_workers
+        # nnU-Net splits the plan's batch over the processes; covplan too, at least one each.
+        batch_size = max(1, plan["batch_size"] // self.group.world_size)
+        self.train_batches, self.val_batches = build_batch_generators(
+            self.inputs, self.train_ids, self.val_ids, self.augmentation, batch_size,
+            settings.oversample_foreground_percent, num_workers, settings.seed + 1000 * self.group.rank,
+            pin_memory=self.device.type == "cuda")
+
+    def _output_shapes(self) -> list[tuple[int, ...]]:
+        """Spatial shape of each network output for one patch; the targets are resized to
+        these (as nnU-Net's deep-supervision targets are)."""
+        patch = (1, self.inputs.num_input_channels, *self.inputs.configuration_manager.patch_size)
+        self.network.eval()
+        with torch.no_grad():
+            outputs = _as_list(self.network(torch.zeros(patch, device=self.device)))
+        self.network.train()
+        return [tuple(output.shape[2:]) for output in outputs]
+
+    def build_loss(self, output_weights: list[float] | None):
+        """The loss plugin's loss for this configuration, weighted per output."""
+        num_classes = self.inputs.label_manager.num_segmentation_heads
+        return self.loss_plugin.build_loss(self.inputs.plan, num_classes, output_weights)
+
+    def _check_loss_fits(self, output_shapes: list[tuple[int, ...]]) -> None:
+        num_classes = self.inputs.label_manager.num_segmentation_heads
+        outputs = [torch.zeros(1, num_classes, *shape, device=self.device) for shape in output_shapes]
+        targets = [torch.zeros(1, 1, *shape, device=self.device) for shape in output_shapes]
+        try:
+            with torch.no_grad():
+                self.loss(*((outputs, targets) if len(outputs) > 1 else (outputs[0], targets[0])))
+        except Exception as error:
+            raise CovplanError(
+                f"loss '{self.loss_name}' cannot train architecture '{self.inputs.architecture}' "
+                f"({type(error).__name__}: {error}); leave out --loss to use its default "
+                f"'{self.plugin.default_loss}'") from error
+
+    # -- one epoch ------------------------------------------------------------------------
+
+    def train_step(self, batch: dict[str, Any]) -> float:
+        data, target = _to_device(batch["data"], self.device), _to_device(batch["target"], self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
+            loss = self.loss(_unwrap_single(self.model(data)), target)
+        if self.grad_scaler is not None:
+            self.grad_scaler.scale(loss).backward()
+            self.grad_scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), GRADIENT_CLIP_NORM)
+            self.grad_scaler.step(self.optimizer)
+            self.grad_scaler.update()
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), GRADIENT_CLIP_NORM)
+            self.optimizer.step()
+        return loss.item()
+
+    def validation_step(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Loss and hard true/false positives and false negatives per foreground class on
+        one batch of validation patches, as one vector ``[loss, tp..., fp..., fn...]``."""
+        from nnunetv2.training.loss.dice import get_tp_fp_fn_tn
+
+        data, target = _to_device(batch["data"], self.device), _to_device(batch["target"], self.device)
+        with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
+            output = _unwrap_single(self.model(data))
+            loss = self.loss(output, target)
+        output, target = (output[0], target[0]) if isinstance(output, list) else (output, target)
+        labels = self.inputs.label_manager
+        if labels.has_regions:
+            predicted = (torch.sigmoid(output) > 0.5).long()
+        else:
+            predicted = torch.zeros_like(output).scatter_(1, output.argmax(1, keepdim=True), 1)
+        mask = None
+        if labels.has_ignore_label:
+            mask = (target != labels.ignore_label).float()
+            target = torch.where(target == labels.ignore_label, 0, target)
+        tp, fp, fn, _ = get_tp_fp_fn_tn(predicted, target, axes=[0, *range(2, output.ndim)], mask=mask)
+        first = 0 if labels.has_regions else 1  # no Dice for the background
+        return torch.cat([loss.detach().float().reshape(1), tp[first:], fp[first:], fn[first:]]).cpu()
+
+    def run_epoch(self) -> dict[str, Any]:
+        start = time.time()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.model.train()
+        show = self.group.is_main
+        train_losses = [self.train_step(next(self.train_batches)) for _ in tqdm(
+            range(self.settings.iterations_per_epoch), desc=f"epoch {self.epoch}", unit="batch", disable=not show,
+            leave=False)]
+        train = sum_over_processes(torch.tensor([sum(train_losses), len(train_losses)], dtype=torch.float64), self.group)
+        self.model.eval()
+        with torch.no_grad():
+            validation = sum(self.validation_step(next(self.val_batches))
+                             for _ in range(self.settings.validation_iterations))
+        validation = sum_over_processes(torch.as_tensor(validation, dtype=torch.float64), self.group)
+        processes = self.group.world_size
+        num_classes = len(self.class_names)
+        tp, fp, fn = validation[1:].reshape(3, num_classes)
+        dice = [float(2 * t / (2 * t + p + n)) if 2 * t + p + n > 0 else math.nan for t, p, n in zip(tp, fp, fn)]
+        train_loss = float(train[0] / train[1])
+        if isinstance(self.lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.lr_scheduler.step(train_loss)  # method A: on the training loss
+        else:
+            self.lr_scheduler.step()
+        row = {"epoch": self.epoch, "train_loss": train_loss,
+               "val_loss": float(validation[0]) / max(1, self.settings.validation_iterations * processes),
+               **{f"dice_{name}": value for name, value in zip(self.class_names, dice)},
+               "lr": lr, "epoch_time_s": round(time.time() - start, 3)}
+        finite = [value for value in dice if not math.isnan(value)]
+        mean_dice = sum(finite) / len(finite) if finite else 0.0
+        previous = self.history[-1]["ema_dice"] if self.history else mean_dice
+        row["ema_dice"] = EMA_WEIGHT * previous + (1 - EMA_WEIGHT) * mean_dice
+        return row
+
+    def end_epoch(self, row: dict[str, Any]) -> None:
+        """Record the epoch; write the log, the plot and the checkpoints (latest every
+        epoch, so that a killed run loses at most one; best on a new best moving-average
+        pseudo Dice)."""
+        self.history.append(row)
+        if row["val_loss"] < self.best_val_loss:
+            self.best_val_loss, self.epochs_without_improvement = row["val_loss"], 0
+        else:
+            self.epochs_without_improvement += 1
+        self.epoch += 1
+        if not self.group.is_main:
+            return
+        logger.info("epoch %d: train loss %.4f, validation loss %.4f, pseudo Dice %s", row["epoch"],
+                    row["train_loss"], row["val_loss"], [round(row[f"dice_{n}"], 4) for n in self.class_names])
+        new_best = row["ema_dice"] > self.best_ema_dice
+        if new_best:
+            self.best_ema_dice = row["ema_dice"]
+        checkpoint = self.checkpoint()
+        save_checkpoint_atomically(checkpoint, self.output_folder / "checkpoint_latest.pth")
+        if new_best:
+            save_checkpoint_atomically(checkpoint, self.output_folder / "checkpoint_best.pth")
+        write_training_log(self.history, self.columns, self.output_folder / "training_log.csv")
+        plot_progress(self.history, self.class_names, self.output_folder / "progress.png")
+
+    def should_stop(self) -> bool:
+        """Early stopping where the architecture's recipe asks for it: no better
+        validation loss for ``early_stopping_patience`` epochs."""
+        patience = self.plugin.early_stopping_patience
+        return patience is not None and self.epochs_without_improvement >= patience
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def checkpoint(self) -> dict[str, Any]:
+        architecture_source = architectures()[self.inputs.architecture].source
+        loss_source = losses()[self.loss_name].source
+        return {
+            "covplan": CHECKPOINT_FORMAT_VERSION,
+            "network_weights": self.network.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "lr_scheduler_state": self.lr_scheduler.state_dict(),
+            "grad_scaler_state": self.grad_scaler.state_dict() if self.grad_scaler is not None else None,
+            "rng_state": capture_rng_state(),
+            "epoch": self.epoch,
+            "history": self.history,
+            "best_ema_dice": self.best_ema_dice,
+            "best_val_loss": self.best_val_loss,
+            "epochs_without_improvement": self.epochs_without_improvement,
+            "architecture": {"name": self.inputs.architecture, "distribution": architecture_source.distribution,
+                             "version": architecture_source.version},
+            "loss": {"name": self.loss_name, "distribution": loss_source.distribution, "version": loss_source.version},
+            "settings": asdict(self.settings),
+            "fold": self.fold,
+            "dataset_fingerprint": self.inputs.fingerprint,
+            # The keys nnU-Net's predictor reads, so that nnunetv2 can load these checkpoints.
+            "init_args": {"plans": self.inputs.plans, "configuration": self.inputs.configuration,
+                          "fold": self.fold, "dataset_json": self.inputs.dataset_json},
+            "trainer_name": "nnUNetTrainer",
+            "inference_allowed_mirroring_axes": self.augmentation.mirror_axes,
+        }
+
+    def load_state(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from ``checkpoint``: weights, optimiser, schedule, logs and random state."""
+        if checkpoint["init_args"]["plans"] != self.inputs.plans:
+            raise CovplanError(f"the checkpoint in {self.output_folder} was trained with other plans than "
+                               f"{self.inputs.work}; train again without --resume")
+        self.network.load_state_dict(checkpoint["network_weights"])
+        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        self.lr_scheduler.load_state_dict(checkpoint["lr_scheduler_state"])
+        if self.grad_scaler is not None and checkpoint["grad_scaler_state"] is not None:
+            self.grad_scaler.load_state_dict(checkpoint["grad_scaler_state"])
+        self.epoch, self.history = checkpoint["epoch"], list(checkpoint["history"])
+        self.best_ema_dice, self.best_val_loss = checkpoint["best_ema_dice"], checkpoint["best_val_loss"]
+        self.epochs_without_improvement = checkpoint["epochs_without_improvement"]
+        if self.group.is_main:
+            restore_rng_state(checkpoint["rng_state"])
+        else:  # only the first process's state is saved; the others draw anew
+            seed_everything(self.settings.seed + self.group.rank + 1000 * self.epoch)
+
+    # -- the whole run --------------------------------------------------------------------
+
+    def run(self, resume: bool = False) -> dict[str, Any] | None:
+        """Train until the last epoch (or early stop), write ``checkpoint_final.pth`` and,
+        unless settings say otherwise, evaluate the fold. Returns the evaluation summary
+        (None in processes other than the first, or without evaluation)."""
+        latest = self.output_folder / "checkpoint_latest.pth"
+        if resume and latest.is_file():
+            self.load_state(load_checkpoint(latest, self.device))
+            logger.info("resuming %s at epoch %d", self.output_folder, self.epoch)
+        elif resume:
+            logger.warning("nothing to resume in %s (no checkpoint_latest.pth); training from the start",
+                           self.output_folder)
+        if self.group.is_main:
+            self.output_folder.mkdir(parents=True, exist_ok=True)
+            self._write_model_description()
+        try:
+            while self.epoch < self.settings.num_epochs and not self.should_stop():
+                self.end_epoch(self.run_epoch())
+        finally:
+            for batches in (self.train_batches, self.val_batches):
+                if hasattr(batches, "_finish"):
+                    batches._finish()
+        if self.group.is_distributed:
+            torch.distributed.barrier()
+        if not self.group.is_main:
+            return None
+        save_checkpoint_atomically(self.checkpoint(), self.output_folder / "checkpoint_final.pth")
+        if not self.settings.evaluate:
+            return None
+        return evaluate_fold(self.network, self.inputs, self.val_ids, self.output_folder, self.device,
+                             self.augmentation.mirror_axes, self.settings.test_time_mirroring)
+
+    def _write_model_description(self) -> None:
+        """Plans (under nnU-Net's name ``plans.json``), dataset.json and fingerprint beside
+        the folds: the model folder alone is enough to predict."""
+        for name, content in (("plans.json", self.inputs.plans), ("dataset.json", self.inputs.dataset_json),
+                              ("dataset_fingerprint.json", self.inputs.fingerprint)):
+            path = self.inputs.model_folder / name
+            temporary = path.with_name(f".{name}.tmp")
+            temporary.write_text(json.dumps(content, indent=2))
+            os.replace(temporary, path)
+
+
+def _as_list(output: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
+    return list(output) if isinstance(output, (list, tuple)) else [output]
+
+
+def _unwrap_single(output: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+    """A list with one output is that output: the loss then gets a tensor, as its target."""
+    return output[0] if isinstance(output, (list, tuple)) and len(output) == 1 else output
+
+
+def _to_device(value: torch.Tensor | list[torch.Tensor], device: torch.device):
+    if isinstance(value, list):
+        return [item.to(device, non_blocking=True) for item in value]
+    return value.to(device, non_blocking=True)
+
+
+def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | None = None,
+               settings: TrainingSettings | None = None, resume: bool = False) -> dict[str, Any] | None:
+    """Train (or with ``resume``, continue) one fold of ``architecture`` on a planned and
+    preprocessed WORK folder; returns the fold's evaluation summary."""
+    get_architecture(architecture)  # an unknown name fails here, listing the known ones
+    inputs = load_training_inputs(Path(work), architecture, configuration)
+    return Trainer(inputs, fold, settings).run(resume=resume)

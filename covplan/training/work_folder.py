@@ -1,0 +1,125 @@
+"""What training reads from a WORK folder that ``covplan plan --preprocess`` wrote, and where
+it writes the trained models.
+
+The layout mirrors an nnU-Net preprocessed dataset folder: ``dataset.json``,
+``dataset_fingerprint.json``, ``plans_<arch>.json``, ``splits_final.json``,
+``gt_segmentations/`` and one folder of preprocessed cases per ``data_identifier``. Models
+go to ``WORK/<arch>__<configuration>/fold_F/``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Union
+
+from covplan.errors import CovplanError
+
+Fold = Union[int, str]  # an index into splits_final.json, or "all"
+MAIN_CONFIGURATIONS = ("3d_fullres", "2d")  # the default configuration: the first one planned
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """The plans, dataset description and fingerprint of one architecture and
+    configuration in a WORK folder."""
+
+    work: Path
+    architecture: str
+    configuration: str
+    plans: dict[str, Any]
+    dataset_json: dict[str, Any]
+    fingerprint: dict[str, Any]
+
+    @cached_property
+    def plans_manager(self):
+        from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+        return PlansManager(self.plans)
+
+    @cached_property
+    def configuration_manager(self):
+        return self.plans_manager.get_configuration(self.configuration)
+
+    @property
+    def plan(self) -> dict[str, Any]:
+        """The configuration's entry of the plans, with ``inherits_from`` resolved."""
+        return self.configuration_manager.configuration
+
+    @cached_property
+    def label_manager(self):
+        return self.plans_manager.get_label_manager(self.dataset_json)
+
+    @property
+    def num_input_channels(self) -> int:
+        return len(self.dataset_json["channel_names"])
+
+    @property
+    def preprocessed_folder(self) -> Path:
+        return self.work / self.configuration_manager.data_identifier
+
+    @property
+    def model_folder(self) -> Path:
+        return self.work / f"{self.architecture}__{self.configuration}"
+
+    def fold_folder(self, fold: Fold) -> Path:
+        return self.model_folder / f"fold_{fold}"
+
+
+def _read_json(path: Path, fix: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise CovplanError(f"{path} not found; {fix}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CovplanError(f"{path} is not valid JSON ({error}); {fix}") from error
+
+
+def load_training_inputs(work: Path, architecture: str, configuration: str | None = None) -> TrainingInputs:
+    """Read what training ``architecture`` needs from ``work``; a missing or half-written
+    WORK folder raises a :class:`CovplanError` that says which command makes it."""
+    work = Path(work)
+    fix = f"run `covplan plan DATASET_DIR -o {work} --arch {architecture} --preprocess` first"
+    plans = _read_json(work / f"plans_{architecture}.json", fix)
+    planned = list(plans.get("configurations", {}))
+    if configuration is None:
+        configuration = next((name for name in MAIN_CONFIGURATIONS if name in planned), planned[0] if planned else None)
+    if configuration not in planned:
+        raise CovplanError(f"configuration '{configuration}' is not in {work / f'plans_{architecture}.json'}; "
+                           f"planned: {', '.join(planned) or 'none'}")
+    inputs = TrainingInputs(work, architecture, configuration, plans,
+                            _read_json(work / "dataset.json", fix), _read_json(work / "dataset_fingerprint.json", fix))
+    folder = inputs.preprocessed_folder
+    if not folder.is_dir() or not any(folder.iterdir()):
+        raise CovplanError(f"no preprocessed cases in {folder}; run `covplan preprocess {work}` "
+                           f"(or `covplan plan ... --preprocess`) first")
+    return inputs
+
+
+def parse_fold(text: str) -> Fold:
+    """``"all"`` or a fold index, as given on the command line."""
+    if text == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise CovplanError(f"fold must be a number or 'all', not '{text}'") from None
+
+
+def fold_case_identifiers(inputs: TrainingInputs, fold: Fold) -> tuple[list[str], list[str]]:
+    """Training and validation case identifiers of ``fold`` from ``splits_final.json``.
+    Fold ``all`` trains on every case and validates on them too, as in nnU-Net."""
+    from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
+
+    if fold == "all":
+        identifiers = sorted(infer_dataset_class(str(inputs.preprocessed_folder)).get_identifiers(
+            str(inputs.preprocessed_folder)))
+        return identifiers, identifiers
+    splits_file = inputs.work / "splits_final.json"
+    splits = _read_json(splits_file, f"run `covplan plan ... -o {inputs.work}` to write the folds")
+    if not isinstance(fold, int) or not 0 <= fold < len(splits):
+        raise CovplanError(f"fold {fold} is out of range: {splits_file} has folds 0 to {len(splits) - 1} "
+                           f"(or use fold 'all')")
+    return list(splits[fold]["train"]), list(splits[fold]["val"])

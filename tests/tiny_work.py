@@ -1,0 +1,90 @@
+"""Builds tiny WORK folders for training tests with nnunetv2's own pipeline (fingerprint,
+ExperimentPlanner, DefaultPreprocessor), the layout `covplan plan --preprocess` writes.
+
+Run as ``python tests/tiny_work.py ROOT``: nnunetv2 reads its folders from environment
+variables when it is imported, so the pipeline runs in a process of its own. Writes
+``ROOT/work3d`` (6 volumes 24x32x32, a bright sphere = class 1, configuration 3d_fullres)
+and ``ROOT/work2d`` (6 slices 40x40, a bright disc = class 1, configuration 2d), each with
+``plans_plain_unet.json`` shrunk to a network that trains in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+NUM_CASES = 6
+PLANS_NAME = "plans_plain_unet"
+DATASETS = {  # dataset id: (name, image shape (z, y, x), configuration, shrunk patch size)
+    1: ("Dataset001_Sphere", (24, 32, 32), "3d_fullres", [16, 16, 16]),
+    2: ("Dataset002_Disc", (1, 40, 40), "2d", [32, 32]),
+}
+
+
+def write_raw_dataset(raw_folder: Path, shape: tuple[int, ...], seed: int) -> None:
+    """Noisy images with one bright ball (a disc in 2D) per case; the label is the ball."""
+    import SimpleITK as sitk
+
+    (raw_folder / "imagesTr").mkdir(parents=True)
+    (raw_folder / "labelsTr").mkdir()
+    rng = np.random.default_rng(seed)
+    grid = np.indices(shape).astype(np.float32)
+    for case in range(NUM_CASES):
+        centre = [s / 2 + rng.uniform(-s / 8, s / 8) if s > 1 else 0 for s in shape]
+        radius = rng.uniform(5, 8)
+        distance = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre)))
+        label = (distance <= radius).astype(np.uint8)
+        image = (label * 2.0 + rng.normal(0, 0.4, shape)).astype(np.float32)
+        identifier = f"case_{case:03d}"
+        sitk.WriteImage(sitk.GetImageFromArray(image), str(raw_folder / "imagesTr" / f"{identifier}_0000.nii.gz"))
+        sitk.WriteImage(sitk.GetImageFromArray(label), str(raw_folder / "labelsTr" / f"{identifier}.nii.gz"))
+    dataset_json = {"channel_names": {"0": "MRI"}, "labels": {"background": 0, "ball": 1},
+                    "numTraining": NUM_CASES, "file_ending": ".nii.gz"}
+    (raw_folder / "dataset.json").write_text(json.dumps(dataset_json, indent=2))
+
+
+def shrink_plan(plans: dict, configuration: str, patch_size: list[int]) -> None:
+    """A 3-stage network with 4 to 16 features: one training step takes milliseconds."""
+    plan = plans["configurations"][configuration]
+    dims = len(patch_size)
+    plan["patch_size"] = patch_size
+    plan["batch_size"] = 2
+    plan["architecture"]["arch_kwargs"].update(
+        n_stages=3, features_per_stage=[4, 8, 16], kernel_sizes=[[3] * dims] * 3,
+        strides=[[1] * dims, [2] * dims, [2] * dims], n_conv_per_stage=[1, 1, 1], n_conv_per_stage_decoder=[1, 1],
+    )
+    plans["configurations"] = {configuration: plan}
+    plans["covplan"] = {"architecture": "plain_unet"}
+
+
+def build(root: Path) -> None:
+    os.environ["nnUNet_raw"] = str(root / "raw")
+    os.environ["nnUNet_preprocessed"] = str(root / "preprocessed")
+    os.environ["nnUNet_results"] = str(root / "results")
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+        extract_fingerprint_dataset, plan_experiment_dataset, preprocess_dataset,
+    )
+    from nnunetv2.utilities.crossval_split import generate_crossval_split
+
+    for dataset_id, (name, shape, configuration, patch_size) in DATASETS.items():
+        write_raw_dataset(root / "raw" / name, shape, seed=dataset_id)
+        extract_fingerprint_dataset(dataset_id, num_processes=1, verbose=False, show_progress_bar=False)
+        plan_experiment_dataset(dataset_id, overwrite_plans_name=PLANS_NAME)
+        preprocessed = root / "preprocessed" / name
+        plans_file = preprocessed / f"{PLANS_NAME}.json"
+        plans = json.loads(plans_file.read_text())
+        shrink_plan(plans, configuration, patch_size)
+        plans_file.write_text(json.dumps(plans, indent=2))
+        preprocess_dataset(dataset_id, PLANS_NAME, [configuration], [1], show_progress_bar=False)
+        identifiers = sorted(f"case_{case:03d}" for case in range(NUM_CASES))
+        (preprocessed / "splits_final.json").write_text(json.dumps(generate_crossval_split(identifiers, n_splits=5)))
+        shutil.move(preprocessed, root / ("work3d" if configuration == "3d_fullres" else "work2d"))
+
+
+if __name__ == "__main__":
+    build(Path(sys.argv[1]))

@@ -1,0 +1,62 @@
+"""A killed run resumed from checkpoint_latest.pth ends where the uninterrupted run ends."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+import torch
+
+from covplan.training import TrainingSettings, train_fold
+from covplan.training.checkpoints import load_checkpoint
+from covplan.training.trainer import Trainer
+
+# One process loads the batches, so the run is reproducible to the bit.
+SETTINGS = TrainingSettings(num_epochs=3, iterations_per_epoch=3, validation_iterations=1, num_workers=0,
+                            evaluate=False)
+
+
+def read_log(fold_folder):
+    with open(fold_folder / "training_log.csv") as handle:
+        return [{key: value for key, value in row.items() if key != "epoch_time_s"} for row in csv.DictReader(handle)]
+
+
+def test_resume_after_a_kill_reaches_the_same_result(work3d, tmp_path, monkeypatch):
+    interrupted_work = shutil.copytree(work3d, tmp_path / "interrupted")
+    train_fold(work3d, "plain_unet", 0, settings=SETTINGS)
+
+    end_epoch = Trainer.end_epoch
+
+    def end_epoch_then_killed(trainer, row):
+        end_epoch(trainer, row)
+        if trainer.epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "end_epoch", end_epoch_then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_fold(interrupted_work, "plain_unet", 0, settings=SETTINGS)
+    monkeypatch.undo()
+    interrupted_fold = interrupted_work / "plain_unet__3d_fullres" / "fold_0"
+    assert load_checkpoint(interrupted_fold / "checkpoint_latest.pth")["epoch"] == 2
+    assert not (interrupted_fold / "checkpoint_final.pth").exists()
+
+    train_fold(interrupted_work, "plain_unet", 0, settings=SETTINGS, resume=True)
+
+    straight_fold = work3d / "plain_unet__3d_fullres" / "fold_0"
+    straight = load_checkpoint(straight_fold / "checkpoint_final.pth")
+    resumed = load_checkpoint(interrupted_fold / "checkpoint_final.pth")
+    assert resumed["epoch"] == straight["epoch"] == 3
+    for name, tensor in straight["network_weights"].items():
+        assert torch.equal(resumed["network_weights"][name], tensor), name
+    for name, state in straight["optimizer_state"]["state"].items():
+        assert torch.equal(resumed["optimizer_state"]["state"][name]["momentum_buffer"], state["momentum_buffer"])
+    assert resumed["lr_scheduler_state"]["ctr"] == straight["lr_scheduler_state"]["ctr"]
+    assert read_log(interrupted_fold) == read_log(straight_fold)
+
+
+def test_resume_without_a_checkpoint_trains_from_the_start(work3d, caplog):
+    settings = TrainingSettings(**{**SETTINGS.__dict__, "num_epochs": 1})
+    train_fold(work3d, "plain_unet", 0, settings=settings, resume=True)
+    assert "nothing to resume" in caplog.text
+    assert load_checkpoint(work3d / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_final.pth")["epoch"] == 1

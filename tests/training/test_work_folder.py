@@ -1,0 +1,51 @@
+"""Reading a WORK folder for training: clear errors for what is missing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from covplan.errors import CovplanError
+from covplan.training.work_folder import fold_case_identifiers, load_training_inputs, parse_fold
+
+
+def test_reads_plans_configuration_and_folds(work3d):
+    inputs = load_training_inputs(work3d, "plain_unet")
+    assert inputs.configuration == "3d_fullres"
+    assert inputs.plan["patch_size"] == [16, 16, 16]
+    assert inputs.preprocessed_folder == work3d / "plans_plain_unet_3d_fullres"
+    assert inputs.fold_folder(2) == work3d / "plain_unet__3d_fullres" / "fold_2"
+    splits = json.loads((work3d / "splits_final.json").read_text())
+    assert fold_case_identifiers(inputs, 1) == (splits[1]["train"], splits[1]["val"])
+    every_case = [f"case_{i:03d}" for i in range(6)]
+    assert fold_case_identifiers(inputs, "all") == (every_case, every_case)
+
+
+def test_missing_plans_say_which_command_makes_them(tmp_path):
+    with pytest.raises(CovplanError, match=r"plans_plain_unet.json not found; run `covplan plan .* --preprocess`"):
+        load_training_inputs(tmp_path, "plain_unet")
+
+
+def test_missing_preprocessed_cases_say_to_preprocess(work3d):
+    shutil.rmtree(work3d / "plans_plain_unet_3d_fullres")
+    with pytest.raises(CovplanError, match="no preprocessed cases in .*plans_plain_unet_3d_fullres; run `covplan preprocess"):
+        load_training_inputs(work3d, "plain_unet")
+
+
+def test_unplanned_configuration_lists_the_planned_ones(work3d):
+    with pytest.raises(CovplanError, match="configuration '2d' is not in .*plans_plain_unet.json; planned: 3d_fullres"):
+        load_training_inputs(work3d, "plain_unet", "2d")
+
+
+def test_fold_out_of_range(work3d):
+    inputs = load_training_inputs(work3d, "plain_unet")
+    with pytest.raises(CovplanError, match="fold 5 is out of range: .*splits_final.json has folds 0 to 4"):
+        fold_case_identifiers(inputs, 5)
+
+
+def test_parse_fold():
+    assert parse_fold("3") == 3 and parse_fold("all") == "all"
+    with pytest.raises(CovplanError, match="fold must be a number or 'all', not 'first'"):
+        parse_fold("first")

@@ -21,11 +21,17 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[test]" $(foreach dir,$(PLUGIN_DIRS),-e $(dir))
 	touch $(STAMP)
 
+DEMO := demo_work
+
+# Generated phantoms in the COVID-19-CT-Seg layout, converted by the real converter.
 demo: venv
+	rm -rf $(DEMO)
 	$(BIN)/python -m covplan plugins
+	$(BIN)/python -m covplan demo-data $(DEMO)/raw_ct3d --kind ct3d
+	$(BIN)/python -m covplan convert covid-ct-seg $(DEMO)/raw_ct3d $(DEMO)/dataset_ct3d
 
 test: venv
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) demo_work .pytest_cache
+	rm -rf $(VENV) $(DEMO) .pytest_cache

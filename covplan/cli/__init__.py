@@ -8,6 +8,8 @@ import logging
 import click
 
 from covplan import __version__
+from covplan.cli.convert_command import convert_command
+from covplan.cli.demo_data_command import demo_data_command
 from covplan.cli.evaluate_command import evaluate_command
 from covplan.cli.plugins_command import plugins_command
 from covplan.cli.report_command import report_command
@@ -44,3 +46,5 @@ cli.add_command(plugins_command)
 cli.add_command(evaluate_command)
 cli.add_command(report_command)
 cli.add_command(train_command)
+cli.add_command(convert_command)
+cli.add_command(demo_data_command)

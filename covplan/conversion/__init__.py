@@ -1,1 +1,4 @@
-"""Dataset conversion: the converter plugin contract."""
+"""Dataset conversion: the converter plugin contract (``base``), the shared machinery every
+converter uses (``dataset``: cases to nnU-Net's raw layout plus ``covplan_dataset.json``;
+``images``: reading and checking; ``output``: output folders that appear whole) and the
+definition of covplan's slice format (``slice_format``)."""

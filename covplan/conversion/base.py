@@ -17,13 +17,16 @@ class ConverterPlugin(NamedPlugin, ABC):
 
     ``covplan convert NAME SRC_DIR OUT_DIR`` calls :meth:`convert`; the options a
     converter needs on the command line come from :meth:`click_params` and reach
-    :meth:`convert` as keyword arguments.
+    :meth:`convert` as keyword arguments, together with the options every converter
+    gets: ``workers`` (``-j``) and ``skip_bad`` (``--skip-bad``).
+    :func:`covplan.conversion.dataset.convert_cases` does the shared work (staging folder,
+    workers, progress bar, summary, ``dataset.json`` and ``covplan_dataset.json``).
     """
-
 
     @abstractmethod
     def convert(self, source_dir: Path, output_dir: Path, **options: Any) -> Any:
-        """Convert ``source_dir`` into ``output_dir``; never modify the source."""
+        """Convert ``source_dir`` into ``output_dir``; never modify the source. Return a
+        :class:`covplan.conversion.dataset.ConversionSummary` for the CLI to print."""
 
     def click_params(self) -> list[click.Parameter]:
         """Extra command-line options of ``covplan convert NAME``."""

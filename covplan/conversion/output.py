@@ -1,0 +1,48 @@
+"""Output folders that appear whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from covplan.errors import CovplanError
+
+
+def check_output_dir(output_dir: Path, source_dir: Path | None = None) -> Path:
+    """The absolute output folder, refused when it already holds something or lies inside
+    the source (writing there would modify the source)."""
+    output_dir = output_dir.absolute()
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
+        raise CovplanError(f"{output_dir} already exists and is not an empty folder; "
+                           f"choose a new output folder or remove this one first")
+    if source_dir is not None and output_dir.is_relative_to(source_dir.absolute()):
+        raise CovplanError(f"{output_dir} lies inside the source folder {source_dir}; "
+                           f"choose an output folder outside the source, which is never modified")
+    return output_dir
+
+
+@contextmanager
+def atomic_output_dir(output_dir: Path, source_dir: Path | None = None) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``output_dir``; it is renamed to
+    ``output_dir`` when the block succeeds and removed, with any parent folders this
+    created, when it fails, so that no half-written output is ever left behind."""
+    output_dir = check_output_dir(output_dir, source_dir)
+    created_parents = [p for p in reversed(output_dir.parents) if not p.exists()]
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = output_dir.parent / f".{output_dir.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        yield staging
+        if output_dir.exists():
+            output_dir.rmdir()
+        staging.rename(output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for parent in reversed(created_parents):
+            if parent.exists() and not any(parent.iterdir()):
+                parent.rmdir()
+        raise

@@ -10,8 +10,10 @@ import click
 from covplan import __version__
 from covplan.cli.convert_command import convert_command
 from covplan.cli.demo_data_command import demo_data_command
+from covplan.cli.ensemble_command import ensemble_command
 from covplan.cli.evaluate_command import evaluate_command
 from covplan.cli.plugins_command import plugins_command
+from covplan.cli.predict_command import predict_command
 from covplan.cli.report_command import report_command
 from covplan.cli.train_command import train_command
 from covplan.errors import CovplanError
@@ -48,3 +50,5 @@ cli.add_command(report_command)
 cli.add_command(train_command)
 cli.add_command(convert_command)
 cli.add_command(demo_data_command)
+cli.add_command(predict_command)
+cli.add_command(ensemble_command)

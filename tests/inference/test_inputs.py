@@ -1,0 +1,106 @@
+"""Finding and reading the cases covplan predict takes, in the model's intensity domain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from PIL import Image
+
+from covplan.errors import CovplanError
+from covplan.inference.inputs import find_cases, read_case
+
+MODEL = Path("model")  # named in messages only
+
+
+def write_nifti(array: np.ndarray, path: Path, spacing=(1.0, 1.0, 1.0)) -> Path:
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(spacing[:image.GetDimension()])
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def write_dicom_series(volume: np.ndarray, folder: Path, spacing=(0.7, 0.7, 2.5)) -> None:
+    """One CT series, one file per slice, with the position tags a series reader sorts by."""
+    folder.mkdir(parents=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for index, plane in enumerate(volume):
+        image = sitk.GetImageFromArray(plane[None].astype(np.int16))
+        image.SetSpacing(spacing)
+        image.SetOrigin((0.0, 0.0, index * spacing[2]))
+        for tag, value in {"0020|000e": "1.2.826.0.1.3680043.2.1125.1", "0020|000d": "1.2.826.0.1.3680043.2.1125.2",
+                           "0008|0060": "CT", "0020|0013": str(index + 1),
+                           "0020|0032": f"0\\0\\{index * spacing[2]}", "0020|0037": "1\\0\\0\\0\\1\\0",
+                           "0008|0018": f"1.2.826.0.1.3680043.2.1125.3.{index}"}.items():
+            image.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"slice_{index:03d}.dcm"))
+        writer.Execute(image)
+
+
+def test_channels_named_as_nnunet_form_one_case(tmp_path):
+    for name in ("a_0000.nii.gz", "a_0001.nii.gz", "b_0000.nii.gz"):
+        write_nifti(np.zeros((2, 3, 4), np.float32), tmp_path / name)
+    cases = find_cases(tmp_path)
+    assert [(case.case_id, [path.name for path in case.files]) for case in cases] == [
+        ("a", ["a_0000.nii.gz", "a_0001.nii.gz"]), ("b", ["b_0000.nii.gz"])]
+
+
+def test_other_names_are_one_case_each_and_subfolders_prefix_them(tmp_path):
+    write_nifti(np.zeros((2, 3, 4), np.float32), tmp_path / "scan.nii.gz")
+    (tmp_path / "patient7").mkdir()
+    Image.fromarray(np.zeros((5, 6), np.uint8)).save(tmp_path / "patient7" / "slice1.png")
+    assert [(case.case_id, case.kind) for case in find_cases(tmp_path)] == [("scan", "nifti"),
+                                                                             ("patient7_slice1", "slice")]
+
+
+def test_a_dicom_series_is_one_volume_with_padding_as_air(tmp_path):
+    volume = np.full((3, 4, 5), -500, np.int16)
+    volume[:, 0, 0] = -3024  # padding outside the scan circle
+    write_dicom_series(volume, tmp_path / "series")
+    (case,) = find_cases(tmp_path)
+    assert (case.case_id, case.kind, len(case.files)) == ("series", "dicom_series", 3)
+    image = read_case(case, "hu", MODEL)
+    assert image.data.shape == (1, 3, 4, 5) and not image.is_slice
+    assert image.data[0, :, 0, 0].tolist() == [-1024] * 3
+    assert image.properties["sitk_stuff"]["spacing"] == pytest.approx((0.7, 0.7, 2.5))
+    assert image.properties["spacing"] == pytest.approx([2.5, 0.7, 0.7])
+
+
+def test_hu_becomes_grey_for_a_grey_model_as_the_converters_map_it(tmp_path):
+    path = write_nifti(np.array([[[-1250.0, -500.0, 250.0, 1000.0]]], np.float32), tmp_path / "ct.nii.gz")
+    image = read_case(find_cases(path)[0], "grey8", MODEL)
+    assert image.data.ravel().tolist() == [0.0, 128.0, 255.0, 255.0]
+    assert read_case(find_cases(path)[0], "hu", MODEL).data.ravel().tolist() == [-1250.0, -500.0, 250.0, 1000.0]
+
+
+def test_a_grey_image_is_refused_by_an_hu_model(tmp_path):
+    path = tmp_path / "slice.png"
+    Image.fromarray(np.full((5, 6), 100, np.uint8)).save(path)
+    with pytest.raises(CovplanError, match=r"slice.png: the image is 8-bit grey but the model model was trained "
+                                           r"on CT in HU"):
+        read_case(find_cases(path)[0], "hu", MODEL)
+
+
+def test_a_png_slice_is_2d_grey_with_unit_spacing(tmp_path):
+    path = tmp_path / "slice.png"
+    Image.fromarray(np.arange(30, dtype=np.uint8).reshape(5, 6)).save(path)
+    image = read_case(find_cases(path)[0], "grey8", MODEL)
+    assert image.is_slice and image.data.shape == (1, 1, 5, 6)
+    assert image.data[0, 0, 1, 0] == 6
+    assert image.properties["sitk_stuff"]["spacing"] == (1.0, 1.0)
+
+
+def test_an_unreadable_file_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"not a picture")
+    with pytest.raises(CovplanError, match="broken.png: cannot be read") as error:
+        read_case(find_cases(path)[0], "grey8", MODEL)
+    assert "--skip-bad" not in str(error.value) and "\n" not in str(error.value)
+
+
+def test_an_empty_folder_is_refused(tmp_path):
+    with pytest.raises(CovplanError, match="no images found"):
+        find_cases(tmp_path)

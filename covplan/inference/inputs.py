@@ -47,14 +47,14 @@ def _nifti_stem(path: Path) -> str:
 
 
 def _nifti_cases(files: list[Path], prefix: str) -> list[InputCase]:
-    """Files named ``<case>_XXXX`` are channels of one case; otherwise each file is a case."""
-    stems = {path: _nifti_stem(path) for path in files}
-    if all(CHANNEL_SUFFIX.match(stem) for stem in stems.values()):
-        by_case: dict[str, list[Path]] = {}
-        for path, stem in sorted(stems.items()):
-            by_case.setdefault(CHANNEL_SUFFIX.match(stem)["case"], []).append(path)
-        return [InputCase(prefix + case, "nifti", tuple(paths)) for case, paths in by_case.items()]
-    return [InputCase(prefix + stem, "nifti", (path,)) for path, stem in sorted(stems.items())]
+    """Files named ``<case>_XXXX`` are the channels of ``<case>`` (nnU-Net's naming); any
+    other file is a case of its own."""
+    by_case: dict[str, list[Path]] = {}
+    for path in sorted(files):
+        stem = _nifti_stem(path)
+        match = CHANNEL_SUFFIX.match(stem)
+        by_case.setdefault(match["case"] if match else stem, []).append(path)
+    return [InputCase(prefix + case, "nifti", tuple(paths)) for case, paths in by_case.items()]
 
 
 def _dicom_cases(folder: Path, prefix: str) -> tuple[list[InputCase], set[Path]]:

@@ -17,7 +17,8 @@ from covplan.errors import CovplanError
 from covplan.evaluation.label_roles import label_roles
 from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.model import ModelPredictor, TrainedModel, load_model
-from covplan.inference.outputs import image_on_input_grid, label_file, write_label_map, write_nifti, write_probabilities
+from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, image_on_input_grid, label_file, write_label_map,
+                                      write_nifti, write_probabilities)
 from covplan.inference.uncertainty import RunningMoments, lesion_uncertainty, predictive_entropy
 from covplan.training.distributed import resolve_device
 from covplan.training.work_folder import Fold
@@ -128,8 +129,10 @@ def predict(input_path: Path, output_dir: Path, model_folders: list[Path],
     cases = find_cases(input_path)
     predictors = [ModelPredictor(model, device, settings.use_mirroring) for model in models]
     output_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_file(output_dir / "dataset.json") as temporary:  # labels for evaluate, report and ensemble
-        temporary.write_text(json.dumps(models[0].dataset_json, indent=2))
+    # Labels and file ending of the outputs, for evaluate, report and ensemble.
+    file_ending = PNG_ENDING if all(_output_format(case) == "png" for case in cases) else NIFTI_ENDING
+    with atomic_file(output_dir / "dataset.json") as temporary:
+        temporary.write_text(json.dumps({**models[0].dataset_json, "file_ending": file_ending}, indent=2))
     result, summaries = PredictionResult(), {}
     for case in tqdm(cases, desc="cases", unit="case", disable=len(cases) == 1):
         existing = [path.name for path in _outputs_of(case, output_dir, settings) if path.exists()]

@@ -57,10 +57,20 @@ def _nifti_cases(files: list[Path], prefix: str) -> list[InputCase]:
     return [InputCase(prefix + case, "nifti", tuple(paths)) for case, paths in by_case.items()]
 
 
+def _may_be_dicom(path: Path) -> bool:
+    """A ``.dcm`` file, or a file without suffix that starts as DICOM files do."""
+    if not path.is_file() or path.suffix.lower() not in ("", ".dcm"):
+        return False
+    if path.suffix:
+        return True
+    with path.open("rb") as stream:
+        return stream.read(132)[128:] == b"DICM"
+
+
 def _dicom_cases(folder: Path, prefix: str) -> tuple[list[InputCase], set[Path]]:
     """One case per DICOM series in ``folder``: a volume, or a slice when the series has one file."""
-    if not any(path.is_file() and path.suffix.lower() in ("", ".dcm") for path in folder.iterdir()):
-        return [], set()  # nothing DICOM could be in (and ITK warns when it finds no series)
+    if not any(_may_be_dicom(path) for path in folder.iterdir()):
+        return [], set()  # ITK warns when it finds no series
     series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
     volume_name = prefix.removesuffix("_") or folder.name
     cases, used = [], set()

@@ -11,6 +11,7 @@ from PIL import Image
 
 from covplan.errors import CovplanError
 from covplan.inference.inputs import find_cases, read_case
+from tests.conftest import SHARED_DATA
 
 MODEL = Path("model")  # named in messages only
 
@@ -104,3 +105,22 @@ def test_an_unreadable_file_is_one_line_naming_it(tmp_path):
 def test_an_empty_folder_is_refused(tmp_path):
     with pytest.raises(CovplanError, match="no images found"):
         find_cases(tmp_path)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "covid_ny_sbu_axial").is_dir(), reason="../shared/data/covid_ny_sbu_axial absent")
+def test_real_dicom_slices_are_hu_with_their_header_spacing():
+    cases = find_cases(SHARED_DATA / "covid_ny_sbu_axial")
+    assert len(cases) == 20 and {case.kind for case in cases} == {"slice"}
+    image = read_case(cases[0], "hu", MODEL)
+    assert image.is_slice and image.data.shape == (1, 1, 512, 512)
+    assert image.data.min() == -1024  # the -3024 padding became air
+    assert 0.6 < image.properties["sitk_stuff"]["spacing"][0] < 1.0
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "lidc_idri_0001").is_dir(), reason="../shared/data/lidc_idri_0001 absent")
+def test_the_real_lidc_volume_is_windowed_for_a_grey_model():
+    (case,) = find_cases(SHARED_DATA / "lidc_idri_0001")  # its ATTRIBUTION file is no image
+    image = read_case(case, "grey8", MODEL)
+    assert image.data.shape == (1, 133, 512, 512) and not image.is_slice
+    assert image.data.min() >= 0 and image.data.max() == 255
+    assert image.properties["spacing"] == pytest.approx([2.5, 0.703125, 0.703125])

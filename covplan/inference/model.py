@@ -21,7 +21,7 @@ from covplan.errors import CovplanError
 from covplan.registry import architectures, get_architecture
 from covplan.training.checkpoints import CHECKPOINT_FORMAT_VERSION, load_checkpoint
 from covplan.training.evaluation import FullResolutionOutput
-from covplan.training.work_folder import Fold, parse_fold
+from covplan.training.work_folder import Fold, TrainingInputs, parse_fold
 
 logger = logging.getLogger(__name__)
 
@@ -72,46 +72,50 @@ def _check_version(checkpoint: dict[str, Any], path: Path) -> None:
 
 @dataclass
 class TrainedModel:
-    """The plans, dataset description and fold weights of one model folder."""
+    """The plans, dataset description (as training read them) and fold weights of one
+    model folder."""
 
     folder: Path
-    plans: dict[str, Any]
-    dataset_json: dict[str, Any]
-    configuration: str
-    architecture: str
+    inputs: TrainingInputs
     intensity_domain: str | None  # None: trained on plain nnU-Net data, domain unknown
     fold_weights: dict[Fold, dict[str, torch.Tensor]] = field(repr=False)
     mirror_axes: tuple[int, ...] | None
 
-    @cached_property
+    @property
     def plans_manager(self):
-        from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+        return self.inputs.plans_manager
 
-        return PlansManager(self.plans)
-
-    @cached_property
+    @property
     def configuration_manager(self):
-        return self.plans_manager.get_configuration(self.configuration)
+        return self.inputs.configuration_manager
+
+    @property
+    def dataset_json(self) -> dict[str, Any]:
+        return self.inputs.dataset_json
+
+    @property
+    def configuration(self) -> str:
+        return self.inputs.configuration
 
     @cached_property
     def label_manager(self):
         """nnU-Net's label manager, with the plugin's output activation."""
-        labels = self.plans_manager.get_label_manager(self.dataset_json)
-        if get_architecture(self.architecture).output_activation == "sigmoid" and not labels.has_regions:
+        labels = self.inputs.label_manager
+        if get_architecture(self.inputs.architecture).output_activation == "sigmoid" and not labels.has_regions:
             return self.plans_manager.get_label_manager(self.dataset_json, inference_nonlin=normalised_sigmoid)
         return labels
 
     @property
     def num_input_channels(self) -> int:
-        return len(self.dataset_json["channel_names"])
+        return self.inputs.num_input_channels
 
     @property
     def dims(self) -> int:
         return len(self.configuration_manager.patch_size)
 
     def build_network(self) -> torch.nn.Module:
-        plugin = get_architecture(self.architecture)
-        return plugin.build_network(self.configuration_manager.configuration, self.num_input_channels,
+        plugin = get_architecture(self.inputs.architecture)
+        return plugin.build_network(self.inputs.plan, self.num_input_channels,
                                     self.label_manager.num_segmentation_heads, deep_supervision=False)
 
 
@@ -136,8 +140,11 @@ def load_model(folder: Path, folds: list[Fold] | None = None, checkpoint: str = 
         weights[fold] = loaded["network_weights"]
         first = first or loaded
     architecture = plans.get("covplan", {}).get("architecture") or first["architecture"]["name"]
-    model = TrainedModel(folder, plans, dataset_json, first["init_args"]["configuration"], architecture, domain,
-                         weights, first.get("inference_allowed_mirroring_axes"))
+    fingerprint_file = folder / "dataset_fingerprint.json"
+    fingerprint = _read_json(fingerprint_file, folder) if fingerprint_file.is_file() else {}
+    inputs = TrainingInputs(folder.parent, architecture, first["init_args"]["configuration"], plans, dataset_json,
+                            fingerprint)
+    model = TrainedModel(folder, inputs, domain, weights, first.get("inference_allowed_mirroring_axes"))
     network = model.build_network()
     for fold, state in weights.items():
         try:

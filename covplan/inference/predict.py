@@ -61,12 +61,17 @@ def _output_format(case: InputCase) -> str:
     return "png" if case.kind == "slice" else "nifti"
 
 
+def _uncertainty_files(output_dir: Path, case_id: str) -> tuple[Path, Path]:
+    """The entropy and the variance map of a case."""
+    return output_dir / f"{case_id}_entropy{NIFTI_ENDING}", output_dir / f"{case_id}_variance{NIFTI_ENDING}"
+
+
 def _outputs_of(case: InputCase, output_dir: Path, settings: PredictionSettings) -> list[Path]:
     files = [label_file(output_dir, case.case_id, _output_format(case))]
     if settings.save_probabilities:
         files.append(output_dir / f"{case.case_id}.npz")
     if settings.save_uncertainty:
-        files += [output_dir / f"{case.case_id}_entropy.nii.gz", output_dir / f"{case.case_id}_variance.nii.gz"]
+        files += _uncertainty_files(output_dir, case.case_id)
     return files
 
 
@@ -99,9 +104,9 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
     summary = None
     if settings.save_uncertainty:
         entropy = predictive_entropy(moments.mean)
-        write_nifti(image_on_input_grid(entropy, image.properties), output_dir / f"{case.case_id}_entropy.nii.gz")
-        write_nifti(image_on_input_grid(moments.variance.mean(axis=0), image.properties),
-                    output_dir / f"{case.case_id}_variance.nii.gz")
+        entropy_file, variance_file = _uncertainty_files(output_dir, case.case_id)
+        write_nifti(image_on_input_grid(entropy, image.properties), entropy_file)
+        write_nifti(image_on_input_grid(moments.variance.mean(axis=0), image.properties), variance_file)
         summary = {**lesion_uncertainty(entropy, segmentation, label_roles(first.dataset_json).lesion_labels),
                    "members": moments.count}
     # The label map last: a case counts as done only when every output is there.

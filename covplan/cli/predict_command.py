@@ -31,7 +31,8 @@ def _parse_folds(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 @click.option("--save-probabilities", is_flag=True,
               help="Also write <case>.npz (mean class probabilities) and <case>.pkl, for `covplan ensemble`.")
 @click.option("--save-uncertainty", is_flag=True,
-              help="Also write <case>_entropy.nii.gz, <case>_variance.nii.gz and uncertainty_summary.json.")
+              help="Also write uncertainty/<case>_entropy.nii.gz, uncertainty/<case>_variance.nii.gz and "
+                   "uncertainty_summary.json.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA (with mixed precision) when available, else CPU.")
 @click.option("--overwrite", is_flag=True, help="Predict cases again whose outputs exist (kept otherwise).")

@@ -26,6 +26,7 @@ from covplan.training.work_folder import Fold
 logger = logging.getLogger(__name__)
 
 UNCERTAINTY_SUMMARY = "uncertainty_summary.json"
+UNCERTAINTY_FOLDER = "uncertainty"
 
 
 @dataclass
@@ -62,8 +63,10 @@ def _output_format(case: InputCase) -> str:
 
 
 def _uncertainty_files(output_dir: Path, case_id: str) -> tuple[Path, Path]:
-    """The entropy and the variance map of a case."""
-    return output_dir / f"{case_id}_entropy{NIFTI_ENDING}", output_dir / f"{case_id}_variance{NIFTI_ENDING}"
+    """The entropy and the variance map of a case, in a subfolder: `covplan evaluate` and
+    `covplan report` take every image beside the label maps for a label map."""
+    folder = output_dir / UNCERTAINTY_FOLDER
+    return folder / f"{case_id}_entropy{NIFTI_ENDING}", folder / f"{case_id}_variance{NIFTI_ENDING}"
 
 
 def _outputs_of(case: InputCase, output_dir: Path, settings: PredictionSettings) -> list[Path]:

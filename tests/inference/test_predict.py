@@ -84,13 +84,13 @@ def test_two_models_are_averaged_on_the_input_grid(runs):
 
 
 def test_uncertainty_maps_follow_the_members(runs, sphere_input):
-    one = read(runs["fold0"] / "ball_variance.nii.gz")
+    one = read(runs["fold0"] / "uncertainty" / "ball_variance.nii.gz")
     assert sitk.GetArrayFromImage(one).max() == 0.0  # a single member cannot disagree
     assert one.GetOrigin() == pytest.approx(ORIGIN) and one.GetDirection() == pytest.approx(DIRECTION)
-    variance = sitk.GetArrayFromImage(read(runs["folds01"] / "ball_variance.nii.gz"))
+    variance = sitk.GetArrayFromImage(read(runs["folds01"] / "uncertainty" / "ball_variance.nii.gz"))
     assert variance.shape == sphere_input[1].shape and variance.max() > 0
     mean = probabilities(runs["folds01"])
-    entropy = sitk.GetArrayFromImage(read(runs["folds01"] / "ball_entropy.nii.gz"))
+    entropy = sitk.GetArrayFromImage(read(runs["folds01"] / "uncertainty" / "ball_entropy.nii.gz"))
     np.testing.assert_allclose(entropy, -(mean * np.log(np.clip(mean, 1e-30, 1))).sum(axis=0), atol=1e-5)
     labels = sitk.GetArrayFromImage(read(runs["folds01"] / "ball.nii.gz"))
     case = json.loads((runs["folds01"] / "uncertainty_summary.json").read_text())["cases"]["ball"]
@@ -101,7 +101,7 @@ def test_uncertainty_maps_follow_the_members(runs, sphere_input):
 def test_members_that_agree_leave_no_variance(trained_models, sphere_input, tmp_path):
     model = trained_models["3d"]
     predict(sphere_input[0], tmp_path, [model, model], PredictionSettings(folds=[0], save_uncertainty=True, **FAST))
-    assert sitk.GetArrayFromImage(read(tmp_path / "ball_variance.nii.gz")).max() == 0.0
+    assert sitk.GetArrayFromImage(read(tmp_path / "uncertainty" / "ball_variance.nii.gz")).max() == 0.0
 
 
 def test_mirroring_keeps_shapes_and_changes_the_probabilities(trained_models, sphere_input, runs, tmp_path):
@@ -191,3 +191,16 @@ def test_ensemble_of_saved_probabilities_equals_the_fold_ensemble(runs, tmp_path
     ensembled, direct = read(tmp_path / "ball.nii.gz"), read(runs["folds01"] / "ball.nii.gz")
     assert (sitk.GetArrayFromImage(ensembled) == sitk.GetArrayFromImage(direct)).all()
     assert ensembled.GetOrigin() == direct.GetOrigin() and ensembled.GetDirection() == direct.GetDirection()
+
+
+def test_predictions_equal_the_trainers_validation_of_the_fold(trained_fold, tiny_work_root, tmp_path):
+    fold_folder, _ = trained_fold
+    images = tiny_work_root / "raw" / "Dataset001_Sphere" / "imagesTr"
+    (tmp_path / "in").mkdir()
+    for case in ("case_003", "case_005"):  # fold 0's validation cases, predicted without mirroring
+        shutil.copy(images / f"{case}_0000.nii.gz", tmp_path / "in")
+    predict(tmp_path / "in", tmp_path / "out", [fold_folder.parent], PredictionSettings(folds=[0], **FAST))
+    for case in ("case_003", "case_005"):
+        ours = sitk.GetArrayFromImage(read(tmp_path / "out" / f"{case}.nii.gz"))
+        trainers = sitk.GetArrayFromImage(read(fold_folder / "validation" / f"{case}.nii.gz"))
+        assert (ours == trainers).all()

@@ -59,7 +59,11 @@ def ensemble_folders(input_folders: list[Path], output_dir: Path, save_probabili
         if target.exists() and not overwrite:
             logger.warning("%s exists; kept (pass --overwrite to replace it)", target)
             continue
-        probabilities = average_probabilities([str(folder / f"{case_id}.npz") for folder in input_folders])
+        try:
+            probabilities = average_probabilities([str(folder / f"{case_id}.npz") for folder in input_folders])
+        except ValueError as error:  # numpy cannot add arrays of different shapes
+            raise CovplanError(f"{case_id}.npz differs in shape between the folders ({error}); ensemble "
+                               f"predictions of the same inputs") from error
         if save_probabilities:
             write_probabilities(probabilities, properties, output_dir, case_id, output_format)
         write_label_map(labels.convert_probabilities_to_segmentation(probabilities), properties, target, output_format)

@@ -55,3 +55,13 @@ def test_ensemble_names_a_folder_that_lacks_a_case(tmp_path):
     assert result.exit_code == 1
     assert f"Error: {tmp_path / 'b'}: no probabilities for y; predict them with --save-probabilities" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_ensemble_refuses_probabilities_of_other_shapes(tmp_path):
+    member(tmp_path / "a", {"x": ([[[[1.0]]], [[[0.0]]], [[[0.0]]]], VOLUME, "nifti")})
+    member(tmp_path / "b", {"x": ([[[[1.0, 1.0]]], [[[0.0, 0.0]]], [[[0.0, 0.0]]]], VOLUME, "nifti")})
+    result = CliRunner().invoke(cli, ["ensemble", "-i", str(tmp_path / "a"), "-i", str(tmp_path / "b"),
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "Error: x.npz differs in shape between the folders" in result.output
+    assert not (tmp_path / "out" / "x.nii.gz").exists()

@@ -1,5 +1,5 @@
 """Input images like the tiny WORK folders' training cases (a bright ball or disc in noise),
-on a grid with non-trivial spacing, origin and direction."""
+on a grid with non-trivial spacing, origin and direction, as NIfTI, PNG or a DICOM series."""
 
 from __future__ import annotations
 
@@ -40,6 +40,24 @@ def write_disc_png(path: Path, seed: int = 0, shape: tuple[int, int] = (36, 40))
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.clip(70 + image * 50, 0, 255).astype(np.uint8)).save(path)
     return label
+
+
+def write_dicom_series(volume: np.ndarray, folder: Path, spacing: tuple[float, float, float] = (0.7, 0.7, 2.5)) -> None:
+    """One CT series, one file per slice, with the position tags a series reader sorts by."""
+    folder.mkdir(parents=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for index, plane in enumerate(volume):
+        image = sitk.GetImageFromArray(plane[None].astype(np.int16))
+        image.SetSpacing(spacing)
+        image.SetOrigin((0.0, 0.0, index * spacing[2]))
+        for tag, value in {"0020|000e": "1.2.826.0.1.3680043.2.1125.1", "0020|000d": "1.2.826.0.1.3680043.2.1125.2",
+                           "0008|0060": "CT", "0020|0013": str(index + 1),
+                           "0020|0032": f"0\\0\\{index * spacing[2]}", "0020|0037": "1\\0\\0\\0\\1\\0",
+                           "0008|0018": f"1.2.826.0.1.3680043.2.1125.3.{index}"}.items():
+            image.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"slice_{index:03d}.dcm"))
+        writer.Execute(image)
 
 
 def dice(prediction: np.ndarray, label: np.ndarray) -> float:

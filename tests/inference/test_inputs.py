@@ -12,6 +12,7 @@ from PIL import Image
 from covplan.errors import CovplanError
 from covplan.inference.inputs import find_cases, read_case
 from tests.conftest import SHARED_DATA
+from tests.inference.spheres import write_dicom_series
 
 MODEL = Path("model")  # named in messages only
 
@@ -21,24 +22,6 @@ def write_nifti(array: np.ndarray, path: Path, spacing=(1.0, 1.0, 1.0)) -> Path:
     image.SetSpacing(spacing[:image.GetDimension()])
     sitk.WriteImage(image, str(path))
     return path
-
-
-def write_dicom_series(volume: np.ndarray, folder: Path, spacing=(0.7, 0.7, 2.5)) -> None:
-    """One CT series, one file per slice, with the position tags a series reader sorts by."""
-    folder.mkdir(parents=True)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    for index, plane in enumerate(volume):
-        image = sitk.GetImageFromArray(plane[None].astype(np.int16))
-        image.SetSpacing(spacing)
-        image.SetOrigin((0.0, 0.0, index * spacing[2]))
-        for tag, value in {"0020|000e": "1.2.826.0.1.3680043.2.1125.1", "0020|000d": "1.2.826.0.1.3680043.2.1125.2",
-                           "0008|0060": "CT", "0020|0013": str(index + 1),
-                           "0020|0032": f"0\\0\\{index * spacing[2]}", "0020|0037": "1\\0\\0\\0\\1\\0",
-                           "0008|0018": f"1.2.826.0.1.3680043.2.1125.3.{index}"}.items():
-            image.SetMetaData(tag, value)
-        writer.SetFileName(str(folder / f"slice_{index:03d}.dcm"))
-        writer.Execute(image)
 
 
 def test_channels_named_as_nnunet_form_one_case(tmp_path):

@@ -15,7 +15,8 @@ from PIL import Image
 
 from covplan.errors import CovplanError
 from covplan.inference import PredictionSettings, ensemble_folders, predict
-from tests.inference.spheres import DIRECTION, ORIGIN, SPACING, dice, write_disc_png, write_sphere_volume
+from tests.inference.spheres import (DIRECTION, ORIGIN, SPACING, ball, dice, write_dicom_series, write_disc_png,
+                                    write_sphere_volume)
 
 FAST = dict(use_mirroring=False, device="cpu")
 
@@ -204,3 +205,13 @@ def test_predictions_equal_the_trainers_validation_of_the_fold(trained_fold, tin
         ours = sitk.GetArrayFromImage(read(tmp_path / "out" / f"{case}.nii.gz"))
         trainers = sitk.GetArrayFromImage(read(fold_folder / "validation" / f"{case}.nii.gz"))
         assert (ours == trainers).all()
+
+
+def test_a_dicom_series_is_predicted_on_its_own_grid(trained_models, tmp_path):
+    image, label = ball((20, 24, 24), seed=5)
+    write_dicom_series(np.rint(image * 100), tmp_path / "in" / "series", spacing=(1.0, 0.95, 1.1))
+    result = predict(tmp_path / "in", tmp_path / "out", [trained_models["3d"]], PredictionSettings(folds=[0], **FAST))
+    assert result.written == ["series"]
+    labels = read(tmp_path / "out" / "series.nii.gz")
+    assert labels.GetSpacing() == pytest.approx((1.0, 0.95, 1.1))
+    assert dice(sitk.GetArrayFromImage(labels), label) > 0.8

@@ -3,6 +3,7 @@ on a grid with non-trivial spacing, origin and direction, as NIfTI, PNG or a DIC
 
 from __future__ import annotations
 
+import locale
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,16 @@ def write_disc_png(path: Path, seed: int = 0, shape: tuple[int, int] = (36, 40))
 def write_dicom_series(volume: np.ndarray, folder: Path, spacing: tuple[float, float, float] = (0.7, 0.7, 2.5)) -> None:
     """One CT series, one file per slice, with the position tags a series reader sorts by."""
     folder.mkdir(parents=True)
+    # ITK's DICOM writer switches the whole process to the C locale and leaves it so;
+    # later tests read UTF-8 text with the default encoding.
+    previous_locale = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_dicom_slices(volume, folder, spacing)
+    finally:
+        locale.setlocale(locale.LC_ALL, previous_locale)
+
+
+def _write_dicom_slices(volume: np.ndarray, folder: Path, spacing: tuple[float, float, float]) -> None:
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     for index, plane in enumerate(volume):

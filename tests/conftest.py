@@ -61,3 +61,39 @@ def work2d(nnunet_work_root: Path, tmp_path: Path) -> Path:
     import shutil
 
     return Path(shutil.copytree(nnunet_work_root / "work2d", tmp_path / "work2d"))
+
+
+@pytest.fixture(scope="session")
+def trained_fold(nnunet_work_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """Fold 0 of plain_unet trained for a few epochs on the bright spheres (with its
+    validation); returns the fold folder and the evaluation summary. Read it, never write."""
+    import shutil
+
+    from covplan.training import TrainingSettings, train_fold
+    from tests.nnunet_work import TINY_TRAINING, TRAINED_EPOCHS
+
+    work = Path(shutil.copytree(nnunet_work_root / "work3d", tmp_path_factory.mktemp("trained") / "work"))
+    summary = train_fold(work, "plain_unet", 0, settings=TrainingSettings(num_epochs=TRAINED_EPOCHS, **TINY_TRAINING))
+    return work / "plain_unet__3d_fullres" / "fold_0", summary
+
+
+@pytest.fixture(scope="session")
+def trained_models(trained_fold, nnunet_work_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Model folders to predict with: ``3d`` (plain_unet folds 0 and 1 on the spheres),
+    ``3d_other`` (a second model folder holding fold 1 only: other weights) and ``2d``
+    (fold 0 on the discs). Read them, never write."""
+    import shutil
+
+    from covplan.training import TrainingSettings, train_fold
+    from tests.nnunet_work import TINY_TRAINING, TRAINED_EPOCHS
+
+    root = tmp_path_factory.mktemp("models")
+    work3d = Path(shutil.copytree(trained_fold[0].parent.parent, root / "work3d"))
+    work2d = Path(shutil.copytree(nnunet_work_root / "work2d", root / "work2d"))
+    settings = TrainingSettings(num_epochs=TRAINED_EPOCHS, **{**TINY_TRAINING, "evaluate": False})
+    train_fold(work3d, "plain_unet", 1, settings=settings)
+    train_fold(work2d, "plain_unet", 0, settings=settings)
+    model3d = work3d / "plain_unet__3d_fullres"
+    other = root / "other__3d_fullres"
+    shutil.copytree(model3d, other, ignore=shutil.ignore_patterns("fold_0"))
+    return {"3d": model3d, "3d_other": other, "2d": work2d / "plain_unet__2d"}

@@ -20,6 +20,9 @@ import numpy as np
 
 NUM_CASES = 6
 PLANS_NAME = "plans_plain_unet"
+# Training settings that fit the shrunk plans: a few seconds per fold on a CPU.
+TRAINED_EPOCHS = 4
+TINY_TRAINING = dict(iterations_per_epoch=10, validation_iterations=2, num_workers=0, test_time_mirroring=False)
 DATASETS = {  # dataset id: (name, image shape (z, y, x), configuration, shrunk patch size)
     1: ("Dataset001_Sphere", (24, 32, 32), "3d_fullres", [16, 16, 16]),
     2: ("Dataset002_Disc", (1, 40, 40), "2d", [32, 32]),

@@ -10,11 +10,13 @@ import click
 from covplan import __version__
 from covplan.cli.convert_command import convert_command
 from covplan.cli.demo_data_command import demo_data_command
+from covplan.cli.ensemble_command import ensemble_command
 from covplan.cli.evaluate_command import evaluate_command
 from covplan.cli.find_best_command import find_best_command
-from covplan.cli.plan_and_train_command import plan_and_train_command
 from covplan.cli.plan_command import plan_command
+from covplan.cli.plan_and_train_command import plan_and_train_command
 from covplan.cli.plugins_command import plugins_command
+from covplan.cli.predict_command import predict_command
 from covplan.cli.preprocess_command import preprocess_command
 from covplan.cli.report_command import report_command
 from covplan.cli.train_command import train_command
@@ -51,8 +53,10 @@ cli.add_command(demo_data_command)
 cli.add_command(convert_command)
 cli.add_command(plan_command)
 cli.add_command(preprocess_command)
+cli.add_command(train_command)
+cli.add_command(plan_and_train_command)
+cli.add_command(predict_command)
+cli.add_command(ensemble_command)
 cli.add_command(evaluate_command)
 cli.add_command(find_best_command)
 cli.add_command(report_command)
-cli.add_command(train_command)
-cli.add_command(plan_and_train_command)

@@ -344,10 +344,15 @@ class Trainer:
             self._write_model_description()
 
     def _write_model_description(self) -> None:
-        """Plans (under nnU-Net's name ``plans.json``), dataset.json and fingerprint beside
-        the folds: the model folder alone is enough to predict."""
-        for name, content in (("plans.json", self.inputs.plans), ("dataset.json", self.inputs.dataset_json),
-                              ("dataset_fingerprint.json", self.inputs.fingerprint)):
+        """Plans (under nnU-Net's name ``plans.json``), dataset.json, fingerprint and, when
+        the WORK folder has it, covplan_dataset.json (the intensity domain predict checks)
+        beside the folds: the model folder alone is enough to predict."""
+        descriptions = [("plans.json", self.inputs.plans), ("dataset.json", self.inputs.dataset_json),
+                        ("dataset_fingerprint.json", self.inputs.fingerprint)]
+        covplan_dataset_file = self.inputs.work / "covplan_dataset.json"
+        if covplan_dataset_file.is_file():
+            descriptions.append(("covplan_dataset.json", json.loads(covplan_dataset_file.read_text())))
+        for name, content in descriptions:
             with atomic_file(self.inputs.model_folder / name) as temporary:
                 temporary.write_text(json.dumps(content, indent=2))
 

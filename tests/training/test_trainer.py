@@ -19,17 +19,10 @@ from covplan.training.checkpoints import load_checkpoint
 from covplan.training.trainer import Trainer
 from covplan.training.work_folder import load_training_inputs
 from tests.fake_plugins import FakeLoss, Registers
+from tests.nnunet_work import TINY_TRAINING, TRAINED_EPOCHS
 
-EPOCHS = 4
-TINY = dict(iterations_per_epoch=10, validation_iterations=2, num_workers=0, test_time_mirroring=False)
-
-
-@pytest.fixture(scope="module")
-def trained_fold(nnunet_work_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """Fold 0 of plain_unet trained for a few epochs on the bright spheres."""
-    work = Path(shutil.copytree(nnunet_work_root / "work3d", tmp_path_factory.mktemp("trained") / "work"))
-    summary = train_fold(work, "plain_unet", 0, settings=TrainingSettings(num_epochs=EPOCHS, **TINY))
-    return work / "plain_unet__3d_fullres" / "fold_0", summary
+EPOCHS = TRAINED_EPOCHS
+TINY = TINY_TRAINING
 
 
 def test_learns_the_spheres(trained_fold):

@@ -1,0 +1,64 @@
+"""``covplan predict``: label maps for new images from one or several trained models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from covplan.errors import CovplanError
+from covplan.inference import PredictionSettings, predict
+
+
+def _parse_folds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str] | None:
+    folds = [fold.strip() for value in values for fold in value.split(",") if fold.strip()]
+    return folds or None
+
+
+@click.command(name="predict")
+@click.option("-i", "--input", "input_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A NIfTI file, a PNG/JPG/DICOM slice, or a folder of them (DICOM series: one volume each).")
+@click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: <case>.nii.gz for volumes, <case>.png for slices.")
+@click.option("-m", "--model", "model_folders", required=True, multiple=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Trained model folder WORK/<arch>__<configuration>; repeat for a multi-architecture ensemble.")
+@click.option("-f", "--folds", multiple=True, callback=_parse_folds, metavar="F1,F2",
+              help="Folds to ensemble, comma-separated or repeated (0,1 or all) [default: every trained fold].")
+@click.option("--checkpoint", type=click.Choice(["final", "best"]), default="final", show_default=True,
+              help="Which checkpoint of each fold.")
+@click.option("--tta/--no-tta", default=True, show_default=True, help="Mirroring test-time augmentation.")
+@click.option("--save-probabilities", is_flag=True,
+              help="Also write <case>.npz (mean class probabilities) and <case>.pkl, for `covplan ensemble`.")
+@click.option("--save-uncertainty", is_flag=True,
+              help="Also write uncertainty/<case>_entropy.nii.gz, uncertainty/<case>_variance.nii.gz and "
+                   "uncertainty_summary.json.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: CUDA (with mixed precision) when available, else CPU.")
+@click.option("--overwrite", is_flag=True, help="Predict cases again whose outputs exist (kept otherwise).")
+def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Path, ...], folds: list[str] | None,
+                    checkpoint: str, tta: bool, save_probabilities: bool, save_uncertainty: bool, device: str,
+                    overwrite: bool) -> None:
+    """Segment new images with trained models, on each image's own grid.
+
+    The members of the ensemble are the chosen folds of every -m model; their class
+    probabilities are averaged on the input's grid. Inputs are read and put into the
+    model's intensity domain as the converters do (HU becomes 8-bit grey for a grey
+    model; a grey image is refused by an HU model). A case that cannot be predicted is
+    reported and the others go on; see docs/predict.md.
+
+    \b
+    Example:
+        covplan predict -i scans/ -o predictions/ -m work/plain_unet__3d_fullres
+        covplan predict -i scan.nii.gz -o out/ -m work/plain_unet__3d_fullres \\
+            -m work/qchc_unet__3d_fullres --folds 0,1 --save-uncertainty
+    """
+    settings = PredictionSettings(folds=folds, checkpoint=checkpoint, use_mirroring=tta,
+                                  save_probabilities=save_probabilities, save_uncertainty=save_uncertainty,
+                                  device=device, overwrite=overwrite)
+    result = predict(input_path, output_dir, list(model_folders), settings)
+    click.echo(f"{len(result.written)} case(s) written to {output_dir}"
+               + (f", {len(result.kept)} kept (existing outputs; --overwrite predicts them again)" if result.kept else ""))
+    if result.failed:
+        raise CovplanError(f"{len(result.failed)} case(s) not predicted: "
+                           + "; ".join(f"{case}: {reason}" for case, reason in result.failed.items()))

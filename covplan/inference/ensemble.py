@@ -1,0 +1,71 @@
+"""``covplan ensemble`` as a function: average the probabilities that several ``covplan
+predict --save-probabilities`` runs saved (nnU-Net's ``nnUNetv2_ensemble``) and write the
+label maps in each case's own format."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from tqdm import tqdm
+
+from covplan.atomic import atomic_file
+from covplan.errors import CovplanError
+from covplan.inference.outputs import label_file, read_probabilities, write_label_map, write_probabilities
+
+logger = logging.getLogger(__name__)
+
+
+def _dataset_json(folder: Path) -> dict:
+    path = folder / "dataset.json"
+    if not path.is_file():
+        raise CovplanError(f"{folder}: no dataset.json; give folders that `covplan predict --save-probabilities` wrote")
+    return json.loads(path.read_text())
+
+
+def ensemble_folders(input_folders: list[Path], output_dir: Path, save_probabilities: bool = False,
+                     overwrite: bool = False) -> list[str]:
+    """Average ``<case>.npz`` over ``input_folders`` for every case they all hold and write
+    ``<case>`` label maps (and the mean probabilities on request) to ``output_dir``;
+    returns the cases written. Existing label maps are kept without ``overwrite``."""
+    from nnunetv2.ensembling.ensemble import average_probabilities
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
+
+    if len(input_folders) < 2:
+        raise CovplanError("give at least two prediction folders (-i DIR1 -i DIR2)")
+    dataset_json = _dataset_json(input_folders[0])
+    for folder in input_folders[1:]:
+        if _dataset_json(folder)["labels"] != dataset_json["labels"]:
+            raise CovplanError(f"{folder} holds other labels than {input_folders[0]}; ensemble predictions of "
+                               f"models with the same labels")
+    cases_per_folder = [{path.name[:-len(".npz")] for path in folder.glob("*.npz")} for folder in input_folders]
+    cases = sorted(set.union(*cases_per_folder))
+    for folder, found in zip(input_folders, cases_per_folder):
+        missing = sorted(set(cases) - found)
+        if missing:
+            raise CovplanError(f"{folder}: no probabilities for {', '.join(missing[:5])}; predict them with "
+                               f"--save-probabilities or leave the folder out")
+    if not cases:
+        raise CovplanError(f"{input_folders[0]}: no <case>.npz; predict with --save-probabilities first")
+    labels = LabelManager(dataset_json["labels"], dataset_json.get("regions_class_order"))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_file(output_dir / "dataset.json") as temporary:
+        temporary.write_text(json.dumps(dataset_json, indent=2))
+    written = []
+    for case_id in tqdm(cases, desc="ensembling", unit="case"):
+        properties, output_format = read_probabilities(input_folders[0], case_id)
+        target = label_file(output_dir, case_id, output_format)
+        if target.exists() and not overwrite:
+            logger.warning("%s exists; kept (pass --overwrite to replace it)", target)
+            continue
+        try:
+            probabilities = average_probabilities([str(folder / f"{case_id}.npz") for folder in input_folders])
+        except ValueError as error:  # numpy cannot add arrays of different shapes
+            raise CovplanError(f"{case_id}.npz differs in shape between the folders ({error}); ensemble "
+                               f"predictions of the same inputs") from error
+        if save_probabilities:
+            write_probabilities(probabilities, properties, output_dir, case_id, output_format)
+        write_label_map(labels.convert_probabilities_to_segmentation(probabilities), properties, target, output_format)
+        written.append(case_id)
+    return written

@@ -1,0 +1,199 @@
+"""The images ``covplan predict`` reads: NIfTI files (one per channel, nnU-Net's
+``<case>_0000.nii.gz`` naming), DICOM series (one volume per series) and 2D slices (PNG, JPG,
+single-slice DICOM), read with the converters' readers and put in the model's intensity
+domain the way the converters do it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from covplan.conversion.images import (NIFTI_SUFFIXES, SKIP_HINT, detect_intensity_domain, image_like, map_to_domain,
+                                       padding_to_air, read_image)
+from covplan.conversion.slice_format import IMAGE_SUFFIXES
+from covplan.errors import CovplanError
+from dataset_converters.slices import DEFAULT_PIXEL_SPACING_MM, read_slice
+
+CHANNEL_SUFFIX = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+
+
+@dataclass(frozen=True)
+class InputCase:
+    """One case to predict: its channel files (NIfTI), its series files (DICOM) or its one
+    slice file."""
+
+    case_id: str
+    kind: str  # "nifti", "dicom_series" or "slice"
+    files: tuple[Path, ...]
+
+
+@dataclass
+class CaseImage:
+    """A case as nnU-Net's predictor takes it: ``(channels, z, y, x)`` float32 (a slice has
+    z = 1) and the properties nnU-Net's SimpleITK reader would give."""
+
+    data: np.ndarray
+    properties: dict[str, Any]
+    is_slice: bool
+
+
+def _nifti_stem(path: Path) -> str:
+    return next(path.name[:-len(suffix)] for suffix in NIFTI_SUFFIXES if path.name.endswith(suffix))
+
+
+def _nifti_cases(files: list[Path], prefix: str) -> list[InputCase]:
+    """Files named ``<case>_XXXX`` are the channels of ``<case>`` (nnU-Net's naming); any
+    other file is a case of its own."""
+    by_case: dict[str, list[Path]] = {}
+    for path in sorted(files):
+        stem = _nifti_stem(path)
+        match = CHANNEL_SUFFIX.match(stem)
+        by_case.setdefault(match["case"] if match else stem, []).append(path)
+    return [InputCase(prefix + case, "nifti", tuple(paths)) for case, paths in by_case.items()]
+
+
+def _may_be_dicom(path: Path) -> bool:
+    """A ``.dcm`` file, or a file without suffix that starts as DICOM files do."""
+    if not path.is_file() or path.suffix.lower() not in ("", ".dcm"):
+        return False
+    if path.suffix:
+        return True
+    with path.open("rb") as stream:
+        return stream.read(132)[128:] == b"DICM"
+
+
+def _dicom_cases(folder: Path, prefix: str) -> tuple[list[InputCase], set[Path]]:
+    """One case per DICOM series in ``folder``: a volume, or a slice when the series has one file."""
+    if not any(_may_be_dicom(path) for path in folder.iterdir()):
+        return [], set()  # ITK warns when it finds no series
+    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    volume_name = prefix.removesuffix("_") or folder.name
+    cases, used = [], set()
+    for series_id in sorted(series_ids):
+        files = tuple(Path(name) for name in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id))
+        used.update(files)
+        if len(files) == 1:
+            cases.append(InputCase(prefix + files[0].stem, "slice", files))
+        else:
+            name = volume_name if len(series_ids) == 1 else f"{volume_name}_{series_id}"
+            cases.append(InputCase(name, "dicom_series", files))
+    return cases, used
+
+
+def find_cases(input_path: Path) -> list[InputCase]:
+    """The cases of a file or a folder (searched recursively; a case found in a subfolder
+    is named ``<subfolder>_<name>``)."""
+    input_path = Path(input_path)
+    if input_path.is_file():
+        if input_path.name.endswith(NIFTI_SUFFIXES):
+            return _nifti_cases([input_path], "")
+        if input_path.suffix.lower() in IMAGE_SUFFIXES:
+            return [InputCase(input_path.stem, "slice", (input_path,))]
+        raise CovplanError(f"{input_path}: not an image covplan predicts (NIfTI .nii/.nii.gz, DICOM, PNG or JPG)")
+    cases: list[InputCase] = []
+    for folder in sorted([input_path, *(path for path in input_path.rglob("*") if path.is_dir())]):
+        if any(part.startswith(".") for part in folder.relative_to(input_path).parts):
+            continue
+        prefix = "".join(f"{part}_" for part in folder.relative_to(input_path).parts)
+        dicom, in_series = _dicom_cases(folder, prefix)
+        files = sorted(path for path in folder.iterdir()
+                       if path.is_file() and not path.name.startswith(".") and path not in in_series)
+        cases += _nifti_cases([path for path in files if path.name.endswith(NIFTI_SUFFIXES)], prefix)
+        cases += dicom
+        cases += [InputCase(prefix + path.stem, "slice", (path,)) for path in files
+                  if path.suffix.lower() in IMAGE_SUFFIXES]
+    seen: dict[str, InputCase] = {}
+    for case in cases:
+        if case.case_id in seen:
+            raise CovplanError(f"{case.files[0]} and {seen[case.case_id].files[0]} would both be written as case "
+                               f"'{case.case_id}'; rename one of them")
+        seen[case.case_id] = case
+    if not cases:
+        raise CovplanError(f"{input_path}: no images found (NIfTI, DICOM series, PNG, JPG); point -i at a file or "
+                           f"a folder of them")
+    return cases
+
+
+def _without_skip_hint(error: CovplanError) -> CovplanError:
+    # The converters' readers suggest their --skip-bad; predict goes on with the other
+    # cases by itself.
+    return CovplanError(str(error).replace(f" {SKIP_HINT}", ""))
+
+
+def _read_dicom_series(files: tuple[Path, ...]) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([str(path) for path in files])
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        raise CovplanError(f"{files[0].parent}: DICOM series cannot be read ({str(error).strip().splitlines()[-1]}); "
+                           f"replace the damaged files") from error
+    # As the slice converter does for DICOM: padding values become air.
+    return image_like(padding_to_air(sitk.GetArrayFromImage(image)), image)
+
+
+def _read_channel(case: InputCase, path: Path) -> tuple[sitk.Image, str | None]:
+    """One channel and its intensity domain (None where the values say neither)."""
+    if case.kind == "slice":
+        return read_slice(path, DEFAULT_PIXEL_SPACING_MM)
+    image = _read_dicom_series(case.files) if case.kind == "dicom_series" else read_image(path)
+    if image.GetDimension() == 4 or image.GetNumberOfComponentsPerPixel() > 1:
+        raise CovplanError(f"{path}: a {image.GetDimension()}D image with {image.GetNumberOfComponentsPerPixel()} "
+                           f"components; give one 2D or 3D file per channel (<case>_0000.nii.gz, <case>_0001.nii.gz)")
+    if case.kind == "dicom_series":
+        return image, "hu"
+    try:
+        return image, detect_intensity_domain(sitk.GetArrayViewFromImage(image), path)
+    except CovplanError:
+        return image, None
+
+
+def _in_model_domain(image: sitk.Image, domain: str | None, model_domain: str | None, path: Path,
+                     model_folder: Path) -> sitk.Image:
+    """The image in the domain the model was trained on, mapped as the converters map
+    their cases (HU -> 8-bit grey by the published window); grey cannot become HU."""
+    if model_domain is None:
+        return image  # plain nnU-Net data: nothing known to check
+    if domain != model_domain and not (domain == "hu" and model_domain == "grey8"):
+        found = {"grey8": "8-bit grey", "hu": "CT in HU"}.get(domain, "neither 8-bit grey nor HU")
+        wanted = {"grey8": "8-bit grey images (0..255)", "hu": "CT in HU"}[model_domain]
+        raise CovplanError(f"{path}: the image is {found} but the model {model_folder} was trained on {wanted}; "
+                           f"give it the image in that domain")
+    return map_to_domain(image, domain, model_domain, path)[0]
+
+
+def nnunet_properties(image: sitk.Image) -> dict[str, Any]:
+    """The properties nnU-Net's SimpleITKIO reader returns for ``image`` (a 2D image gets
+    nnU-Net's dummy slice spacing)."""
+    spacing = image.GetSpacing()
+    if image.GetDimension() == 2:
+        nnunet_spacing = [max(spacing) * 999, *spacing[::-1]]
+    else:
+        nnunet_spacing = list(spacing[::-1])
+    return {"sitk_stuff": {"spacing": spacing, "origin": image.GetOrigin(), "direction": image.GetDirection()},
+            "spacing": [abs(value) for value in nnunet_spacing]}
+
+
+def read_case(case: InputCase, model_domain: str | None, model_folder: Path) -> CaseImage:
+    """Read every channel of ``case`` in the model's intensity domain; unreadable files and
+    domain mismatches raise a one-line :class:`CovplanError` naming the file."""
+    try:
+        channel_files = case.files[:1] if case.kind == "dicom_series" else case.files
+        images = [_in_model_domain(*_read_channel(case, path), model_domain, path, model_folder)
+                  for path in channel_files]
+    except CovplanError as error:
+        raise _without_skip_hint(error) from error
+    reference = images[0]
+    for path, image in zip(channel_files[1:], images[1:]):
+        if image.GetSize() != reference.GetSize():
+            raise CovplanError(f"{path}: size {image.GetSize()} differs from channel 0's {reference.GetSize()} "
+                               f"({channel_files[0]}); all channels of a case share one grid")
+    arrays = [sitk.GetArrayFromImage(image).astype(np.float32) for image in images]
+    arrays = [array[None] if reference.GetDimension() == 2 else array for array in arrays]
+    data = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)  # one channel: no copy
+    return CaseImage(data, nnunet_properties(reference), is_slice=reference.GetDimension() == 2 or data.shape[1] == 1)

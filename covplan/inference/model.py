@@ -1,0 +1,210 @@
+"""A trained model folder (``WORK/<arch>__<configuration>``) loaded for prediction: its
+plans, labels, intensity domain and the weights of the chosen folds, predicted with
+nnU-Net's sliding-window predictor around the plugin's network."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from copy import deepcopy
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from covplan.errors import CovplanError
+from covplan.registry import architectures, get_architecture
+from covplan.training.checkpoints import CHECKPOINT_FORMAT_VERSION, load_checkpoint
+from covplan.training.evaluation import FullResolutionOutput
+from covplan.training.work_folder import Fold, TrainingInputs, parse_fold
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = {"final": "checkpoint_final.pth", "best": "checkpoint_best.pth"}
+
+
+def normalised_sigmoid(logits: torch.Tensor) -> torch.Tensor:
+    """Per-class sigmoid maps divided by their sum over the classes (dim 0).
+
+    covplan departs from nnU-Net here for plugins with ``output_activation = "sigmoid"``
+    (one-vs-rest maps): the arg-max is the sigmoid's, and the maps sum to one, so they
+    can be averaged with softmax models' and their entropy is defined."""
+    probabilities = torch.sigmoid(logits)
+    return probabilities / probabilities.sum(0, keepdim=True).clamp_min(torch.finfo(probabilities.dtype).tiny)
+
+
+def _read_json(path: Path, folder: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CovplanError(f"{folder} is not a covplan model folder ({path.name} missing); give -m "
+                           f"WORK/<arch>__<configuration> as `covplan train` wrote it")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CovplanError(f"{path} is not valid JSON ({error}); copy the model folder again") from error
+
+
+def available_folds(folder: Path, checkpoint_name: str) -> list[Fold]:
+    """Folds with the checkpoint: the numbered ones, or ``all`` when there are none (as
+    nnU-Net's predictor chooses)."""
+    numbered = sorted(int(path.parent.name.removeprefix("fold_")) for path in folder.glob(f"fold_*/{checkpoint_name}")
+                      if path.parent.name.removeprefix("fold_").isdigit())
+    if numbered:
+        return numbered
+    return ["all"] if (folder / "fold_all" / checkpoint_name).is_file() else []
+
+
+def _check_version(checkpoint: dict[str, Any], path: Path) -> None:
+    if checkpoint["covplan"] != CHECKPOINT_FORMAT_VERSION:
+        raise CovplanError(f"{path} was written by another covplan version (checkpoint format "
+                           f"{checkpoint['covplan']}, this covplan reads {CHECKPOINT_FORMAT_VERSION}); predict with "
+                           f"that covplan version or train again")
+    recorded = checkpoint.get("architecture", {})
+    installed = architectures().get(recorded.get("name"))
+    if installed is not None and installed.source.version != recorded.get("version"):
+        logger.warning("%s was trained with %s %s; %s is installed", path, recorded.get("distribution"),
+                       recorded.get("version"), installed.source.version)
+
+
+@dataclass
+class TrainedModel:
+    """The plans, dataset description (as training read them) and fold weights of one
+    model folder."""
+
+    folder: Path
+    inputs: TrainingInputs
+    intensity_domain: str | None  # None: trained on plain nnU-Net data, domain unknown
+    fold_weights: dict[Fold, dict[str, torch.Tensor]] = field(repr=False)
+    mirror_axes: tuple[int, ...] | None
+
+    @property
+    def plans_manager(self):
+        return self.inputs.plans_manager
+
+    @property
+    def configuration_manager(self):
+        return self.inputs.configuration_manager
+
+    @property
+    def dataset_json(self) -> dict[str, Any]:
+        return self.inputs.dataset_json
+
+    @property
+    def configuration(self) -> str:
+        return self.inputs.configuration
+
+    @cached_property
+    def label_manager(self):
+        """nnU-Net's label manager, with the plugin's output activation."""
+        labels = self.inputs.label_manager
+        if get_architecture(self.inputs.architecture).output_activation == "sigmoid" and not labels.has_regions:
+            return self.plans_manager.get_label_manager(self.dataset_json, inference_nonlin=normalised_sigmoid)
+        return labels
+
+    @property
+    def num_input_channels(self) -> int:
+        return self.inputs.num_input_channels
+
+    @property
+    def dims(self) -> int:
+        return len(self.configuration_manager.patch_size)
+
+    def build_network(self) -> torch.nn.Module:
+        plugin = get_architecture(self.inputs.architecture)
+        return plugin.build_network(self.inputs.plan, self.num_input_channels,
+                                    self.label_manager.num_segmentation_heads, deep_supervision=False)
+
+
+def load_model(folder: Path, folds: list[Fold] | None = None, checkpoint: str = "final") -> TrainedModel:
+    """Read a model folder and the chosen folds' checkpoints (all trained folds by default);
+    a missing or foreign checkpoint raises a one-line :class:`CovplanError`."""
+    folder = Path(folder)
+    plans = _read_json(folder / "plans.json", folder)
+    dataset_json = _read_json(folder / "dataset.json", folder)
+    covplan_dataset = folder / "covplan_dataset.json"
+    domain = _read_json(covplan_dataset, folder).get("intensity_domain") if covplan_dataset.is_file() else None
+    checkpoint_name = CHECKPOINTS[checkpoint]
+    folds = [parse_fold(str(fold)) for fold in folds] if folds else available_folds(folder, checkpoint_name)
+    if not folds:
+        raise CovplanError(f"{folder}: no fold_*/{checkpoint_name}; train the model first (`covplan train`)"
+                           + ("" if checkpoint == "best" else " or choose --checkpoint best"))
+    weights, first = {}, None
+    for fold in folds:
+        path = folder / f"fold_{fold}" / checkpoint_name
+        loaded = load_checkpoint(path)
+        _check_version(loaded, path)
+        weights[fold] = loaded["network_weights"]
+        first = first or loaded
+    architecture = plans.get("covplan", {}).get("architecture") or first["architecture"]["name"]
+    fingerprint_file = folder / "dataset_fingerprint.json"
+    fingerprint = _read_json(fingerprint_file, folder) if fingerprint_file.is_file() else {}
+    inputs = TrainingInputs(folder.parent, architecture, first["init_args"]["configuration"], plans, dataset_json,
+                            fingerprint)
+    model = TrainedModel(folder, inputs, domain, weights, first.get("inference_allowed_mirroring_axes"))
+    network = model.build_network()
+    for fold, state in weights.items():
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as error:
+            raise CovplanError(f"{folder / f'fold_{fold}' / checkpoint_name} does not fit the network of "
+                               f"'{architecture}' installed now ({str(error).splitlines()[0]}); install the plugin "
+                               f"version it was trained with or train again") from error
+    return model
+
+
+class ModelPredictor:
+    """nnU-Net's predictor (sliding windows with Gaussian weighting, mirroring) around the
+    plugin network of one model; yields one probability map per fold on the input grid."""
+
+    def __init__(self, model: TrainedModel, device: torch.device, use_mirroring: bool = True):
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+        self.model = model
+        self.network = model.build_network()
+        with contextlib.redirect_stdout(io.StringIO()):  # its note that CPU keeps results on the CPU
+            self.predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=use_mirroring,
+                                             perform_everything_on_device=device.type == "cuda", device=device,
+                                             allow_tqdm=False)
+        self.predictor.manual_initialization(FullResolutionOutput(self.network).eval(), model.plans_manager,
+                                             model.configuration_manager, None, model.dataset_json, "covplan",
+                                             model.mirror_axes)
+        self.predictor.label_manager = model.label_manager
+
+    def check_fits(self, data: np.ndarray, is_slice: bool, source: Path) -> None:
+        """Refuse an image with the wrong channel count or dimensionality for this model."""
+        model = self.model
+        if data.shape[0] != model.num_input_channels:
+            raise CovplanError(f"{source}: {data.shape[0]} channel(s), but the model {model.folder} takes "
+                               f"{model.num_input_channels} ({', '.join(model.dataset_json['channel_names'].values())}); "
+                               f"give one file per channel named <case>_0000, <case>_0001, ...")
+        if is_slice and model.dims == 3:
+            raise CovplanError(f"{source}: a 2D image, but the model {model.folder} is 3D "
+                               f"({model.configuration}); use a 2D model for slices")
+
+    def preprocess(self, data: np.ndarray, properties: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """nnU-Net's preprocessing of the model's configuration (crop, normalise, resample)."""
+        model = self.model
+        preprocessor = model.configuration_manager.preprocessor_class(verbose=False)
+        preprocessed, _, properties = preprocessor.run_case_npy(data, None, deepcopy(properties), model.plans_manager,
+                                                                model.configuration_manager, model.dataset_json)
+        return torch.from_numpy(preprocessed).to(dtype=torch.float32, memory_format=torch.contiguous_format), properties
+
+    def fold_outputs(self, preprocessed: torch.Tensor, properties: dict[str, Any], probabilities: bool = True):
+        """For each fold, the class probabilities ``(classes, z, y, x)`` on the input grid
+        (logits resampled to it, then the activation: nnU-Net's order), or with
+        ``probabilities=False`` only the label map, which nnU-Net computes without the
+        full-size probabilities."""
+        from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
+
+        model = self.model
+        for weights in model.fold_weights.values():
+            self.network.load_state_dict(weights)
+            logits = self.predictor.predict_sliding_window_return_logits(preprocessed).cpu()
+            output = convert_predicted_logits_to_segmentation_with_correct_shape(
+                logits, model.plans_manager, model.configuration_manager, model.label_manager, properties,
+                return_probabilities=probabilities)
+            yield output[1] if probabilities else output

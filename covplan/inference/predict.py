@@ -1,0 +1,169 @@
+"""``covplan predict`` as a function: every case of an input, with one or several models and
+their folds as ensemble members, written on the input's own grid."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from covplan.atomic import atomic_file
+from covplan.errors import CovplanError
+from covplan.evaluation.label_roles import label_roles
+from covplan.inference.inputs import InputCase, find_cases, read_case
+from covplan.inference.model import ModelPredictor, TrainedModel, load_model
+from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, image_on_input_grid, label_file, write_label_map,
+                                      write_nifti, write_probabilities)
+from covplan.inference.uncertainty import RunningMoments, lesion_uncertainty, predictive_entropy
+from covplan.training.distributed import resolve_device
+from covplan.training.work_folder import Fold
+
+logger = logging.getLogger(__name__)
+
+UNCERTAINTY_SUMMARY = "uncertainty_summary.json"
+UNCERTAINTY_FOLDER = "uncertainty"
+
+
+@dataclass
+class PredictionSettings:
+    folds: list[Fold] | None = None  # None: every trained fold of each model
+    checkpoint: str = "final"  # or "best"
+    use_mirroring: bool = True  # test-time augmentation
+    save_probabilities: bool = False
+    save_uncertainty: bool = False
+    device: str = "auto"
+    overwrite: bool = False
+
+
+@dataclass
+class PredictionResult:
+    written: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # outputs that existed (no --overwrite)
+    failed: dict[str, str] = field(default_factory=dict)  # case -> one-line reason
+
+
+def _check_models_agree(models: list[TrainedModel]) -> None:
+    first = models[0]
+    for model in models[1:]:
+        if model.dataset_json["labels"] != first.dataset_json["labels"]:
+            raise CovplanError(f"{model.folder} predicts labels {model.dataset_json['labels']}, {first.folder} "
+                               f"{first.dataset_json['labels']}; ensemble only models of the same labels")
+        if model.intensity_domain != first.intensity_domain:
+            raise CovplanError(f"{model.folder} was trained on '{model.intensity_domain}' images, {first.folder} on "
+                               f"'{first.intensity_domain}'; ensemble only models of the same intensity domain")
+
+
+def _output_format(case: InputCase) -> str:
+    return "png" if case.kind == "slice" else "nifti"
+
+
+def _uncertainty_files(output_dir: Path, case_id: str) -> tuple[Path, Path]:
+    """The entropy and the variance map of a case, in a subfolder: `covplan evaluate` and
+    `covplan report` take every image beside the label maps for a label map."""
+    folder = output_dir / UNCERTAINTY_FOLDER
+    return folder / f"{case_id}_entropy{NIFTI_ENDING}", folder / f"{case_id}_variance{NIFTI_ENDING}"
+
+
+def _outputs_of(case: InputCase, output_dir: Path, settings: PredictionSettings) -> list[Path]:
+    files = [label_file(output_dir, case.case_id, _output_format(case))]
+    if settings.save_probabilities:
+        files.append(output_dir / f"{case.case_id}.npz")
+    if settings.save_uncertainty:
+        files += _uncertainty_files(output_dir, case.case_id)
+    return files
+
+
+def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: Path,
+                 settings: PredictionSettings) -> dict[str, Any] | None:
+    """Predict one case with every fold of every model and write its outputs; returns its
+    uncertainty summary when asked for."""
+    first = predictors[0].model
+    image = read_case(case, first.intensity_domain, first.folder)
+    for predictor in predictors:
+        predictor.check_fits(image.data, image.is_slice, case.files[0])
+    moments = RunningMoments(track_variance=settings.save_uncertainty)
+    members = sum(len(predictor.model.fold_weights) for predictor in predictors)
+    # One member and nothing but labels asked for: nnU-Net's path without probabilities.
+    labels_only = members == 1 and not (settings.save_probabilities or settings.save_uncertainty)
+    with tqdm(total=members, desc=case.case_id, unit="member", leave=False) as progress:
+        for predictor in predictors:
+            preprocessed, properties = predictor.preprocess(image.data, image.properties)
+            for output in predictor.fold_outputs(preprocessed, properties, probabilities=not labels_only):
+                if labels_only:
+                    segmentation = output
+                else:
+                    moments.add(output)
+                progress.update()
+    if not labels_only:
+        segmentation = first.label_manager.convert_probabilities_to_segmentation(moments.mean)
+    output_format = _output_format(case)
+    if settings.save_probabilities:
+        write_probabilities(moments.mean, image.properties, output_dir, case.case_id, output_format)
+    summary = None
+    if settings.save_uncertainty:
+        entropy = predictive_entropy(moments.mean)
+        entropy_file, variance_file = _uncertainty_files(output_dir, case.case_id)
+        write_nifti(image_on_input_grid(entropy, image.properties), entropy_file)
+        write_nifti(image_on_input_grid(moments.variance.mean(axis=0), image.properties), variance_file)
+        summary = {**lesion_uncertainty(entropy, segmentation, label_roles(first.dataset_json).lesion_labels),
+                   "members": moments.count}
+    # The label map last: a case counts as done only when every output is there.
+    write_label_map(np.asarray(segmentation), image.properties, label_file(output_dir, case.case_id, output_format),
+                    output_format)
+    return summary
+
+
+def _write_uncertainty_summary(output_dir: Path, summaries: dict[str, dict[str, Any]]) -> None:
+    """Add this run's cases to ``uncertainty_summary.json`` (cases kept from an earlier run
+    keep their entries)."""
+    path = output_dir / UNCERTAINTY_SUMMARY
+    cases = json.loads(path.read_text()).get("cases", {}) if path.is_file() else {}
+    cases.update(summaries)
+    content = {"score": "mean predictive entropy (nats) of the ensemble's mean probabilities inside the "
+                        "voxels predicted as a lesion label; null without lesion voxels",
+               "cases": dict(sorted(cases.items()))}
+    with atomic_file(path) as temporary:
+        temporary.write_text(json.dumps(content, indent=2))
+
+
+def predict(input_path: Path, output_dir: Path, model_folders: list[Path],
+            settings: PredictionSettings | None = None) -> PredictionResult:
+    """Predict every case of ``input_path`` (file or folder) into ``output_dir``. Models
+    that cannot be used stop before any work; a case that cannot be predicted is
+    reported in the result and the others go on."""
+    settings = settings or PredictionSettings()
+    device = resolve_device(settings.device)
+    models = [load_model(folder, settings.folds, settings.checkpoint) for folder in model_folders]
+    _check_models_agree(models)
+    cases = find_cases(input_path)
+    predictors = [ModelPredictor(model, device, settings.use_mirroring) for model in models]
+    output_dir.mkdir(parents=True, exist_ok=True)
+    # Labels and file ending of the outputs, for evaluate, report and ensemble.
+    file_ending = PNG_ENDING if all(_output_format(case) == "png" for case in cases) else NIFTI_ENDING
+    with atomic_file(output_dir / "dataset.json") as temporary:
+        temporary.write_text(json.dumps({**models[0].dataset_json, "file_ending": file_ending}, indent=2))
+    result, summaries = PredictionResult(), {}
+    for case in tqdm(cases, desc="cases", unit="case", disable=len(cases) == 1):
+        existing = [path.name for path in _outputs_of(case, output_dir, settings) if path.exists()]
+        if existing and not settings.overwrite:
+            logger.warning("%s: %s exist in %s; kept (pass --overwrite to predict again)", case.case_id,
+                           ", ".join(existing), output_dir)
+            result.kept.append(case.case_id)
+            continue
+        try:
+            summary = predict_case(case, predictors, output_dir, settings)
+        except CovplanError as error:
+            logger.error("%s", error)
+            result.failed[case.case_id] = str(error)
+            continue
+        result.written.append(case.case_id)
+        if summary is not None:
+            summaries[case.case_id] = summary
+    if settings.save_uncertainty and summaries:
+        _write_uncertainty_summary(output_dir, summaries)
+    return result

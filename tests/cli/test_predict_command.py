@@ -1,0 +1,41 @@
+"""covplan predict on the command line: outputs, the count printed, and one error line
+listing the cases it could not predict."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from covplan.cli import cli
+from tests.inference.spheres import write_disc_png, write_sphere_volume
+
+
+def test_predict_writes_the_cases_and_names_the_bad_ones(trained_models, tmp_path):
+    write_sphere_volume(tmp_path / "in" / "ball.nii.gz")
+    write_disc_png(tmp_path / "in" / "flat.png")
+    result = CliRunner().invoke(cli, ["predict", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                      "-m", str(trained_models["3d"]), "--folds", "0", "--no-tta", "--device", "cpu"])
+    assert result.exit_code == 1
+    assert "1 case(s) written to" in result.output
+    error_lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1 and "1 case(s) not predicted: flat: " in error_lines[0]
+    assert "is 3D (3d_fullres); use a 2D model for slices" in error_lines[0]
+    assert "Traceback" not in result.output
+    assert (tmp_path / "out" / "ball.nii.gz").is_file()
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["labels"] == {"background": 0, "ball": 1}
+
+
+def test_a_png_slice_with_a_2d_model_and_a_png_dataset_json(trained_models, tmp_path):
+    write_disc_png(tmp_path / "disc.png")
+    result = CliRunner().invoke(cli, ["predict", "-i", str(tmp_path / "disc.png"), "-o", str(tmp_path / "out"),
+                                      "-m", str(trained_models["2d"]), "--no-tta"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "disc.png").is_file()
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["file_ending"] == ".png"
+
+
+def test_a_missing_model_folder_is_refused_by_click(tmp_path):
+    result = CliRunner().invoke(cli, ["predict", "-i", str(tmp_path), "-o", str(tmp_path / "out"),
+                                      "-m", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "does not exist" in result.output

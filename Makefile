@@ -23,12 +23,21 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 
 DEMO := demo_work
 
-# Generated phantoms in the COVID-19-CT-Seg layout, converted by the real converter.
+# The main job end to end on generated phantoms (about 5 minutes on 2 CPU cores): raw
+# COVID-19-CT-Seg layout -> converter -> plans, preprocessing and a short training of two
+# architectures (fold 0) -> two-architecture ensemble prediction with uncertainty ->
+# evaluation -> per-patient report (demo_work/report/report.html).
+DEMO_TRAINING := --folds 0 --epochs 2 --iters-per-epoch 10 --val-iters 2 --num-workers 0
 demo: venv
 	rm -rf $(DEMO)
 	$(BIN)/python -m covplan plugins
-	$(BIN)/python -m covplan demo-data $(DEMO)/raw_ct3d --kind ct3d
+	$(BIN)/python -m covplan demo-data $(DEMO)/raw_ct3d --kind ct3d --cases 6
 	$(BIN)/python -m covplan convert covid-ct-seg $(DEMO)/raw_ct3d $(DEMO)/dataset_ct3d
+	$(BIN)/python -m covplan plan-and-train $(DEMO)/dataset_ct3d -o $(DEMO)/work --arch plain_unet --arch qchc_unet $(DEMO_TRAINING)
+	$(BIN)/python -m covplan predict -i $(DEMO)/dataset_ct3d/imagesTr -o $(DEMO)/predictions --no-tta --save-uncertainty \
+		-m $(DEMO)/work/plain_unet__3d_fullres -m $(DEMO)/work/qchc_unet__3d_fullres
+	$(BIN)/python -m covplan evaluate $(DEMO)/dataset_ct3d/labelsTr $(DEMO)/predictions -j 1
+	$(BIN)/python -m covplan report $(DEMO)/predictions --images $(DEMO)/dataset_ct3d/imagesTr -o $(DEMO)/report
 
 test: venv
 	$(BIN)/python -m pytest

@@ -36,9 +36,12 @@ def _parse_folds(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA (with mixed precision) when available, else CPU.")
 @click.option("--overwrite", is_flag=True, help="Predict cases again whose outputs exist (kept otherwise).")
+@click.option("--postprocess/--no-postprocess", default=True, show_default=True,
+              help="Apply the post-processing `covplan find-best` chose on cross-validation and stored with the "
+                   "model (or the ensemble); nothing to apply when find-best never ran.")
 def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Path, ...], folds: list[str] | None,
                     checkpoint: str, tta: bool, save_probabilities: bool, save_uncertainty: bool, device: str,
-                    overwrite: bool) -> None:
+                    overwrite: bool, postprocess: bool) -> None:
     """Segment new images with trained models, on each image's own grid.
 
     The members of the ensemble are the chosen folds of every -m model; their class
@@ -55,7 +58,7 @@ def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Pat
     """
     settings = PredictionSettings(folds=folds, checkpoint=checkpoint, use_mirroring=tta,
                                   save_probabilities=save_probabilities, save_uncertainty=save_uncertainty,
-                                  device=device, overwrite=overwrite)
+                                  device=device, overwrite=overwrite, postprocess=postprocess)
     result = predict(input_path, output_dir, list(model_folders), settings)
     click.echo(f"{len(result.written)} case(s) written to {output_dir}"
                + (f", {len(result.kept)} kept (existing outputs; --overwrite predicts them again)" if result.kept else ""))

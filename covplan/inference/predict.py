@@ -20,6 +20,8 @@ from covplan.inference.model import ModelPredictor, TrainedModel, load_model
 from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, image_on_input_grid, label_file, write_label_map,
                                       write_nifti, write_probabilities)
 from covplan.inference.uncertainty import RunningMoments, lesion_uncertainty, predictive_entropy
+from covplan.postprocessing.choose import postprocessing_for_models
+from covplan.postprocessing.rules import apply_postprocessing
 from covplan.training.distributed import resolve_device
 from covplan.training.work_folder import Fold
 
@@ -38,6 +40,7 @@ class PredictionSettings:
     save_uncertainty: bool = False
     device: str = "auto"
     overwrite: bool = False
+    postprocess: bool = True  # apply the rules `covplan find-best` stored with the model(s)
 
 
 @dataclass
@@ -79,7 +82,7 @@ def _outputs_of(case: InputCase, output_dir: Path, settings: PredictionSettings)
 
 
 def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: Path,
-                 settings: PredictionSettings) -> dict[str, Any] | None:
+                 settings: PredictionSettings, postprocessing_rules: list[dict[str, Any]] = ()) -> dict[str, Any] | None:
     """Predict one case with every fold of every model and write its outputs; returns its
     uncertainty summary when asked for."""
     first = predictors[0].model
@@ -101,6 +104,9 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
                 progress.update()
     if not labels_only:
         segmentation = first.label_manager.convert_probabilities_to_segmentation(moments.mean)
+    if postprocessing_rules:
+        segmentation = apply_postprocessing(np.asarray(segmentation), postprocessing_rules,
+                                            image.properties["spacing"])
     output_format = _output_format(case)
     if settings.save_probabilities:
         write_probabilities(moments.mean, image.properties, output_dir, case.case_id, output_format)
@@ -142,6 +148,9 @@ def predict(input_path: Path, output_dir: Path, model_folders: list[Path],
     _check_models_agree(models)
     cases = find_cases(input_path)
     predictors = [ModelPredictor(model, device, settings.use_mirroring) for model in models]
+    rules = postprocessing_for_models(model_folders) if settings.postprocess else []
+    if rules:
+        logger.info("post-processing chosen by find-best: %s", json.dumps(rules))
     output_dir.mkdir(parents=True, exist_ok=True)
     # Labels and file ending of the outputs, for evaluate, report and ensemble.
     file_ending = PNG_ENDING if all(_output_format(case) == "png" for case in cases) else NIFTI_ENDING
@@ -156,7 +165,7 @@ def predict(input_path: Path, output_dir: Path, model_folders: list[Path],
             result.kept.append(case.case_id)
             continue
         try:
-            summary = predict_case(case, predictors, output_dir, settings)
+            summary = predict_case(case, predictors, output_dir, settings, rules)
         except CovplanError as error:
             logger.error("%s", error)
             result.failed[case.case_id] = str(error)

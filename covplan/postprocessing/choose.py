@@ -24,6 +24,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import permutations
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,19 @@ def load_postprocessing(model_dir: Path) -> dict[str, Any]:
         except CovplanError as error:
             raise CovplanError(f"{path}: {error}") from error
     return choice
+
+
+def postprocessing_for_models(model_folders: Sequence[Path]) -> list[dict[str, Any]]:
+    """The rules ``covplan find-best`` stored for these models: a single model's own
+    ``postprocessing.json``; for an ensemble, the file of its folder under the work
+    folder's ``ensembles/`` (members joined by ``+``, in either order). No rules when
+    find-best chose none or never ran for this combination."""
+    folders = [Path(folder) for folder in model_folders]
+    if len(folders) == 1:
+        return load_postprocessing(folders[0])["rules"]
+    ensembles = folders[0].parent / "ensembles"
+    for order in permutations(folders):
+        candidate = ensembles / "+".join(folder.name for folder in order)
+        if candidate.is_dir():
+            return load_postprocessing(candidate)["rules"]
+    return []

@@ -215,3 +215,16 @@ def test_a_dicom_series_is_predicted_on_its_own_grid(trained_models, tmp_path):
     labels = read(tmp_path / "out" / "series.nii.gz")
     assert labels.GetSpacing() == pytest.approx((1.0, 0.95, 1.1))
     assert dice(sitk.GetArrayFromImage(labels), label) > 0.8
+
+
+def test_stored_postprocessing_is_applied_unless_turned_off(trained_models, sphere_input, runs, tmp_path):
+    model = Path(shutil.copytree(trained_models["3d"], tmp_path / "model" / "plain_unet__3d_fullres"))
+    # A rule that removes every ball smaller than a litre: its effect is unmistakable.
+    rules = [{"rule": "remove_small_components", "label": 1, "min_size_mm3": 1e6}]
+    (model / "postprocessing.json").write_text(json.dumps({"rules": rules}))
+    unprocessed = sitk.GetArrayFromImage(read(runs["fold0"] / "ball.nii.gz"))
+    assert (unprocessed == 1).sum() > 0
+    predict(sphere_input[0], tmp_path / "on", [model], PredictionSettings(folds=[0], **FAST))
+    assert (sitk.GetArrayFromImage(read(tmp_path / "on" / "ball.nii.gz")) == 1).sum() == 0
+    predict(sphere_input[0], tmp_path / "off", [model], PredictionSettings(folds=[0], postprocess=False, **FAST))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(read(tmp_path / "off" / "ball.nii.gz")), unprocessed)

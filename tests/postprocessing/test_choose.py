@@ -68,3 +68,19 @@ def test_a_damaged_postprocessing_file_is_named(work):
     (work / MODEL / "postprocessing.json").write_text("{")
     with pytest.raises(CovplanError, match=r"postprocessing\.json: cannot read it as JSON"):
         load_postprocessing(work / MODEL)
+
+
+def test_rules_of_a_model_or_of_its_ensemble_folder(tmp_path):
+    from covplan.postprocessing.choose import postprocessing_for_models
+
+    single, other = tmp_path / "a__2d", tmp_path / "b__2d"
+    single.mkdir(), other.mkdir()
+    rule = {"rule": "keep_largest", "label": 1}
+    (single / "postprocessing.json").write_text(json.dumps({"rules": [rule]}))
+    assert postprocessing_for_models([single]) == [rule]
+    assert postprocessing_for_models([other]) == []
+    assert postprocessing_for_models([single, other]) == []  # find-best never ensembled them
+    ensemble = tmp_path / "ensembles" / "b__2d+a__2d"
+    ensemble.mkdir(parents=True)
+    (ensemble / "postprocessing.json").write_text(json.dumps({"rules": [rule, rule]}))
+    assert postprocessing_for_models([single, other]) == [rule, rule]

@@ -3,12 +3,14 @@ written to a temporary name beside the target and renamed at the end."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from covplan.errors import CovplanError
 
@@ -65,3 +67,29 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
     finally:
         if temporary.exists():
             shutil.rmtree(temporary)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path``; a crash leaves the old file (or none)."""
+    with atomic_file(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def copy_file_atomic(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` under a temporary name, then rename it into place."""
+    with atomic_file(target) as temporary:
+        shutil.copyfile(source, temporary)
+
+
+def replace_directory(new_directory: Path, target: Path) -> None:
+    """Move the finished ``new_directory`` to ``target``, replacing an older one there.
+    The old directory is moved aside before the new one takes its place, so ``target``
+    always holds one complete version."""
+    aside = target.with_name(f".{target.name}.old")
+    if aside.exists():
+        shutil.rmtree(aside)
+    if target.exists():
+        os.replace(target, aside)
+    os.replace(new_directory, target)
+    if aside.exists():
+        shutil.rmtree(aside)

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from covplan import __version__
 from covplan.architectures.base import ArchitecturePlugin
-from covplan.atomic_files import copy_file_atomic, write_json_atomic
+from covplan.atomic import copy_file_atomic, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dataset
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from covplan.atomic_files import replace_directory, write_json_atomic
+from covplan.atomic import replace_directory, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log

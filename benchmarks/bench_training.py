@@ -37,6 +37,12 @@ class Throughput:
     loader_batches_per_second: float
 
 
+def best_of(runs: list[Throughput]) -> Throughput:
+    """The fastest step and loader of the runs (the least disturbed by other load), the largest peak."""
+    return Throughput(min(run.seconds_per_step for run in runs), max(run.peak_mib for run in runs),
+                      max(run.loader_batches_per_second for run in runs))
+
+
 def measure(train_step, next_batch, finish, iterations: int, warmup: int, device) -> Throughput:
     """Step time and peak memory of ``train_step(next_batch())``, then the loader alone."""
     try:
@@ -91,6 +97,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="Where to train.")
     parser.add_argument("--iterations", type=int, default=50, help="Timed steps (median) and loader batches.")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="Alternating runs of the two trainers on plain_unet; the best of each counts.")
     parser.add_argument("--warmup", type=int, default=5, help="Untimed steps first.")
     parser.add_argument("--kind", choices=("semiseg", "ct3d"), default="ct3d",
                         help="Demo data: 2D slices (configuration 2d) or 3D volumes (3d_fullres).")
@@ -130,8 +138,11 @@ def run(arguments: argparse.Namespace, root: Path) -> None:
     plan = load_training_inputs(work, "plain_unet", configuration).plan
     timing = dict(iterations=arguments.iterations, warmup=arguments.warmup)
 
-    ours = covplan_throughput(work, "plain_unet", configuration, workers, device, **timing)
-    theirs = nnunet_throughput(work, configuration, device, **timing)
+    our_runs, their_runs = [], []
+    for _ in range(arguments.rounds):  # alternating, so that a burst of other load hits both
+        their_runs.append(nnunet_throughput(work, configuration, device, **timing))
+        our_runs.append(covplan_throughput(work, "plain_unet", configuration, workers, device, **timing))
+    ours, theirs = best_of(our_runs), best_of(their_runs)
     rows = [["covplan Trainer", ours.seconds_per_step, ours.peak_mib, ours.loader_batches_per_second,
              ours.loader_batches_per_second * ours.seconds_per_step],
             ["nnunetv2 nnUNetTrainer", theirs.seconds_per_step, theirs.peak_mib, theirs.loader_batches_per_second,
@@ -139,7 +150,8 @@ def run(arguments: argparse.Namespace, root: Path) -> None:
             ["ratio covplan / nnU-Net", ours.seconds_per_step / theirs.seconds_per_step, ours.peak_mib / theirs.peak_mib,
              "", ""]]
     setting = (f"{configuration}, patch {plan['patch_size']}, batch {plan['batch_size']}, device {device.type}, "
-               f"{workers} augmentation workers, median of {arguments.iterations} steps after {arguments.warmup}")
+               f"{workers} augmentation workers, median of {arguments.iterations} steps after {arguments.warmup}, "
+               f"best of {arguments.rounds} alternating rounds for plain_unet")
     record(f"Training throughput, plain_unet: covplan vs nnU-Net ({setting})", markdown_table(
         ["trainer", "s / step", "peak MiB", "loader batches / s", "loader batches per step (> 1: never starves)"],
         rows), notes=[f"dataset: {dataset.name if arguments.dataset else f'demo {arguments.kind}'}"])

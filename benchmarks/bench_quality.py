@@ -17,13 +17,10 @@ import argparse
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from common import (SHARED_DATA, markdown_table, nnunet_trainer, planned_work, record, register_bundled_plugins,
-                    resolve_device, use_temporary_nnunet_folders)
+from common import (SHARED_DATA, markdown_table, nnunet_trainer, planned_work, record, resolve_device,
+                    run_in_scratch_folder)
 
 COVPLAN_ARCHITECTURES = ("plain_unet", "coarse_refine")
 NUM_SPLITS = 5
@@ -63,21 +60,16 @@ def main() -> None:
     parser.add_argument("--validation-iterations", type=int, default=5, help="Pseudo-Dice batches per epoch.")
     parser.add_argument("--folds", type=int, default=NUM_SPLITS, help=f"How many of the {NUM_SPLITS} folds to run.")
     parser.add_argument("--workers", type=int, default=2, help="Augmentation workers of every trainer.")
-    parser.add_argument("--quick", action="store_true", help="1 fold, 4 iterations: proves the harness on CPU.")
+    parser.add_argument("--quick", action="store_true", help="1 fold, 2 iterations: proves the harness on CPU.")
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.folds, arguments.iterations, arguments.iterations_per_epoch, arguments.validation_iterations = \
-            1, 4, 2, 1
+            1, 2, 2, 1
     if not (arguments.slices_dir / "Imgs").is_dir():
         print(f"bench_quality skipped: no COVID-SemiSeg slices in {arguments.slices_dir} (Imgs/ and GT/); "
               f"pass --slices-dir")
         return
-    root = Path(tempfile.mkdtemp(prefix="bench_quality_"))
-    try:
-        use_temporary_nnunet_folders(root / "nnunet")
-        run(arguments, root)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    run_in_scratch_folder("bench_quality_", lambda root: run(arguments, root), arguments.workers)
 
 
 def run(arguments: argparse.Namespace, root: Path) -> None:
@@ -85,9 +77,7 @@ def run(arguments: argparse.Namespace, root: Path) -> None:
     from covplan.training.trainer import TrainingSettings, train_fold
     from covplan.training.work_folder import load_training_inputs
 
-    register_bundled_plugins()
     device = resolve_device(arguments.device)
-    os.environ["nnUNet_n_proc_DA"] = str(arguments.workers)
     dataset = root / "dataset"
     get_converter("slices").convert(arguments.slices_dir, dataset)
     work = planned_work(dataset, root / "work", COVPLAN_ARCHITECTURES, "2d", folds=NUM_SPLITS)

@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import (demo_dataset, nnunet_trainer, markdown_table, median_seconds, peak_memory_mib,
-                    planned_work, record, register_bundled_plugins, reset_peak_memory, resolve_device,
-                    use_temporary_nnunet_folders)
+from common import (demo_dataset, finish_loaders, markdown_table, median_seconds, nnunet_trainer, peak_memory_mib,
+                    planned_work, record, reset_peak_memory, resolve_device, run_in_scratch_folder)
 
 ARCHITECTURES = ("plain_unet", "resenc_unet", "qchc_unet", "coarse_refine")
 logger = logging.getLogger(__name__)
@@ -67,12 +63,8 @@ def covplan_throughput(work: Path, architecture: str, configuration: str, worker
     trainer = Trainer(inputs, 0, settings)
     trainer.model.train()
 
-    def finish() -> None:
-        for batches in (trainer.train_batches, trainer.val_batches):
-            if hasattr(batches, "_finish"):
-                batches._finish()
-
-    return measure(trainer.train_step, lambda: next(trainer.train_batches), finish, iterations, warmup, device)
+    return measure(trainer.train_step, lambda: next(trainer.train_batches),
+                   lambda: finish_loaders(trainer.train_batches, trainer.val_batches), iterations, warmup, device)
 
 
 def nnunet_throughput(work: Path, configuration: str, device, iterations: int, warmup: int) -> Throughput:
@@ -85,12 +77,8 @@ def nnunet_throughput(work: Path, configuration: str, device, iterations: int, w
         trainer.on_train_start()
         trainer.network.train()
 
-    def finish() -> None:
-        for loader in (trainer.dataloader_train, trainer.dataloader_val):
-            if hasattr(loader, "_finish"):
-                loader._finish()
-
-    return measure(trainer.train_step, lambda: next(trainer.dataloader_train), finish, iterations, warmup, device)
+    return measure(trainer.train_step, lambda: next(trainer.dataloader_train),
+                   lambda: finish_loaders(trainer.dataloader_train, trainer.dataloader_val), iterations, warmup, device)
 
 
 def main() -> None:
@@ -109,29 +97,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="Augmentation workers of both trainers "
                         "(default: nnU-Net's nnUNet_n_proc_DA, capped by the cores).")
     parser.add_argument("--quick", action="store_true",
-                        help="4 tiny 2D demo slices, 10 steps: proves the harness in a few minutes on CPU.")
+                        help="6 tiny 2D demo slices, 10 steps: proves the harness in a few minutes on CPU.")
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.kind, arguments.cases, arguments.size, arguments.iterations, arguments.warmup = \
             "semiseg", 6, 64, 10, 2
-
-    root = Path(tempfile.mkdtemp(prefix="bench_training_"))
-    try:
-        use_temporary_nnunet_folders(root / "nnunet")
-        run(arguments, root)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def run(arguments: argparse.Namespace, root: Path) -> None:
-    from covplan.registry import get_architecture
     from covplan.training.data import default_num_workers
+
+    workers = default_num_workers() if arguments.workers is None else arguments.workers
+    run_in_scratch_folder("bench_training_", lambda root: run(arguments, root, workers), workers)
+
+
+def run(arguments: argparse.Namespace, root: Path, workers: int) -> None:
+    from covplan.registry import get_architecture
     from covplan.training.work_folder import load_training_inputs
 
-    register_bundled_plugins()
     device = resolve_device(arguments.device)
-    workers = default_num_workers() if arguments.workers is None else arguments.workers
-    os.environ["nnUNet_n_proc_DA"] = str(workers)  # nnUNetTrainer's augmentation workers
     dataset = arguments.dataset or demo_dataset(root, arguments.kind, arguments.cases, arguments.size)
     work = planned_work(dataset, root / "work", ARCHITECTURES, arguments.configuration)
     configuration = load_training_inputs(work, "plain_unet", arguments.configuration).configuration

@@ -114,6 +114,30 @@ def register_bundled_plugins() -> None:
                 pm.register(module, name=module_name)
 
 
+def run_in_scratch_folder(prefix: str, run: Callable[[Path], None], workers: int) -> None:
+    """``run(root)`` in a new temporary folder, deleted afterwards, with nnU-Net's folder
+    variables inside it, ``workers`` augmentation workers for nnU-Net and the bundled
+    plugins registered."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        use_temporary_nnunet_folders(root / "nnunet")
+        os.environ["nnUNet_n_proc_DA"] = str(workers)  # nnUNetTrainer's augmentation workers
+        register_bundled_plugins()
+        run(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def finish_loaders(*loaders: object) -> None:
+    """Stop the background workers of batchgenerators' augmenters."""
+    for loader in loaders:
+        if hasattr(loader, "_finish"):
+            loader._finish()
+
+
 def use_temporary_nnunet_folders(root: Path) -> None:
     """Point nnU-Net's three folder variables at ``root`` before nnunetv2 is imported (it
     reads them once), and keep its worker counts and compilation the same as covplan's."""

@@ -60,11 +60,16 @@ def main() -> None:
     parser.add_argument("--validation-iterations", type=int, default=5, help="Pseudo-Dice batches per epoch.")
     parser.add_argument("--folds", type=int, default=NUM_SPLITS, help=f"How many of the {NUM_SPLITS} folds to run.")
     parser.add_argument("--workers", type=int, default=2, help="Augmentation workers of every trainer.")
-    parser.add_argument("--quick", action="store_true", help="1 fold, 2 iterations: proves the harness on CPU.")
+    parser.add_argument("--architectures", nargs="+", default=list(COVPLAN_ARCHITECTURES),
+                        help="covplan architectures beside nnU-Net.")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 fold, 2 iterations, plain_unet only (coarse_refine predicts a slice in about a "
+                             "minute on CPU): proves the harness.")
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.folds, arguments.iterations, arguments.iterations_per_epoch, arguments.validation_iterations = \
             1, 2, 2, 1
+        arguments.architectures = ["plain_unet"]
     if not (arguments.slices_dir / "Imgs").is_dir():
         print(f"bench_quality skipped: no COVID-SemiSeg slices in {arguments.slices_dir} (Imgs/ and GT/); "
               f"pass --slices-dir")
@@ -80,7 +85,9 @@ def run(arguments: argparse.Namespace, root: Path) -> None:
     device = resolve_device(arguments.device)
     dataset = root / "dataset"
     get_converter("slices").convert(arguments.slices_dir, dataset)
-    work = planned_work(dataset, root / "work", COVPLAN_ARCHITECTURES, "2d", folds=NUM_SPLITS)
+    # nnUNetTrainer trains on the plain_unet plans, which are nnU-Net's.
+    planned = list(dict.fromkeys(["plain_unet", *arguments.architectures]))
+    work = planned_work(dataset, root / "work", planned, "2d", folds=NUM_SPLITS)
     epochs = max(1, math.ceil(arguments.iterations / arguments.iterations_per_epoch))
     iterations_per_epoch = min(arguments.iterations, arguments.iterations_per_epoch)
     folds = list(range(arguments.folds))
@@ -95,7 +102,7 @@ def run(arguments: argparse.Namespace, root: Path) -> None:
     for fold in folds:
         model_folders["nnU-Net 2d (nnUNetTrainer)"] = train_nnunet_fold(
             work, fold, device, epochs, iterations_per_epoch, arguments.validation_iterations)
-        for architecture in COVPLAN_ARCHITECTURES:
+        for architecture in arguments.architectures:
             train_fold(work, architecture, fold, "2d", settings)
             model_folders[f"covplan {architecture}"] = load_training_inputs(work, architecture, "2d").model_folder
     rows = []

@@ -228,12 +228,19 @@ def machine_description() -> str:
 
 
 def versions() -> str:
-    found = []
-    for distribution in ("covplan", "nnunetv2", "torch"):
+    import covplan
+
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:  # no git on the machine
+        commit = ""
+    found = [f"covplan {covplan.__version__}" + (f" (commit {commit})" if commit else "")]
+    for distribution in ("nnunetv2", "torch"):
         try:
             found.append(f"{distribution} {metadata.version(distribution)}")
         except metadata.PackageNotFoundError:
-            found.append(f"{distribution} (from source)")
+            found.append(f"{distribution} (version unknown)")
     return ", ".join(found)
 
 

@@ -37,6 +37,7 @@ def train_nnunet_fold(work: Path, fold: int, device, epochs: int, iterations_per
     trainer.num_val_iterations_per_epoch = validation_iterations
     with nnunet_prints_to_log(logger, "nnUNetTrainer"):
         trainer.run_training()
+        trainer.perform_actual_validation()  # nnUNetv2_train's next call: predicts and scores the fold
     return Path(trainer.output_folder_base)
 
 

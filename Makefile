@@ -9,7 +9,7 @@ CONSTRAINTS := $(VENV)/constraints.txt
 PLUGIN_DIRS := $(wildcard plugins/*/)
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench-quick clean
+.PHONY: venv demo test bench bench-quick clean
 
 venv: $(STAMP)
 
@@ -42,9 +42,17 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest
 
-# covplan plan --preprocess vs nnUNetv2_plan_and_preprocess on a small generated dataset.
+# Side by side with nnU-Net v2; each script appends its table to docs/benchmarks.md.
+bench: venv
+	$(BIN)/python benchmarks/bench_plan_preprocess.py
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_quality.py
+
+# The quick mode of each: proves the harness in under 10 minutes on 2 CPU cores.
 bench-quick: venv
 	$(BIN)/python benchmarks/bench_plan_preprocess.py --cases 6 --shape 32 96 96 -j 2 --repeat 1
+	$(BIN)/python benchmarks/bench_training.py --quick
+	$(BIN)/python benchmarks/bench_quality.py --quick
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

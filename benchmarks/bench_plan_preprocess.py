@@ -14,16 +14,14 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from common import best, markdown_table, record, run_measured
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.tiny_datasets import write_raw_dataset  # noqa: E402  (the test suite's dataset writer)
+from tests.tiny_datasets import write_raw_dataset  # the test suite's dataset writer (common puts the root on sys.path)
 
 NNUNET = """
 import sys
@@ -34,23 +32,6 @@ if __name__ == "__main__":
     plans_name = plan_experiments([501])
     preprocess([501], plans_name, configurations=("2d", "3d_fullres", "3d_lowres"), num_processes=[workers])
 """
-
-
-def run_measured(command: list[str], environment: dict[str, str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (all processes) and peak resident memory in MiB of the
-    largest process of ``command``."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{command[:3]} failed:\n{process.stderr.read().decode()[-3000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
-def best(runs: list[tuple[float, float, float]]) -> tuple[float, float, float]:
-    """Shortest wall and CPU time of the runs (the least disturbed by other load), largest peak."""
-    return min(run[0] for run in runs), min(run[1] for run in runs), max(run[2] for run in runs)
 
 
 def compare_outputs(covplan_work: Path, nnunet_folder: Path) -> str:
@@ -89,14 +70,12 @@ def main() -> None:
                 [sys.executable, "-m", "covplan", "plan", str(raw), "-o", str(root / "work"), "-j", workers,
                  "--preprocess"], environment))
         covplan, nnunet = best(covplan_runs), best(nnunet_runs)
-        print(f"dataset: {arguments.cases} cases of {' x '.join(map(str, arguments.shape))} voxels, "
-              f"{workers} workers, best of {arguments.repeat}")
-        for label, (wall, cpu, peak) in (("covplan plan --preprocess", covplan),
-                                         ("nnUNetv2 plan_and_preprocess", nnunet)):
-            print(f"{label:<30}wall {wall:7.1f} s  cpu {cpu:7.1f} s  peak {peak:7.0f} MiB")
-        print("ratio covplan / nnU-Net: " + ", ".join(
-            f"{name} {ours / theirs:.2f}" for name, ours, theirs in zip(("wall", "cpu", "peak memory"), covplan, nnunet)))
-        print(compare_outputs(root / "work", root / "pre" / "Dataset501_Bench"))
+        rows = [["covplan plan --preprocess", *covplan], ["nnUNetv2 plan_and_preprocess", *nnunet],
+                ["ratio covplan / nnU-Net", *(ours / theirs for ours, theirs in zip(covplan, nnunet))]]
+        record(f"Planning and preprocessing: {arguments.cases} cases of {' x '.join(map(str, arguments.shape))} "
+               f"voxels, {workers} workers, best of {arguments.repeat}",
+               markdown_table(["pipeline", "wall s", "cpu s", "peak MiB"], rows),
+               notes=[compare_outputs(root / "work", root / "pre" / "Dataset501_Bench")])
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -47,12 +47,14 @@ bench: venv
 	$(BIN)/python benchmarks/bench_plan_preprocess.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_quality.py
+	$(BIN)/python benchmarks/bench_predict.py
 
 # The quick mode of each: proves the harness in under 10 minutes on 2 CPU cores.
 bench-quick: venv
 	$(BIN)/python benchmarks/bench_plan_preprocess.py --cases 6 --shape 32 96 96 -j 2 --repeat 1
 	$(BIN)/python benchmarks/bench_training.py --quick
 	$(BIN)/python benchmarks/bench_quality.py --quick
+	$(BIN)/python benchmarks/bench_predict.py --no-tta-only
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

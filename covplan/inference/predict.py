@@ -19,7 +19,8 @@ from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.model import ModelPredictor, TrainedModel, load_model
 from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, image_on_input_grid, label_file, write_label_map,
                                       write_nifti, write_probabilities)
-from covplan.inference.uncertainty import RunningMoments, lesion_uncertainty, predictive_entropy
+from covplan.inference.uncertainty import (UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY, RunningMoments, lesion_uncertainty,
+                                          predictive_entropy)
 from covplan.postprocessing.choose import postprocessing_for_models
 from covplan.postprocessing.rules import apply_postprocessing
 from covplan.training.distributed import resolve_device
@@ -27,7 +28,6 @@ from covplan.training.work_folder import Fold
 
 logger = logging.getLogger(__name__)
 
-UNCERTAINTY_SUMMARY = "uncertainty_summary.json"
 UNCERTAINTY_FOLDER = "uncertainty"
 
 
@@ -130,8 +130,7 @@ def _write_uncertainty_summary(output_dir: Path, summaries: dict[str, dict[str, 
     path = output_dir / UNCERTAINTY_SUMMARY
     cases = json.loads(path.read_text()).get("cases", {}) if path.is_file() else {}
     cases.update(summaries)
-    content = {"score": "mean predictive entropy (nats) of the ensemble's mean probabilities inside the "
-                        "voxels predicted as a lesion label; null without lesion voxels",
+    content = {"score": UNCERTAINTY_NOTE,
                "cases": dict(sorted(cases.items()))}
     with atomic_file(path) as temporary:
         temporary.write_text(json.dumps(content, indent=2))

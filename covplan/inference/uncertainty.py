@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+# Written by `covplan predict --save-uncertainty`, read by `covplan report`.
+UNCERTAINTY_SUMMARY = "uncertainty_summary.json"
+UNCERTAINTY_NOTE = ("mean predictive entropy (nats) of the ensemble's mean probabilities inside the voxels "
+                    "predicted as a lesion label; null without lesion voxels")
+
 
 class RunningMoments:
     """Mean (and, with ``track_variance``, variance) over the members added one at a time;

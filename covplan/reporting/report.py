@@ -21,6 +21,7 @@ from covplan.atomic import atomic_directory, refuse_existing
 from covplan.errors import CovplanError
 from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
 from covplan.evaluation.label_roles import INFECTION_REGION, LabelRoles, column_name, label_roles
+from covplan.inference.uncertainty import UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY
 from covplan.reporting.figures import label_colours, overlay_png, values_by_grade_png
 from covplan.reporting.html_page import render_html
 from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_case, summarise_patients
@@ -160,19 +161,52 @@ def _measure_cases(predictions: _LabelMapFolder, roles: LabelRoles, patient_ids:
     return measurements, overlays
 
 
+def case_uncertainty(prediction_dir: Path) -> dict[str, float | None]:
+    """Per case, the mean ensemble uncertainty inside its predicted lesions, from the
+    ``uncertainty_summary.json`` that ``covplan predict --save-uncertainty`` writes; empty
+    when it was not asked for."""
+    path = prediction_dir / UNCERTAINTY_SUMMARY
+    if not path.is_file():
+        return {}
+    try:
+        cases = json.loads(path.read_text(encoding="utf-8"))["cases"]
+        return {case_id: entry["mean_entropy_in_lesions"] for case_id, entry in cases.items()}
+    except (ValueError, KeyError, TypeError) as error:
+        raise CovplanError(f"{path}: not an uncertainty summary of covplan predict ({error}); "
+                           "predict again with --save-uncertainty --overwrite") from error
+
+
+def _patient_rows(patients: list[PatientSummary], lesion_names: list[str],
+                  uncertainty: dict[str, float | None]) -> list[dict[str, Any]]:
+    """report.csv's rows; with uncertainty, each patient's most uncertain case sets its
+    score and the patients to check by hand come first."""
+    rows = [patient_row(patient, lesion_names) for patient in patients]
+    if not uncertainty:
+        return rows
+    for patient, row in zip(patients, rows):
+        scores = [score for case_id in patient.case_ids if (score := uncertainty.get(case_id)) is not None]
+        row["lesion_uncertainty"] = round(max(scores), 4) if scores else None
+    return sorted(rows, key=lambda row: -1.0 if row["lesion_uncertainty"] is None else row["lesion_uncertainty"],
+                  reverse=True)
+
+
 def _report_content(prediction_dir: Path, unit: str, lung_source: str | None, lesion_names: list[str],
                     patients: list[PatientSummary], measurements: list[CaseMeasurement]) -> dict[str, Any]:
     """The content of report.json."""
+    uncertainty = case_uncertainty(prediction_dir)
     return {
         "format_version": 1, "prediction_dir": str(prediction_dir.resolve()), "unit": unit,
         "lung_source": lung_source, "lesion_types": lesion_names,
         "severity_bands": [{"grade": band.grade, "name": band.name, "lower_percent": band.lower_percent}
                            for band in SEVERITY_BANDS],
-        "patients": [patient_row(patient, lesion_names) for patient in patients],
+        "uncertainty": UNCERTAINTY_NOTE if uncertainty else None,
+        "patients": _patient_rows(patients, lesion_names, uncertainty),
         "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": _round(m.lung, 3),
                    "lesions": {name: round(amount, 3) for name, amount in m.lesions.items()},
                    "infection": round(m.infection, 3), "positive": m.positive,
-                   "overlay": f"overlays/{m.case_id}.png", "overlay_slice": m.overlay_slice} for m in measurements],
+                   "overlay": f"overlays/{m.case_id}.png", "overlay_slice": m.overlay_slice,
+                   **({"lesion_uncertainty": uncertainty.get(m.case_id)} if uncertainty else {})}
+                  for m in measurements],
     }
 
 

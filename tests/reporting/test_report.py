@@ -111,3 +111,23 @@ def test_images_are_matched_with_or_without_the_channel_suffix(tmp_path):
     write_png(tmp_path / "b.png", np.zeros((2, 2)))
     (tmp_path / "notes.txt").write_text("not an image")
     assert sorted(image_files(tmp_path)) == ["a", "b"]
+
+
+def test_patients_with_the_most_uncertain_lesions_come_first(tmp_path):
+    for name in ("vol_001", "vol_002", "vol_003"):
+        _volume(tmp_path, name, lesion=name != "vol_003")
+    summary = {"cases": {"vol_001": {"mean_entropy_in_lesions": 0.1}, "vol_002": {"mean_entropy_in_lesions": 0.6},
+                         "vol_003": {"mean_entropy_in_lesions": None}}}
+    (tmp_path / "pred" / "uncertainty_summary.json").write_text(json.dumps(summary))
+    report = build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON)
+    rows = _read_csv(tmp_path / "report" / "report.csv")
+    assert [(row["patient_id"], row["lesion_uncertainty"]) for row in rows] == [
+        ("vol_002", "0.6"), ("vol_001", "0.1"), ("vol_003", "")]
+    assert [case["lesion_uncertainty"] for case in report["cases"]] == [0.1, 0.6, None]
+
+
+def test_a_damaged_uncertainty_summary_is_named(tmp_path):
+    _volume(tmp_path)
+    (tmp_path / "pred" / "uncertainty_summary.json").write_text("{}")
+    with pytest.raises(CovplanError, match="uncertainty_summary.json: not an uncertainty summary"):
+        build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from covplan import plugins
+from tests.slice_classifier_work import classifier_work  # noqa: F401  (slice classifier fixture)
 from tests.tiny_datasets import planned_2d, planned_3d, raw_2d, raw_3d, work_3d  # noqa: F401  (dataset fixtures)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

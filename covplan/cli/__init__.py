@@ -19,6 +19,7 @@ from covplan.cli.plugins_command import plugins_command
 from covplan.cli.predict_command import predict_command
 from covplan.cli.preprocess_command import preprocess_command
 from covplan.cli.report_command import report_command
+from covplan.cli.train_classifier_command import train_classifier_command
 from covplan.cli.train_command import train_command
 from covplan.errors import CovplanError
 
@@ -55,6 +56,7 @@ cli.add_command(plan_command)
 cli.add_command(preprocess_command)
 cli.add_command(train_command)
 cli.add_command(plan_and_train_command)
+cli.add_command(train_classifier_command)
 cli.add_command(predict_command)
 cli.add_command(ensemble_command)
 cli.add_command(evaluate_command)

@@ -39,16 +39,21 @@ def _parse_folds(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 @click.option("--postprocess/--no-postprocess", default=True, show_default=True,
               help="Apply the post-processing `covplan find-best` chose on cross-validation and stored with the "
                    "model (or the ensemble); nothing to apply when find-best never ran.")
+@click.option("--skip-negative/--no-skip-negative", default=True, show_default=True,
+              help="With a single 2D model whose folds have slice classifiers (`covplan train-classifier`): "
+                   "slices called lesion-free get an all-background label map without segmentation. Volumes "
+                   "are always segmented.")
 def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Path, ...], folds: list[str] | None,
                     checkpoint: str, tta: bool, save_probabilities: bool, save_uncertainty: bool, device: str,
-                    overwrite: bool, postprocess: bool) -> None:
+                    overwrite: bool, postprocess: bool, skip_negative: bool) -> None:
     """Segment new images with trained models, on each image's own grid.
 
     The members of the ensemble are the chosen folds of every -m model; their class
     probabilities are averaged on the input's grid. Inputs are read and put into the
     model's intensity domain as the converters do (HU becomes 8-bit grey for a grey
     model; a grey image is refused by an HU model). A case that cannot be predicted is
-    reported and the others go on; see docs/predict.md.
+    reported and the others go on. A 2D model with slice classifiers skips the slices it
+    calls lesion-free (--no-skip-negative segments them all); see docs/predict.md.
 
     \b
     Example:
@@ -58,10 +63,14 @@ def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Pat
     """
     settings = PredictionSettings(folds=folds, checkpoint=checkpoint, use_mirroring=tta,
                                   save_probabilities=save_probabilities, save_uncertainty=save_uncertainty,
-                                  device=device, overwrite=overwrite, postprocess=postprocess)
+                                  device=device, overwrite=overwrite, postprocess=postprocess,
+                                  skip_negative=skip_negative)
     result = predict(input_path, output_dir, list(model_folders), settings)
     click.echo(f"{len(result.written)} case(s) written to {output_dir}"
                + (f", {len(result.kept)} kept (existing outputs; --overwrite predicts them again)" if result.kept else ""))
+    if result.classified:
+        click.echo(f"{len(result.skipped)} of {len(result.classified)} slices called negative and skipped "
+                   f"(slice_classification.json)")
     if result.failed:
         raise CovplanError(f"{len(result.failed)} case(s) not predicted: "
                            + "; ".join(f"{case}: {reason}" for case, reason in result.failed.items()))

@@ -19,6 +19,7 @@ from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.model import ModelPredictor, TrainedModel, load_model
 from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, image_on_input_grid, label_file, write_label_map,
                                       write_nifti, write_probabilities)
+from covplan.inference.slice_skipping import SliceGate, load_slice_gate, write_slice_classification
 from covplan.inference.uncertainty import (UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY, RunningMoments, lesion_uncertainty,
                                           predictive_entropy)
 from covplan.postprocessing.choose import postprocessing_for_models
@@ -41,6 +42,7 @@ class PredictionSettings:
     device: str = "auto"
     overwrite: bool = False
     postprocess: bool = True  # apply the rules `covplan find-best` stored with the model(s)
+    skip_negative: bool = True  # slices the model's slice classifier calls lesion-free are not segmented
 
 
 @dataclass
@@ -48,6 +50,8 @@ class PredictionResult:
     written: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # outputs that existed (no --overwrite)
     failed: dict[str, str] = field(default_factory=dict)  # case -> one-line reason
+    classified: list[str] = field(default_factory=list)  # slices the slice classifier saw
+    skipped: list[str] = field(default_factory=list)  # of them, those called negative: all background
 
 
 def _check_models_agree(models: list[TrainedModel]) -> None:
@@ -82,13 +86,20 @@ def _outputs_of(case: InputCase, output_dir: Path, settings: PredictionSettings)
 
 
 def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: Path,
-                 settings: PredictionSettings, postprocessing_rules: list[dict[str, Any]] = ()) -> dict[str, Any] | None:
+                 settings: PredictionSettings, postprocessing_rules: list[dict[str, Any]] = (),
+                 slice_gate: SliceGate | None = None) -> dict[str, Any] | None:
     """Predict one case with every fold of every model and write its outputs; returns its
-    uncertainty summary when asked for."""
+    uncertainty summary when asked for. A slice that ``slice_gate`` calls lesion-free gets
+    an all-background label map without segmentation."""
     first = predictors[0].model
     image = read_case(case, first.intensity_domain, first.folder)
     for predictor in predictors:
         predictor.check_fits(image.data, image.is_slice, case.files[0])
+    if slice_gate is not None and image.is_slice:
+        if not slice_gate.admits(case.case_id, predictors[0].preprocess(image.data, image.properties)[0]):
+            write_label_map(np.zeros(image.data.shape[1:], dtype=np.uint8), image.properties,
+                            label_file(output_dir, case.case_id, _output_format(case)), _output_format(case))
+            return None
     moments = RunningMoments(track_variance=settings.save_uncertainty)
     members = sum(len(predictor.model.fold_weights) for predictor in predictors)
     # One member and nothing but labels asked for: nnU-Net's path without probabilities.
@@ -136,6 +147,19 @@ def _write_uncertainty_summary(output_dir: Path, summaries: dict[str, dict[str, 
         temporary.write_text(json.dumps(content, indent=2))
 
 
+def _slice_gate(models: list[TrainedModel], settings: PredictionSettings, device) -> SliceGate | None:
+    """The slice classifiers of a single 2D model that has one per fold. Ensembles of
+    models, and runs that save probabilities or uncertainty (which need the network's
+    maps of every slice), segment every slice."""
+    if not settings.skip_negative or len(models) != 1:
+        return None
+    gate = load_slice_gate(models[0], device)
+    if gate is not None and (settings.save_probabilities or settings.save_uncertainty):
+        logger.info("slice classifier not used: --save-probabilities/--save-uncertainty need every slice segmented")
+        return None
+    return gate
+
+
 def predict(input_path: Path, output_dir: Path, model_folders: list[Path],
             settings: PredictionSettings | None = None) -> PredictionResult:
     """Predict every case of ``input_path`` (file or folder) into ``output_dir``. Models
@@ -148,6 +172,7 @@ def predict(input_path: Path, output_dir: Path, model_folders: list[Path],
     cases = find_cases(input_path)
     predictors = [ModelPredictor(model, device, settings.use_mirroring) for model in models]
     rules = postprocessing_for_models(model_folders) if settings.postprocess else []
+    slice_gate = _slice_gate(models, settings, device)
     if rules:
         logger.info("post-processing chosen by find-best: %s", json.dumps(rules))
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +189,7 @@ def predict(input_path: Path, output_dir: Path, model_folders: list[Path],
             result.kept.append(case.case_id)
             continue
         try:
-            summary = predict_case(case, predictors, output_dir, settings, rules)
+            summary = predict_case(case, predictors, output_dir, settings, rules, slice_gate)
         except CovplanError as error:
             logger.error("%s", error)
             result.failed[case.case_id] = str(error)
@@ -174,4 +199,7 @@ def predict(input_path: Path, output_dir: Path, model_folders: list[Path],
             summaries[case.case_id] = summary
     if settings.save_uncertainty and summaries:
         _write_uncertainty_summary(output_dir, summaries)
+    if slice_gate is not None and slice_gate.decisions:
+        write_slice_classification(output_dir, slice_gate)
+        result.classified, result.skipped = list(slice_gate.decisions), slice_gate.skipped
     return result

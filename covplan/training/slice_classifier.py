@@ -26,7 +26,7 @@ from covplan.registry import get_architecture
 from covplan.training.checkpoints import (CHECKPOINT_FORMAT_VERSION, load_checkpoint, save_checkpoint_atomically,
                                           seed_everything)
 from covplan.training.distributed import resolve_device
-from covplan.training.work_folder import Fold, load_training_inputs, fold_case_identifiers
+from covplan.training.work_folder import Fold, fold_case_identifiers, load_training_inputs
 
 logger = logging.getLogger(__name__)
 

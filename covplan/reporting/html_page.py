@@ -82,6 +82,10 @@ def render_html(report: Mapping[str, Any], overlays: Mapping[str, bytes], severi
         notes.append('<p class="note">The model has no lung label, so the lung amount, the lesion shares '
                      'and the severity grade are unknown (n/a). Give lung masks (<code>--lung-masks</code>) '
                      'to measure them.</p>')
+    skipped = report.get("skipped_slices")
+    if skipped:
+        notes.append(f'<p class="note">The slice classifier called {skipped["skipped"]} of {skipped["classified"]} '
+                     'slices lesion-free; they were not segmented (all background).</p>')
     plot = ""
     if severity_plot is not None:
         plot = (f'<h2>Lesions by severity grade of the source data</h2>'

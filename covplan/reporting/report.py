@@ -21,6 +21,7 @@ from covplan.atomic import atomic_directory, refuse_existing
 from covplan.errors import CovplanError
 from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
 from covplan.evaluation.label_roles import INFECTION_REGION, LabelRoles, column_name, label_roles
+from covplan.inference.slice_skipping import SLICE_CLASSIFICATION_FILE
 from covplan.inference.uncertainty import UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY
 from covplan.reporting.figures import label_colours, overlay_png, values_by_grade_png
 from covplan.reporting.html_page import render_html
@@ -176,6 +177,21 @@ def case_uncertainty(prediction_dir: Path) -> dict[str, float | None]:
                            "predict again with --save-uncertainty --overwrite") from error
 
 
+def skipped_slices(prediction_dir: Path) -> dict[str, Any] | None:
+    """How many slices the coarse-refine slice classifier called lesion-free, so that
+    predict skipped them (``slice_classification.json``); None when no classifier ran."""
+    path = prediction_dir / SLICE_CLASSIFICATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        cases = json.loads(path.read_text(encoding="utf-8"))["cases"]
+        skipped = sorted(case_id for case_id, decision in cases.items() if decision["skipped"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise CovplanError(f"{path}: not a slice classification of covplan predict ({error}); "
+                           "predict again with --overwrite") from error
+    return {"classified": len(cases), "skipped": len(skipped), "skipped_cases": skipped}
+
+
 def _patient_rows(patients: list[PatientSummary], lesion_names: list[str],
                   uncertainty: dict[str, float | None]) -> list[dict[str, Any]]:
     """report.csv's rows; with uncertainty, each patient's most uncertain case sets its
@@ -200,6 +216,7 @@ def _report_content(prediction_dir: Path, unit: str, lung_source: str | None, le
         "severity_bands": [{"grade": band.grade, "name": band.name, "lower_percent": band.lower_percent}
                            for band in SEVERITY_BANDS],
         "uncertainty": UNCERTAINTY_NOTE if uncertainty else None,
+        "skipped_slices": skipped_slices(prediction_dir),
         "patients": _patient_rows(patients, lesion_names, uncertainty),
         "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": _round(m.lung, 3),
                    "lesions": {name: round(amount, 3) for name, amount in m.lesions.items()},

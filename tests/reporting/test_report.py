@@ -42,6 +42,7 @@ def test_volume_report_has_known_volumes_grade_and_embedded_overlays(tmp_path):
     assert (second["severity"], second["result"], second["infection_ml"]) == ("none", "negative", "0.0")
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["cases"][0]["overlay_slice"] == 3
+    assert report["skipped_slices"] is None and report["uncertainty"] is None
     assert sorted(p.name for p in (tmp_path / "report" / "overlays").iterdir()) == ["vol_001.png", "vol_002.png"]
     page = (tmp_path / "report" / "report.html").read_text()
     assert len(re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"', page)) == 2
@@ -131,3 +132,14 @@ def test_a_damaged_uncertainty_summary_is_named(tmp_path):
     (tmp_path / "pred" / "uncertainty_summary.json").write_text("{}")
     with pytest.raises(CovplanError, match="uncertainty_summary.json: not an uncertainty summary"):
         build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON)
+
+
+def test_the_report_says_how_many_slices_the_classifier_skipped(tmp_path):
+    for name in ("vol_001", "vol_002"):
+        _volume(tmp_path, name, lesion=name == "vol_001")
+    decisions = {"vol_001": {"lesion_probability": 0.9, "skipped": False},
+                 "vol_002": {"lesion_probability": 0.1, "skipped": True}}
+    (tmp_path / "pred" / "slice_classification.json").write_text(json.dumps({"cases": decisions}))
+    report = build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON)
+    assert report["skipped_slices"] == {"classified": 2, "skipped": 1, "skipped_cases": ["vol_002"]}
+    assert "called 1 of 2 slices lesion-free" in (tmp_path / "report" / "report.html").read_text()

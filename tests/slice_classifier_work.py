@@ -5,7 +5,6 @@ trained briefly."""
 from __future__ import annotations
 
 import json
-import pickle
 import shutil
 from pathlib import Path
 

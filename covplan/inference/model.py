@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from covplan.errors import CovplanError
+from covplan.json_files import read_json
 from covplan.registry import architectures, get_architecture
 from covplan.training.checkpoints import CHECKPOINT_FORMAT_VERSION, load_checkpoint
 from covplan.training.evaluation import FullResolutionOutput
@@ -38,14 +38,11 @@ def normalised_sigmoid(logits: torch.Tensor) -> torch.Tensor:
     return probabilities / probabilities.sum(0, keepdim=True).clamp_min(torch.finfo(probabilities.dtype).tiny)
 
 
-def _read_json(path: Path, folder: Path) -> dict[str, Any]:
+def _read_model_json(path: Path, folder: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CovplanError(f"{folder} is not a covplan model folder ({path.name} missing); give -m "
                            f"WORK/<arch>__<configuration> as `covplan train` wrote it")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise CovplanError(f"{path} is not valid JSON ({error}); copy the model folder again") from error
+    return read_json(path, "copy the model folder again")
 
 
 def available_folds(folder: Path, checkpoint_name: str) -> list[Fold]:
@@ -123,10 +120,10 @@ def load_model(folder: Path, folds: list[Fold] | None = None, checkpoint: str = 
     """Read a model folder and the chosen folds' checkpoints (all trained folds by default);
     a missing or foreign checkpoint raises a one-line :class:`CovplanError`."""
     folder = Path(folder)
-    plans = _read_json(folder / "plans.json", folder)
-    dataset_json = _read_json(folder / "dataset.json", folder)
+    plans = _read_model_json(folder / "plans.json", folder)
+    dataset_json = _read_model_json(folder / "dataset.json", folder)
     covplan_dataset = folder / "covplan_dataset.json"
-    domain = _read_json(covplan_dataset, folder).get("intensity_domain") if covplan_dataset.is_file() else None
+    domain = _read_model_json(covplan_dataset, folder).get("intensity_domain") if covplan_dataset.is_file() else None
     checkpoint_name = CHECKPOINTS[checkpoint]
     folds = [parse_fold(str(fold)) for fold in folds] if folds else available_folds(folder, checkpoint_name)
     if not folds:
@@ -141,7 +138,7 @@ def load_model(folder: Path, folds: list[Fold] | None = None, checkpoint: str = 
         first = first or loaded
     architecture = plans.get("covplan", {}).get("architecture") or first["architecture"]["name"]
     fingerprint_file = folder / "dataset_fingerprint.json"
-    fingerprint = _read_json(fingerprint_file, folder) if fingerprint_file.is_file() else {}
+    fingerprint = _read_model_json(fingerprint_file, folder) if fingerprint_file.is_file() else {}
     inputs = TrainingInputs(folder.parent, architecture, first["init_args"]["configuration"], plans, dataset_json,
                             fingerprint)
     model = TrainedModel(folder, inputs, domain, weights, first.get("inference_allowed_mirroring_axes"))

@@ -9,13 +9,13 @@ go to ``WORK/<arch>__<configuration>/fold_F/``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
 
 from covplan.errors import CovplanError
+from covplan.json_files import read_json
 
 Fold = Union[int, str]  # an index into splits_final.json, or "all"
 MAIN_CONFIGURATIONS = ("3d_fullres", "2d")  # the default configuration: the first one planned
@@ -68,21 +68,12 @@ class TrainingInputs:
         return self.model_folder / f"fold_{fold}"
 
 
-def _read_json(path: Path, fix: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise CovplanError(f"{path} not found; {fix}")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise CovplanError(f"{path} is not valid JSON ({error}); {fix}") from error
-
-
 def load_training_inputs(work: Path, architecture: str, configuration: str | None = None) -> TrainingInputs:
     """Read what training ``architecture`` needs from ``work``; a missing or half-written
     WORK folder raises a :class:`CovplanError` that says which command makes it."""
     work = Path(work)
     fix = f"run `covplan plan DATASET_DIR -o {work} --arch {architecture} --preprocess` first"
-    plans = _read_json(work / f"plans_{architecture}.json", fix)
+    plans = read_json(work / f"plans_{architecture}.json", fix)
     planned = list(plans.get("configurations", {}))
     if configuration is None:
         configuration = next((name for name in MAIN_CONFIGURATIONS if name in planned), planned[0] if planned else None)
@@ -90,7 +81,7 @@ def load_training_inputs(work: Path, architecture: str, configuration: str | Non
         raise CovplanError(f"configuration '{configuration}' is not in {work / f'plans_{architecture}.json'}; "
                            f"planned: {', '.join(planned) or 'none'}")
     inputs = TrainingInputs(work, architecture, configuration, plans,
-                            _read_json(work / "dataset.json", fix), _read_json(work / "dataset_fingerprint.json", fix))
+                            read_json(work / "dataset.json", fix), read_json(work / "dataset_fingerprint.json", fix))
     if inputs.configuration_manager.previous_stage_name is not None:
         raise CovplanError(f"configuration '{configuration}' is a cascade stage, which covplan's trainer does not "
                            f"train; choose one of: {', '.join(c for c in planned if c != configuration)}")
@@ -121,7 +112,7 @@ def fold_case_identifiers(inputs: TrainingInputs, fold: Fold) -> tuple[list[str]
             str(inputs.preprocessed_folder)))
         return identifiers, identifiers
     splits_file = inputs.work / "splits_final.json"
-    splits = _read_json(splits_file, f"run `covplan plan ... -o {inputs.work}` to write the folds")
+    splits = read_json(splits_file, f"run `covplan plan ... -o {inputs.work}` to write the folds")
     if not isinstance(fold, int) or not 0 <= fold < len(splits):
         raise CovplanError(f"fold {fold} is out of range: {splits_file} has folds 0 to {len(splits) - 1} "
                            f"(or use fold 'all')")

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from covplan.architectures.memory import measure_training_memory
+from covplan.architectures.memory import measure_training_memory, on_meta_device
 from covplan.architectures.recipes import nnunet_sgd_poly
 from covplan.plugin_base import NamedPlugin
 
@@ -93,7 +93,7 @@ class ArchitecturePlugin(NamedPlugin, ABC):
         measures one forward pass (see :func:`measure_training_memory`) of the network built
         on the meta device, so no weights are allocated or initialised and the planner can
         call it for every candidate patch; plugins with a cheaper closed form may override it."""
-        with torch.device("meta"):
+        with on_meta_device():
             network = self.build_network(plan, num_input_channels, num_classes, deep_supervision=True)
         batch = plan["batch_size"] if batch_size is None else batch_size
         return measure_training_memory(network, (batch, num_input_channels, *plan["patch_size"]))

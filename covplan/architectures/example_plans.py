@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from covplan.architectures.base import ArchitecturePlugin
+from covplan.architectures.memory import on_meta_device
 from covplan.architectures.plain_unet import CLASS_KWARGS, PLAIN_CONV_UNET
 
 # nnU-Net's feature caps when an architecture sets none (ExperimentPlanner.UNet_max_features_2d/3d).
@@ -73,6 +74,6 @@ def parameter_count(plugin: ArchitecturePlugin, plan: dict[str, Any], num_input_
     """Trainable parameters of ``plugin``'s network for ``plan``. The network is built
     on the meta device: nothing is allocated or initialised, so even a large 3D network
     is counted in a moment."""
-    with torch.device("meta"):
+    with on_meta_device():
         network = plugin.build_network(plan, num_input_channels, num_classes)
     return sum(p.numel() for p in network.parameters() if p.requires_grad)

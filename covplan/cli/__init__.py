@@ -3,29 +3,51 @@ command."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import click
 
 from covplan import __version__
-from covplan.cli.convert_command import convert_command
-from covplan.cli.demo_data_command import demo_data_command
-from covplan.cli.ensemble_command import ensemble_command
-from covplan.cli.evaluate_command import evaluate_command
-from covplan.cli.find_best_command import find_best_command
-from covplan.cli.plan_command import plan_command
-from covplan.cli.plan_and_train_command import plan_and_train_command
-from covplan.cli.plugins_command import plugins_command
-from covplan.cli.predict_command import predict_command
-from covplan.cli.preprocess_command import preprocess_command
-from covplan.cli.report_command import report_command
-from covplan.cli.train_classifier_command import train_classifier_command
-from covplan.cli.train_command import train_command
 from covplan.errors import CovplanError
+
+# Command name -> "module:attribute". A command's module (and the stage packages it
+# imports: nnunetv2's predictor, matplotlib, ...) is imported only when that command runs
+# or `--help` lists it: nnU-Net's worker processes start with `spawn` and re-import the
+# main script, so every eager import here would be paid again by each worker.
+COMMANDS = {
+    "plugins": "covplan.cli.plugins_command:plugins_command",
+    "demo-data": "covplan.cli.demo_data_command:demo_data_command",
+    "convert": "covplan.cli.convert_command:convert_command",
+    "plan": "covplan.cli.plan_command:plan_command",
+    "preprocess": "covplan.cli.preprocess_command:preprocess_command",
+    "train": "covplan.cli.train_command:train_command",
+    "plan-and-train": "covplan.cli.plan_and_train_command:plan_and_train_command",
+    "train-classifier": "covplan.cli.train_classifier_command:train_classifier_command",
+    "predict": "covplan.cli.predict_command:predict_command",
+    "ensemble": "covplan.cli.ensemble_command:ensemble_command",
+    "evaluate": "covplan.cli.evaluate_command:evaluate_command",
+    "find-best": "covplan.cli.find_best_command:find_best_command",
+    "report": "covplan.cli.report_command:report_command",
+}
 
 
 class CovplanGroup(click.Group):
-    """Turns a :class:`CovplanError` raised by any command into click's one-line error."""
+    """Loads each command from :data:`COMMANDS` when it is needed (click's documented
+    lazy-loading group) and turns a :class:`CovplanError` raised by any command into
+    click's one-line error."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)  # pipeline order, as docs/cli.md lists them
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attribute = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if command.name != cmd_name:
+            raise RuntimeError(f"{COMMANDS[cmd_name]} is named '{command.name}', listed as '{cmd_name}'")
+        return command
 
     def invoke(self, ctx: click.Context):
         try:
@@ -47,18 +69,3 @@ def cli(verbose: int) -> None:
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="covplan: %(levelname)s: %(message)s")
-
-
-cli.add_command(plugins_command)
-cli.add_command(demo_data_command)
-cli.add_command(convert_command)
-cli.add_command(plan_command)
-cli.add_command(preprocess_command)
-cli.add_command(train_command)
-cli.add_command(plan_and_train_command)
-cli.add_command(train_classifier_command)
-cli.add_command(predict_command)
-cli.add_command(ensemble_command)
-cli.add_command(evaluate_command)
-cli.add_command(find_best_command)
-cli.add_command(report_command)

@@ -58,8 +58,13 @@ def _memory_lines(planner: ArchitecturePlanner, plan: dict[str, Any], record, nu
     patch_voxels = float(np.prod(plan["patch_size"], dtype=np.float64))
     memory_batch = round(reference / estimate.value * reference_batch)
     capped_batch = round(record.approximate_n_voxels_dataset * planner.max_dataset_covered / patch_voxels)
-    plugin_bytes = planner.measured_bytes(planner.plugin, plan["patch_size"], arch_kwargs, input_channels,
-                                          num_classes)
+    if planner.plugin_is_reference:
+        scaling = f"'{planner.plugin.name}' is nnU-Net's own plain U-Net: its estimate unscaled"
+    else:  # measured while planning: a cache hit
+        plugin_bytes = planner.measured_bytes(planner.plugin, plan["patch_size"], arch_kwargs, input_channels,
+                                              num_classes)
+        scaling = (f"'{planner.plugin.name}' measured vs plain_unet; {plugin_bytes / GIB:.2f} GiB per training "
+                   f"step at batch {MIN_BATCH_SIZE}")
     needed = planner.gpu_memory_needed_gb(estimate.value, num_dims)
     patch_reason = (f"preset {planner.preset.name}" if preset_applies else
                     "the median image's aspect ratio at most its size, shrunk along the relatively largest axis "
@@ -70,8 +75,7 @@ def _memory_lines(planner: ArchitecturePlanner, plan: dict[str, Any], record, nu
     return [
         f"patch size {_shape(plan['patch_size'])}: {patch_reason}",
         f"memory: estimate {estimate.value:.3g} = plain U-Net feature maps {estimate.feature_map_elements:.3g} x "
-        f"{estimate.memory_ratio:.2f} ('{planner.plugin.name}' measured vs plain_unet; "
-        f"{plugin_bytes / GIB:.2f} GiB per training step at batch {MIN_BATCH_SIZE}) against target "
+        f"{estimate.memory_ratio:.2f} ({scaling}) against target "
         f"{reference:.3g} per sample at batch {reference_batch} ({planner.UNet_vram_target_GB:g} GB x nnU-Net's "
         f"{planner.base_reference_value(num_dims):.3g} per {planner.UNet_reference_val_corresp_GB} GB); "
         f"this patch fits from {needed:.2f} GB",

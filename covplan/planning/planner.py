@@ -154,11 +154,16 @@ class ArchitecturePlanner(ExperimentPlanner):
 
     def _memory_ratio(self, patch_size: list[int], arch_kwargs: dict, input_channels: int,
                       output_channels: int) -> float:
-        if (isinstance(self.plugin, PlainUNet) or len(patch_size) not in self.plugin.dims
+        if (self.plugin_is_reference or len(patch_size) not in self.plugin.dims
                 or self._record.configuration not in self.configurations):
             return 1.0  # configurations that will be dropped are planned as nnU-Net does
         return (self.measured_bytes(self.plugin, patch_size, arch_kwargs, input_channels, output_channels)
                 / self.measured_bytes(PlainUNet(), patch_size, arch_kwargs, input_channels, output_channels))
+
+    @property
+    def plugin_is_reference(self) -> bool:
+        """The plugin is plain_unet itself: nnU-Net's estimate applies unscaled, nothing is measured."""
+        return isinstance(self.plugin, PlainUNet)
 
     def topology_plan(self, patch_size: list[int], arch_kwargs: dict) -> dict[str, Any]:
         """The configuration a plugin's ``estimate_memory`` sees while the planner searches."""

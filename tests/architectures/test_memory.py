@@ -21,3 +21,16 @@ def test_grows_with_the_batch_and_leaves_the_network_untouched():
     assert two > one
     assert network[0].weight.device.type == "cpu"
     assert torch.equal(network[0].weight, weights_before)
+
+
+def test_on_meta_device_builds_without_initialising_and_leaves_real_tensors_alone():
+    from covplan.architectures.memory import on_meta_device
+
+    with on_meta_device():
+        network = nn.Conv2d(1, 4, 3)
+        nn.init.kaiming_normal_(network.weight)  # a no-op on meta: returns the tensor itself
+        real = torch.zeros(3, device="cpu")
+        real.fill_(2.0)
+    assert network.weight.is_meta and network.weight.shape == (4, 1, 3, 3)
+    assert torch.equal(real, torch.full((3,), 2.0))  # only meta tensors skip initialisers
+    assert measure_training_memory(network, (1, 1, 8, 8)) > 0

@@ -22,9 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_LIDC = REPO_ROOT.parent / "shared" / "data" / "lidc_idri_0001" / "LIDC-IDRI-0001.nii.gz"
+from common import LIDC_CT
 SAMPLE_SECONDS = 0.05
 
 CONFIGURATION = {
@@ -139,7 +137,7 @@ def run_measured(script: str, arguments: list[str]) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lidc", type=Path, default=DEFAULT_LIDC, help="The LIDC-IDRI-0001 NIfTI file.")
+    parser.add_argument("--lidc", type=Path, default=LIDC_CT, help="The LIDC-IDRI-0001 NIfTI file.")
     parser.add_argument("--no-tta-only", action="store_true", help="Skip the runs with mirroring.")
     options = parser.parse_args()
     if not options.lidc.is_file():

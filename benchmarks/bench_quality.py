@@ -3,10 +3,10 @@ covplan's plain_unet and coarse_refine on the 50 real COVID-SemiSeg slices.
 
 The slices are converted by covplan's ``slices`` converter into a temporary folder and
 planned once (5 folds, patients = slices); every model trains the same number of epochs
-and iterations per fold, validates the fold's slices with its own predictor (mirroring
-on) and is scored on the same ground truth. Prints Dice per class (GGO, consolidation) per
-fold and the mean over folds. Not a test: with a few hundred iterations the figures are
-far from converged; compare them at equal budget only.
+and iterations per fold, validates the fold's slices with its own predictor (mirroring on
+unless ``--no-mirroring``) and is scored on the same ground truth. Prints Dice per class
+(GGO, consolidation) per fold and the mean over folds. Not a test: with a few hundred
+iterations the figures are far from converged; compare them at equal budget only.
 
     python benchmarks/bench_quality.py --iterations 250 --folds 5 --device cuda
 """
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 def train_nnunet_fold(work: Path, fold: int, device, epochs: int, iterations_per_epoch: int,
-                      validation_iterations: int) -> Path:
+                      validation_iterations: int, mirroring: bool) -> Path:
     """Train and validate one fold with nnUNetTrainer; its model folder."""
     from covplan.nnunet_paths import nnunet_prints_to_log
 
@@ -37,6 +37,8 @@ def train_nnunet_fold(work: Path, fold: int, device, epochs: int, iterations_per
     trainer.num_val_iterations_per_epoch = validation_iterations
     with nnunet_prints_to_log(logger, "nnUNetTrainer"):
         trainer.run_training()
+        if not mirroring:
+            trainer.inference_allowed_mirroring_axes = None  # what its validation predictor mirrors
         trainer.perform_actual_validation()  # nnUNetv2_train's next call: predicts and scores the fold
     return Path(trainer.output_folder_base)
 
@@ -63,6 +65,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Augmentation workers of every trainer.")
     parser.add_argument("--architectures", nargs="+", default=list(COVPLAN_ARCHITECTURES),
                         help="covplan architectures beside nnU-Net.")
+    parser.add_argument("--no-mirroring", dest="mirroring", action="store_false",
+                        help="Validate every model without test-time mirroring (4 times fewer 2d forward passes).")
     parser.add_argument("--quick", action="store_true",
                         help="1 fold, 2 iterations, plain_unet only (coarse_refine predicts a slice in about a "
                              "minute on CPU): proves the harness.")
@@ -94,7 +98,7 @@ def run(arguments: argparse.Namespace, root: Path) -> None:
     folds = list(range(arguments.folds))
     settings = TrainingSettings(num_epochs=epochs, iterations_per_epoch=iterations_per_epoch,
                                 validation_iterations=arguments.validation_iterations, device=device.type,
-                                num_workers=arguments.workers)
+                                num_workers=arguments.workers, test_time_mirroring=arguments.mirroring)
     labels = json.loads((dataset / "dataset.json").read_text())["labels"]
     label_names = {str(value): name for name, value in labels.items()}
     classes = [name for name, value in labels.items() if value != 0]
@@ -102,7 +106,7 @@ def run(arguments: argparse.Namespace, root: Path) -> None:
     model_folders = {}
     for fold in folds:
         model_folders["nnU-Net 2d (nnUNetTrainer)"] = train_nnunet_fold(
-            work, fold, device, epochs, iterations_per_epoch, arguments.validation_iterations)
+            work, fold, device, epochs, iterations_per_epoch, arguments.validation_iterations, arguments.mirroring)
         for architecture in arguments.architectures:
             train_fold(work, architecture, fold, "2d", settings)
             model_folders[f"covplan {architecture}"] = load_training_inputs(work, architecture, "2d").model_folder
@@ -116,7 +120,8 @@ def run(arguments: argparse.Namespace, root: Path) -> None:
            f"iterations, device {device.type}",
            markdown_table(["model", "fold", *[f"Dice {name}" for name in classes]], rows),
            notes=[f"data: the 50 COVID-SemiSeg slices ({arguments.slices_dir.name}), slices converter, 2d, "
-                  f"plain_unet patch {plan['patch_size']} batch {plan['batch_size']}",
+                  f"plain_unet patch {plan['patch_size']} batch {plan['batch_size']}; validation "
+                  f"{'with' if arguments.mirroring else 'without'} test-time mirroring",
                   "mean: over folds (a fold without a class in its slices counts no Dice for it)"])
 
 

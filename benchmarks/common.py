@@ -21,6 +21,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # the benchmarks import tests' dataset writer and each other
 BENCHMARKS_MD = REPO_ROOT / "docs" / "benchmarks.md"
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+LIDC_CT = SHARED_DATA / "lidc_idri_0001" / "LIDC-IDRI-0001.nii.gz"  # a real chest CT in HU, no labels
 # The plugins that ship with covplan; a checkout used without pip install (the GPU
 # machine's PYTHONPATH set-up) has no entry points for them.
 BUNDLED_PLUGIN_MODULES = {"qchc_unet": "covplan_qchc", "coarse_refine": "covplan_coarse_refine"}

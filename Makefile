@@ -51,7 +51,7 @@ bench: venv
 
 # The quick mode of each: proves the harness in under 10 minutes on 2 CPU cores.
 bench-quick: venv
-	$(BIN)/python benchmarks/bench_plan_preprocess.py --cases 6 --shape 32 96 96 -j 2 --repeat 1
+	$(BIN)/python benchmarks/bench_plan_preprocess.py --cases 4 8 --shape 32 96 96 --lidc-cases 2 -j 2 --repeat 1
 	$(BIN)/python benchmarks/bench_training.py --quick
 	$(BIN)/python benchmarks/bench_quality.py --quick
 	$(BIN)/python benchmarks/bench_predict.py --no-tta-only

@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -22,3 +23,10 @@ def test_importing_the_cli_imports_no_command_module():
             "'covplan.reporting', 'matplotlib'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_docs_cli_md_documents_every_command_in_the_order_help_lists_them():
+    from tests.conftest import REPO_ROOT
+
+    headings = re.findall(r"^## `covplan ([a-z-]+)", (REPO_ROOT / "docs" / "cli.md").read_text(), re.MULTILINE)
+    assert headings == list(COMMANDS)

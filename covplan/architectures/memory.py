@@ -20,7 +20,7 @@ INITIALISERS = frozenset({torch.Tensor.normal_, torch.Tensor.uniform_, torch.Ten
 class _SkipInitialisationOnMeta(TorchFunctionMode):
     """Returns a meta tensor unchanged from an initialiser: a meta tensor holds no values,
     and torch's meta kernel for ``normal_`` imports ``torch._dynamo`` on first use (1.5 s
-    of CPU and some 100 MB, paid by every ``covplan plan``)."""
+    of CPU), which building a network only to count its parameters need not pay."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in INITIALISERS and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:

@@ -60,7 +60,7 @@ def _memory_lines(planner: ArchitecturePlanner, plan: dict[str, Any], record, nu
     capped_batch = round(record.approximate_n_voxels_dataset * planner.max_dataset_covered / patch_voxels)
     if planner.plugin_is_reference:
         scaling = f"'{planner.plugin.name}' is nnU-Net's own plain U-Net: its estimate unscaled"
-    else:  # measured while planning: a cache hit
+    else:  # measured while planning (a cache hit), unless a preset fixed the patch
         plugin_bytes = planner.measured_bytes(planner.plugin, plan["patch_size"], arch_kwargs, input_channels,
                                               num_classes)
         scaling = (f"'{planner.plugin.name}' measured vs plain_unet; {plugin_bytes / GIB:.2f} GiB per training "

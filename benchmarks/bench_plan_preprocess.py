@@ -45,6 +45,7 @@ LIDC_SLAB_SLICES = 100
 @dataclass
 class Measured:
     dataset: str
+    generated: bool  # a generated dataset (the growth fit uses these), else the LIDC slabs
     cases: int
     covplan: tuple[float, float, float]  # wall s, CPU s, peak MiB
     nnunet: tuple[float, float, float]
@@ -139,23 +140,23 @@ def main() -> None:
 
     results = []
     shape = " x ".join(map(str, arguments.shape))
-    datasets = [(f"generated {shape}", cases) for cases in arguments.cases]
+    datasets = [(f"generated {shape}", True, cases) for cases in arguments.cases]
     if arguments.lidc_cases and arguments.lidc.is_file():
-        datasets.append((f"LIDC-IDRI-0001 slabs {LIDC_SLAB_SLICES} x 512 x 512", arguments.lidc_cases))
+        datasets.append((f"LIDC-IDRI-0001 slabs {LIDC_SLAB_SLICES} x 512 x 512", False, arguments.lidc_cases))
     elif arguments.lidc_cases:
         print(f"LIDC-based dataset skipped: {arguments.lidc} absent (pass --lidc)")
-    for name, cases in datasets:
+    for name, generated, cases in datasets:
         root = Path(tempfile.mkdtemp(prefix="bench_plan_"))
         try:
             raw = root / "raw" / DATASET_NAME
-            if name.startswith("LIDC"):
-                write_lidc_dataset(arguments.lidc, raw, cases)
-            else:
+            if generated:
                 write_raw_dataset(raw, num_cases=cases, shape_zyx=tuple(arguments.shape))
+            else:
+                write_lidc_dataset(arguments.lidc, raw, cases)
             print(f"{name}, {cases} cases ...", flush=True)
             covplan, nnunet, check = measure(root, raw, cases, arguments.num_processes, arguments.repeat)
             print(f"  wall: covplan {covplan[0]:.1f} s, nnU-Net {nnunet[0]:.1f} s; {check}", flush=True)
-            results.append(Measured(name, cases, covplan, nnunet, check))
+            results.append(Measured(name, generated, cases, covplan, nnunet, check))
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -164,7 +165,7 @@ def main() -> None:
             for result in results]
     notes = ["plans and check: covplan's plans_plain_unet.json 3d_fullres (spacing, patch, batch, network) and "
              "case_000's preprocessed data and segmentation against nnU-Net's"]
-    generated = [result for result in results if result.dataset.startswith("generated")]
+    generated = [result for result in results if result.generated]
     if len({result.cases for result in generated}) > 1:
         slopes = {(pipeline, column): growth(generated, pipeline, column)
                   for pipeline in ("covplan", "nnunet") for column in range(3)}

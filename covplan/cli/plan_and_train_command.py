@@ -20,24 +20,29 @@ from covplan.training.work_folder import parse_fold
               help="Comma-separated folds to train, e.g. 0,1 or all; default every fold of the split.")
 @click.option("-j", "--num-processes", type=click.IntRange(min=1), default=2, show_default=True,
               help="Worker processes for fingerprinting and preprocessing.")
+@click.option("--budget-scope", type=click.Choice(["fold", "total"]), default="fold", show_default=True,
+              help="--time-budget is each fold's, or the whole run's (split evenly over folds and architectures).")
 @training_options
 def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], folds: str | None,
-                           gpu_memory: float, preset: str | None, num_processes: int, configuration: str | None,
-                           resume: bool, **options: Any) -> None:
+                           gpu_memory: float, preset: str | None, num_processes: int, budget_scope: str,
+                           configuration: str | None, resume: bool, **options: Any) -> None:
     """Plan, preprocess and train a converted dataset, then print the CV table.
 
     DATASET_DIR is a dataset in nnU-Net's raw layout (`covplan convert` writes one). For
     each architecture every fold is trained as `covplan train` trains it, into
     WORK/ARCH__CONFIGURATION/fold_F/; at the end one table per architecture gives the
-    Dice per class of every fold and their mean.
+    Dice per class of every fold and their mean. With --time-budget the plans are fitted
+    to the minutes each fold has (see `covplan plan --time-budget`) and every fold's
+    schedule runs to its end within them.
 
     \b
     Example:
         covplan plan-and-train converted -o work --arch plain_unet --folds 0 --epochs 5 --iters-per-epoch 20
+        covplan plan-and-train converted -o work --folds all --time-budget 25
     """
     chosen_folds = [parse_fold(text.strip()) for text in folds.split(",")] if folds else None
     summaries = plan_and_train(dataset_dir, work_dir, architectures, chosen_folds, configuration,
                                settings_from_options(**options), resume=resume, gpu_memory_gb=gpu_memory,
-                               preset=preset, num_processes=num_processes)
+                               preset=preset, num_processes=num_processes, budget_scope=budget_scope)
     for model, summary in summaries.items():
         click.echo(format_cross_validation_table(summary, title=f"{model}:"))

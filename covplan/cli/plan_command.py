@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from covplan.planning import plan_dataset
+from covplan.planning.budget import plan_for_budget
 from covplan.planning.plan import CONFIGURATIONS, DEFAULT_GPU_MEMORY_GB
 from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED
 from covplan.preprocessing import preprocess
@@ -64,9 +65,14 @@ def planning_options(command):
 @click.option("--seed", type=int, default=DEFAULT_SPLIT_SEED, show_default=True, help="Seed of the fold split.")
 @click.option("--explain", is_flag=True, help="Print why each value of each configuration was chosen.")
 @click.option("--preprocess", "then_preprocess", is_flag=True, help="Preprocess the planned configurations too.")
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Minutes of training per fold: measure a few training steps of the planned configuration and "
+                   "of a coarser one and keep what reaches the higher Dice in that time (implies --preprocess).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="With --time-budget: where the steps are measured (where training will run).")
 def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], configurations: tuple[str, ...],
                  num_processes: int, gpu_memory: float, preset: str | None, folds: int, seed: int, explain: bool,
-                 then_preprocess: bool) -> None:
+                 then_preprocess: bool, time_budget: float | None, device: str) -> None:
     """Plan a raw dataset: fingerprint, nnU-Net v2 plans per architecture, folds.
 
     DATASET_DIR is a dataset in nnU-Net's raw layout (imagesTr/, labelsTr/, dataset.json),
@@ -79,13 +85,17 @@ def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ..
     Example:
         covplan plan raw/Dataset501_Covid -o work --arch plain_unet --explain
         covplan plan raw/Dataset501_Covid -o work --preset method-a --preprocess -j 4
+        covplan plan raw/Dataset501_Covid -o work --time-budget 25 --explain
     """
-    written = plan_dataset(dataset_dir, work_dir, architectures, configurations=configurations or None,
-                           gpu_memory_gb=gpu_memory, preset=preset, num_folds=folds, seed=seed,
-                           num_processes=num_processes)
+    planning = dict(configurations=configurations or None, gpu_memory_gb=gpu_memory, preset=preset,
+                    num_folds=folds, seed=seed, num_processes=num_processes)
+    if time_budget is not None:
+        written = plan_for_budget(dataset_dir, work_dir, architectures, 60 * time_budget, device=device, **planning)
+    else:
+        written = plan_dataset(dataset_dir, work_dir, architectures, **planning)
     for plans_file in written.values():
         echo_plans(plans_file, explain)
     click.echo(f"folds: {work_dir / 'splits_final.json'} ({folds} folds)")
-    if then_preprocess:
+    if then_preprocess and time_budget is None:
         for identifier, folder in preprocess(work_dir, architectures, configurations or None, num_processes).items():
             click.echo(f"preprocessed {identifier}: {folder}")

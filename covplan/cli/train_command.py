@@ -27,7 +27,10 @@ TRAINING_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--val-iters",), dict(type=click.IntRange(min=1), default=50, show_default=True,
                             help="Validation batches per epoch (pseudo Dice, validation loss, early stopping).")),
     (("--time-budget",), dict(type=click.FloatRange(min=0, min_open=True), default=None,
-                              help="Minutes of training per fold; the fold stops after the epoch that exceeds it.")),
+                              help="Minutes for the fold, its final validation included: epochs, iterations "
+                                   "and validation iterations are fitted so that the whole learning-rate "
+                                   "schedule runs within them (--epochs, --iters-per-epoch and --val-iters are "
+                                   "then ignored).")),
     (("--initial-lr",), dict(type=click.FloatRange(min=0, min_open=True), default=None,
                              help="Initial learning rate; default the architecture plugin's.")),
     (("--augmentation",), dict(type=click.Choice(AUGMENTATIONS), default="nnunet", show_default=True,

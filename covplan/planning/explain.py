@@ -85,8 +85,12 @@ def _memory_lines(planner: ArchitecturePlanner, plan: dict[str, Any], record, nu
 
 def _spacing_reason(configuration: str, plan: dict[str, Any], fingerprint: dict[str, Any],
                     preset_applies: bool) -> str:
+    from covplan.planning.budget import is_candidate
+
     if preset_applies:
         return "fixed by the preset"
+    if is_candidate(configuration):
+        return "the main configuration's spacing, coarsened along its finer axes (a time-budget candidate)"
     if configuration == "3d_lowres":
         return "3d_fullres spacing coarsened in 3 % steps until the patch covers 25 % of the median image"
     spacings = np.array(fingerprint["spacings"], dtype=float)

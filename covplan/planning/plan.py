@@ -18,10 +18,12 @@ from covplan.atomic import copy_file_atomic, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dataset
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
+from covplan.planning.budget import plan_candidates
 from covplan.planning.explain import explain_configuration
 from covplan.planning.planner import ArchitecturePlanner
 from covplan.planning.presets import get_preset
 from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, patients_of_cases
+from covplan.training.work_folder import MAIN_CONFIGURATIONS
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +47,12 @@ def plans_path(work_dir: Path, architecture: str) -> Path:
 def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str] = ("plain_unet",),
                  configurations: Sequence[str] | None = None, gpu_memory_gb: float | None = None,
                  preset: str | None = None, num_folds: int = DEFAULT_NUM_FOLDS, seed: int = DEFAULT_SPLIT_SEED,
-                 num_processes: int = 2) -> dict[str, Path]:
+                 num_processes: int = 2, budget_candidates: bool = False) -> dict[str, Path]:
     """Plan ``dataset_dir`` (nnU-Net raw layout, optionally with covplan_dataset.json) for
     each architecture into ``work_dir``: ``dataset_fingerprint.json``,
     ``plans_<arch>.json``, ``splits_final.json`` and copies of the dataset's JSON files.
+    With ``budget_candidates`` the plans also hold the main configuration at coarser
+    spacings, for :func:`covplan.planning.budget.fit_plans_to_budget` to choose from.
     Returns the plans file of each architecture. Every input is checked before anything is
     written; every file is written whole or not at all."""
     from covplan.registry import get_architecture
@@ -86,7 +90,8 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
         for name, plugin in tqdm(plugins.items(), desc="Planning architectures", disable=len(plugins) < 2):
             planner = ArchitecturePlanner(view.dataset_name, plugin, gpu_memory, f"plans_{name}", chosen_preset,
                                           wanted, memory_cache)
-            all_plans[name] = _plan_architecture(planner, wanted, dataset_dir.name, fingerprint, covplan_keys)
+            all_plans[name] = _plan_architecture(planner, wanted, dataset_dir.name, fingerprint, covplan_keys,
+                                                 budget_candidates)
 
     write_json_atomic(work_dir / WORK_RECORD, {"format_version": 1, "dataset_dir": str(dataset_dir.resolve()),
                                                "dataset_hash": digest})
@@ -104,14 +109,19 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
 
 
 def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], dataset_name: str,
-                       fingerprint: dict[str, Any], covplan_keys: dict[str, Any]) -> dict[str, Any]:
-    """The plans of the planner's architecture, with covplan's block and explanations."""
+                       fingerprint: dict[str, Any], covplan_keys: dict[str, Any],
+                       budget_candidates: bool = False) -> dict[str, Any]:
+    """The plans of the planner's architecture, with covplan's block and explanations
+    (and the budget candidates of its main configuration, if asked)."""
     from covplan.registry import architectures
 
     name = planner.plugin.name
     with nnunet_prints_to_log(logger, f"planner for {name}"):
         plans = planner.plan_experiment()
-    plans = _covplan_plans(plans, planner, wanted, dataset_name)
+        plans = _covplan_plans(plans, planner, wanted, dataset_name)
+        if budget_candidates:
+            main = next(c for c in MAIN_CONFIGURATIONS + tuple(plans["configurations"]) if c in plans["configurations"])
+            plans["configurations"].update(plan_candidates(planner, plans, main))
     source = architectures()[name].source
     plans["covplan"] = {
         "architecture": name, "plugin_distribution": source.distribution, "plugin_version": source.version,

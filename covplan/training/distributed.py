@@ -44,6 +44,16 @@ def sum_over_processes(values: torch.Tensor, group: ProcessGroup, device: torch.
     return values.cpu()
 
 
+def main_process_values(values: list[int], group: ProcessGroup, device: torch.device) -> list[int]:
+    """The first process's ``values`` in every process: decisions taken from each
+    process's own timing must agree, or the processes would wait on each other forever."""
+    if not group.is_distributed:
+        return values
+    tensor = torch.tensor(values, dtype=torch.int64, device=device)
+    dist.broadcast(tensor, src=0)
+    return [int(value) for value in tensor.cpu()]
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto``: CUDA when present, else CPU; under torchrun each process its own GPU
     (``LOCAL_RANK``)."""

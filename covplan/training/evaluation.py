@@ -62,6 +62,21 @@ def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: li
     return summary
 
 
+FOLD_TIME_FILE = "fold_time.json"
+
+
+def write_fold_time(fold_folder: Path, training_s: float, total_s: float, history: list[dict[str, Any]],
+                    budget: dict[str, Any] | None) -> None:
+    """``fold_F/fold_time.json``: what the fold's run took (training, and with its
+    validation), its epochs, steps and last learning rate, and the time budget with the
+    measured throughput and chosen schedule when it had one."""
+    record = {"training_s": round(training_s, 1), "total_s": round(total_s, 1), "epochs": len(history),
+              "steps": sum(int(row.get("iterations") or 0) for row in history),
+              "last_lr": history[-1]["lr"] if history else None, "budget": budget}
+    with atomic_file(fold_folder / FOLD_TIME_FILE) as temporary:
+        temporary.write_text(json.dumps(record, indent=2))
+
+
 def fold_dice(summary: dict[str, Any]) -> dict[str, float | None]:
     """Class (and merged region) name -> Dice of one evaluation summary with nnU-Net's
     key types (labels as int, regions as tuples): labels first, then regions."""
@@ -82,10 +97,21 @@ def cross_validation_summary(model_folder: Path) -> dict[str, Any]:
     folds = {str(fold): fold_dice(summary) for fold, summary in fold_summaries(model_folder).items()}
     classes = list(dict.fromkeys(name for dice in folds.values() for name in dice))
     mean = {name: _mean_of_defined([dice.get(name) for dice in folds.values()]) for name in classes}
-    result = {"metric": "Dice", "classes": classes, "folds": folds, "mean": mean}
+    result = {"metric": "Dice", "classes": classes, "folds": folds, "mean": mean,
+              "minutes": {fold: _fold_minutes(model_folder / f"fold_{fold}") for fold in folds}}
     with atomic_file(model_folder / "cv_summary.json") as temporary:
         temporary.write_text(json.dumps(result, indent=2))
     return result
+
+
+def _fold_minutes(fold_folder: Path) -> dict[str, float | None] | None:
+    """Minutes the fold used, and its budget: what the CV table shows beside the Dice."""
+    path = fold_folder / FOLD_TIME_FILE
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    budget = record.get("budget")
+    return {"used": round(record["total_s"] / 60, 2), "budget": round(budget["budget_s"] / 60, 2) if budget else None}
 
 
 def _mean_of_defined(values: list[float | None]) -> float | None:
@@ -98,12 +124,24 @@ def format_cross_validation_table(summary: dict[str, Any], title: str = "") -> s
     and the mean (when there is one), one column per class."""
     classes = summary["classes"]
     width = max([12, *(len(name) + 2 for name in classes)])
+    minutes = summary.get("minutes") or {}
+    timed = any(minutes.values())
     lines = [title] if title else []
-    lines.append("fold".ljust(8) + "".join(f"Dice {name}".rjust(width + 5) for name in classes))
+    lines.append("fold".ljust(8) + "".join(f"Dice {name}".rjust(width + 5) for name in classes)
+                 + ("minutes used / budget".rjust(24) if timed else ""))
     rows = list(summary["folds"].items()) + ([("mean", summary["mean"])] if summary.get("mean") else [])
     for fold, dice in rows:
-        lines.append(str(fold).ljust(8) + "".join(_cell(dice.get(name)).rjust(width + 5) for name in classes))
+        time_cell = _minutes_cell(minutes.get(fold)).rjust(24) if timed else ""
+        lines.append(str(fold).ljust(8) + "".join(_cell(dice.get(name)).rjust(width + 5) for name in classes)
+                     + time_cell)
     return "\n".join(lines)
+
+
+def _minutes_cell(minutes: dict[str, float | None] | None) -> str:
+    if not minutes:
+        return ""
+    budget = "-" if minutes["budget"] is None else f"{minutes['budget']:.1f}"
+    return f"{minutes['used']:.1f} / {budget}"
 
 
 def _cell(value: float | None) -> str:

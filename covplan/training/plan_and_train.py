@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +19,37 @@ logger = logging.getLogger(__name__)
 def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold] | None = None,
                    configuration: str | None = None, settings: TrainingSettings | None = None, resume: bool = False,
                    gpu_memory_gb: float | None = None, preset: str | None = None,
-                   num_processes: int = 2) -> dict[str, dict[str, Any]]:
+                   num_processes: int = 2, budget_scope: str = "fold") -> dict[str, dict[str, Any]]:
     """Plan ``dataset_dir`` for every architecture into ``work_dir``
     (:func:`covplan.planning.plan_dataset`), preprocess it, train each fold (default: every
     fold of the split) and return the cross-validation summary of each model folder
-    (empty without evaluation or without numbered folds)."""
+    (empty without evaluation or without numbered folds).
+
+    With ``settings.time_budget_s`` the plans are fitted to the budget
+    (:func:`covplan.planning.budget.plan_for_budget`); ``budget_scope`` says whether the
+    budget is each fold's (``fold``) or the whole run's (``total``: split evenly over
+    every fold of every architecture)."""
     from covplan.planning import plan_dataset
+    from covplan.planning.budget import plan_for_budget
+    from covplan.planning.splits import DEFAULT_NUM_FOLDS
     from covplan.preprocessing import preprocess
 
     settings = settings or TrainingSettings()
     configurations = [configuration] if configuration else None
-    plan_dataset(dataset_dir, work_dir, architectures, configurations=configurations, gpu_memory_gb=gpu_memory_gb,
-                 preset=preset, num_processes=num_processes)
-    preprocess(work_dir, architectures, configurations, num_processes)
+    planning = dict(configurations=configurations, gpu_memory_gb=gpu_memory_gb, preset=preset,
+                    num_processes=num_processes)
+    if settings.time_budget_s is not None and resume and _fitted_to_budget(Path(work_dir), architectures):
+        logger.info("resuming on the plans already fitted to the budget in %s", work_dir)
+    elif settings.time_budget_s is not None:
+        if budget_scope == "total":
+            runs = len(architectures) * (len(folds) if folds is not None else DEFAULT_NUM_FOLDS)
+            settings = replace(settings, time_budget_s=settings.time_budget_s / runs)
+        plan_for_budget(dataset_dir, work_dir, architectures, settings.time_budget_s, device=settings.device,
+                        num_workers=settings.num_workers, test_time_mirroring=settings.test_time_mirroring,
+                        **planning)
+    else:
+        plan_dataset(dataset_dir, work_dir, architectures, **planning)
+        preprocess(work_dir, architectures, configurations, num_processes)
     if folds is None:
         folds = list(range(len(json.loads((Path(work_dir) / "splits_final.json").read_text()))))
     summaries = {}
@@ -42,3 +61,12 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
         if settings.evaluate and any(isinstance(fold, int) for fold in folds):
             summaries[model_folder.name] = cross_validation_summary(model_folder)
     return summaries
+
+
+def _fitted_to_budget(work_dir: Path, architectures: Sequence[str]) -> bool:
+    """Every architecture has plans fitted to a budget: a resumed run keeps them (measuring
+    again could choose otherwise, and the checkpoints belong to these plans)."""
+    from covplan.planning.plan import plans_path
+
+    files = [plans_path(work_dir, architecture) for architecture in architectures]
+    return all(file.is_file() and "budget" in json.loads(file.read_text()).get("covplan", {}) for file in files)

@@ -9,11 +9,14 @@ from typing import Any
 
 from covplan.atomic import atomic_file
 
-LOG_COLUMNS = ("epoch", "train_loss", "val_loss")  # then dice_<class>..., ema_dice, lr, epoch_time_s
+LOG_COLUMNS = ("epoch", "train_loss", "val_loss")  # then dice_<class>..., ema_dice, lr, iterations, times
 
 
 def log_columns(class_names: list[str]) -> list[str]:
-    return [*LOG_COLUMNS, *(f"dice_{name}" for name in class_names), "ema_dice", "lr", "epoch_time_s"]
+    """``iterations``: training steps of the epoch (a time budget varies them);
+    ``elapsed_s``: seconds of the fold's training so far, over every resumed run."""
+    return [*LOG_COLUMNS, *(f"dice_{name}" for name in class_names), "ema_dice", "lr", "iterations", "epoch_time_s",
+            "elapsed_s"]
 
 
 def write_training_log(history: list[dict[str, Any]], columns: list[str], path: Path) -> None:

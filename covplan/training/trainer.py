@@ -8,7 +8,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,16 @@ from covplan.atomic import atomic_file
 from covplan.errors import CovplanError
 from covplan.evaluation.label_roles import label_roles
 from covplan.registry import architectures, get_architecture, get_loss, losses
+from covplan.training.budget import CHECKPOINT_INTERVAL_S, BudgetClock, fit_schedule
 from covplan.training.checkpoints import (
     CHECKPOINT_FORMAT_VERSION, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint_atomically,
     seed_everything,
 )
 from covplan.training.data import build_augmentation, build_batch_generators, deep_supervision_scales, default_num_workers
-from covplan.training.distributed import join_process_group, leave_process_group, resolve_device, sum_over_processes
-from covplan.training.evaluation import evaluate_fold
+from covplan.training.distributed import (
+    join_process_group, leave_process_group, main_process_values, resolve_device, sum_over_processes,
+)
+from covplan.training.evaluation import evaluate_fold, write_fold_time
 from covplan.training.progress import log_columns, plot_progress, write_training_log
 from covplan.training.work_folder import Fold, TrainingInputs, fold_case_identifiers, load_training_inputs
 
@@ -44,7 +47,9 @@ class TrainingSettings:
     num_epochs: int = 1000
     iterations_per_epoch: int = 250
     validation_iterations: int = 50
-    time_budget_s: float | None = None  # stop after the epoch that exceeds it (the schedule does not shrink)
+    # Seconds for the whole fold, its final validation included: epochs, iterations and
+    # validation iterations are then fitted to it (covplan.training.budget).
+    time_budget_s: float | None = None
     loss: str | None = None  # None: the architecture plugin's default_loss
     initial_lr: float | None = None  # None: the plugin's configure_optimizers default
     augmentation: str = "nnunet"  # see covplan.training.data.AUGMENTATIONS
@@ -82,7 +87,10 @@ class Trainer:
         self.best_ema_dice = -math.inf
         self.best_val_loss = math.inf
         self.epochs_without_improvement = 0
-        self._run_started, self._run_first_epoch = time.time(), 0
+        self.budget: BudgetClock | None = None
+        # The fold's time counts from here: building the network and loaders is part of it.
+        self._run_started, self._run_first_epoch, self._elapsed_before_s = time.monotonic(), 0, 0.0
+        self._last_saved = self._run_started
         self._build()
 
     # -- set-up ---------------------------------------------------------------------------
@@ -99,8 +107,7 @@ class Trainer:
         weights = self.plugin.output_weights(len(output_shapes)) if len(output_shapes) > 1 else None
         self.loss = self.build_loss(weights)
         self._check_loss_fits(output_shapes)
-        self.optimizer, self.lr_scheduler = self.plugin.configure_optimizers(
-            self.network, settings.num_epochs, settings.initial_lr)
+        self._build_optimizer()
         self.grad_scaler = torch.amp.GradScaler("cuda") if self.device.type == "cuda" else None
         patch_size = self.inputs.configuration_manager.patch_size
         self.augmentation = build_augmentation(settings.augmentation, self.inputs,
@@ -120,6 +127,11 @@ class Trainer:
             self.inputs, self.train_ids, self.val_ids, self.augmentation, batch_size,
             settings.oversample_foreground_percent, num_workers, settings.seed + 1000 * self.group.rank,
             pin_memory=self.device.type == "cuda")
+
+    def _build_optimizer(self) -> None:
+        """The plugin's optimiser and schedule over ``settings.num_epochs`` epochs."""
+        self.optimizer, self.lr_scheduler = self.plugin.configure_optimizers(
+            self.network, self.settings.num_epochs, self.settings.initial_lr)
 
     def _output_shapes(self) -> list[tuple[int, ...]]:
         """Spatial shape of each network output for one patch; the targets are resized to
@@ -191,15 +203,23 @@ class Trainer:
         first = 0 if labels.has_regions else 1  # no Dice for the background
         return torch.cat([loss.detach().float().reshape(1), tp[first:], fp[first:], fn[first:]]).cpu()
 
-    def run_epoch(self) -> dict[str, Any]:
-        """Train ``iterations_per_epoch`` batches, validate ``validation_iterations``
-        batches, step the schedule; the epoch's row of the training log."""
-        start = time.time()
+    def run_epoch(self, iterations: int | None = None, deadline: float | None = None
+                  ) -> tuple[dict[str, Any], float]:
+        """Train ``iterations`` (default ``iterations_per_epoch``) batches, or fewer when
+        ``time.monotonic()`` passes ``deadline`` (at least one), validate
+        ``validation_iterations`` batches, step the schedule; the epoch's row of the
+        training log, and the seconds its training steps took."""
+        start = time.monotonic()
+        iterations = self.settings.iterations_per_epoch if iterations is None else iterations
         lr = self.optimizer.param_groups[0]["lr"]
         self.model.train()
-        train_losses = [self.train_step(next(self.train_batches)) for _ in tqdm(
-            range(self.settings.iterations_per_epoch), desc=f"epoch {self.epoch}", unit="batch",
-            disable=not self.group.is_main, leave=False)]
+        train_losses = []
+        for _ in tqdm(range(iterations), desc=f"epoch {self.epoch}", unit="batch", disable=not self.group.is_main,
+                      leave=False):
+            train_losses.append(self.train_step(next(self.train_batches)))
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        iterations, training_s = len(train_losses), time.monotonic() - start
         train = sum_over_processes(torch.tensor([sum(train_losses), len(train_losses)], dtype=torch.float64),
                                    self.group, self.device)
         self.model.eval()
@@ -219,18 +239,21 @@ class Trainer:
         return {"epoch": self.epoch, "train_loss": train_loss, "val_loss": float(validation[0]) / batches,
                 **{f"dice_{name}": value for name, value in zip(self.class_names, dice)},
                 "ema_dice": EMA_WEIGHT * previous_ema + (1 - EMA_WEIGHT) * mean_dice,
-                "lr": lr, "epoch_time_s": round(time.time() - start, 3)}
+                "lr": lr, "iterations": iterations, "epoch_time_s": round(time.monotonic() - start, 3)}, training_s
 
     def end_epoch(self, row: dict[str, Any]) -> None:
         """Record the epoch; write the log, the plot and the checkpoints (latest every
         epoch, so that a killed run loses at most one; best on a new best moving-average
-        pseudo Dice)."""
+        pseudo Dice). With a time budget the checkpoints and the plot are written at most
+        every :data:`CHECKPOINT_INTERVAL_S` and after the last epoch: short epochs then
+        cost little more than their steps, and a killed run loses at most that long."""
         self.history.append(row)
         if row["val_loss"] < self.best_val_loss:
             self.best_val_loss, self.epochs_without_improvement = row["val_loss"], 0
         else:
             self.epochs_without_improvement += 1
         self.epoch += 1
+        row["elapsed_s"] = round(self.elapsed_s, 1)
         if not self.group.is_main:
             return
         logger.info("epoch %d: train loss %.4f, validation loss %.4f, pseudo Dice %s", row["epoch"],
@@ -238,22 +261,77 @@ class Trainer:
         new_best = row["ema_dice"] > self.best_ema_dice
         if new_best:
             self.best_ema_dice = row["ema_dice"]
+        write_training_log(self.history, self.columns, self.output_folder / "training_log.csv")
+        if not (self.budget is None or self.epoch == self.settings.num_epochs
+                or time.monotonic() - self._last_saved >= CHECKPOINT_INTERVAL_S):
+            return
         checkpoint = self.checkpoint()
         save_checkpoint_atomically(checkpoint, self.output_folder / "checkpoint_latest.pth")
         if new_best:
             save_checkpoint_atomically(checkpoint, self.output_folder / "checkpoint_best.pth")
-        write_training_log(self.history, self.columns, self.output_folder / "training_log.csv")
         plot_progress(self.history, self.class_names, self.output_folder / "progress.png")
+        self._last_saved = time.monotonic()
 
     def should_stop(self) -> bool:
         """Early stopping where the architecture's recipe asks for it (no better
-        validation loss for ``early_stopping_patience`` epochs), or the time budget spent."""
+        validation loss for ``early_stopping_patience`` epochs), or the time budget overrun
+        (only when even one step per epoch is slower than the time left allows; the
+        schedule is then cut short, and the log says so)."""
         patience = self.plugin.early_stopping_patience
         if patience is not None and self.epochs_without_improvement >= patience:
             return True
-        budget = self.settings.time_budget_s
-        return (budget is not None and self.epoch > self._run_first_epoch  # at least one epoch per run
-                and time.time() - self._run_started > budget)
+        if self.budget is None or self.epoch == self._run_first_epoch or not self.budget.overrun:
+            return False
+        logger.warning("the time budget is spent at epoch %d of %d; the schedule did not run to its end",
+                       self.epoch, self.settings.num_epochs)
+        return True
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds the fold has trained so far, over this run and the runs it resumed."""
+        return self._elapsed_before_s + time.monotonic() - self._run_started
+
+    # -- the time budget ------------------------------------------------------------------
+
+    def fit_to_budget(self, budget_state: dict[str, Any] | None = None) -> None:
+        """Choose epochs, iterations and validation iterations for ``time_budget_s``
+        from a throughput measurement, and rebuild the schedule over those epochs; a
+        resumed fold keeps its checkpoint's schedule (``budget_state``) and continues on
+        the time left."""
+        from covplan.training.probe import measure_throughput
+
+        if budget_state is not None:
+            self.budget = BudgetClock.from_state(budget_state, self.settings.time_budget_s, self.elapsed_s)
+        else:
+            throughput, budget_s = measure_throughput(self), self.settings.time_budget_s
+            self.budget = BudgetClock(budget_s, throughput, fit_schedule(throughput, budget_s, self.elapsed_s),
+                                      self.elapsed_s)
+        schedule = self.budget.schedule
+        epochs, iterations, validation_iterations = main_process_values(
+            [schedule.epochs, schedule.iterations_per_epoch, schedule.validation_iterations], self.group,
+            self.device)
+        self.budget.schedule = replace(schedule, epochs=epochs, iterations_per_epoch=iterations,
+                                       validation_iterations=validation_iterations)
+        self.settings = replace(self.settings, num_epochs=epochs, iterations_per_epoch=iterations,
+                                validation_iterations=validation_iterations,
+                                time_budget_s=self.budget.budget_s)
+        if budget_state is not None:  # the checkpoint's optimiser and schedule are already loaded
+            return
+        self._build_optimizer()
+        if self.group.is_main:
+            step = self.budget.throughput
+            logger.info("time budget %.1f min: %d epochs x %d iterations (%.3g s a step, %d validation batches an "
+                        "epoch, %.0f s kept for the final validation)", self.budget.budget_s / 60, epochs,
+                        iterations, step.seconds_per_step, validation_iterations, step.final_validation_s)
+
+    def _next_epoch(self) -> tuple[int, float | None]:
+        """Iterations and deadline of the next epoch: the settings' without a budget."""
+        if self.budget is None:
+            return self.settings.iterations_per_epoch, None
+        iterations, deadline = self.budget.next_epoch(self.settings.num_epochs - self.epoch)
+        if self.group.is_distributed:  # every process must take the same number of steps
+            return main_process_values([iterations], self.group, self.device)[0], None
+        return iterations, deadline
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -272,6 +350,7 @@ class Trainer:
             "best_ema_dice": self.best_ema_dice,
             "best_val_loss": self.best_val_loss,
             "epochs_without_improvement": self.epochs_without_improvement,
+            "budget": self.budget.state() if self.budget is not None else None,
             "architecture": {"name": self.inputs.architecture, "distribution": architecture_source.distribution,
                              "version": architecture_source.version},
             "loss": {"name": self.loss_name, "distribution": loss_source.distribution, "version": loss_source.version},
@@ -298,6 +377,7 @@ class Trainer:
         self.epoch, self.history = checkpoint["epoch"], list(checkpoint["history"])
         self.best_ema_dice, self.best_val_loss = checkpoint["best_ema_dice"], checkpoint["best_val_loss"]
         self.epochs_without_improvement = checkpoint["epochs_without_improvement"]
+        self._elapsed_before_s = float(self.history[-1].get("elapsed_s") or 0.0) if self.history else 0.0
         if self.group.is_main:
             restore_rng_state(checkpoint["rng_state"])
         else:  # only the first process's state is saved; the others draw anew
@@ -310,28 +390,52 @@ class Trainer:
         unless settings say otherwise, evaluate the fold. Returns the evaluation summary
         (None in processes other than the first, or without evaluation)."""
         try:
-            self._start(resume)
-            self._run_started, self._run_first_epoch = time.time(), self.epoch
+            budget_state = self._start(resume)
+            self._run_first_epoch = self.epoch
+            if budget_state is not None or self.settings.time_budget_s is not None:
+                self.fit_to_budget(budget_state)
             while self.epoch < self.settings.num_epochs and not self.should_stop():
-                self.end_epoch(self.run_epoch())
+                started = time.monotonic()
+                row, training_s = self.run_epoch(*self._next_epoch())
+                self.end_epoch(row)
+                if self.budget is not None:  # what an epoch really costs, its checkpoints included
+                    self.budget.observe_epoch(row["iterations"], training_s, time.monotonic() - started)
         finally:
-            for batches in (self.train_batches, self.val_batches):
-                if hasattr(batches, "_finish"):  # background workers
-                    batches._finish()
+            self.shutdown_loaders()
         if self.group.is_distributed:
             torch.distributed.barrier()
         if not self.group.is_main:
             return None
         save_checkpoint_atomically(self.checkpoint(), self.output_folder / "checkpoint_final.pth")
-        if not self.settings.evaluate:
-            return None
-        return evaluate_fold(self.network, self.inputs, self.val_ids, self.output_folder, self.device,
-                             self.augmentation.mirror_axes, self.settings.test_time_mirroring)
+        training_s = self.elapsed_s
+        summary = None
+        if self.settings.evaluate:
+            summary = evaluate_fold(self.network, self.inputs, self.val_ids, self.output_folder, self.device,
+                                    self.augmentation.mirror_axes, self.settings.test_time_mirroring)
+        write_fold_time(self.output_folder, training_s, self.elapsed_s, self.history,
+                        self.budget.state() if self.budget is not None else None)
+        return summary
 
-    def _start(self, resume: bool) -> None:
+    def shutdown_loaders(self) -> None:
+        """Stop the background augmentation workers, if any."""
+        for batches in (self.train_batches, self.val_batches):
+            if hasattr(batches, "_finish"):
+                batches._finish()
+
+    def _start(self, resume: bool) -> dict[str, Any] | None:
+        """Load the checkpoint to resume, if asked; its time-budget state, if it has one."""
         latest = self.output_folder / "checkpoint_latest.pth"
+        budget_state = None
         if resume and latest.is_file():
-            self.load_state(load_checkpoint(latest, self.device))
+            checkpoint = load_checkpoint(latest, self.device)
+            budget_state = checkpoint.get("budget")
+            if budget_state is None and self.settings.time_budget_s is not None:
+                raise CovplanError(f"{self.output_folder} was trained without --time-budget; resume it without "
+                                   f"--time-budget, or train it again without --resume")
+            if budget_state is not None:  # the schedule's epochs before its state is loaded into it
+                self.settings = replace(self.settings, num_epochs=budget_state["schedule"]["epochs"])
+                self._build_optimizer()
+            self.load_state(checkpoint)
             logger.info("resuming %s at epoch %d", self.output_folder, self.epoch)
         elif resume:
             logger.warning("nothing to resume in %s (no checkpoint_latest.pth); training from the start",
@@ -342,6 +446,7 @@ class Trainer:
         if self.group.is_main:
             self.output_folder.mkdir(parents=True, exist_ok=True)
             self._write_model_description()
+        return budget_state
 
     def _write_model_description(self) -> None:
         """Plans (under nnU-Net's name ``plans.json``), dataset.json, fingerprint and, when

@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 SPACING_FACTORS = (2.0,)
 CANDIDATE_MARK = "_x"  # "2d_x2": the 2d configuration at twice its spacing
+# A coarser candidate is planned only while the median image keeps this many voxels along
+# each in-plane axis: below it lesions shrink to a few voxels (the experiments of
+# docs/planning.md coarsen 398 x 361 slices to 199 x 180; none went smaller).
+MIN_CANDIDATE_IN_PLANE_VOXELS = 128
 # The rule: the full-resolution plan needs this many training steps in the budget to beat
 # its coarser candidate (docs/planning.md, "Planning for a time budget").
 MIN_FULL_RESOLUTION_STEPS = 1000
@@ -70,6 +74,9 @@ def plan_candidates(planner, plans: dict[str, Any], configuration: str) -> dict[
         spacing = coarser_spacing(main["spacing"], factor)
         scale = np.array(main["spacing"]) / np.array(spacing)
         median_shape = [round(float(s)) for s in np.array(record.median_shape) * scale]
+        if min(median_shape[-2:]) < MIN_CANDIDATE_IN_PLANE_VOXELS:
+            logger.info("no %s candidate: its median image would be %s voxels", name, median_shape)
+            continue
         voxels = record.approximate_n_voxels_dataset * float(np.prod(scale))
         planner.configurations = (*planner.configurations, name)  # so the plugin's memory is measured
         plan = planner.get_plans_for_configuration(np.array(spacing), median_shape,
@@ -95,6 +102,7 @@ class CandidateFit:
     throughput: Any  # covplan.training.budget.Throughput
     schedule: Any  # covplan.training.budget.Schedule or None when not even one step fits
     setup_s: float
+    problem: str | None = None  # why no schedule fits
 
     def as_dict(self) -> dict[str, Any]:
         return {"spacing": self.plan["spacing"], "patch_size": self.plan["patch_size"],
@@ -108,12 +116,14 @@ def choose_configuration(main: CandidateFit, coarser: Sequence[CandidateFit]) ->
     :data:`MIN_FULL_RESOLUTION_STEPS` of its steps fit the budget (or no coarser one
     fits), else the coarser candidate with the most steps; and why."""
     fitting = [fit for fit in coarser if fit.schedule is not None]
+    if main.schedule is not None and not coarser:
+        return main, f"{main.schedule.steps} steps fit; no coarser plan (the images are too small to coarsen)"
     if main.schedule is not None and (main.schedule.steps >= MIN_FULL_RESOLUTION_STEPS or not fitting):
         return main, (f"{main.schedule.steps} steps of the full-resolution plan fit (>= "
                       f"{MIN_FULL_RESOLUTION_STEPS}, or no coarser plan fits): kept")
     if not fitting:
-        raise CovplanError("the time budget does not fit one training step of any planned configuration; give a "
-                           "larger --time-budget")
+        raise CovplanError(main.problem or "the time budget does not fit one training step of any planned "
+                                           "configuration; give a larger --time-budget")
     best = max(fitting, key=lambda fit: fit.schedule.steps)
     full_steps = main.schedule.steps if main.schedule is not None else 0
     return best, (f"only {full_steps} steps of the full-resolution plan fit (< {MIN_FULL_RESOLUTION_STEPS}); "
@@ -133,11 +143,11 @@ def fit_plans_to_budget(work_dir: Path, architectures: Sequence[str], budget_s: 
     written = {}
     for architecture in architectures:
         plans = json.loads(plans_path(work_dir, architecture).read_text())
-        candidates = [name for name in plans["configurations"] if is_candidate(name)]
-        if not candidates:
-            raise CovplanError(f"{plans_path(work_dir, architecture)} has no time-budget candidates; plan with "
+        planned = plans["covplan"].pop("budget_candidates", None)
+        if planned is None:
+            raise CovplanError(f"{plans_path(work_dir, architecture)} was not planned for a time budget; plan with "
                                f"`covplan plan ... --time-budget MINUTES`")
-        main_name = candidates[0].split(CANDIDATE_MARK)[0]
+        main_name, candidates = planned["configuration"], planned["candidates"]
         fits = {name: _measure(work_dir, architecture, name, budget_s, device, num_workers, test_time_mirroring)
                 for name in [main_name, *candidates]}
         chosen, reason = choose_configuration(fits[main_name], [fits[name] for name in candidates])
@@ -184,13 +194,15 @@ def _measure(work_dir: Path, architecture: str, configuration: str, budget_s: fl
         trainer.shutdown_loaders()
         leave_process_group()
     setup_s = time.monotonic() - started
+    schedule, problem = None, None
     try:
         schedule = fit_schedule(throughput, budget_s, setup_s)
-    except CovplanError:
-        schedule = None
+    except CovplanError as error:
+        problem = f"{architecture} {configuration}: {error}"
     logger.info("%s %s: %.3g s a step, %s", architecture, configuration, throughput.seconds_per_step,
                 f"{schedule.steps} steps fit" if schedule is not None else "not one step fits")
-    return CandidateFit(configuration, inputs.plans["configurations"][configuration], throughput, schedule, setup_s)
+    return CandidateFit(configuration, inputs.plans["configurations"][configuration], throughput, schedule, setup_s,
+                        problem)
 
 
 def budget_explanation(record: dict[str, Any]) -> list[str]:

@@ -121,11 +121,13 @@ def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], data
         plans = _covplan_plans(plans, planner, wanted, dataset_name)
         if budget_candidates:
             main = next(c for c in MAIN_CONFIGURATIONS + tuple(plans["configurations"]) if c in plans["configurations"])
-            plans["configurations"].update(plan_candidates(planner, plans, main))
+            candidates = plan_candidates(planner, plans, main)
+            plans["configurations"].update(candidates)
     source = architectures()[name].source
     plans["covplan"] = {
         "architecture": name, "plugin_distribution": source.distribution, "plugin_version": source.version,
         **covplan_keys,
+        **({"budget_candidates": {"configuration": main, "candidates": list(candidates)}} if budget_candidates else {}),
         "explanation": {configuration: explain_configuration(planner, configuration, plan, fingerprint,
                                                              planner.preset)
                         for configuration, plan in plans["configurations"].items()},

@@ -1,0 +1,62 @@
+"""Processes seen through Linux's /proc (psutil is not a dependency), for the tests that
+kill a process and look for what it left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")
+
+
+@dataclass(frozen=True)
+class RunningProcess:
+    """A process by pid and start time, so that a pid used again later is not taken for it."""
+
+    pid: int
+    start_time: int
+
+    @property
+    def is_alive(self) -> bool:
+        """Running, or stopped, but neither gone nor a zombie (a killed worker adopted by an
+        init that does not reap it stays one)."""
+        stat = _stat(self.pid)
+        return stat is not None and stat[19] == str(self.start_time) and stat[0] != "Z"
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def children_of(pid: int) -> list[RunningProcess]:
+    """The live processes whose parent is ``pid``."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        stat = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if stat is not None and stat[1] == str(pid) and stat[0] != "Z":
+            children.append(RunningProcess(int(entry.name), int(stat[19])))
+    return children
+
+
+def seconds_until_gone(processes: list[RunningProcess], timeout: float = 10.0) -> float:
+    """Seconds until none of ``processes`` is alive; ``math.inf`` if some still are after
+    ``timeout``, after which they are killed so that a failing test leaves nothing behind."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if not any(process.is_alive for process in processes):
+            return time.monotonic() - start
+        time.sleep(0.05)
+    for process in processes:
+        if process.is_alive:
+            os.kill(process.pid, signal.SIGKILL)
+    return float("inf")

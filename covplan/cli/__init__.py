@@ -31,11 +31,15 @@ COMMANDS = {
     "report": "covplan.cli.report_command:report_command",
 }
 
+# Key of click's context meta (shared by every command's context) under which the
+# arguments after `covplan` are kept, for a message that gives the command to run next.
+COMMAND_LINE = "covplan.command_line"
+
 
 class CovplanGroup(click.Group):
     """Loads each command from :data:`COMMANDS` when it is needed (click's documented
-    lazy-loading group) and turns a :class:`CovplanError` raised by any command into
-    click's one-line error."""
+    lazy-loading group), keeps the command line in ``ctx.meta[COMMAND_LINE]`` and turns a
+    :class:`CovplanError` raised by any command into click's one-line error."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)  # pipeline order, as docs/cli.md lists them
@@ -48,6 +52,10 @@ class CovplanGroup(click.Group):
         if command.name != cmd_name:
             raise RuntimeError(f"{COMMANDS[cmd_name]} is named '{command.name}', listed as '{cmd_name}'")
         return command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[COMMAND_LINE] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:

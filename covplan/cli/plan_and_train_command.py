@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from covplan.cli.plan_command import planning_options
-from covplan.cli.train_command import settings_from_options, training_options
+from covplan.cli.train_command import exit_when_interrupted, settings_from_options, training_options
 from covplan.training import format_cross_validation_table
 from covplan.training.plan_and_train import plan_and_train
 from covplan.training.work_folder import parse_fold
@@ -41,8 +41,9 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
         covplan plan-and-train converted -o work --folds all --time-budget 25
     """
     chosen_folds = [parse_fold(text.strip()) for text in folds.split(",")] if folds else None
-    summaries = plan_and_train(dataset_dir, work_dir, architectures, chosen_folds, configuration,
-                               settings_from_options(**options), resume=resume, gpu_memory_gb=gpu_memory,
-                               preset=preset, num_processes=num_processes, budget_scope=budget_scope)
+    with exit_when_interrupted():
+        summaries = plan_and_train(dataset_dir, work_dir, architectures, chosen_folds, configuration,
+                                   settings_from_options(**options), resume=resume, gpu_memory_gb=gpu_memory,
+                                   preset=preset, num_processes=num_processes, budget_scope=budget_scope)
     for model, summary in summaries.items():
         click.echo(format_cross_validation_table(summary, title=f"{model}:"))

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
+from covplan.cli import COMMAND_LINE
 from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, cross_validation_summary, format_cross_validation_table, train_fold
 from covplan.training.data import AUGMENTATIONS
 from covplan.training.evaluation import fold_dice
+from covplan.training.interruption import Interrupted
 from covplan.training.work_folder import load_training_inputs, parse_fold
 
 logger = logging.getLogger(__name__)
@@ -72,6 +77,20 @@ def settings_from_options(epochs: int, iters_per_epoch: int, val_iters: int, tim
         evaluate=evaluate, test_time_mirroring=tta)
 
 
+@contextmanager
+def exit_when_interrupted() -> Iterator[None]:
+    """A training command stopped by SIGTERM or SIGINT says in one line how to continue it
+    and exits with that signal's status (143, 130), where click would print "Aborted!"
+    and exit with 1, or SIGTERM would kill it outright."""
+    try:
+        yield
+    except Interrupted as interruption:
+        arguments = click.get_current_context().meta[COMMAND_LINE]  # its options included
+        command = shlex.join(["covplan", *arguments, *([] if "--resume" in arguments else ["--resume"])])
+        logger.warning("interrupted by %s; `%s` continues it", interruption.signal_name, command)
+        click.get_current_context().exit(interruption.exit_status)
+
+
 @click.command(name="train")
 @click.argument("work", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--arch", "architecture", required=True, help="Architecture plugin to train (see `covplan plugins`).")
@@ -91,7 +110,8 @@ def train_command(work: Path, architecture: str, fold: str, configuration: str |
         covplan train work --arch plain_unet --fold 0 --epochs 5 --iters-per-epoch 20
     """
     fold = parse_fold(fold)
-    summary = train_fold(work, architecture, fold, configuration, settings_from_options(**options), resume=resume)
+    with exit_when_interrupted():
+        summary = train_fold(work, architecture, fold, configuration, settings_from_options(**options), resume=resume)
     if summary is None:
         return
     model_folder = load_training_inputs(work, architecture, configuration).model_folder

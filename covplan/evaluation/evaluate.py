@@ -36,6 +36,7 @@ from covplan.evaluation.geometry import mean_of_defined, physical_grid, ratio
 from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
 from covplan.evaluation.label_roles import automatic_regions, label_roles
 from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP, lesion_metrics
+from covplan.worker_lifetime import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,8 @@ def _score_cases(compute: Callable[[str, Path, Path], dict[str, Any]], cases: Ma
     workers = max(1, min(num_processes, len(cases)))
     if workers == 1:
         return list(progress(map(compute, *columns)))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=die_with_parent) as pool:
         return list(progress(pool.map(compute, *columns)))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from covplan.errors import CovplanError
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
+from covplan.nnunet_pools import nnunet_pools_die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def verify_dataset(dataset_dir: Path, num_processes: int = 2) -> None:
     from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
 
     try:
-        with nnunet_prints_to_log(logger, "integrity check"):
+        with nnunet_pools_die_with_parent(), nnunet_prints_to_log(logger, "integrity check"):
             verify_dataset_integrity(str(dataset_dir), num_processes)
     except (AssertionError, RuntimeError, FileNotFoundError, KeyError, ValueError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
@@ -42,7 +43,8 @@ def extract_fingerprint(dataset_dir: Path, work_dir: Path, num_processes: int = 
     staging folder that is removed again."""
     from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import DatasetFingerprintExtractor
 
-    with nnunet_dataset_view(dataset_dir, work_dir) as view, nnunet_prints_to_log(logger, "fingerprint extractor"):
+    with nnunet_dataset_view(dataset_dir, work_dir) as view, nnunet_pools_die_with_parent(), \
+            nnunet_prints_to_log(logger, "fingerprint extractor"):
         extractor = DatasetFingerprintExtractor(view.dataset_name, num_processes, verbose=False)
         extractor.run(overwrite_existing=True)
         # Read back what nnunetv2 saved: its JSON export turns numpy values into plain ones.

@@ -21,6 +21,7 @@ from covplan.atomic import replace_directory, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
+from covplan.nnunet_pools import nnunet_pools_die_with_parent
 from covplan.planning.plan import WORK_RECORD
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def preprocess(work_dir: Path, architectures: Sequence[str] | None = None,
                if overwrite or not data_folders[identifier].is_dir()}
     for identifier in sorted(set(jobs) - set(pending)):
         logger.info("%s exists; kept (use overwrite to redo it)", data_folders[identifier])
-    with nnunet_dataset_view(dataset_dir, work_dir) as view:
+    with nnunet_dataset_view(dataset_dir, work_dir) as view, nnunet_pools_die_with_parent():
         shutil.copyfile(work_dir / "dataset.json", view.preprocessed_folder / "dataset.json")
         for identifier, (plans, configuration) in pending.items():
             from nnunetv2.utilities.plans_handling.plans_handler import PlansManager

@@ -153,11 +153,13 @@ def build_batch_generators(inputs: TrainingInputs, train_ids: list[str], val_ids
                            num_workers: int, seed: int, pin_memory: bool):
     """Endless training and validation batch generators. ``num_workers=0`` loads in the
     training process (reproducible to the bit); otherwise background processes prepare
-    batches while the network trains."""
+    batches while the network trains, and end with the training process however it ends
+    (:mod:`covplan.training.worker_loader`)."""
     from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
     from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
-    from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
+
+    from covplan.training.worker_loader import WorkerDataLoader
 
     folder = str(inputs.preprocessed_folder)
     dataset_class = infer_dataset_class(folder)
@@ -166,7 +168,7 @@ def build_batch_generators(inputs: TrainingInputs, train_ids: list[str], val_ids
     for identifiers, loader_patch, transforms, share in (
             (train_ids, augmentation.loader_patch_size, augmentation.training_transforms, 1.0),
             (val_ids, patch_size, augmentation.validation_transforms, 0.5)):
-        loader = nnUNetDataLoader(dataset_class(folder, identifiers), batch_size, loader_patch, patch_size,
+        loader = WorkerDataLoader(dataset_class(folder, identifiers), batch_size, loader_patch, patch_size,
                                   inputs.label_manager, oversample_foreground_percent=oversample_foreground_percent,
                                   transforms=transforms)
         processes = max(1, round(num_workers * share))

@@ -31,6 +31,7 @@ from covplan.training.distributed import (
     join_process_group, leave_process_group, main_process_values, resolve_device, sum_over_processes,
 )
 from covplan.training.evaluation import evaluate_fold, write_fold_time
+from covplan.training.interruption import interrupted_by_signals
 from covplan.training.progress import log_columns, plot_progress, write_training_log
 from covplan.training.work_folder import Fold, TrainingInputs, fold_case_identifiers, load_training_inputs
 
@@ -490,10 +491,12 @@ def _to_device(value: torch.Tensor | list[torch.Tensor], device: torch.device):
 def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | None = None,
                settings: TrainingSettings | None = None, resume: bool = False) -> dict[str, Any] | None:
     """Train (or with ``resume``, continue) one fold of ``architecture`` on a planned and
-    preprocessed WORK folder; returns the fold's evaluation summary."""
+    preprocessed WORK folder; returns the fold's evaluation summary. SIGTERM or SIGINT
+    stops it with :class:`covplan.training.interruption.Interrupted`; ``resume`` continues it."""
     get_architecture(architecture)  # an unknown name fails here, listing the known ones
     inputs = load_training_inputs(Path(work), architecture, configuration)
     try:
-        return Trainer(inputs, fold, settings).run(resume=resume)
+        with interrupted_by_signals():
+            return Trainer(inputs, fold, settings).run(resume=resume)
     finally:
         leave_process_group()

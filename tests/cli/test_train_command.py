@@ -1,9 +1,11 @@
 """``covplan train``: trains a fold, prints the cross-validation table, refuses bad input
-in one line."""
+in one line, says how to continue an interrupted run."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import signal
 
 import pytest
 from click.testing import CliRunner
@@ -70,3 +72,21 @@ def test_fold_all_prints_its_own_row(work2d):
     assert lines[-3] == "plain_unet__2d:" and lines[-2].split() == ["fold", "Dice", "ball"]
     assert lines[-1].split() == ["all", f"{summary['mean']['1']['Dice']:.4f}"]
     assert not (work2d / "plain_unet__2d" / "cv_summary.json").exists()
+
+
+def test_an_interrupted_run_says_how_to_continue_it_and_exits_with_the_signals_status(work3d, monkeypatch, caplog):
+    from covplan.training.trainer import Trainer
+
+    end_epoch = Trainer.end_epoch
+
+    def end_epoch_then_ctrl_c(trainer, row):
+        end_epoch(trainer, row)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(Trainer, "end_epoch", end_epoch_then_ctrl_c)
+    arguments = ["train", str(work3d), "--arch", "plain_unet", "--fold", "0", "--epochs", "3", *TINY]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 130, result.output
+    assert caplog.messages == [f"interrupted by SIGINT; `covplan {shlex.join(arguments)} --resume` continues it"]
+    fold_folder = work3d / "plain_unet__3d_fullres" / "fold_0"
+    assert (fold_folder / "checkpoint_latest.pth").is_file() and not (fold_folder / "checkpoint_final.pth").exists()

@@ -1,0 +1,45 @@
+"""nnunetv2's pools, started inside nnunet_pools_die_with_parent, end with a killed parent."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+
+from covplan.nnunet_pools import POOL_MODULES, nnunet_pools_die_with_parent
+from tests.processes import children_of, needs_proc, seconds_until_gone
+
+# The parent: a pool started as nnunetv2's preprocessor starts it, inside the context; it
+# prints the pid of the worker (which has run its initializer once it answers).
+PARENT = """
+import os, time
+from covplan.nnunet_pools import nnunet_pools_die_with_parent
+from nnunetv2.preprocessing.preprocessors import default_preprocessor
+
+with nnunet_pools_die_with_parent():
+    pool = default_preprocessor.multiprocessing.get_context("spawn").Pool(1)
+    print(pool.apply(os.getpid), flush=True)
+    time.sleep(600)
+"""
+
+
+@needs_proc
+def test_a_pool_worker_ends_when_its_parent_is_killed():
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid = int(parent.stdout.readline())
+        [worker] = [child for child in children_of(parent.pid) if child.pid == worker_pid]
+        assert worker.is_alive
+    finally:
+        parent.kill()
+        parent.wait()
+    assert seconds_until_gone([worker]) < 2
+
+
+def test_the_modules_get_their_multiprocessing_back():
+    import importlib
+
+    modules = [importlib.import_module(name) for name in POOL_MODULES]
+    with nnunet_pools_die_with_parent():
+        assert all(module.multiprocessing is not multiprocessing for module in modules)
+    assert all(module.multiprocessing is multiprocessing for module in modules)

@@ -23,7 +23,7 @@ def test_plans_preprocesses_trains_two_folds_and_prints_the_table(raw_2d, tmp_pa
     assert list(cv_summary["folds"]) == ["0", "1"]
     lines = result.stdout.splitlines()
     assert lines[-5] == "plain_unet__2d:"
-    assert lines[-4].split() == ["fold", "Dice", "lung", "Dice", "lesion"]
+    assert lines[-4].split() == ["fold", "Dice", "lung", "Dice", "lesion", "minutes", "used", "/", "budget"]
     assert [line.split()[0] for line in lines[-3:]] == ["0", "1", "mean"]
     lung_mean = cv_summary["mean"]["lung"]
     assert lines[-1].split()[:2] == ["mean", "-" if lung_mean is None else f"{lung_mean:.4f}"]

@@ -23,10 +23,15 @@ def test_trains_a_fold_and_prints_the_table(work3d):
     dice = json.loads((fold_folder / "validation" / "summary.json").read_text())["mean"]["1"]["Dice"]
     lines = result.stdout.splitlines()
     assert lines[-4] == "plain_unet__3d_fullres:"
-    assert lines[-3].split() == ["fold", "Dice", "ball"]
-    assert lines[-2].split() == ["1", f"{dice:.4f}"] and lines[-1].split() == ["mean", f"{dice:.4f}"]
+    assert lines[-3].split() == ["fold", "Dice", "ball", "minutes", "used", "/", "budget"]
+    fold_row = lines[-2].split()
+    assert fold_row[:2] == ["1", f"{dice:.4f}"] and fold_row[3:] == ["/", "-"]  # no time budget
+    assert lines[-1].split() == ["mean", f"{dice:.4f}"]
     cv_summary = json.loads((work3d / "plain_unet__3d_fullres" / "cv_summary.json").read_text())
     assert cv_summary["folds"] == {"1": {"ball": pytest.approx(dice)}}
+    fold_time = json.loads((fold_folder / "fold_time.json").read_text())
+    assert cv_summary["minutes"] == {"1": {"used": round(fold_time["total_s"] / 60, 2), "budget": None}}
+    assert float(fold_row[2]) == pytest.approx(fold_time["total_s"] / 60, abs=0.051)
 
 
 @pytest.mark.parametrize("arguments, message", [

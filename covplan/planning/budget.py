@@ -41,7 +41,7 @@ CANDIDATE_MARK = "_x"  # "2d_x2": the 2d configuration at twice its spacing
 MIN_CANDIDATE_IN_PLANE_VOXELS = 128
 # The rule: the full-resolution plan needs this many training steps in the budget to beat
 # its coarser candidate (docs/planning.md, "Planning for a time budget").
-MIN_FULL_RESOLUTION_STEPS = 1000
+MIN_FULL_RESOLUTION_STEPS = 300
 BUDGET_RECORD = "budget_{architecture}.json"
 
 

@@ -22,22 +22,28 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 	touch $(STAMP)
 
 DEMO := demo_work
+# Minutes of training for the whole demo, split over its two architectures (fold 0 each).
+DEMO_BUDGET := 6
 
-# The main job end to end on generated phantoms (about 5 minutes on 2 CPU cores): raw
-# COVID-19-CT-Seg layout -> converter -> plans, preprocessing and a short training of two
-# architectures (fold 0) -> two-architecture ensemble prediction with uncertainty ->
-# evaluation -> per-patient report (demo_work/report/report.html).
-DEMO_TRAINING := --folds 0 --epochs 2 --iters-per-epoch 10 --val-iters 2 --num-workers 0
+# The main job end to end on generated phantoms (under 10 minutes on 2 CPU cores): raw
+# COVID-19-CT-Seg layout -> converter -> plans fitted to a time budget, preprocessing and
+# training of two architectures (fold 0) -> find-best ranks them on cross-validation and
+# chooses post-processing -> the best predicts three new patients -> evaluation ->
+# per-patient report (demo_work/report/report.html).
 demo: venv
 	rm -rf $(DEMO)
 	$(BIN)/python -m covplan plugins
-	$(BIN)/python -m covplan demo-data $(DEMO)/raw_ct3d --kind ct3d --cases 6
+	$(BIN)/python -m covplan demo-data $(DEMO)/raw_ct3d --kind ct3d --cases 8
+	$(BIN)/python -m covplan demo-data $(DEMO)/raw_new_patients --kind ct3d --cases 3 --seed 1
 	$(BIN)/python -m covplan convert covid-ct-seg $(DEMO)/raw_ct3d $(DEMO)/dataset_ct3d
-	$(BIN)/python -m covplan plan-and-train $(DEMO)/dataset_ct3d -o $(DEMO)/work --arch plain_unet --arch qchc_unet $(DEMO_TRAINING)
-	$(BIN)/python -m covplan predict -i $(DEMO)/dataset_ct3d/imagesTr -o $(DEMO)/predictions --no-tta --save-uncertainty \
-		-m $(DEMO)/work/plain_unet__3d_fullres -m $(DEMO)/work/qchc_unet__3d_fullres
-	$(BIN)/python -m covplan evaluate $(DEMO)/dataset_ct3d/labelsTr $(DEMO)/predictions -j 1
-	$(BIN)/python -m covplan report $(DEMO)/predictions --images $(DEMO)/dataset_ct3d/imagesTr -o $(DEMO)/report
+	$(BIN)/python -m covplan convert covid-ct-seg $(DEMO)/raw_new_patients $(DEMO)/new_patients
+	$(BIN)/python -m covplan plan-and-train $(DEMO)/dataset_ct3d -o $(DEMO)/work --arch plain_unet --arch qchc_unet \
+		--configuration 3d_fullres --folds 0 --time-budget $(DEMO_BUDGET) --budget-scope total --num-workers 1
+	$(BIN)/python -m covplan find-best $(DEMO)/work
+	$(BIN)/python -m covplan predict -i $(DEMO)/new_patients/imagesTr -o $(DEMO)/predictions --no-tta \
+		-m $(DEMO)/work/$$($(BIN)/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["best"])' $(DEMO)/work/find_best.json)
+	$(BIN)/python -m covplan evaluate $(DEMO)/new_patients/labelsTr $(DEMO)/predictions -j 1
+	$(BIN)/python -m covplan report $(DEMO)/predictions --images $(DEMO)/new_patients/imagesTr -o $(DEMO)/report
 
 test: venv
 	$(BIN)/python -m pytest
@@ -48,6 +54,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_quality.py
 	$(BIN)/python benchmarks/bench_predict.py
+	$(BIN)/python benchmarks/bench_budget.py
 
 # The quick mode of each: proves the harness in under 10 minutes on 2 CPU cores.
 bench-quick: venv
@@ -55,6 +62,7 @@ bench-quick: venv
 	$(BIN)/python benchmarks/bench_training.py --quick
 	$(BIN)/python benchmarks/bench_quality.py --quick
 	$(BIN)/python benchmarks/bench_predict.py --no-tta-only
+	$(BIN)/python benchmarks/bench_budget.py --quick
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

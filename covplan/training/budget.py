@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -118,6 +119,16 @@ def iterations_that_fit(epoch_s: float, seconds_per_step: float, epoch_end_s: fl
     return max(1, min(NNUNET_ITERATIONS_PER_EPOCH, int((epoch_s - epoch_end_s) / seconds_per_step)))
 
 
+def start_clock(budget_s: float | None, state: dict[str, Any] | None, spent_s: float,
+                measure: Callable[[], Throughput]) -> BudgetClock:
+    """A fold's clock: a resumed fold's from its checkpoint ``state`` (on ``budget_s``
+    when given), else a new schedule fitted to ``budget_s`` from ``measure()``."""
+    if state is not None:
+        return BudgetClock.from_state(state, budget_s, spent_s)
+    throughput = measure()
+    return BudgetClock(budget_s, throughput, fit_schedule(throughput, budget_s, spent_s), spent_s)
+
+
 class BudgetClock:
     """Keeps a fold's training on its deadline: after each epoch the next epoch's steps are
     re-fitted to the time left, from the step time and epoch-end cost just observed.
@@ -142,6 +153,14 @@ class BudgetClock:
         """Seconds left for training, the final checkpoint's and validation's share kept back."""
         reserved = FINAL_VALIDATION_MARGIN * self.throughput.final_validation_s + self.throughput.seconds_per_checkpoint
         return self.budget_s - reserved - self.spent_s
+
+    def describe(self) -> str:
+        """The schedule in one line, for the training log."""
+        schedule, measured = self.schedule, self.throughput
+        return (f"time budget {self.budget_s / 60:.1f} min: {schedule.epochs} epochs x "
+                f"{schedule.iterations_per_epoch} iterations ({measured.seconds_per_step:.3g} s a step, "
+                f"{schedule.validation_iterations} validation batches an epoch, "
+                f"{FINAL_VALIDATION_MARGIN * measured.final_validation_s:.0f} s kept for the final validation)")
 
     @property
     def overrun(self) -> bool:

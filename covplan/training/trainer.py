@@ -21,7 +21,7 @@ from covplan.atomic import atomic_file
 from covplan.errors import CovplanError
 from covplan.evaluation.label_roles import label_roles
 from covplan.registry import architectures, get_architecture, get_loss, losses
-from covplan.training.budget import CHECKPOINT_INTERVAL_S, BudgetClock, fit_schedule
+from covplan.training.budget import CHECKPOINT_INTERVAL_S, BudgetClock, start_clock
 from covplan.training.checkpoints import (
     CHECKPOINT_FORMAT_VERSION, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint_atomically,
     seed_everything,
@@ -301,12 +301,8 @@ class Trainer:
         the time left."""
         from covplan.training.probe import measure_throughput
 
-        if budget_state is not None:
-            self.budget = BudgetClock.from_state(budget_state, self.settings.time_budget_s, self.elapsed_s)
-        else:
-            throughput, budget_s = measure_throughput(self), self.settings.time_budget_s
-            self.budget = BudgetClock(budget_s, throughput, fit_schedule(throughput, budget_s, self.elapsed_s),
-                                      self.elapsed_s)
+        self.budget = start_clock(self.settings.time_budget_s, budget_state, self.elapsed_s,
+                                  lambda: measure_throughput(self))
         schedule = self.budget.schedule
         epochs, iterations, validation_iterations = main_process_values(
             [schedule.epochs, schedule.iterations_per_epoch, schedule.validation_iterations], self.group,
@@ -314,16 +310,11 @@ class Trainer:
         self.budget.schedule = replace(schedule, epochs=epochs, iterations_per_epoch=iterations,
                                        validation_iterations=validation_iterations)
         self.settings = replace(self.settings, num_epochs=epochs, iterations_per_epoch=iterations,
-                                validation_iterations=validation_iterations,
-                                time_budget_s=self.budget.budget_s)
-        if budget_state is not None:  # the checkpoint's optimiser and schedule are already loaded
-            return
-        self._build_optimizer()
-        if self.group.is_main:
-            step = self.budget.throughput
-            logger.info("time budget %.1f min: %d epochs x %d iterations (%.3g s a step, %d validation batches an "
-                        "epoch, %.0f s kept for the final validation)", self.budget.budget_s / 60, epochs,
-                        iterations, step.seconds_per_step, validation_iterations, step.final_validation_s)
+                                validation_iterations=validation_iterations, time_budget_s=self.budget.budget_s)
+        if budget_state is None:  # a resumed fold's optimiser and schedule come from its checkpoint
+            self._build_optimizer()
+            if self.group.is_main:
+                logger.info(self.budget.describe())
 
     def _next_epoch(self) -> tuple[int, float | None]:
         """Iterations and deadline of the next epoch: the settings' without a budget."""

@@ -57,6 +57,12 @@ class Throughput:
     measured_steps: int
     measurement_s: float  # what measuring took, part of the budget
 
+    @property
+    def reserved_s(self) -> float:
+        """Kept back from training: the final validation (with a margin), and the last
+        epoch's checkpoints and plot with the final checkpoint."""
+        return FINAL_VALIDATION_MARGIN * self.final_validation_s + 2 * self.seconds_per_checkpoint
+
     def as_dict(self) -> dict[str, Any]:
         return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()}
 
@@ -90,7 +96,7 @@ def fit_schedule(throughput: Throughput, budget_s: float, spent_s: float) -> Sch
     ``spent_s`` already (building the network, the measurement) and the final validation,
     fill ``budget_s``: nnU-Net's 1000 x 250 when it fits, else as many steps as fit,
     spread over at least :data:`MIN_SCHEDULE_EPOCHS` epochs where the per-epoch costs allow."""
-    reserved_s = FINAL_VALIDATION_MARGIN * throughput.final_validation_s + throughput.seconds_per_checkpoint
+    reserved_s = throughput.reserved_s
     # Checkpoints are written every CHECKPOINT_INTERVAL_S of training and after the last epoch.
     checkpoint_share = throughput.seconds_per_checkpoint / (CHECKPOINT_INTERVAL_S + throughput.seconds_per_checkpoint)
     training_s = (budget_s - spent_s - reserved_s) * (1 - checkpoint_share)
@@ -151,8 +157,7 @@ class BudgetClock:
     @property
     def training_left_s(self) -> float:
         """Seconds left for training, the final checkpoint's and validation's share kept back."""
-        reserved = FINAL_VALIDATION_MARGIN * self.throughput.final_validation_s + self.throughput.seconds_per_checkpoint
-        return self.budget_s - reserved - self.spent_s
+        return self.budget_s - self.throughput.reserved_s - self.spent_s
 
     def describe(self) -> str:
         """The schedule in one line, for the training log."""

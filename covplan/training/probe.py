@@ -20,6 +20,9 @@ WARMUP_STEPS = 2  # the first steps start workers and allocate; they are not tim
 MEASURED_STEPS = 4
 VALIDATION_BATCHES = 2
 SLIDING_WINDOW_STEP = 0.5  # nnU-Net's tile step in validation
+# What a validation case costs beside its forward passes (loading, resampling back,
+# writing, scoring): about a second a case on two CPU cores for small images.
+VALIDATION_CASE_OVERHEAD_S = 1.0
 
 
 def measure_throughput(trainer, steps: int = MEASURED_STEPS) -> Throughput:
@@ -38,17 +41,18 @@ def measure_throughput(trainer, steps: int = MEASURED_STEPS) -> Throughput:
                                   trainer.device) / steps
         trainer.model.eval()
         with torch.no_grad():
+            trainer.validation_step(next(trainer.val_batches))  # the validation workers' first batch
             seconds_per_batch = _timed(lambda: [trainer.validation_step(next(trainer.val_batches))
                                                 for _ in range(VALIDATION_BATCHES)], trainer.device) / VALIDATION_BATCHES
+            seconds_per_tile = _seconds_per_tile(trainer)
         checkpoint_s = _checkpoint_seconds(trainer)
     finally:
         trainer.network.load_state_dict(weights)
         trainer.optimizer.load_state_dict(optimizer_state)
         restore_rng_state(rng_state)
         trainer.model.train()
-    batch_size = max(1, trainer.inputs.plan["batch_size"] // trainer.group.world_size)
-    final_validation_s = (sliding_window_tiles(trainer.inputs, trainer.val_ids) * seconds_per_batch / batch_size
-                          * mirrored_passes(trainer))
+    final_validation_s = (sliding_window_tiles(trainer.inputs, trainer.val_ids) * seconds_per_tile
+                          * mirrored_passes(trainer) + VALIDATION_CASE_OVERHEAD_S * len(trainer.val_ids))
     return Throughput(device=trainer.device.type, seconds_per_step=seconds_per_step,
                       seconds_per_validation_batch=seconds_per_batch, seconds_per_checkpoint=checkpoint_s,
                       final_validation_s=final_validation_s if trainer.settings.evaluate else 0.0,
@@ -63,6 +67,15 @@ def _timed(work, device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - started
+
+
+def _seconds_per_tile(trainer) -> float:
+    """One forward pass of one patch, as the sliding window runs it (after a warm-up pass)."""
+    patch = torch.zeros(1, trainer.inputs.num_input_channels, *trainer.inputs.configuration_manager.patch_size,
+                        device=trainer.device)
+    with torch.autocast(trainer.device.type, enabled=trainer.device.type == "cuda"):
+        trainer.network(patch)
+        return _timed(lambda: trainer.network(patch), trainer.device)
 
 
 def _checkpoint_seconds(trainer) -> float:

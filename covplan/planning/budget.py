@@ -69,6 +69,9 @@ def plan_candidates(planner, plans: dict[str, Any], configuration: str) -> dict[
     main = plans["configurations"][configuration]
     record = planner.records[configuration]
     candidates = {}
+    if planner.preset is not None and configuration in planner.preset.configurations:
+        logger.info("no budget candidates: preset %s fixes %s", planner.preset.name, configuration)
+        return candidates
     for factor in SPACING_FACTORS:
         name = candidate_name(configuration, factor)
         spacing = coarser_spacing(main["spacing"], factor)
@@ -117,7 +120,8 @@ def choose_configuration(main: CandidateFit, coarser: Sequence[CandidateFit]) ->
     fits), else the coarser candidate with the most steps; and why."""
     fitting = [fit for fit in coarser if fit.schedule is not None]
     if main.schedule is not None and not coarser:
-        return main, f"{main.schedule.steps} steps fit; no coarser plan (the images are too small to coarsen)"
+        return main, (f"{main.schedule.steps} steps fit; no coarser plan (a preset fixes the configuration, or "
+                      f"the images are too small to coarsen)")
     if main.schedule is not None and (main.schedule.steps >= MIN_FULL_RESOLUTION_STEPS or not fitting):
         return main, (f"{main.schedule.steps} steps of the full-resolution plan fit (>= "
                       f"{MIN_FULL_RESOLUTION_STEPS}, or no coarser plan fits): kept")

@@ -111,7 +111,8 @@ class CandidateFit:
         return {"spacing": self.plan["spacing"], "patch_size": self.plan["patch_size"],
                 "batch_size": self.plan["batch_size"], "setup_s": round(self.setup_s, 2),
                 "throughput": self.throughput.as_dict(),
-                "schedule": self.schedule.as_dict() if self.schedule is not None else None}
+                "schedule": self.schedule.as_dict() if self.schedule is not None else None,
+                **({"problem": self.problem} if self.problem else {})}
 
 
 def choose_configuration(main: CandidateFit, coarser: Sequence[CandidateFit]) -> tuple[CandidateFit, str]:

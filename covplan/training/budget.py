@@ -125,13 +125,15 @@ def iterations_that_fit(epoch_s: float, seconds_per_step: float, epoch_end_s: fl
     return max(1, min(NNUNET_ITERATIONS_PER_EPOCH, int((epoch_s - epoch_end_s) / seconds_per_step)))
 
 
-def start_clock(budget_s: float | None, state: dict[str, Any] | None, spent_s: float,
+def start_clock(budget_s: float | None, state: dict[str, Any] | None, elapsed: Callable[[], float],
                 measure: Callable[[], Throughput]) -> BudgetClock:
     """A fold's clock: a resumed fold's from its checkpoint ``state`` (on ``budget_s``
-    when given), else a new schedule fitted to ``budget_s`` from ``measure()``."""
+    when given), else a new schedule fitted to ``budget_s`` from ``measure()``.
+    ``elapsed()`` is the fold's time so far, read after measuring: that counts too."""
     if state is not None:
-        return BudgetClock.from_state(state, budget_s, spent_s)
+        return BudgetClock.from_state(state, budget_s, elapsed())
     throughput = measure()
+    spent_s = elapsed()
     return BudgetClock(budget_s, throughput, fit_schedule(throughput, budget_s, spent_s), spent_s)
 
 

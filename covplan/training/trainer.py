@@ -301,7 +301,7 @@ class Trainer:
         the time left."""
         from covplan.training.probe import measure_throughput
 
-        self.budget = start_clock(self.settings.time_budget_s, budget_state, self.elapsed_s,
+        self.budget = start_clock(self.settings.time_budget_s, budget_state, lambda: self.elapsed_s,
                                   lambda: measure_throughput(self))
         schedule = self.budget.schedule
         epochs, iterations, validation_iterations = main_process_values(

@@ -100,3 +100,15 @@ def test_the_clock_counts_from_its_start(monkeypatch):
     clock = BudgetClock(100.0, throughput(), Schedule(1, 1, 1, 100.0), spent_s=10.0)
     time.sleep(0.01)
     assert 10.0 < clock.spent_s < 11.0
+
+
+def test_a_new_clock_counts_the_measurement_as_spent():
+    now = [0.0]
+
+    def measure():
+        now[0] += 30.0  # measuring took 30 s
+        return throughput(step=1.0, validation=0.5)
+
+    clock = budget_module.start_clock(300.0, None, lambda: now[0], measure)
+    assert clock.spent_before_s == 30.0
+    assert clock.schedule.training_s == pytest.approx(270.0)

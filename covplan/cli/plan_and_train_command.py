@@ -9,6 +9,7 @@ import click
 
 from covplan.cli.plan_command import planning_options
 from covplan.cli.train_command import exit_when_interrupted, settings_from_options, training_options
+from covplan.planning.budget import budget_summary
 from covplan.training import format_cross_validation_table
 from covplan.training.plan_and_train import plan_and_train
 from covplan.training.work_folder import parse_fold
@@ -38,7 +39,7 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
     \b
     Example:
         covplan plan-and-train converted -o work --arch plain_unet --folds 0 --epochs 5 --iters-per-epoch 20
-        covplan plan-and-train converted -o work --folds all --time-budget 25
+        covplan plan-and-train converted -o work --time-budget 25
     """
     chosen_folds = [parse_fold(text.strip()) for text in folds.split(",")] if folds else None
     with exit_when_interrupted():
@@ -47,3 +48,6 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
                                    preset=preset, num_processes=num_processes, budget_scope=budget_scope)
     for model, summary in summaries.items():
         click.echo(format_cross_validation_table(summary, title=f"{model}:"))
+    if options["time_budget"] is not None:
+        for architecture in architectures:
+            click.echo(budget_summary(work_dir, architecture))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from covplan.planning import plan_dataset
-from covplan.planning.budget import plan_for_budget
+from covplan.planning.budget import budget_summary, plan_for_budget
 from covplan.planning.plan import CONFIGURATIONS, DEFAULT_GPU_MEMORY_GB
 from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED
 from covplan.preprocessing import preprocess
@@ -93,8 +93,10 @@ def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ..
         written = plan_for_budget(dataset_dir, work_dir, architectures, 60 * time_budget, device=device, **planning)
     else:
         written = plan_dataset(dataset_dir, work_dir, architectures, **planning)
-    for plans_file in written.values():
+    for architecture, plans_file in written.items():
         echo_plans(plans_file, explain)
+        if time_budget is not None and not explain:  # --explain prints it with the reasons
+            click.echo(f"  {budget_summary(work_dir, architecture)}")
     click.echo(f"folds: {work_dir / 'splits_final.json'} ({folds} folds)")
     if then_preprocess and time_budget is None:
         for identifier, folder in preprocess(work_dir, architectures, configurations or None, num_processes).items():

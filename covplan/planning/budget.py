@@ -210,6 +210,17 @@ def _measure(work_dir: Path, architecture: str, configuration: str, budget_s: fl
                         problem)
 
 
+def budget_summary(work_dir: Path, architecture: str) -> str | None:
+    """One line on what the budget chose for ``architecture`` in ``work_dir`` (None
+    without a budget record)."""
+    path = Path(work_dir) / BUDGET_RECORD.format(architecture=architecture)
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return (f"{architecture}: time budget {record['budget_min']:g} min per fold on {record['device']}: "
+            f"{record['chosen']} ({record['reason']})")
+
+
 def budget_explanation(record: dict[str, Any]) -> list[str]:
     """The ``--explain`` lines of a budget record."""
     lines = [f"time budget {record['budget_min']:g} min per fold on {record['device']}: measured every candidate "

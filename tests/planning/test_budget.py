@@ -93,3 +93,6 @@ def test_plan_with_a_time_budget_measures_chooses_and_keeps_only_the_choice(raw_
 
     from covplan.training.work_folder import load_training_inputs
     assert load_training_inputs(work, "plain_unet").configuration_manager.spacing == coarse["spacing"]
+    assert budget_module.budget_summary(work, "plain_unet") == \
+        f"plain_unet: time budget 2 min per fold on cpu: 2d_x2 ({record['reason']})"
+    assert budget_module.budget_summary(work, "qchc_unet") is None

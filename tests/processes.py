@@ -93,6 +93,21 @@ class TrainingRun:
             time.sleep(0.05)
 
 
+def seconds_a_worker_outlives_its_killed_parent(command: list[str]) -> float:
+    """Start ``command``, a parent that prints the pid of one multiprocessing worker it
+    started, check that worker runs, kill the parent with SIGKILL; seconds until the
+    worker is gone."""
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid = int(parent.stdout.readline())
+        [worker] = [child for child in children_of(parent.pid) if child.pid == worker_pid]
+        assert worker.is_alive
+    finally:
+        parent.kill()
+        parent.wait()
+    return seconds_until_gone([worker])
+
+
 def start_training(work: Path, *options: str) -> TrainingRun:
     """`covplan train WORK --arch plain_unet --fold 0 OPTIONS` on this source tree, its
     output going to ``WORK.log``."""

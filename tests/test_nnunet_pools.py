@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
-import subprocess
 import sys
 
 from covplan.nnunet_pools import POOL_MODULES, nnunet_pools_die_with_parent
-from tests.processes import children_of, needs_proc, seconds_until_gone
+from tests.processes import needs_proc, seconds_a_worker_outlives_its_killed_parent
 
 # The parent: a pool started as nnunetv2's preprocessor starts it, inside the context; it
 # prints the pid of the worker (which has run its initializer once it answers).
@@ -25,15 +24,7 @@ with nnunet_pools_die_with_parent():
 
 @needs_proc
 def test_a_pool_worker_ends_when_its_parent_is_killed():
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
-    try:
-        worker_pid = int(parent.stdout.readline())
-        [worker] = [child for child in children_of(parent.pid) if child.pid == worker_pid]
-        assert worker.is_alive
-    finally:
-        parent.kill()
-        parent.wait()
-    assert seconds_until_gone([worker]) < 2
+    assert seconds_a_worker_outlives_its_killed_parent([sys.executable, "-c", PARENT]) < 2
 
 
 def test_the_modules_get_their_multiprocessing_back():

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
-import subprocess
 import sys
 
 import pytest
 
 from covplan.worker_lifetime import die_with_parent
-from tests.processes import children_of, needs_proc, seconds_until_gone
+from tests.processes import needs_proc, seconds_a_worker_outlives_its_killed_parent
 
 # The parent: starts a worker by multiprocessing (start method argv[1]), which ties itself
 # to the parent (argv[2] "signal": die_with_parent; "sentinel": the fallback for systems
@@ -43,15 +42,7 @@ if __name__ == "__main__":
 def test_the_worker_ends_when_its_parent_is_killed(tmp_path, start_method, how):
     script = tmp_path / "parent.py"  # a file: spawn's workers import the main module from it
     script.write_text(PARENT)
-    parent = subprocess.Popen([sys.executable, str(script), start_method, how], stdout=subprocess.PIPE, text=True)
-    try:
-        worker_pid = int(parent.stdout.readline())
-        [worker] = [child for child in children_of(parent.pid) if child.pid == worker_pid]
-        assert worker.is_alive
-    finally:
-        parent.kill()
-        parent.wait()
-    assert seconds_until_gone([worker]) < 2
+    assert seconds_a_worker_outlives_its_killed_parent([sys.executable, str(script), start_method, how]) < 2
 
 
 def test_refuses_a_process_multiprocessing_did_not_start():

@@ -27,7 +27,7 @@ def test_coarser_spacing_coarsens_the_finer_axes(spacing, coarser):
 
 def fit(name: str, steps: int | None) -> CandidateFit:
     throughput = Throughput("cpu", 1.0, 0.5, 0.0, 0.0, 4, 1.0)
-    schedule = Schedule(20, steps // 20, 1, float(steps)) if steps is not None else None
+    schedule = Schedule(steps, 1, 1, float(steps)) if steps is not None else None
     return CandidateFit(name, {"spacing": [2.0, 2.0]}, throughput, schedule, 1.0)
 
 

@@ -38,12 +38,12 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
     configurations = [configuration] if configuration else None
     planning = dict(configurations=configurations, gpu_memory_gb=gpu_memory_gb, preset=preset,
                     num_processes=num_processes)
+    if settings.time_budget_s is not None and budget_scope == "total":
+        runs = len(architectures) * (len(folds) if folds is not None else DEFAULT_NUM_FOLDS)
+        settings = replace(settings, time_budget_s=settings.time_budget_s / runs)
     if settings.time_budget_s is not None and resume and _fitted_to_budget(Path(work_dir), architectures):
         logger.info("resuming on the plans already fitted to the budget in %s", work_dir)
     elif settings.time_budget_s is not None:
-        if budget_scope == "total":
-            runs = len(architectures) * (len(folds) if folds is not None else DEFAULT_NUM_FOLDS)
-            settings = replace(settings, time_budget_s=settings.time_budget_s / runs)
         plan_for_budget(dataset_dir, work_dir, architectures, settings.time_budget_s, device=settings.device,
                         num_workers=settings.num_workers, test_time_mirroring=settings.test_time_mirroring,
                         **planning)

@@ -47,7 +47,11 @@ def refuse_unexportable(model: TrainedModel) -> None:
                            f"({reason}); export without --onnx")
 
 
-def _export(network: torch.nn.Module, example: torch.Tensor, target: Path, model: TrainedModel) -> None:
+def export_checked(network: torch.nn.Module, example: torch.Tensor, target: Path, what: str,
+                   threads: int = 1) -> tuple[float, float]:
+    """Export ``network`` (evaluation mode, one output) for inputs shaped like ``example``
+    to ``target`` and compare ONNX Runtime's logits with torch's on ``example``; return
+    the largest absolute difference and its bound. ``what`` names the network in errors."""
     try:
         # The exporter reports its progress on stdout and warns about internals; the
         # user learns the outcome from the check below.
@@ -57,9 +61,20 @@ def _export(network: torch.nn.Module, example: torch.Tensor, target: Path, model
                               external_data=False, dynamo=True)
     except Exception as error:  # the exporter raises many types; any of them means "not exportable"
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise CovplanError(f"{model.folder}: the network of {_plugin_label(model)} cannot be exported to ONNX "
-                           f"({type(error).__name__}: {first_line}); export without --onnx, or ask its authors to "
-                           f"set `onnx_unsupported` with the reason") from error
+        raise CovplanError(f"the network of {what} cannot be exported to ONNX ({type(error).__name__}: "
+                           f"{first_line}); export without --onnx, or ask its authors to set `onnx_unsupported` "
+                           f"with the reason") from error
+    with torch.no_grad():
+        expected = network(example).numpy()
+    session = inference_session(target, threads)
+    found = session.run(None, {session.get_inputs()[0].name: example.numpy()})[0]
+    difference = float(np.abs(found - expected).max()) if found.shape == expected.shape else float("inf")
+    bound = MAX_LOGIT_DIFFERENCE * max(1.0, float(np.abs(expected).max()))
+    if not difference <= bound:  # NaN is refused too
+        raise CovplanError(f"the ONNX network of {what} gives logits that differ from torch's by up to "
+                           f"{difference:.3g} (bound {bound:.3g}); it does not export faithfully, export without "
+                           f"--onnx")
+    return difference, bound
 
 
 def export_fold(model: TrainedModel, fold, target_folder: Path, threads: int = 1) -> dict[str, Any]:
@@ -71,21 +86,11 @@ def export_fold(model: TrainedModel, fold, target_folder: Path, threads: int = 1
     generator = torch.Generator().manual_seed(CHECK_SEED)
     example = torch.randn(1, model.num_input_channels, *model.configuration_manager.patch_size, generator=generator)
     relative = Path(f"fold_{fold}") / ONNX_NETWORK_FILE
-    target = target_folder / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _export(network, example, target, model)
-    with torch.no_grad():
-        expected = network(example).numpy()
-    session = inference_session(target, threads)
-    found = session.run(None, {session.get_inputs()[0].name: example.numpy()})[0]
-    difference = float(np.abs(found - expected).max())
-    bound = MAX_LOGIT_DIFFERENCE * max(1.0, float(np.abs(expected).max()))
+    (target_folder / relative).parent.mkdir(parents=True, exist_ok=True)
+    difference, bound = export_checked(network, example, target_folder / relative,
+                                       f"{model.folder.name} fold {fold} ({_plugin_label(model)})", threads)
     logger.info("%s fold %s: ONNX Runtime vs torch, largest absolute logit difference %.3g (bound %.3g)",
                 model.folder.name, fold, difference, bound)
-    if not difference <= bound:  # NaN is refused too
-        raise CovplanError(f"{model.folder} fold {fold}: the ONNX network's logits differ from torch's by up to "
-                           f"{difference:.3g} (bound {bound:.3g}); the architecture {_plugin_label(model)} does not "
-                           f"export faithfully, export without --onnx")
     return {"file": relative.as_posix(), "max_abs_logit_difference": difference, "bound": bound}
 
 

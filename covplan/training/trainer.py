@@ -76,7 +76,7 @@ class Trainer:
     """
 
     def __init__(self, inputs: TrainingInputs, fold: Fold, settings: TrainingSettings | None = None,
-                 tracking: Tracking | None = None):  # tracking: default settings.trackers'; see train_fold
+                 tracking: Tracking | None = None):
         self.inputs, self.fold = inputs, fold
         self.settings = settings or TrainingSettings()
         self.plugin = get_architecture(inputs.architecture)
@@ -86,7 +86,7 @@ class Trainer:
         self.output_folder = inputs.fold_folder(fold)
         self.device = resolve_device(self.settings.device)
         self.group = join_process_group(self.device.type)
-        # Only the first process reports, as only it writes the log.
+        # Only the first process reports, as only it writes the log; tracking: see train_fold.
         self.tracking = Tracking() if not self.group.is_main else tracking or open_tracking(
             self.settings.trackers, self.settings.tracking_uri)
         self.class_names = _class_names(inputs)

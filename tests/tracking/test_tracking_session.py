@@ -102,3 +102,13 @@ def test_nested_values_become_dotted_parameters():
     assert flatten_params({"plans": {"patch_size": [32, 32], "architecture": {"n_stages": 3}}, "loss": None},
                           "run.") == {"run.plans.patch_size": "[32, 32]", "run.plans.architecture.n_stages": 3,
                                       "run.loss": None}
+
+
+def test_two_trackers_of_one_name_are_a_conflict_naming_both(register_plugin):
+    from covplan.registry import PluginConflictError
+
+    register_plugin(Registers(RecordingTracker("twin")), "first")
+    register_plugin(Registers(RecordingTracker("twin")), "second")
+    with pytest.raises(PluginConflictError, match=r"^tracker 'twin' is registered twice: by <in-process first> and "
+                                                  r"by <in-process second>; uninstall one"):
+        open_tracking(["twin"])

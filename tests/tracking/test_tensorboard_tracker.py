@@ -23,7 +23,7 @@ def test_event_files_hold_every_epoch_of_the_log_and_the_run(work2d):
     events = EventAccumulator(str(fold_folder / "tensorboard"), size_guidance={"tensors": 0, "images": 0}).Reload()
     with open(fold_folder / "training_log.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == EPOCHS
+    assert len(rows) == EPOCHS and all(float(row["memory_mb"]) > 0 for row in rows)
     for column in [name for name in rows[0] if name != "epoch"]:
         scalars = events.Scalars(column)
         assert [event.step for event in scalars] == list(range(EPOCHS)), column

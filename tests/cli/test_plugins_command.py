@@ -1,15 +1,11 @@
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from click.testing import CliRunner
 
 from covplan import __version__
 from covplan.cli import cli
 from tests.fake_plugins import FakeNet, Registers
-from tests.installed_dist import write_distribution
+from tests.installed_dist import run_covplan, write_distribution
 
 BROKEN_MODULE = "raise ImportError('needs the missing package covplan_gpu_kernels')\n"
 GOOD_MODULE = '''
@@ -28,14 +24,6 @@ class OnPathNet(covplan.ArchitecturePlugin):
 def register_architectures(register):
     register(OnPathNet())
 '''
-
-
-def run_covplan(*args: str, extra_path: Path | None = None, **env_overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **env_overrides}
-    if extra_path is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path), env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "covplan", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
 
 
 def test_version_and_help():

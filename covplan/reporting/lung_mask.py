@@ -7,16 +7,18 @@ The classical method, per axial slice and then over the volume:
    lung lies around -850, soft tissue around 40). Windowed 8-bit images (slices saved as
    PNG/JPG, or CT windowed to 0..255): their window is unknown, so the threshold is
    Otsu's between the dark (air, lung) and the bright (tissue, bone) pixels.
-2. **Outside air removed.** Air-like regions connected to the slice border lie outside
-   the body (and the scanner's field-of-view circle): dropped. Connectivity is judged
+2. **Outside air removed.** Air-like regions that line at least a quarter of the slice
+   border lie outside the body (and the scanner's field-of-view circle): dropped. A
+   region touching the border along a shorter stretch is kept, because slices saved
+   cropped to the chest (COVID-SemiSeg) cut the lungs at the border. Connectivity is judged
    after eroding the air by two pixels (then grown back), so that a gap in a thin,
    blurred chest wall does not join a lung to the outside.
 3. **Holes filled.** Vessels, airway walls and lesions inside the lung are holes in the
    air mask: filled per slice.
 4. **The largest components.** Of the connected components (3D for volumes, 2D for a
-   slice), the two largest are kept when the second has at least ``MIN_COMPONENT_SHARE``
-   of the first's size (two lungs), else the largest alone: bowel gas, the trachea's
-   separate pieces and noise go.
+   slice), those with at least ``MIN_COMPONENT_SHARE`` (a tenth) of the largest one's
+   size are kept: both lungs, and the pieces that lesions cut a lung into on a slice;
+   bowel gas, the trachea's separate pieces and noise go.
 
 Known limits: the trachea and main bronchi stay where they join a lung; dense
 consolidation that reaches the lung border is left out (the report counts every lesion
@@ -33,6 +35,9 @@ LUNG_MAX_HU = -400.0
 HU_MINIMUM_BELOW = -500.0
 MIN_COMPONENT_SHARE = 0.1
 EROSION_ITERATIONS = 2
+# Outside air surrounds the body and lines much of the image border; a lung of a slice
+# cropped to the chest touches the border along a short stretch only.
+OUTSIDE_AIR_BORDER_SHARE = 0.25
 
 
 def air_threshold(image: np.ndarray) -> float:
@@ -62,8 +67,10 @@ def _inside_body(air: np.ndarray) -> np.ndarray:
     the kept parts are then grown back within the air."""
     core = ndimage.binary_erosion(air, iterations=EROSION_ITERATIONS, border_value=1)  # outside air reaches the border
     components, _ = ndimage.label(core)
-    border = np.unique(np.concatenate([components[0], components[-1], components[:, 0], components[:, -1]]))
-    inside = (components > 0) & ~np.isin(components, border)
+    border = np.concatenate([components[0], components[-1], components[:, 0], components[:, -1]])
+    labels, border_pixels = np.unique(border[border > 0], return_counts=True)
+    outside = labels[border_pixels >= OUTSIDE_AIR_BORDER_SHARE * border.size]
+    inside = (components > 0) & ~np.isin(components, outside)
     inside = ndimage.binary_dilation(inside, iterations=EROSION_ITERATIONS) & air
     return ndimage.binary_fill_holes(inside)
 
@@ -73,11 +80,7 @@ def _largest_components(mask: np.ndarray) -> np.ndarray:
     if count == 0:
         return mask
     sizes = np.bincount(components.ravel())[1:]
-    order = np.argsort(sizes)[::-1]
-    keep = [order[0] + 1]
-    if count > 1 and sizes[order[1]] >= MIN_COMPONENT_SHARE * sizes[order[0]]:
-        keep.append(order[1] + 1)
-    return np.isin(components, keep)
+    return np.isin(components, np.flatnonzero(sizes >= MIN_COMPONENT_SHARE * sizes.max()) + 1)
 
 
 def derive_lung_mask(image: np.ndarray) -> np.ndarray:

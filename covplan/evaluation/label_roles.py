@@ -94,7 +94,8 @@ def label_roles(dataset_json: Mapping[str, Any]) -> LabelRoles:
         labels = {name: int(value) for value, name in labels.items()}
     ignore_label = labels.get("ignore")
     regions = {}
-    if any(isinstance(value, (list, tuple)) for value in labels.values()):
+    # As nnU-Net's LabelManager: only a list of several values makes a dataset region-based.
+    if any(isinstance(value, (list, tuple)) and len(value) > 1 for value in labels.values()):
         order = dataset_json.get("regions_class_order")
         regions = {name: tuple(sorted(value)) if isinstance(value, (list, tuple)) else (int(value),)
                    for name, value in labels.items() if name not in ("background", "ignore")}
@@ -103,6 +104,7 @@ def label_roles(dataset_json: Mapping[str, Any]) -> LabelRoles:
                                f"{len(regions)} label values (nnU-Net's region-based format, see docs/formats.md)")
         names = dict(zip((int(value) for value in order), regions))
     else:
+        labels = {name: value[0] if isinstance(value, (list, tuple)) else value for name, value in labels.items()}
         names = {value: name for name, value in labels.items() if value != 0 and name != "ignore"}
     lung_labels = tuple(sorted(value for value, name in names.items() if _is_lung(name)))
     lesion_labels = tuple(sorted(value for value in names if value not in lung_labels))

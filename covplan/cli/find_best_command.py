@@ -8,8 +8,10 @@ from typing import Any
 
 import click
 
+from covplan.cli.train_command import tracking_options
 from covplan.evaluation import DEFAULT_PROCESSES
 from covplan.evaluation.find_best import find_best
+from covplan.tracking import open_tracking
 
 
 def _dice(value: float | None) -> str:
@@ -42,7 +44,9 @@ def _print_result(result: dict[str, Any]) -> None:
               help="Where to write the result [default: WORK_DIR/find_best.json].")
 @click.option("-j", "--num-processes", type=click.IntRange(min=1), default=DEFAULT_PROCESSES, show_default=True,
               help="Processes scoring the ensembles' predictions.")
-def find_best_command(work_dir: Path, archs: tuple[str, ...], output_file: Path | None, num_processes: int) -> None:
+@tracking_options
+def find_best_command(work_dir: Path, archs: tuple[str, ...], output_file: Path | None, num_processes: int,
+                      trackers: tuple[str, ...], tracking_uri: str | None) -> None:
     """Rank trained models and their ensembles by cross-validation Dice and choose
     post-processing for the best.
 
@@ -57,6 +61,7 @@ def find_best_command(work_dir: Path, archs: tuple[str, ...], output_file: Path 
     Example:
         covplan find-best work
         covplan find-best work --archs plain_unet --archs coarse_refine -o work/best.json
+        covplan find-best work --tracker mlflow
     """
     _print_result(find_best(work_dir, architectures=list(archs) or None, output_file=output_file,
-                            num_processes=num_processes))
+                            num_processes=num_processes, tracking=open_tracking(trackers, tracking_uri)))

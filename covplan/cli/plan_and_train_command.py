@@ -40,6 +40,7 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
     Example:
         covplan plan-and-train converted -o work --arch plain_unet --folds 0 --epochs 5 --iters-per-epoch 20
         covplan plan-and-train converted -o work --time-budget 25
+        covplan plan-and-train converted -o work --folds 0,1 --epochs 5 --tracker mlflow
     """
     chosen_folds = [parse_fold(text.strip()) for text in folds.split(",")] if folds else None
     with exit_when_interrupted():

@@ -95,3 +95,11 @@ def test_an_interrupted_run_says_how_to_continue_it_and_exits_with_the_signals_s
     assert caplog.messages == [f"interrupted by SIGINT; `covplan {shlex.join(arguments)} --resume` continues it"]
     fold_folder = work3d / "plain_unet__3d_fullres" / "fold_0"
     assert (fold_folder / "checkpoint_latest.pth").is_file() and not (fold_folder / "checkpoint_final.pth").exists()
+
+
+def test_an_unknown_tracker_is_refused_before_training(work2d):
+    result = CliRunner().invoke(cli, ["train", str(work2d), "--arch", "plain_unet", "--fold", "0", "--tracker",
+                                      "tensorboard", "--tracker", "wandb", *TINY])
+    assert result.exit_code == 1
+    assert result.output == "Error: unknown tracker 'wandb'; known: mlflow, tensorboard (see `covplan plugins`)\n"
+    assert not (work2d / "plain_unet__2d").exists()

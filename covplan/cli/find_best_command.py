@@ -30,7 +30,7 @@ def _print_result(result: dict[str, Any]) -> None:
     for rule in postprocessing["rules"]:
         click.echo(f"  {json.dumps(rule)}")
     if not postprocessing["rules"]:
-        click.echo("  none: no rule raised the Dice of its class")
+        click.echo(f"  none: {postprocessing.get('note') or 'no rule raised the Dice of its class'}")
     for key, name in postprocessing["names"].items():
         click.echo(f"  Dice {name}: {_dice(postprocessing['dice_before'][key])} -> "
                    f"{_dice(postprocessing['dice_after'][key])}")

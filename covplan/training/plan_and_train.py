@@ -58,7 +58,7 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
 
     configurations = [configuration] if configuration else None
     planning = dict(configurations=configurations, gpu_memory_gb=gpu_memory_gb, preset=preset,
-                    num_processes=num_processes)
+                    num_processes=num_processes, loss=settings.loss)
     if settings.time_budget_s is not None and budget_scope == "total":
         runs = len(architectures) * (len(folds) if folds is not None else DEFAULT_NUM_FOLDS)
         settings = replace(settings, time_budget_s=settings.time_budget_s / runs)

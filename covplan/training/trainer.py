@@ -18,6 +18,7 @@ from tqdm import tqdm
 from covplan.architectures.recipes import step_scheduler
 from covplan.errors import CovplanError
 from covplan.evaluation.label_roles import label_roles
+from covplan.losses.base import build_plugin_loss, check_loss_supports_labels
 from covplan.registry import architectures, get_architecture, get_loss, losses
 from covplan.tracking import Tracking, open_tracking
 from covplan.training.budget import CHECKPOINT_INTERVAL_S, BudgetClock, start_clock
@@ -82,6 +83,7 @@ class Trainer:
         self.plugin = get_architecture(inputs.architecture)
         self.loss_name = self.settings.loss or self.plugin.default_loss
         self.loss_plugin = get_loss(self.loss_name)
+        check_loss_supports_labels(self.loss_plugin, inputs.label_manager, str(inputs.work / "dataset.json"))
         self.train_ids, self.val_ids = fold_case_identifiers(inputs, fold)
         self.output_folder = inputs.fold_folder(fold)
         self.device = resolve_device(self.settings.device)
@@ -153,14 +155,17 @@ class Trainer:
         return [tuple(output.shape[2:]) for output in outputs]
 
     def build_loss(self, output_weights: list[float] | None):
-        """The loss plugin's loss for this configuration, weighted per output."""
-        num_classes = self.inputs.label_manager.num_segmentation_heads
-        return self.loss_plugin.build_loss(self.inputs.plan, num_classes, output_weights)
+        """The loss plugin's loss for this configuration and the dataset's labels, weighted per output."""
+        return build_plugin_loss(self.loss_plugin, self.inputs.plan, self.inputs.label_manager, output_weights)
 
     def _check_loss_fits(self, output_shapes: list[tuple[int, ...]]) -> None:
-        num_classes = self.inputs.label_manager.num_segmentation_heads
+        labels = self.inputs.label_manager
+        num_classes = labels.num_segmentation_heads
+        # The targets nnU-Net's pipeline makes: a label map, or one map per region (and
+        # one for the unlabelled voxels).
+        target_channels = num_classes + labels.has_ignore_label if labels.has_regions else 1
         outputs = [torch.zeros(1, num_classes, *shape, device=self.device) for shape in output_shapes]
-        targets = [torch.zeros(1, 1, *shape, device=self.device) for shape in output_shapes]
+        targets = [torch.zeros(1, target_channels, *shape, device=self.device) for shape in output_shapes]
         try:
             with torch.no_grad():
                 self.loss(*((outputs, targets) if len(outputs) > 1 else (outputs[0], targets[0])))
@@ -205,7 +210,9 @@ class Trainer:
         else:
             predicted = torch.zeros_like(output).scatter_(1, output.argmax(1, keepdim=True), 1)
         mask = None
-        if labels.has_ignore_label:
+        if labels.has_ignore_label and labels.has_regions:  # the last target map marks unlabelled voxels
+            mask, target = (target[:, -1:] == 0).float(), target[:, :-1]
+        elif labels.has_ignore_label:
             mask = (target != labels.ignore_label).float()
             target = torch.where(target == labels.ignore_label, 0, target)
         tp, fp, fn, _ = get_tp_fp_fn_tn(predicted, target, axes=[0, *range(2, output.ndim)], mask=mask)

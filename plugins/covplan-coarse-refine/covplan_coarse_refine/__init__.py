@@ -5,7 +5,7 @@ trained network (:mod:`covplan_coarse_refine.classifier`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -14,6 +14,9 @@ import covplan
 from covplan.errors import CovplanError
 from covplan_coarse_refine.loss import HybridBceSsimIouLoss
 from covplan_coarse_refine.network import CoarseRefineNet
+
+if TYPE_CHECKING:
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
 PAPER_BASE_WIDTH = 64
 PAPER_LEARNING_RATE = 3e-4
@@ -80,11 +83,17 @@ class HybridBceSsimIou(covplan.LossPlugin):
     """BASNet's hybrid loss: BCE + SSIM + IoU per class on sigmoid maps, summed over the outputs."""
 
     name = "hybrid_bce_ssim_iou"
+    supports_regions = True
 
-    def build_loss(self, plan: dict[str, Any], num_classes: int,
-                   output_weights: Sequence[float] | None = None) -> nn.Module:
+    def refusal(self, label_manager: LabelManager) -> str | None:
+        if label_manager.has_ignore_label:
+            return "its SSIM term compares 11 x 11 windows, which unlabelled pixels would corrupt"
+        return super().refusal(label_manager)
+
+    def build_loss(self, plan: dict[str, Any], num_classes: int, output_weights: Sequence[float] | None = None,
+                   label_manager: LabelManager | None = None) -> nn.Module:
         check_patch_size(plan, "hybrid_bce_ssim_iou (2D SSIM)")
-        return HybridBceSsimIouLoss(output_weights)
+        return HybridBceSsimIouLoss(output_weights, regions=label_manager is not None and label_manager.has_regions)
 
 
 @covplan.hookimpl

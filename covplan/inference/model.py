@@ -198,8 +198,10 @@ class ModelPredictor:
         from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
 
         model = self.model
+        plugin = get_architecture(model.inputs.architecture)
         for weights in model.fold_weights.values():
             self.network.load_state_dict(weights)
+            self.predictor.network = FullResolutionOutput(plugin.inference_network(self.network.eval()))
             logits = self.predictor.predict_sliding_window_return_logits(preprocessed).cpu()
             output = convert_predicted_logits_to_segmentation_with_correct_shape(
                 logits, model.plans_manager, model.configuration_manager, model.label_manager, properties,

@@ -11,6 +11,7 @@ order differs by about 1e-5 of the logits' range; a wrong graph differs by whole
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import logging
 import warnings
@@ -22,7 +23,7 @@ import torch
 
 from covplan.errors import CovplanError
 from covplan.inference.model import TrainedModel
-from covplan.inference.onnx_backend import ONNX_NETWORK_FILE, inference_session
+from covplan.inference.onnx_backend import ONNX_EXTRA, ONNX_NETWORK_FILE, import_onnxruntime, inference_session
 from covplan.registry import architectures
 from covplan.training.evaluation import FullResolutionOutput
 
@@ -39,8 +40,12 @@ def _plugin_label(model: TrainedModel) -> str:
 
 
 def refuse_unexportable(model: TrainedModel) -> None:
-    """Stop before any work when the architecture's plugin says its network cannot be
-    exported (:attr:`ArchitecturePlugin.onnx_unsupported`)."""
+    """Stop before any work when the ONNX packages are missing or the architecture's
+    plugin says its network cannot be exported (:attr:`ArchitecturePlugin.onnx_unsupported`)."""
+    import_onnxruntime()
+    for package in ("onnx", "onnxscript"):  # torch's exporter writes with these
+        if importlib.util.find_spec(package) is None:
+            raise CovplanError(f"--onnx needs the package {package}, which is not installed; {ONNX_EXTRA}")
     reason = architectures()[model.inputs.architecture].plugin.onnx_unsupported
     if reason:
         raise CovplanError(f"{model.folder}: the architecture {_plugin_label(model)} cannot be exported to ONNX "

@@ -290,7 +290,39 @@ class ModelPredictor:
         for fold in model.folds:
             self.predictor.network = self._fold_network(fold)
             logits = self._sliding_window_logits(preprocessed, region)
+            if not probabilities and not model.label_manager.has_regions:
+                yield self._labels_on_input_grid(logits, properties)
+                continue
             output = convert_predicted_logits_to_segmentation_with_correct_shape(
                 logits, model.plans_manager, model.configuration_manager, model.label_manager, properties,
                 return_probabilities=probabilities)
             yield output[1] if probabilities else output
+
+    def _labels_on_input_grid(self, logits: torch.Tensor, properties: dict[str, Any]) -> np.ndarray:
+        """The arg-max label map on the input grid, as nnU-Net's
+        ``convert_predicted_logits_to_segmentation_with_correct_shape`` makes it (its
+        resampling, the crop put back, the transpose reverted), but class by class with a
+        running maximum: nnU-Net holds every class's logits on the input grid and a 64-bit
+        arg-max beside them (half a GB for three classes of a 512 x 512 x 133 CT), this
+        two single-class maps and the labels."""
+        from acvl_utils.cropping_and_padding.bounding_boxes import insert_crop_into_image
+
+        plans_manager, configuration = self.model.plans_manager, self.model.configuration_manager
+        shape = properties["shape_after_cropping_and_before_resampling"]
+        input_spacing = [properties["spacing"][axis] for axis in plans_manager.transpose_forward]
+        spacing = configuration.spacing if len(configuration.spacing) == len(shape) else [input_spacing[0],
+                                                                                           *configuration.spacing]
+        labels = best = None
+        label_type = np.uint8 if logits.shape[0] <= 256 else np.uint16
+        for index in range(logits.shape[0]):
+            resampled = configuration.resampling_fn_probabilities(logits[index:index + 1], shape, spacing,
+                                                                  input_spacing)[0]
+            if best is None:
+                best, labels = resampled, np.zeros(resampled.shape, dtype=label_type)
+                continue
+            higher = resampled > best  # ties keep the lower class, as arg-max does
+            labels[higher] = index
+            np.maximum(best, resampled, out=best)
+        full = np.zeros(properties["shape_before_cropping"], dtype=label_type)
+        full = insert_crop_into_image(full, labels, properties["bbox_used_for_cropping"])
+        return full.transpose(plans_manager.transpose_backward)

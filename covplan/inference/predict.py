@@ -117,9 +117,12 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
     members = sum(len(predictor.model.folds) for predictor in predictors)
     # One member and nothing but labels asked for: nnU-Net's path without probabilities.
     labels_only = members == 1 and not (settings.save_probabilities or settings.save_uncertainty)
+    # Each model's preprocessed image, then the case's image is let go: it is not needed on
+    # the input grid again, and the logits' resampling back to that grid is the peak.
+    inputs = [predictor.preprocess(image.data, image.properties) for predictor in predictors]
+    image.data = None
     with tqdm(total=members, desc=case.case_id, unit="member", leave=False) as progress:
-        for predictor in predictors:
-            preprocessed, properties = predictor.preprocess(image.data, image.properties)
+        for predictor, (preprocessed, properties) in zip(predictors, inputs):
             for output in predictor.fold_outputs(preprocessed, properties, probabilities=not labels_only, box=box):
                 if labels_only:
                     segmentation = output

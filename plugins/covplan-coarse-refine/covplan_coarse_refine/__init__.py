@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import covplan
+from covplan.architectures.inference import fold_batch_norm
 from covplan.errors import CovplanError
 from covplan_coarse_refine.loss import HybridBceSsimIouLoss
 from covplan_coarse_refine.network import CoarseRefineNet
@@ -65,6 +66,14 @@ class CoarseRefine(covplan.ArchitecturePlugin):
                                f"per axis (its refinement module pools four times), but the plan's patch size is "
                                f"{list(patch_size)}; plan a larger patch")
         return CoarseRefineNet(num_input_channels, num_classes, base_width_from_plan(plan), deep_supervision)
+
+    def inference_network(self, network: nn.Module) -> nn.Module:
+        """The same network with every batch norm folded into its convolution and the
+        weights in channels-last memory format: on CPU, oneDNN's convolutions (over 80 %
+        of this network's time) then skip reordering every 64- to 512-channel feature map,
+        and the batch-norm passes disappear; together about 1.5 times faster, same logits
+        up to float rounding (see docs/architectures/coarse_refine.md, "Prediction speed")."""
+        return fold_batch_norm(network).to(memory_format=torch.channels_last)
 
     def output_weights(self, num_outputs: int) -> list[float]:
         """The paper sums the losses of the final and the coarse map: every weight is 1."""

@@ -46,6 +46,17 @@ def test_the_box_is_the_body_with_its_margin_not_the_table_or_noise():
     assert box.fraction == pytest.approx(expected, rel=0.05) and box.fraction < 0.85
 
 
+def test_the_lung_box_is_the_lungs_with_their_margin():
+    image, _ = ct_phantom()
+    box = crop_box("lung", image, SPACING_ZYX, "hu")
+    lungs = (slice(5, 35), slice(40, 101), slice(48, 153))  # both ellipses, over the body's slices
+    margins = [int(np.ceil(MARGIN_MM / spacing)) for spacing in SPACING_ZYX]
+    for found, expected, margin, size in zip(box.slices, lungs, margins, image.shape):
+        assert found.start == pytest.approx(max(0, expected.start - margin), abs=3)
+        assert found.stop == pytest.approx(min(size, expected.stop + margin), abs=3)
+    assert box.fraction < body_box(image, SPACING_ZYX, "hu").fraction
+
+
 def test_a_grey_image_is_thresholded_at_the_same_hu_through_the_window():
     image, _ = ct_phantom()
     grey = np.clip((image + 1250) / 1500 * 255, 0, 255)

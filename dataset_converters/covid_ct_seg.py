@@ -15,7 +15,7 @@ import covplan
 from covplan.conversion.dataset import (CaseDropped, ConversionSummary, DatasetSpec, LoadedCase, SourceCase,
                                         ct_channel_names, convert_cases)
 from covplan.conversion.images import (NIFTI_SUFFIXES, check_label_values, detect_intensity_domain, image_like,
-                                       map_to_domain, mask_on_image_grid, read_image)
+                                       map_to_domain, mask_on_image_grid, nan_value_option, read_image)
 from covplan.errors import CovplanError
 
 # Source mask values: Lung_and_Infection_Mask 1 left lung, 2 right lung, 3 infection;
@@ -112,11 +112,12 @@ def _target_labels(case: SourceCase, image: sitk.Image, keep_left_right: bool) -
     return merged.astype(np.uint8)
 
 
-def load_case(case: SourceCase, intensity: str, keep_left_right: bool, drop_grey: bool) -> LoadedCase:
+def load_case(case: SourceCase, intensity: str, keep_left_right: bool, drop_grey: bool,
+              nan_value: float | None = None) -> LoadedCase:
     """Read one case, map it to the output intensity domain and its masks to covplan's
     labels; images keep their spacing, origin and direction."""
     image_path = case.source_files["image"]
-    image = read_image(image_path)
+    image = read_image(image_path, nan_value)
     array = sitk.GetArrayFromImage(image)
     source_domain = detect_intensity_domain(array, image_path)
     labels = _target_labels(case, image, keep_left_right)
@@ -155,17 +156,19 @@ class CovidCtSegConverter(covplan.ConverterPlugin):
                          help="With --intensity hu: leave the grey cases out (listed as skipped) instead of failing."),
             click.Option(["--keep-left-right"], is_flag=True,
                          help="Keep left (1) and right (2) lung apart; infection becomes 3."),
+            nan_value_option(),
         ]
 
     def convert(self, source_dir: Path, output_dir: Path, intensity: str = "grey8", drop_grey: bool = False,
-                keep_left_right: bool = False, workers: int = 1, skip_bad: bool = False
-                ) -> ConversionSummary:
+                keep_left_right: bool = False, nan_value: float | None = None, workers: int = 1,
+                skip_bad: bool = False) -> ConversionSummary:
         if keep_left_right:
             labels = {"background": 0, "left lung": 1, "right lung": 2, "infection": 3}
         else:
             labels = {"background": 0, "lung": 1, "infection": 2}
         spec = DatasetSpec(self.name, ct_channel_names(intensity), labels, intensity,
                            description="COVID-19-CT-Seg (Ma et al., Zenodo 3757476) converted by covplan")
-        load = partial(load_case, intensity=intensity, keep_left_right=keep_left_right, drop_grey=drop_grey)
+        load = partial(load_case, intensity=intensity, keep_left_right=keep_left_right, drop_grey=drop_grey,
+                       nan_value=nan_value)
         return convert_cases(source_dir, output_dir, find_cases(source_dir), load, spec, workers, skip_bad)
 

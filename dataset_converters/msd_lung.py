@@ -14,7 +14,7 @@ import covplan
 from covplan.conversion.dataset import (ConversionSummary, DatasetSpec, LoadedCase, SourceCase, convert_cases,
                                         ct_channel_names)
 from covplan.conversion.images import (check_label_values, detect_intensity_domain, map_to_domain,
-                                       mask_on_image_grid, read_image)
+                                       mask_on_image_grid, nan_value_option, read_image)
 from covplan.errors import CovplanError
 
 NIFTI_SUFFIX = ".nii.gz"
@@ -68,11 +68,12 @@ def find_cases(source_dir: Path, dataset: dict) -> list[SourceCase]:
     return [case for case in cases if not case.source_files["image"].name.startswith("._")]
 
 
-def load_case(case: SourceCase, label_values: tuple[int, ...], intensity: str) -> LoadedCase:
+def load_case(case: SourceCase, label_values: tuple[int, ...], intensity: str,
+              nan_value: float | None = None) -> LoadedCase:
     """Read one case; the image keeps its geometry, the label is checked against it and
     against the task's labels."""
     image_path = case.source_files["image"]
-    image = read_image(image_path)
+    image = read_image(image_path, nan_value)
     source_domain = detect_intensity_domain(sitk.GetArrayViewFromImage(image), image_path)
     label = None
     if "label" in case.source_files:
@@ -105,13 +106,14 @@ class MsdLungConverter(covplan.ConverterPlugin):
     def click_params(self) -> list[click.Parameter]:
         return [click.Option(["--intensity"], type=click.Choice(["hu", "grey8"]), default="hu", show_default=True,
                              help="Domain of the written images: hu keeps HU, grey8 clips to [-1250, 250] "
-                                  "and scales to 0..255.")]
+                                  "and scales to 0..255."),
+                nan_value_option()]
 
-    def convert(self, source_dir: Path, output_dir: Path, intensity: str = "hu", workers: int = 1,
-                skip_bad: bool = False) -> ConversionSummary:
+    def convert(self, source_dir: Path, output_dir: Path, intensity: str = "hu", nan_value: float | None = None,
+                workers: int = 1, skip_bad: bool = False) -> ConversionSummary:
         dataset = read_msd_dataset_json(source_dir)
         labels = _labels(dataset, source_dir / "dataset.json")
         spec = DatasetSpec(self.name, ct_channel_names(intensity), labels, intensity,
                            description=f"MSD {dataset.get('name', 'task')} converted by covplan")
-        load = partial(load_case, label_values=tuple(labels.values()), intensity=intensity)
+        load = partial(load_case, label_values=tuple(labels.values()), intensity=intensity, nan_value=nan_value)
         return convert_cases(source_dir, output_dir, find_cases(source_dir, dataset), load, spec, workers, skip_bad)

@@ -33,7 +33,9 @@ from covplan.training.distributed import (
 from covplan.training.evaluation import evaluate_fold, write_fold_time
 from covplan.training.interruption import interrupted_by_signals
 from covplan.training.progress import log_columns, plot_progress, write_training_log
-from covplan.training.work_folder import Fold, TrainingInputs, fold_case_identifiers, load_training_inputs
+from covplan.training.work_folder import (
+    Fold, TrainingInputs, check_case_files, fold_case_identifiers, load_training_inputs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ class Trainer:
         self.loss_name = self.settings.loss or self.plugin.default_loss
         self.loss_plugin = get_loss(self.loss_name)
         self.train_ids, self.val_ids = fold_case_identifiers(inputs, fold)
+        check_case_files(inputs, self.train_ids, self.val_ids, references=self.settings.evaluate)
         self.output_folder = inputs.fold_folder(fold)
         self.device = resolve_device(self.settings.device)
         self.group = join_process_group(self.device.type)

@@ -140,10 +140,8 @@ def _measure_cases(predictions: _LabelMapFolder, roles: LabelRoles, patient_ids:
     for case_id, path in tqdm(predictions.files.items(), desc="report", unit="case",
                               disable=len(predictions.files) < 2):
         label_map, spacing = read_label_map(predictions.reader, path)
-        unknown = sorted(set(np.unique(label_map).tolist()) - {0, roles.ignore_label} - set(roles.names))
-        if unknown:
-            raise CovplanError(f"{path}: label value(s) {unknown} are not in the dataset.json labels; "
-                               "give the dataset.json of the model that made these predictions")
+        roles.refuse_unnamed_values(np.unique(label_map).tolist(), path,
+                                    "give the dataset.json of the model that made these predictions")
         lung_mask = None
         if lung_masks is not None:
             if case_id not in lung_masks.files:

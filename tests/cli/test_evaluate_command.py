@@ -66,3 +66,15 @@ def test_evaluate_options_choose_the_tolerance_and_turn_off_boundary_and_lesion_
     assert quick.exit_code == 0, quick.output
     assert quick.output.splitlines()[0].split() == ["class", "Dice", "IoU", "Sens", "Spec", "Prec"]
     assert "HD95" not in json.loads((pred_dir / "summary.json").read_text())["mean"]["3"]
+
+
+def test_a_label_value_dataset_json_does_not_name_is_refused_as_report_refuses_it(tmp_path):
+    gt_dir, pred_dir = _dataset(tmp_path)
+    prediction = lung_infection_pair()[1]
+    prediction[0, 0, 0] = 7
+    write_nifti(pred_dir / "c1.nii.gz", prediction)
+    result = CliRunner().invoke(cli, ["evaluate", str(gt_dir), str(pred_dir), "-j", "1"])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {pred_dir / 'c1.nii.gz'}: label value(s) [7] are not in the dataset.json labels; "
+                             f"give the dataset.json that names every label (--dataset-json)\n")
+    assert not (pred_dir / "summary.json").exists()

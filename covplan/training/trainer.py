@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from covplan.training.distributed import (
     join_process_group, leave_process_group, main_process_values, resolve_device, sum_over_processes,
 )
 from covplan.training.evaluation import evaluate_fold, write_fold_time
+from covplan.training.fold_lock import fold_lock
 from covplan.training.interruption import interrupted_by_signals
 from covplan.training.progress import log_columns, plot_progress, write_training_log
 from covplan.training.work_folder import (
@@ -489,8 +492,10 @@ def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | N
     stops it with :class:`covplan.training.interruption.Interrupted`; ``resume`` continues it."""
     get_architecture(architecture)  # an unknown name fails here, listing the known ones
     inputs = load_training_inputs(Path(work), architecture, configuration)
+    # Under torchrun the processes of one run share the fold: the first one holds the lock.
+    lock = fold_lock(inputs.fold_folder(fold)) if os.environ.get("RANK", "0") == "0" else nullcontext()
     try:
-        with interrupted_by_signals():
+        with lock, interrupted_by_signals():
             return Trainer(inputs, fold, settings).run(resume=resume)
     finally:
         leave_process_group()

@@ -492,10 +492,30 @@ def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | N
     stops it with :class:`covplan.training.interruption.Interrupted`; ``resume`` continues it."""
     get_architecture(architecture)  # an unknown name fails here, listing the known ones
     inputs = load_training_inputs(Path(work), architecture, configuration)
+    fold_folder = inputs.fold_folder(fold)
+    if resume and _finished(fold_folder):
+        logger.warning("%s is finished (checkpoint_final.pth is its last checkpoint): nothing to resume; train it "
+                       "without --resume to train it again", fold_folder)
+        return _validation_summary(fold_folder)
     # Under torchrun the processes of one run share the fold: the first one holds the lock.
-    lock = fold_lock(inputs.fold_folder(fold)) if os.environ.get("RANK", "0") == "0" else nullcontext()
+    lock = fold_lock(fold_folder) if os.environ.get("RANK", "0") == "0" else nullcontext()
     try:
         with lock, interrupted_by_signals():
             return Trainer(inputs, fold, settings).run(resume=resume)
     finally:
         leave_process_group()
+
+
+def _finished(fold_folder: Path) -> bool:
+    """The run ended: its final checkpoint is the last one written (a later run that was
+    interrupted leaves a newer checkpoint_latest.pth, which --resume continues)."""
+    final, latest = fold_folder / "checkpoint_final.pth", fold_folder / "checkpoint_latest.pth"
+    return final.is_file() and (not latest.is_file() or final.stat().st_mtime_ns >= latest.stat().st_mtime_ns)
+
+
+def _validation_summary(fold_folder: Path) -> dict[str, Any] | None:
+    """The evaluation summary a finished fold wrote (None when it was trained without)."""
+    from nnunetv2.evaluation.evaluate_predictions import load_summary_json
+
+    path = fold_folder / "validation" / "summary.json"
+    return load_summary_json(str(path)) if path.is_file() else None

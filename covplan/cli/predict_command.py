@@ -66,8 +66,10 @@ def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Pat
                                   device=device, overwrite=overwrite, postprocess=postprocess,
                                   skip_negative=skip_negative)
     result = predict(input_path, output_dir, list(model_folders), settings)
-    click.echo(f"{len(result.written)} case(s) written to {output_dir}"
-               + (f", {len(result.kept)} kept (existing outputs; --overwrite predicts them again)" if result.kept else ""))
+    if result.written or result.kept:  # else the error below says it all
+        click.echo(f"{len(result.written)} case(s) written to {output_dir}"
+                   + (f", {len(result.kept)} kept (existing outputs; --overwrite predicts them again)" if result.kept
+                      else ""))
     if result.classified:
         click.echo(f"{len(result.skipped)} of {len(result.classified)} slices called negative and skipped "
                    f"(slice_classification.json)")

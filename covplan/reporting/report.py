@@ -243,6 +243,11 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
     elif lung_mask_dir is not None:
         lung_masks = _LabelMapFolder.open(Path(lung_mask_dir))
     found_images = image_files(Path(images)) if images is not None else {}
+    without_image = sorted(set(predictions.files) - set(found_images)) if images is not None else []
+    if without_image:
+        shown = ", ".join(without_image[:5]) + (f" and {len(without_image) - 5} more" if len(without_image) > 5 else "")
+        logger.warning("%d prediction(s) have no image in %s (CASE.ext or CASE_0000.ext), so their masks are drawn "
+                       "over black: %s", len(without_image), images, shown)
     measurements, overlays = _measure_cases(predictions, roles, _patient_ids(covplan_dataset), found_images, lung_masks)
     units = {measurement.unit for measurement in measurements}
     if len(units) > 1:

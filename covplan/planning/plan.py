@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from covplan import __version__
 from covplan.architectures.base import ArchitecturePlugin
+from covplan.architectures.network_check import check_networks_for_planning
 from covplan.atomic import copy_file_atomic, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dataset
@@ -66,12 +67,15 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
     if not (dataset_dir / "dataset.json").is_file():
         raise CovplanError(f"{dataset_dir} has no dataset.json; give a dataset in nnU-Net's raw layout "
                            f"(see `covplan convert`)")
+    dataset_json = json.loads((dataset_dir / "dataset.json").read_text())
+    if {"channel_names", "labels"} <= dataset_json.keys():  # else verify_dataset names what is missing
+        check_networks_for_planning(list(plugins), {2 if name == "2d" else 3 for name in configurations or CONFIGURATIONS},
+                                    len(dataset_json["channel_names"]), _num_segmentation_heads(dataset_json))
     digest = dataset_hash(dataset_dir)
     fingerprint_file = work_dir / "dataset_fingerprint.json"
     reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest) and fingerprint_file.is_file()
     if not reuse_fingerprint:  # a reused fingerprint's dataset passed the check, and its hash is unchanged
         verify_dataset(dataset_dir, num_processes)
-    dataset_json = json.loads((dataset_dir / "dataset.json").read_text())
     case_ids = sorted(_training_case_ids(dataset_dir, dataset_json))
     splits = patient_grouped_splits(patients_of_cases(dataset_dir, case_ids), num_folds, seed)
     if reuse_fingerprint:
@@ -106,6 +110,13 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
         write_json_atomic(written[name], plans)
         logger.info("wrote %s", written[name])
     return written
+
+
+def _num_segmentation_heads(dataset_json: dict[str, Any]) -> int:
+    """The network outputs the dataset's labels need, counted as nnU-Net counts them."""
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
+
+    return LabelManager(dataset_json["labels"], dataset_json.get("regions_class_order")).num_segmentation_heads
 
 
 def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], dataset_name: str,

@@ -40,6 +40,7 @@ def fold_lock(fold_folder: Path) -> Iterator[Path]:
     """Hold ``fold_folder/training.lock`` while training; a fold another live process
     trains is refused, and so is a lock left by a killed run (its process is gone), with
     the command that clears it. The lock is removed when training ends, however it ends."""
+    created = [folder for folder in (fold_folder, *fold_folder.parents) if not folder.exists()]
     fold_folder.mkdir(parents=True, exist_ok=True)
     lock = fold_folder / LOCK_FILE
     host = socket.gethostname()
@@ -59,3 +60,7 @@ def fold_lock(fold_folder: Path) -> Iterator[Path]:
         yield lock
     finally:
         lock.unlink(missing_ok=True)
+        for folder in created:  # a run refused before it wrote anything leaves no empty folders
+            if any(folder.iterdir()):
+                break
+            folder.rmdir()

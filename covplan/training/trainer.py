@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from covplan.architectures.network_check import check_network
 from covplan.architectures.recipes import step_scheduler
 from covplan.atomic import atomic_file
 from covplan.errors import CovplanError
@@ -492,6 +493,7 @@ def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | N
     stops it with :class:`covplan.training.interruption.Interrupted`; ``resume`` continues it."""
     get_architecture(architecture)  # an unknown name fails here, listing the known ones
     inputs = load_training_inputs(Path(work), architecture, configuration)
+    check_network(architecture, inputs.plan, inputs.num_input_channels, inputs.label_manager.num_segmentation_heads)
     fold_folder = inputs.fold_folder(fold)
     if resume and _finished(fold_folder):
         logger.warning("%s is finished (checkpoint_final.pth is its last checkpoint): nothing to resume; train it "

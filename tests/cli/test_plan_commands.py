@@ -45,3 +45,16 @@ def test_preprocess_without_plans_is_one_line(tmp_path: Path):
     assert result.exit_code == 1
     assert result.output == f"Error: {tmp_path} has no covplan_work.json; run `covplan plan DATASET_DIR -o " \
                             f"{tmp_path}` first\n"
+
+
+def test_plan_refuses_a_plugin_whose_network_cannot_be_built_before_any_work(raw_3d: Path, tmp_path: Path,
+                                                                             register_plugin):
+    from tests.fake_plugins import BuildFailsNet, Registers
+
+    register_plugin(Registers(BuildFailsNet()), "undo-fails")
+    result = CliRunner().invoke(cli, ["plan", str(raw_3d), "-o", str(tmp_path / "work"), "-a", "build_fails_net"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: architecture 'build_fails_net' (<in-process undo-fails>): building or "
+                                    "running its network (deep_supervision=False)")
+    assert "raised RuntimeError: weights file missing" in result.output and result.output.count("\n") == 1
+    assert not (tmp_path / "work").exists()

@@ -95,3 +95,18 @@ def test_an_interrupted_run_says_how_to_continue_it_and_exits_with_the_signals_s
     assert caplog.messages == [f"interrupted by SIGINT; `covplan {shlex.join(arguments)} --resume` continues it"]
     fold_folder = work3d / "plain_unet__3d_fullres" / "fold_0"
     assert (fold_folder / "checkpoint_latest.pth").is_file() and not (fold_folder / "checkpoint_final.pth").exists()
+
+
+def test_train_refuses_a_network_with_the_wrong_number_of_outputs_before_training(work3d, register_plugin):
+    from tests.fake_plugins import ExtraChannelsNet, Registers
+
+    register_plugin(Registers(ExtraChannelsNet()), "undo-extra")
+    (work3d / "plans_extra_channels_net.json").write_text((work3d / "plans_plain_unet.json").read_text())
+    result = CliRunner().invoke(cli, ["train", str(work3d), "--arch", "extra_channels_net", "--fold", "0",
+                                      "--epochs", "1", *TINY])
+    assert result.exit_code == 1
+    assert result.output == ("Error: architecture 'extra_channels_net' (<in-process undo-extra>): its network "
+                             "(deep_supervision=False) returned an output of shape (1, 6, 8, 8, 8) for an input "
+                             "of (1, 1, 8, 8, 8); expected (1, 2, 8, 8, 8) (2 classes); fix or update the "
+                             "plugin, or choose another architecture\n")
+    assert not (work3d / "extra_channels_net__3d_fullres").exists()

@@ -103,7 +103,6 @@ def compare_outputs(covplan_work: Path, nnunet_folder: Path) -> str:
 
 def measure(root: Path, raw: Path, cases: int, workers: int, repeat: int) -> tuple[tuple, tuple, str]:
     """Best (wall, CPU, peak) of each pipeline on the raw dataset ``raw``, and the check."""
-    folds = str(min(5, cases))  # covplan splits at planning time: no more folds than cases
     environment = {**os.environ, "nnUNet_raw": str(raw.parent), "nnUNet_preprocessed": str(root / "pre"),
                    "nnUNet_results": str(root / "results")}
     covplan_runs, nnunet_runs = [], []
@@ -113,7 +112,7 @@ def measure(root: Path, raw: Path, cases: int, workers: int, repeat: int) -> tup
         nnunet_runs.append(run_measured([sys.executable, "-c", NNUNET, str(workers)], environment))
         covplan_runs.append(run_measured(
             [sys.executable, "-m", "covplan", "plan", str(raw), "-o", str(root / "work"), "-j", str(workers),
-             "--folds", folds, "--preprocess"], environment))
+             "--preprocess"], environment))  # 5 folds, or one per case when there are fewer
     return best(covplan_runs), best(nnunet_runs), compare_outputs(root / "work", root / "pre" / DATASET_NAME)
 
 

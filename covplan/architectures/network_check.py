@@ -1,11 +1,11 @@
-"""Building and running a plugin's network once, on a tiny input, before any work: a
-network that cannot be built, or whose outputs do not fit the dataset, is refused with one
-line naming the plugin and its distribution, not found by a traceback deep in planning or
-by a shape error after the first epoch."""
+"""Building and running a plugin's network once before any work, on one patch on the meta
+device (shapes only: nothing is allocated or computed): a network that cannot be built,
+or whose outputs do not fit the dataset, is refused with one line naming the plugin and
+its distribution, not found by a traceback deep in planning or by a shape error after the
+first epoch."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -13,17 +13,6 @@ import torch
 from covplan.architectures.example_plans import reference_plan
 from covplan.architectures.memory import on_meta_device
 from covplan.registry import PluginError, architectures
-
-
-def smallest_input_shape(plan: dict[str, Any]) -> list[int]:
-    """A tiny spatial shape the plan's topology takes: twice the product of its strides on
-    each axis, so that the lowest stage has two voxels a side (instance norm needs more
-    than one), never more than the patch; the patch size when the plan names no strides."""
-    patch_size = [int(size) for size in plan["patch_size"]]
-    strides = plan.get("architecture", {}).get("arch_kwargs", {}).get("strides")
-    if not strides:
-        return patch_size
-    return [min(size, 2 * math.prod(int(stage[axis]) for stage in strides)) for axis, size in enumerate(patch_size)]
 
 
 def _shapes(output: Any) -> list[tuple[int, ...]] | None:
@@ -41,18 +30,18 @@ def _describe(shapes: list[tuple[int, ...]] | None, deep_supervision: bool) -> s
 
 def check_network(architecture: str, plan: dict[str, Any], num_input_channels: int, num_classes: int) -> None:
     """Build ``architecture``'s network for ``plan`` with and without deep supervision and
-    run it on one input of :func:`smallest_input_shape`; refuse (:class:`PluginError`) a
-    build that raises, a forward pass that raises, or outputs other than ``num_classes``
-    maps of the input's shape (the first of them, with deep supervision)."""
+    run it on one patch of the plan; refuse (:class:`PluginError`) a build that raises, a
+    forward pass that raises, or outputs other than ``num_classes`` maps of the patch's
+    shape (the first of them, with deep supervision)."""
     registered = architectures()[architecture]
     who = f"architecture '{architecture}' ({registered.provider})"
     fix = "fix or update the plugin, or choose another architecture"
-    spatial = smallest_input_shape(plan)
+    spatial = [int(size) for size in plan["patch_size"]]
     expected = (1, num_classes, *spatial)
     for deep_supervision in (False, True):
         try:
-            # On the meta device: shapes only, nothing allocated or computed (as the planner
-            # measures memory), so even a large 3D network is checked in a moment.
+            # On the meta device, as the planner measures memory: even a large 3D network
+            # and patch are checked in a moment.
             with on_meta_device(), torch.no_grad():
                 network = registered.plugin.build_network(plan, num_input_channels, num_classes,
                                                           deep_supervision=deep_supervision)

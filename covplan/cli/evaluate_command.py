@@ -9,6 +9,7 @@ from typing import Any
 import click
 from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
 
+from covplan.cli.options import num_processes_option
 from covplan.evaluation import DEFAULT_PROCESSES, MetricOptions, evaluate_folder
 from covplan.evaluation.boundary import DEFAULT_SURFACE_TOLERANCE_MM
 from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP
@@ -75,8 +76,7 @@ def _print_means(summary: dict[str, Any]) -> None:
 @click.option("--lesion-overlap", type=click.FloatRange(min=0, max=1, max_open=True),
               default=DEFAULT_MIN_LESION_OVERLAP, show_default=True,
               help="Share of a lesion that must be covered for it to count as found (0 = any overlap).")
-@click.option("-j", "--num-processes", type=click.IntRange(min=1), default=DEFAULT_PROCESSES, show_default=True,
-              help="Processes reading and scoring cases in parallel.")
+@num_processes_option("Processes reading and scoring cases in parallel.", default=DEFAULT_PROCESSES)
 def evaluate_command(gt_dir: Path, pred_dir: Path, output_file: Path | None, labels: list[int] | None,
                      regions: dict[str, tuple[int, ...]] | None, dataset_json: Path | None, allow_missing: bool,
                      surface_tolerance: float, boundary: bool, lesions: bool, lesion_overlap: float,

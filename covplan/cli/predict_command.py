@@ -6,16 +6,12 @@ from pathlib import Path
 
 import click
 
+from covplan.cli.options import FoldsCommand, folds_option
 from covplan.errors import CovplanError
 from covplan.inference import PredictionSettings, predict
 
 
-def _parse_folds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str] | None:
-    folds = [fold.strip() for value in values for fold in value.split(",") if fold.strip()]
-    return folds or None
-
-
-@click.command(name="predict")
+@click.command(name="predict", cls=FoldsCommand)
 @click.option("-i", "--input", "input_path", required=True, type=click.Path(exists=True, path_type=Path),
               help="A NIfTI file, a PNG/JPG/DICOM slice, or a folder of them (DICOM series: one volume each).")
 @click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -23,8 +19,7 @@ def _parse_folds(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 @click.option("-m", "--model", "model_folders", required=True, multiple=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Trained model folder WORK/<arch>__<configuration>; repeat for a multi-architecture ensemble.")
-@click.option("-f", "--folds", multiple=True, callback=_parse_folds, metavar="F1,F2",
-              help="Folds to ensemble, comma-separated or repeated (0,1 or all) [default: every trained fold].")
+@folds_option("Folds to ensemble: -f 0 1, -f 0,1 or all [default: every trained fold].")
 @click.option("--checkpoint", type=click.Choice(["final", "best"]), default="final", show_default=True,
               help="Which checkpoint of each fold.")
 @click.option("--tta/--no-tta", default=True, show_default=True, help="Mirroring test-time augmentation.")

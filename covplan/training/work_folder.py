@@ -18,6 +18,8 @@ from covplan.errors import CovplanError
 from covplan.json_files import read_json
 
 Fold = Union[int, str]  # an index into splits_final.json, or "all"
+# The configurations covplan plans (nnU-Net's, less the cascade, which covplan does not train).
+CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")
 MAIN_CONFIGURATIONS = ("3d_fullres", "2d")  # the default configuration: the first one planned
 
 
@@ -114,8 +116,8 @@ def fold_case_identifiers(inputs: TrainingInputs, fold: Fold) -> tuple[list[str]
     splits_file = inputs.work / "splits_final.json"
     splits = read_json(splits_file, f"run `covplan plan ... -o {inputs.work}` to write the folds")
     if not isinstance(fold, int) or not 0 <= fold < len(splits):
-        raise CovplanError(f"fold {fold} is out of range: {splits_file} has folds 0 to {len(splits) - 1} "
-                           f"(or use fold 'all')")
+        raise CovplanError(f"fold {fold} is out of range: {splits_file} has folds 0 to {len(splits) - 1}; "
+                           f"choose --folds among them, or all")
     return list(splits[fold]["train"]), list(splits[fold]["val"])
 
 

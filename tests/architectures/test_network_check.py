@@ -1,21 +1,14 @@
-"""A plugin's network is built and run once on a tiny input before any work; a faulty one
-is named with its distribution and what it returned."""
+"""A plugin's network is built and run once on the meta device before any work; a faulty
+one is named with its distribution and what it returned."""
 
 from __future__ import annotations
 
 import pytest
 
-from covplan.architectures.example_plans import reference_plan, unet_plan
-from covplan.architectures.network_check import check_network, smallest_input_shape
+from covplan.architectures.example_plans import reference_plan
+from covplan.architectures.network_check import check_network
 from covplan.registry import PluginError
 from tests.fake_plugins import BuildFailsNet, ExtraChannelsNet, FakeNet, Registers
-
-
-def test_the_tiny_input_has_two_voxels_a_side_at_the_lowest_stage():
-    assert smallest_input_shape(reference_plan(3)) == [32, 32, 32]  # four poolings by two
-    anisotropic = unet_plan([20, 160, 160], [[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2]])
-    assert smallest_input_shape(anisotropic) == [8, 16, 16]
-    assert smallest_input_shape(unet_plan([6, 64, 64], [[1, 1, 1], [2, 2, 2], [2, 2, 2]])) == [6, 8, 8]
 
 
 def test_networks_that_fit_pass(register_plugin):
@@ -30,7 +23,7 @@ def test_a_network_that_cannot_be_built_is_named_with_its_distribution(register_
         check_network("build_fails_net", reference_plan(2), 1, 3)
     assert str(caught.value) == (
         "architecture 'build_fails_net' (<in-process undo-fails>): building or running its network "
-        "(deep_supervision=False) on an input of (1, 1, 64, 64) raised RuntimeError: weights file missing; "
+        "(deep_supervision=False) on an input of (1, 1, 128, 128) raised RuntimeError: weights file missing; "
         "fix or update the plugin, or choose another architecture")
 
 
@@ -40,5 +33,5 @@ def test_a_network_with_the_wrong_number_of_outputs_is_refused_saying_what_it_re
         check_network("extra_channels_net", reference_plan(3), 1, 3)
     assert str(caught.value) == (
         "architecture 'extra_channels_net' (<in-process undo-extra>): its network (deep_supervision=False) "
-        "returned an output of shape (1, 7, 32, 32, 32) for an input of (1, 1, 32, 32, 32); expected "
-        "(1, 3, 32, 32, 32) (3 classes); fix or update the plugin, or choose another architecture")
+        "returned an output of shape (1, 7, 64, 64, 64) for an input of (1, 1, 64, 64, 64); expected "
+        "(1, 3, 64, 64, 64) (3 classes); fix or update the plugin, or choose another architecture")

@@ -101,7 +101,7 @@ def compare_outputs(covplan_work: Path, nnunet_folder: Path) -> str:
     return f"plans {'identical' if same_plans else 'DIFFER'}, case_000 {'identical' if same_data else 'DIFFERS'}"
 
 
-def measure(root: Path, raw: Path, cases: int, workers: int, repeat: int) -> tuple[tuple, tuple, str]:
+def measure(root: Path, raw: Path, workers: int, repeat: int) -> tuple[tuple, tuple, str]:
     """Best (wall, CPU, peak) of each pipeline on the raw dataset ``raw``, and the check."""
     environment = {**os.environ, "nnUNet_raw": str(raw.parent), "nnUNet_preprocessed": str(root / "pre"),
                    "nnUNet_results": str(root / "results")}
@@ -153,7 +153,7 @@ def main() -> None:
             else:
                 write_lidc_dataset(arguments.lidc, raw, cases)
             print(f"{name}, {cases} cases ...", flush=True)
-            covplan, nnunet, check = measure(root, raw, cases, arguments.num_processes, arguments.repeat)
+            covplan, nnunet, check = measure(root, raw, arguments.num_processes, arguments.repeat)
             print(f"  wall: covplan {covplan[0]:.1f} s, nnU-Net {nnunet[0]:.1f} s; {check}", flush=True)
             results.append(Measured(name, generated, cases, covplan, nnunet, check))
         finally:

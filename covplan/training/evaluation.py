@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from covplan.atomic import atomic_directory, atomic_file
 from covplan.evaluation import evaluate_folder
+from covplan.nnunet_paths import nnunet_prints_to_log
 from covplan.training.work_folder import TrainingInputs
 
 logger = logging.getLogger(__name__)
@@ -44,8 +45,13 @@ def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: li
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=use_mirroring,
-                                perform_everything_on_device=device.type == "cuda", device=device, allow_tqdm=False)
+    # nnunetv2 (2.8.1) prints "perform_everything_on_device=True is only supported for cuda
+    # devices!" for every non-CUDA device, whatever perform_everything_on_device says: no
+    # argument silences it, so its prints go to the debug log as covplan's other nnU-Net calls do.
+    with nnunet_prints_to_log(logger, "predictor"):
+        predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=use_mirroring,
+                                    perform_everything_on_device=device.type == "cuda", device=device,
+                                    allow_tqdm=False)
     predictor.manual_initialization(FullResolutionOutput(network).eval(), inputs.plans_manager,
                                     inputs.configuration_manager, None, inputs.dataset_json, "covplan", mirror_axes)
     dataset = infer_dataset_class(str(inputs.preprocessed_folder))(str(inputs.preprocessed_folder), validation_ids)

@@ -1,5 +1,6 @@
 import json
 
+import click
 import pytest
 
 from click.testing import CliRunner
@@ -78,3 +79,20 @@ def test_a_label_value_dataset_json_does_not_name_is_refused_as_report_refuses_i
     assert result.output == (f"Error: {pred_dir / 'c1.nii.gz'}: label value(s) [7] are not in the dataset.json labels; "
                              f"give the dataset.json that names every label (--dataset-json)\n")
     assert not (pred_dir / "summary.json").exists()
+
+
+def test_wide_values_keep_a_space_between_columns(tmp_path):
+    from covplan.cli.evaluate_command import _print_means
+
+    summary = {"names": {"1": "lung"}, "mean": {1: {"Dice": 0.0161, "HD95": 174.15012}},
+               "foreground_mean": {"Dice": 0.0161, "HD95": 174.15012}}
+
+    @click.command()
+    def show():
+        _print_means(summary)
+
+    lines = CliRunner().invoke(show).output.splitlines()
+    assert lines[0].split() == ["class", "Dice", "HD95"]
+    assert lines[1].split() == ["lung", "0.0161", "174.1501"]
+    assert lines[2].split() == ["foreground", "mean", "0.0161", "174.1501"]
+    assert len({len(line) for line in lines}) == 1  # the columns line up

@@ -90,3 +90,10 @@ def test_docs_cli_md_names_every_option_in_the_commands_section(command_line):
                if not any(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", section)
                           for name in [*option.opts, *option.secondary_opts])]
     assert missing == []
+
+
+@pytest.mark.parametrize("command_line", list(every_command()))
+def test_help_shows_no_python_values(command_line):
+    result = CliRunner().invoke(cli, [*command_line.split(), "--help"])
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"[{\[]'", result.output), result.output

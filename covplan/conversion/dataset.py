@@ -50,6 +50,7 @@ class LoadedCase:
     label: sitk.Image | None
     source_domain: str
     intensity_transform: str = "none"
+    label_from_file: bool = True  # False: no mask was given (a healthy patient's slice), all background
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class WrittenCase:
 
     source_domain: str
     intensity_transform: str
-    empty_label: bool = False  # a label map of background only
+    empty_label: bool = False  # a mask file of background only
+    label_from_file: bool = True
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def _check_unique_case_ids(cases: Sequence[SourceCase]) -> None:
 def _check_empty_labels(source_dir: Path, records: list[tuple[SourceCase, WrittenCase]]) -> None:
     """Warn about masks of background only (a slice without lesion may be one; a lung CT
     should not); refuse a dataset whose masks are all empty: there is nothing to learn."""
-    labelled = [(case, written) for case, written in records if case.subset == "train"]
+    labelled = [(case, written) for case, written in records if case.subset == "train" and written.label_from_file]
     empty = sorted(case.case_id for case, written in labelled if written.empty_label)
     if empty and len(empty) == len(labelled):
         raise CovplanError(f"{source_dir}: every one of the {len(empty)} training masks is empty (background "
@@ -182,8 +184,8 @@ def _write_case(staging: Path, case: SourceCase, loaded: LoadedCase) -> WrittenC
     if loaded.label is not None:
         label = sitk.Cast(loaded.label, sitk.sitkUInt8)
         sitk.WriteImage(label, str(staging / "labelsTr" / f"{case.case_id}{FILE_ENDING}"), useCompression=True)
-        empty_label = not sitk.GetArrayViewFromImage(label).any()
-    return WrittenCase(loaded.source_domain, loaded.intensity_transform, empty_label)
+        empty_label = loaded.label_from_file and not sitk.GetArrayViewFromImage(label).any()
+    return WrittenCase(loaded.source_domain, loaded.intensity_transform, empty_label, loaded.label_from_file)
 
 
 def _write_dataset_json(staging: Path, dataset_name: str, spec: DatasetSpec, num_training: int) -> None:

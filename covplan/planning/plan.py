@@ -16,6 +16,7 @@ from covplan import __version__
 from covplan.architectures.base import ArchitecturePlugin
 from covplan.architectures.network_check import check_networks_for_planning
 from covplan.atomic import copy_file_atomic, write_json_atomic
+from covplan.conversion.slice_format import MIXED_SPACING_RATIO
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dataset
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
@@ -85,6 +86,7 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
         fingerprint = json.loads(fingerprint_file.read_text())
     else:
         fingerprint = extract_fingerprint(dataset_dir, work_dir, num_processes)
+    warn_about_spacing_spread(dataset_dir, fingerprint)
     gpu_memory = DEFAULT_GPU_MEMORY_GB if gpu_memory_gb is None else float(gpu_memory_gb)
     wanted = sorted(set(configurations or CONFIGURATIONS)
                     & set(chosen_preset.configurations if chosen_preset else CONFIGURATIONS))
@@ -121,6 +123,20 @@ def planned_num_folds(dataset_dir: Path, num_folds: int | None = None) -> int:
     dataset_json = _read_dataset_json(Path(dataset_dir))
     case_ids = sorted(_training_case_ids(Path(dataset_dir), dataset_json))
     return resolve_num_folds(num_folds, patients_of_cases(Path(dataset_dir), case_ids))
+
+
+def warn_about_spacing_spread(dataset_dir: Path, fingerprint: dict[str, Any]) -> None:
+    """Warn when the cases' in-plane pixel spacings lie far apart (slices in mixed formats
+    with assumed spacings, most often): resampled to one planned spacing, the finest cases
+    grow many times larger and training and validation seem to hang on them."""
+    in_plane = [min(spacing[-2:]) for spacing in fingerprint.get("spacings", [])]
+    if not in_plane or max(in_plane) / min(in_plane) <= MIXED_SPACING_RATIO:
+        return
+    logger.warning("%s: in-plane pixel spacing ranges from %g to %g mm over the cases, so at one planned spacing some "
+                   "cases become %.0fx as many pixels a side as others and training and validation slow down; if "
+                   "slices of mixed formats had spacings assumed, convert them with one spacing (`covplan convert "
+                   "slices --pixel-spacing MM`, docs/formats.md)", dataset_dir, min(in_plane), max(in_plane),
+                   max(in_plane) / min(in_plane))
 
 
 def _read_dataset_json(dataset_dir: Path) -> dict[str, Any]:

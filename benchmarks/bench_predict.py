@@ -3,11 +3,13 @@
 plans and the same weights: wall time and peak memory (the summed resident memory of the
 process and all its children, sampled every 50 ms), with and without mirroring.
 
-The model is a small, untrained plain_unet (4 stages, 4 to 32 features, patch 64 x 128 x 128
-at 2.5 x 2 x 2 mm, seeded weights): timing and memory do not depend on training, and the
-label maps of both tools are compared voxel by voxel.
+The model is a small plain_unet (4 stages, 4 to 32 features, patch 64 x 128 x 128 at
+2.5 x 2 x 2 mm) trained here for a few minutes on the CT's own thresholded lung (the air
+inside the body, as bench_plan_preprocess.py labels it), so that the label agreement of
+covplan's faster paths (--crop body, --fast, ONNX Runtime) with nnU-Net's full prediction
+means something. ``--untrained`` keeps seeded weights (timing only).
 
-Run: ``.venv/bin/python benchmarks/bench_predict.py [--lidc PATH] [--no-tta-only]``
+Run: ``.venv/bin/python benchmarks/bench_predict.py [--lidc PATH] [--no-tta-only] [--train-steps N]``
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from common import LIDC_CT
+
 SAMPLE_SECONDS = 0.05
 
 CONFIGURATION = {
@@ -59,9 +62,50 @@ DATASET_JSON = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "lung"
                 "numTraining": 1, "file_ending": ".nii.gz"}
 
 
-def write_model(folder: Path) -> None:
+def train_lung_network(network, ct_file: Path, steps: int) -> list[float]:
+    """Train ``network`` on random patches of the CT preprocessed by nnU-Net's own
+    preprocessor with these plans, the label being the thresholded lung (label 1); returns
+    the loss of each step."""
+    import torch
+    from nnunetv2.preprocessing.preprocessors.default_preprocessor import DefaultPreprocessor
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+    from bench_plan_preprocess import lidc_lung_labels
+    import SimpleITK as sitk
+
+    plans = PlansManager(PLANS)
+    image = sitk.ReadImage(str(ct_file))
+    volume = sitk.GetArrayFromImage(image).astype(np.float32)[None]
+    label = lidc_lung_labels(volume[0])[None].astype(np.int16)
+    properties = {"spacing": list(image.GetSpacing())[::-1]}
+    data, seg, _ = DefaultPreprocessor(verbose=False).run_case_npy(volume, label, properties, plans,
+                                                                   plans.get_configuration("3d_fullres"), DATASET_JSON)
+    data, seg = torch.from_numpy(data), torch.from_numpy(np.maximum(seg, 0)).long()
+    patch = CONFIGURATION["patch_size"]
+    generator = np.random.default_rng(0)
+    optimiser = torch.optim.Adam(network.parameters(), lr=3e-3)
+    losses = []
+    network.train()
+    for _ in range(steps):
+        corner = [int(generator.integers(0, max(1, size - edge + 1))) for size, edge in zip(data.shape[1:], patch)]
+        window = tuple(slice(start, start + edge) for start, edge in zip(corner, patch))
+        x, y = data[(slice(None), *window)][None], seg[(0, *window)][None]
+        logits = network(x)
+        probabilities = logits.softmax(1)[:, 1]
+        target = (y == 1).float()
+        dice = 1 - (2 * (probabilities * target).sum() + 1) / (probabilities.sum() + target.sum() + 1)
+        loss = torch.nn.functional.cross_entropy(logits, y) + dice
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss))
+    network.eval()
+    return losses
+
+
+def write_model(folder: Path, ct_file: Path | None = None, train_steps: int = 0) -> list[float]:
     """A model folder both tools read: plans.json, dataset.json, covplan_dataset.json (HU,
-    so that covplan feeds the network what nnU-Net feeds it) and fold_0's checkpoint."""
+    so that covplan feeds the network what nnU-Net feeds it) and fold_0's checkpoint,
+    trained for ``train_steps`` steps on ``ct_file``'s lung (seeded, untrained weights with 0)."""
     import torch
 
     from covplan import __version__
@@ -74,20 +118,34 @@ def write_model(folder: Path) -> None:
     (folder / "covplan_dataset.json").write_text(json.dumps({"format_version": 1, "intensity_domain": "hu"}))
     torch.manual_seed(0)
     network = get_architecture("plain_unet").build_network(CONFIGURATION, 1, 3)
+    losses = train_lung_network(network, ct_file, train_steps) if train_steps else []
     torch.save({"covplan": CHECKPOINT_FORMAT_VERSION, "network_weights": network.state_dict(),
                 "architecture": {"name": "plain_unet", "distribution": "covplan", "version": __version__},
                 "init_args": {"plans": PLANS, "configuration": "3d_fullres", "fold": 0, "dataset_json": DATASET_JSON},
                 "trainer_name": "nnUNetTrainer", "inference_allowed_mirroring_axes": (0, 1, 2)},
                folder / "fold_0" / "checkpoint_final.pth")
+    return losses
 
 
 COVPLAN = """
 import sys
 from pathlib import Path
 from covplan.inference import PredictionSettings, predict
+options = dict(option.split("=") for option in sys.argv[5:])
 predict(Path(sys.argv[1]), Path(sys.argv[2]), [Path(sys.argv[3])],
-        PredictionSettings(folds=[0], use_mirroring=sys.argv[4] == "tta", device="cpu", overwrite=True))
+        PredictionSettings(folds=[0], use_mirroring=sys.argv[4] == "tta", device="cpu", overwrite=True,
+                           crop=options.get("crop", "body"), fast=options.get("fast") == "1",
+                           backend=options.get("backend", "torch")))
 """
+# covplan's variants: (name, mirroring, options); nnU-Net runs once per mirroring setting.
+VARIANTS = [("full image (--crop none)", "no-tta", ["crop=none"]),
+            ("default (--crop body)", "no-tta", []),
+            ("--crop body, ONNX Runtime", "no-tta", ["backend=onnxruntime"]),
+            ("--fast (--crop body)", "no-tta", ["fast=1"]),
+            ("--fast, ONNX Runtime", "no-tta", ["fast=1", "backend=onnxruntime"]),
+            ("full image (--crop none)", "tta", ["crop=none"]),
+            ("default (--crop body)", "tta", []),
+            ("--crop body, ONNX Runtime", "tta", ["backend=onnxruntime"])]
 
 NNUNET = """
 import sys
@@ -135,37 +193,68 @@ def run_measured(script: str, arguments: list[str]) -> tuple[float, int]:
     return elapsed, peak
 
 
+def lung_dice(first: np.ndarray, second: np.ndarray) -> float:
+    a, b = first == 1, second == 1
+    return float(2 * (a & b).sum() / max(1, a.sum() + b.sum()))
+
+
+def export_onnx_archive(model: Path, archive: Path) -> None:
+    from covplan.export import export_archive
+
+    export_archive([model], archive, onnx=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lidc", type=Path, default=LIDC_CT, help="The LIDC-IDRI-0001 NIfTI file.")
     parser.add_argument("--no-tta-only", action="store_true", help="Skip the runs with mirroring.")
+    parser.add_argument("--train-steps", type=int, default=150,
+                        help="Training steps of the lung model (0: untrained, seeded weights).")
     options = parser.parse_args()
     if not options.lidc.is_file():
         sys.exit(f"{options.lidc} not found; give --lidc PATH (see ../shared/data/README.md)")
     import SimpleITK as sitk
 
+    from bench_plan_preprocess import lidc_lung_labels
+
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         model = root / "plain_unet__3d_fullres"
-        write_model(model)
+        start = time.perf_counter()
+        losses = write_model(model, options.lidc, options.train_steps)
+        archive = root / "lung_model.zip"
+        export_onnx_archive(model, archive)
         print(f"input {options.lidc.name}: 512 x 512 x 133 at 0.70 x 0.70 x 2.5 mm; model patch "
               f"{CONFIGURATION['patch_size']} at {CONFIGURATION['spacing']} mm; CPU, {os.cpu_count()} cores")
-        print(f"{'mirroring':<10}{'covplan s':>11}{'nnU-Net s':>11}{'time ratio':>12}"
-              f"{'covplan MiB':>13}{'nnU-Net MiB':>13}{'memory ratio':>14}{'labels equal':>14}")
-        for mirroring in (["no-tta"] if options.no_tta_only else ["no-tta", "tta"]):
-            outputs = {name: root / f"{name}_{mirroring}" for name in ("covplan", "nnunet")}
-            for output in outputs.values():
+        if losses:
+            print(f"lung model: {len(losses)} steps in {time.perf_counter() - start:.0f} s, loss "
+                  f"{np.mean(losses[:10]):.3f} (first 10) -> {np.mean(losses[-10:]):.3f} (last 10)")
+        reference_lung = lidc_lung_labels(sitk.GetArrayFromImage(sitk.ReadImage(str(options.lidc))))
+        print(f"| mirroring | covplan path | covplan s | nnU-Net s | time ratio | covplan MiB | nnU-Net MiB | "
+              f"memory ratio | lung Dice vs nnU-Net | voxels equal |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        nnunet_runs = {}
+        for name, mirroring, variant in VARIANTS:
+            if options.no_tta_only and mirroring == "tta":
+                continue
+            if mirroring not in nnunet_runs:
+                output = root / f"nnunet_{mirroring}"
                 output.mkdir()
-            covplan_s, covplan_bytes = run_measured(COVPLAN, [str(options.lidc), str(outputs["covplan"]), str(model),
-                                                              mirroring])
-            nnunet_s, nnunet_bytes = run_measured(NNUNET, [str(options.lidc), str(outputs["nnunet"]), str(model),
-                                                           mirroring])
-            labels = [sitk.GetArrayFromImage(sitk.ReadImage(str(output / "LIDC-IDRI-0001.nii.gz")))
-                      for output in outputs.values()]
-            equal = float(np.mean(labels[0] == labels[1]))
-            print(f"{'on' if mirroring == 'tta' else 'off':<10}{covplan_s:>11.1f}{nnunet_s:>11.1f}"
-                  f"{covplan_s / nnunet_s:>12.2f}{covplan_bytes / 2**20:>13.0f}{nnunet_bytes / 2**20:>13.0f}"
-                  f"{covplan_bytes / nnunet_bytes:>14.2f}{equal:>14.4%}")
+                seconds, peak = run_measured(NNUNET, [str(options.lidc), str(output), str(model), mirroring])
+                labels = sitk.GetArrayFromImage(sitk.ReadImage(str(output / "LIDC-IDRI-0001.nii.gz")))
+                nnunet_runs[mirroring] = (seconds, peak, labels)
+                print(f"<!-- nnU-Net {mirroring}: lung Dice vs the thresholded lung "
+                      f"{lung_dice(labels, reference_lung):.3f} -->")
+            output = root / f"covplan_{len(list(root.iterdir()))}"
+            output.mkdir()
+            source = archive if "backend=onnxruntime" in variant else model
+            seconds, peak = run_measured(COVPLAN, [str(options.lidc), str(output), str(source), mirroring, *variant])
+            labels = sitk.GetArrayFromImage(sitk.ReadImage(str(output / "LIDC-IDRI-0001.nii.gz")))
+            nnunet_s, nnunet_peak, nnunet_labels = nnunet_runs[mirroring]
+            print(f"| {'on' if mirroring == 'tta' else 'off'} | {name} | {seconds:.1f} | {nnunet_s:.1f} | "
+                  f"{seconds / nnunet_s:.2f} | {peak / 2**20:.0f} | {nnunet_peak / 2**20:.0f} | "
+                  f"{peak / nnunet_peak:.2f} | {lung_dice(labels, nnunet_labels):.4f} | "
+                  f"{np.mean(labels == nnunet_labels):.4%} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,10 @@ class ArchitecturePlugin(NamedPlugin, ABC):
     # The recipe's early stopping: the trainer stops once the validation loss has not
     # improved for this many epochs; None trains every epoch (nnU-Net's way).
     early_stopping_patience: int | None = None
+    # Why the network cannot be exported to ONNX (`covplan export --onnx` refuses it with
+    # this reason and `covplan plugins` shows it); None: it can, and every export is
+    # checked against torch anyway.
+    onnx_unsupported: str | None = None
 
     @abstractmethod
     def build_network(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,

@@ -46,6 +46,7 @@ def plugin_listing(with_network_sizes: bool = False) -> dict[str, list[dict[str,
             if kind == "architecture":
                 row["dims"] = list(registered.plugin.dims)
                 row["default_loss"] = registered.plugin.default_loss
+                row["onnx"] = registered.plugin.onnx_unsupported or "yes"
                 if with_network_sizes:
                     row["network_sizes"] = network_sizes(registered.plugin)
             row.update(description=registered.plugin.description,
@@ -80,7 +81,8 @@ def plugins_command(as_json: bool, verbose: bool) -> None:
         return
     for row in listing["plugins"]:
         dims = f" {'/'.join(f'{d}D' for d in row['dims'])}" if "dims" in row else ""
-        click.echo(f"{row['kind']:<13}{row['name']:<22}{row['distribution']} {row['version']}{dims}")
+        onnx = "" if "onnx" not in row else " ONNX" if row["onnx"] == "yes" else f" no ONNX: {row['onnx']}"
+        click.echo(f"{row['kind']:<13}{row['name']:<22}{row['distribution']} {row['version']}{dims}{onnx}")
         if row["description"]:
             click.echo(f"{'':<13}{row['description']}")
         for size in row.get("network_sizes", []):

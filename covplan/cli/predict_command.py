@@ -9,6 +9,8 @@ import click
 from covplan.cli.options import FoldsCommand, folds_option
 from covplan.errors import CovplanError
 from covplan.inference import PredictionSettings, predict
+from covplan.inference.crop import CROP_MODES
+from covplan.inference.model import BACKENDS
 
 
 @click.command(name="predict", cls=FoldsCommand)
@@ -17,12 +19,24 @@ from covplan.inference import PredictionSettings, predict
 @click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: <case>.nii.gz for volumes, <case>.png for slices.")
 @click.option("-m", "--model", "model_folders", required=True, multiple=True,
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Trained model folder WORK/<arch>__<configuration>; repeat for a multi-architecture ensemble.")
+              type=click.Path(exists=True, path_type=Path),
+              help="Trained model folder WORK/<arch>__<configuration>, or a model archive (.zip from `covplan "
+                   "export`); repeat for a multi-architecture ensemble.")
 @folds_option("Folds to ensemble: -f 0 1, -f 0,1 or all [default: every trained fold].")
 @click.option("--checkpoint", type=click.Choice(["final", "best"]), default="final", show_default=True,
-              help="Which checkpoint of each fold.")
+              help="Which checkpoint of each fold of a model folder (an archive holds the one it was exported with).")
 @click.option("--tta/--no-tta", default=True, show_default=True, help="Mirroring test-time augmentation.")
+@click.option("--fast", is_flag=True,
+              help="No mirroring (8 passes a tile in 3D, 4 in 2D, become 1) and a quarter-patch overlap between tiles "
+                   "instead of half; its speed and accuracy cost are measured in docs/predict.md.")
+@click.option("--crop", type=click.Choice(CROP_MODES), default="body", show_default=True,
+              help="body: predict inside the body's bounding box (threshold, largest component, 2 cm margin), "
+                   "background outside; none: the whole image.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
+              help="onnxruntime: run the ONNX networks of an archive exported with --onnx (CPU, no torch network, "
+                   "no plugin needed).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for the networks [default: every core this process may use].")
 @click.option("--save-probabilities", is_flag=True,
               help="Also write <case>.npz (mean class probabilities) and <case>.pkl, for `covplan ensemble`.")
 @click.option("--save-uncertainty", is_flag=True,
@@ -39,8 +53,9 @@ from covplan.inference import PredictionSettings, predict
                    "slices called lesion-free get an all-background label map without segmentation. Volumes "
                    "are always segmented.")
 def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Path, ...], folds: list[str] | None,
-                    checkpoint: str, tta: bool, save_probabilities: bool, save_uncertainty: bool, device: str,
-                    overwrite: bool, postprocess: bool, skip_negative: bool) -> None:
+                    checkpoint: str, tta: bool, fast: bool, crop: str, backend: str, threads: int | None,
+                    save_probabilities: bool, save_uncertainty: bool, device: str, overwrite: bool, postprocess: bool,
+                    skip_negative: bool) -> None:
     """Segment new images with trained models, on each image's own grid.
 
     The members of the ensemble are the chosen folds of every -m model; their class
@@ -55,11 +70,13 @@ def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Pat
         covplan predict -i scans/ -o predictions/ -m work/plain_unet__3d_fullres
         covplan predict -i scan.nii.gz -o out/ -m work/plain_unet__3d_fullres \\
             -m work/qchc_unet__3d_fullres --folds 0,1 --save-uncertainty
+        covplan predict -i scans/ -o out/ -m lung_model.zip --backend onnxruntime --fast
     """
     settings = PredictionSettings(folds=folds, checkpoint=checkpoint, use_mirroring=tta,
                                   save_probabilities=save_probabilities, save_uncertainty=save_uncertainty,
                                   device=device, overwrite=overwrite, postprocess=postprocess,
-                                  skip_negative=skip_negative)
+                                  skip_negative=skip_negative, backend=backend, crop=crop, fast=fast,
+                                  threads=threads)
     result = predict(input_path, output_dir, list(model_folders), settings)
     if result.written or result.kept:  # else the error below says it all
         click.echo(f"{len(result.written)} case(s) written to {output_dir}"

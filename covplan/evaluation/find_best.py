@@ -20,11 +20,11 @@ from covplan.evaluation.cross_validation import fold_dirs, fold_summaries, model
 from covplan.evaluation.evaluate import DEFAULT_PROCESSES, evaluate_folder
 from covplan.evaluation.label_roles import load_dataset_json
 from covplan.postprocessing import choose_postprocessing, save_postprocessing
+from covplan.postprocessing.choose import ENSEMBLES_FOLDER
 
 logger = logging.getLogger(__name__)
 
 GT_FOLDER = "gt_segmentations"
-ENSEMBLES_FOLDER = "ensembles"
 FIND_BEST_FILE = "find_best.json"
 NO_ENSEMBLE_NOTE = ("ensembles need saved validation probabilities (.npz files, as nnU-Net writes them with --npz) "
                     "in every fold of at least two models")

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from covplan.atomic import atomic_file, remove_stale_temporaries
 from covplan.errors import CovplanError
 from covplan.evaluation.label_roles import label_roles
 from covplan.inference.inputs import InputCase, find_cases, read_case
-from covplan.inference.model import ModelPredictor, TrainedModel, load_model
+from covplan.inference.crop import crop_box
+from covplan.inference.model import (DEFAULT_TILE_STEP, ModelPredictor, TrainedModel, check_models_agree,
+                                     load_model, load_onnx_model)
 from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, image_on_input_grid, label_file, write_label_map,
                                       write_nifti, write_probabilities)
 from covplan.inference.slice_skipping import SliceGate, load_slice_gate, write_slice_classification
@@ -31,6 +36,13 @@ from covplan.training.work_folder import Fold
 logger = logging.getLogger(__name__)
 
 UNCERTAINTY_FOLDER = "uncertainty"
+# --fast: no mirroring, and neighbouring tiles overlap by a quarter patch instead of half.
+FAST_TILE_STEP = 0.75
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's or a job's share, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass
@@ -44,6 +56,14 @@ class PredictionSettings:
     overwrite: bool = False
     postprocess: bool = True  # apply the rules `covplan find-best` stored with the model(s)
     skip_negative: bool = True  # slices the model's slice classifier calls lesion-free are not segmented
+    backend: str = "torch"  # or "onnxruntime": the folds' ONNX networks (covplan export --onnx)
+    crop: str = "body"  # predict inside the body's bounding box (covplan.inference.crop), or "none"
+    fast: bool = False  # no mirroring, FAST_TILE_STEP between tiles
+    threads: int | None = None  # None: every available core
+
+    @property
+    def tile_step_size(self) -> float:
+        return FAST_TILE_STEP if self.fast else DEFAULT_TILE_STEP
 
 
 @dataclass
@@ -53,17 +73,6 @@ class PredictionResult:
     failed: dict[str, str] = field(default_factory=dict)  # case -> one-line reason
     classified: list[str] = field(default_factory=list)  # slices the slice classifier saw
     skipped: list[str] = field(default_factory=list)  # of them, those called negative: all background
-
-
-def _check_models_agree(models: list[TrainedModel]) -> None:
-    first = models[0]
-    for model in models[1:]:
-        if model.dataset_json["labels"] != first.dataset_json["labels"]:
-            raise CovplanError(f"{model.folder} predicts labels {model.dataset_json['labels']}, {first.folder} "
-                               f"{first.dataset_json['labels']}; ensemble only models of the same labels")
-        if model.intensity_domain != first.intensity_domain:
-            raise CovplanError(f"{model.folder} was trained on '{model.intensity_domain}' images, {first.folder} on "
-                               f"'{first.intensity_domain}'; ensemble only models of the same intensity domain")
 
 
 def _output_format(case: InputCase) -> str:
@@ -101,14 +110,21 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
             write_label_map(np.zeros(image.data.shape[1:], dtype=np.uint8), image.properties,
                             label_file(output_dir, case.case_id, _output_format(case)), _output_format(case))
             return None
+    box = crop_box(settings.crop, image.data[0], image.properties["spacing"], first.intensity_domain)
+    if not box.is_whole_image:
+        logger.info("%s: predicting inside the body's box (%s voxels, %.0f%% of the image)", case.case_id,
+                    " x ".join(map(str, box.shape)), 100 * box.fraction)
     moments = RunningMoments(track_variance=settings.save_uncertainty)
-    members = sum(len(predictor.model.fold_weights) for predictor in predictors)
+    members = sum(len(predictor.model.folds) for predictor in predictors)
     # One member and nothing but labels asked for: nnU-Net's path without probabilities.
     labels_only = members == 1 and not (settings.save_probabilities or settings.save_uncertainty)
+    # Each model's preprocessed image, then the case's image is let go: it is not needed on
+    # the input grid again, and the logits' resampling back to that grid is the peak.
+    inputs = [predictor.preprocess(image.data, image.properties) for predictor in predictors]
+    image.data = None
     with tqdm(total=members, desc=case.case_id, unit="member", leave=False) as progress:
-        for predictor in predictors:
-            preprocessed, properties = predictor.preprocess(image.data, image.properties)
-            for output in predictor.fold_outputs(preprocessed, properties, probabilities=not labels_only):
+        for predictor, (preprocessed, properties) in zip(predictors, inputs):
+            for output in predictor.fold_outputs(preprocessed, properties, probabilities=not labels_only, box=box):
                 if labels_only:
                     segmentation = output
                 else:
@@ -150,9 +166,10 @@ def _write_uncertainty_summary(output_dir: Path, summaries: dict[str, dict[str, 
 
 def _slice_gate(models: list[TrainedModel], settings: PredictionSettings, device) -> SliceGate | None:
     """The slice classifiers of a single 2D model that has one per fold. Ensembles of
-    models, and runs that save probabilities or uncertainty (which need the network's
-    maps of every slice), segment every slice."""
-    if not settings.skip_negative or len(models) != 1:
+    models, ONNX Runtime (the classifiers are torch networks) and runs that save
+    probabilities or uncertainty (which need the network's maps of every slice) segment
+    every slice."""
+    if not settings.skip_negative or len(models) != 1 or models[0].onnx_files:
         return None
     gate = load_slice_gate(models[0], device)
     if gate is not None and (settings.save_probabilities or settings.save_uncertainty):
@@ -161,17 +178,65 @@ def _slice_gate(models: list[TrainedModel], settings: PredictionSettings, device
     return gate
 
 
-def predict(input_path: Path, output_dir: Path, model_folders: list[Path],
+@dataclass(frozen=True)
+class _ModelSource:
+    folder: Path
+    checkpoint: str
+
+
+def _model_sources(model_paths: list[Path], settings: PredictionSettings, stack: ExitStack) -> list[_ModelSource]:
+    """Model folders as given, and those of each archive unpacked (and verified) for the
+    duration of ``stack``, with the checkpoint each holds."""
+    # covplan.export builds on this package, so it is imported where it is used.
+    from covplan.export.archive import is_archive, unpacked_archive
+
+    sources = []
+    for path in map(Path, model_paths):
+        if is_archive(path):
+            archived = stack.enter_context(unpacked_archive(path, need_plugins=settings.backend == "torch"))
+            sources += [_ModelSource(model.folder, model.checkpoint) for model in archived]
+        elif path.is_dir():
+            sources.append(_ModelSource(path, settings.checkpoint))
+        else:
+            raise CovplanError(f"{path}: neither a model folder (WORK/<arch>__<configuration>) nor a model archive "
+                               f"(.zip from `covplan export`)")
+    return sources
+
+
+def _load(source: _ModelSource, settings: PredictionSettings) -> TrainedModel:
+    if settings.backend == "onnxruntime":
+        return load_onnx_model(source.folder, settings.folds)
+    return load_model(source.folder, settings.folds, source.checkpoint)
+
+
+def predict(input_path: Path, output_dir: Path, model_paths: list[Path],
             settings: PredictionSettings | None = None) -> PredictionResult:
-    """Predict every case of ``input_path`` (file or folder) into ``output_dir``. Models
-    that cannot be used stop before any work; a case that cannot be predicted is
-    reported in the result and the others go on."""
+    """Predict every case of ``input_path`` (file or folder) into ``output_dir`` with the
+    models of ``model_paths`` (model folders or archives). Models that cannot be used stop
+    before any work; a case that cannot be predicted is reported in the result and the
+    others go on."""
     settings = settings or PredictionSettings()
-    device = resolve_device(settings.device)
-    models = [load_model(folder, settings.folds, settings.checkpoint) for folder in model_folders]
-    _check_models_agree(models)
+    threads = settings.threads or available_cores()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with ExitStack() as stack:
+            sources = _model_sources(model_paths, settings, stack)
+            return _predict_cases(input_path, output_dir, sources, settings, threads)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _predict_cases(input_path: Path, output_dir: Path, sources: list[_ModelSource], settings: PredictionSettings,
+                   threads: int) -> PredictionResult:
+    # ONNX Runtime runs on the CPU here (its CUDA build is another package).
+    device = resolve_device("cpu" if settings.backend == "onnxruntime" else settings.device)
+    models = [_load(source, settings) for source in sources]
+    check_models_agree(models)
+    model_folders = [source.folder for source in sources]
     cases = find_cases(input_path)
-    predictors = [ModelPredictor(model, device, settings.use_mirroring) for model in models]
+    use_mirroring = settings.use_mirroring and not settings.fast
+    predictors = [ModelPredictor(model, device, use_mirroring, settings.tile_step_size, threads) for model in models]
     rules = postprocessing_for_models(model_folders) if settings.postprocess else []
     slice_gate = _slice_gate(models, settings, device)
     if rules:

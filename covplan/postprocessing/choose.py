@@ -43,6 +43,7 @@ from covplan.postprocessing.rules import apply_postprocessing, check_rule
 logger = logging.getLogger(__name__)
 
 POSTPROCESSING_FILE = "postprocessing.json"
+ENSEMBLES_FOLDER = "ensembles"  # WORK/ensembles/<model>+<model>/: what find-best chose for an ensemble
 DEFAULT_MIN_SIZES_MM3 = (10.0, 50.0, 100.0, 500.0, 1000.0)
 DEFAULT_MIN_SIZES_MM2 = (5.0, 10.0, 25.0, 50.0, 100.0)
 
@@ -180,17 +181,21 @@ def load_postprocessing(model_dir: Path) -> dict[str, Any]:
     return choice
 
 
-def postprocessing_for_models(model_folders: Sequence[Path]) -> list[dict[str, Any]]:
-    """The rules ``covplan find-best`` stored for these models: a single model's own
-    ``postprocessing.json``; for an ensemble, the file of its folder under the work
-    folder's ``ensembles/`` (members joined by ``+``, in either order). No rules when
-    find-best chose none or never ran for this combination."""
+def postprocessing_folder(model_folders: Sequence[Path]) -> Path | None:
+    """Where ``covplan find-best`` stores the post-processing of these models: a single
+    model's own folder; for an ensemble, its folder under the work folder's
+    ``ensembles/`` (members joined by ``+``, in either order), None when there is none."""
     folders = [Path(folder) for folder in model_folders]
     if len(folders) == 1:
-        return load_postprocessing(folders[0])["rules"]
-    ensembles = folders[0].parent / "ensembles"
-    for order in permutations(folders):
-        candidate = ensembles / "+".join(folder.name for folder in order)
-        if candidate.is_dir():
-            return load_postprocessing(candidate)["rules"]
-    return []
+        return folders[0]
+    ensembles = folders[0].parent / ENSEMBLES_FOLDER
+    return next((candidate for order in permutations(folders)
+                 if (candidate := ensembles / "+".join(folder.name for folder in order)).is_dir()), None)
+
+
+def postprocessing_for_models(model_folders: Sequence[Path]) -> list[dict[str, Any]]:
+    """The rules ``covplan find-best`` stored for these models (see
+    :func:`postprocessing_folder`); no rules when find-best chose none or never ran for
+    this combination."""
+    folder = postprocessing_folder(model_folders)
+    return load_postprocessing(folder)["rules"] if folder is not None else []

@@ -17,21 +17,18 @@ def test_networks_that_fit_pass(register_plugin):
     check_network("plain_unet", reference_plan(3), 2, 4)
 
 
-def test_a_network_that_cannot_be_built_is_named_with_its_distribution(register_plugin):
-    register_plugin(Registers(BuildFailsNet()), "undo-fails")
+@pytest.mark.parametrize(("plugin", "dims", "message"), [
+    (BuildFailsNet(), 2,
+     "architecture 'build_fails_net' (<in-process undo-faulty>): building or running its network "
+     "(deep_supervision=False) on an input of (1, 1, 128, 128) raised RuntimeError: weights file missing; "
+     "fix or update the plugin, or choose another architecture"),
+    (ExtraChannelsNet(), 3,
+     "architecture 'extra_channels_net' (<in-process undo-faulty>): its network (deep_supervision=False) "
+     "returned an output of shape (1, 7, 64, 64, 64) for an input of (1, 1, 64, 64, 64); expected "
+     "(1, 3, 64, 64, 64) (3 classes); fix or update the plugin, or choose another architecture"),
+])
+def test_a_faulty_network_is_named_with_its_distribution_and_what_it_did(register_plugin, plugin, dims, message):
+    register_plugin(Registers(plugin), "undo-faulty")
     with pytest.raises(PluginError) as caught:
-        check_network("build_fails_net", reference_plan(2), 1, 3)
-    assert str(caught.value) == (
-        "architecture 'build_fails_net' (<in-process undo-fails>): building or running its network "
-        "(deep_supervision=False) on an input of (1, 1, 128, 128) raised RuntimeError: weights file missing; "
-        "fix or update the plugin, or choose another architecture")
-
-
-def test_a_network_with_the_wrong_number_of_outputs_is_refused_saying_what_it_returned(register_plugin):
-    register_plugin(Registers(ExtraChannelsNet()), "undo-extra")
-    with pytest.raises(PluginError) as caught:
-        check_network("extra_channels_net", reference_plan(3), 1, 3)
-    assert str(caught.value) == (
-        "architecture 'extra_channels_net' (<in-process undo-extra>): its network (deep_supervision=False) "
-        "returned an output of shape (1, 7, 64, 64, 64) for an input of (1, 1, 64, 64, 64); expected "
-        "(1, 3, 64, 64, 64) (3 classes); fix or update the plugin, or choose another architecture")
+        check_network(plugin.name, reference_plan(dims), 1, 3)
+    assert str(caught.value) == message

@@ -9,7 +9,12 @@ inside the body, as bench_plan_preprocess.py labels it), so that the label agree
 covplan's faster paths (--crop body, --fast, ONNX Runtime) with nnU-Net's full prediction
 means something. ``--untrained`` keeps seeded weights (timing only).
 
+``--architectures [NAME ...]`` instead times each architecture (plain_unet, resenc_unet,
+qchc_unet, coarse_refine by default) predicting the same real COVID-SemiSeg slices in one
+process, as ratios to plain_unet (see :func:`architecture_timings`).
+
 Run: ``.venv/bin/python benchmarks/bench_predict.py [--lidc PATH] [--no-tta-only] [--train-steps N]``
+or ``.venv/bin/python benchmarks/bench_predict.py --architectures [--repetitions 3] [--no-tta-only]``
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import LIDC_CT
+from common import LIDC_CT, SHARED_DATA, run_in_scratch_folder
 
 SAMPLE_SECONDS = 0.05
 
@@ -204,13 +209,120 @@ def export_onnx_archive(model: Path, archive: Path) -> None:
     export_archive([model], archive, onnx=True)
 
 
+ARCHITECTURES_2D = ("plain_unet", "resenc_unet", "qchc_unet", "coarse_refine")
+
+
+def write_untrained_slice_models(root: Path, slices_dir: Path, architectures: list[str]) -> tuple[Path, list[Path]]:
+    """The real slices converted and planned (2d) for ``architectures`` under ``root``,
+    one model folder per architecture with seeded, untrained weights (prediction time
+    does not depend on training); the WORK folder and the largest, median and smallest
+    slice (by pixel count) to predict."""
+    import torch
+
+    from covplan import __version__
+    from covplan.planning import plan_dataset
+    from covplan.registry import get_architecture, get_converter
+    from covplan.training.checkpoints import CHECKPOINT_FORMAT_VERSION
+
+    dataset, work = root / "dataset", root / "work"
+    get_converter("slices").convert(slices_dir, dataset)
+    plan_dataset(dataset, work, architectures, configurations=["2d"], num_processes=1)
+    dataset_json = json.loads((work / "dataset.json").read_text())
+    for architecture in architectures:
+        plans = json.loads((work / f"plans_{architecture}.json").read_text())
+        folder = work / f"{architecture}__2d"
+        (folder / "fold_0").mkdir(parents=True)
+        for name in ("dataset.json", "dataset_fingerprint.json", "covplan_dataset.json"):
+            (folder / name).write_bytes((work / name).read_bytes())
+        (folder / "plans.json").write_text(json.dumps(plans))
+        torch.manual_seed(0)
+        network = get_architecture(architecture).build_network(plans["configurations"]["2d"], 1,
+                                                               len(dataset_json["labels"]))
+        torch.save({"covplan": CHECKPOINT_FORMAT_VERSION, "network_weights": network.state_dict(),
+                    "architecture": {"name": architecture, "distribution": "bench", "version": __version__},
+                    "init_args": {"plans": plans, "configuration": "2d", "fold": 0, "dataset_json": dataset_json},
+                    "trainer_name": "nnUNetTrainer", "inference_allowed_mirroring_axes": (0, 1)},
+                   folder / "fold_0" / "checkpoint_final.pth")
+    import SimpleITK as sitk
+
+    images = sorted((dataset / "imagesTr").glob("*_0000.nii.gz"),
+                    key=lambda path: int(np.prod(sitk.ReadImage(str(path)).GetSize())))
+    return work, [images[-1], images[len(images) // 2], images[0]]
+
+
+def architecture_timings(work: Path, images: list[Path], architectures: list[str], repetitions: int,
+                         mirroring: bool) -> dict[str, list[float]]:
+    """Seconds per repetition for each architecture to preprocess, predict (sliding
+    window, one fold) and export the label maps of ``images``; the architectures take
+    turns within each repetition, so that load from other jobs on a shared machine falls
+    on all of them alike."""
+    import torch
+    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+
+    from covplan.inference.model import ModelPredictor, load_model
+
+    predictors = {name: ModelPredictor(load_model(work / f"{name}__2d"), torch.device("cpu"), mirroring)
+                  for name in architectures}
+    inputs = [SimpleITKIO().read_images([str(image)]) for image in images]
+    seconds: dict[str, list[float]] = {name: [] for name in architectures}
+    for _ in range(repetitions):
+        for name, predictor in predictors.items():
+            start = time.perf_counter()
+            for data, properties in inputs:
+                preprocessed, preprocessed_properties = predictor.preprocess(data, properties)
+                list(predictor.fold_outputs(preprocessed, preprocessed_properties, probabilities=False))
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def print_architecture_timings(options: argparse.Namespace) -> None:
+    """The ``--architectures`` part: a markdown table of seconds (median, min-max) and
+    the median of the per-repetition ratios to plain_unet."""
+    import statistics
+
+    architectures = ["plain_unet"] + [name for name in options.architectures or ARCHITECTURES_2D
+                                      if name != "plain_unet"]
+    mirroring = not options.no_tta_only
+
+    def run(root: Path) -> None:
+        work, images = write_untrained_slice_models(root, options.slices_dir, architectures)
+        plans = {name: json.loads((work / f"plans_{name}.json").read_text())["configurations"]["2d"]
+                 for name in architectures}
+        seconds = architecture_timings(work, images, architectures, options.repetitions, mirroring)
+        import SimpleITK as sitk
+
+        sizes = ", ".join("x".join(map(str, sitk.ReadImage(str(image)).GetSize())) for image in images)
+        print(f"{len(images)} real slices ({sizes} pixels), one fold, untrained, mirroring "
+              f"{'on' if mirroring else 'off'}, {options.repetitions} repetitions, CPU {os.cpu_count()} cores")
+        print("| architecture | patch | seconds, median (min-max) | ratio to plain_unet, median (min-max) |")
+        print("|---|---|---|---|")
+        for name in architectures:
+            ratios = [mine / plain for mine, plain in zip(seconds[name], seconds["plain_unet"])]
+            print(f"| {name} | {'x'.join(map(str, plans[name]['patch_size']))} | "
+                  f"{statistics.median(seconds[name]):.1f} ({min(seconds[name]):.1f}-{max(seconds[name]):.1f}) | "
+                  f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) |")
+
+    run_in_scratch_folder("bench_predict_architectures_", run, workers=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lidc", type=Path, default=LIDC_CT, help="The LIDC-IDRI-0001 NIfTI file.")
     parser.add_argument("--no-tta-only", action="store_true", help="Skip the runs with mirroring.")
     parser.add_argument("--train-steps", type=int, default=150,
                         help="Training steps of the lung model (0: untrained, seeded weights).")
+    parser.add_argument("--architectures", nargs="*", metavar="NAME",
+                        help="Instead: time these architectures (default: " + ", ".join(ARCHITECTURES_2D)
+                             + ") on the real slices, as ratios to plain_unet.")
+    parser.add_argument("--slices-dir", type=Path, default=SHARED_DATA / "covid_semiseg_train",
+                        help="COVID-SemiSeg training slices (Imgs/, GT/) for --architectures.")
+    parser.add_argument("--repetitions", type=int, default=3, help="Repetitions of --architectures.")
     options = parser.parse_args()
+    if options.architectures is not None:
+        if not (options.slices_dir / "Imgs").is_dir():
+            sys.exit(f"no COVID-SemiSeg slices in {options.slices_dir} (Imgs/ and GT/); give --slices-dir")
+        print_architecture_timings(options)
+        return
     if not options.lidc.is_file():
         sys.exit(f"{options.lidc} not found; give --lidc PATH (see ../shared/data/README.md)")
     import SimpleITK as sitk

@@ -35,3 +35,9 @@ def register_converters(register):
 def register_presets(register):
     """Register planning presets (published configurations): call ``register(preset)``
     with a :class:`covplan.planning.presets.Preset` for each one."""
+
+
+@hookspec
+def register_trackers(register):
+    """Register experiment trackers: call ``register(tracker)`` with a
+    :class:`covplan.TrackerPlugin` instance for each one (selected with ``--tracker NAME``)."""

@@ -25,6 +25,8 @@ BUILTIN_PLUGIN_MODULES = (
     "covplan.losses.dice_ce",
     "covplan.losses.tversky_ce",
     "dataset_converters",
+    "covplan.tracking.tensorboard_tracker",
+    "covplan.tracking.mlflow_tracker",
 )
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,9 @@ from covplan.conversion.base import ConverterPlugin
 from covplan.errors import CovplanError
 from covplan.losses.base import LossPlugin
 from covplan.plugins import PluginSource, load_plugins, mark_broken, plugin_source, pm
+from covplan.tracking.base import TrackerPlugin
 
-PluginT = TypeVar("PluginT", ArchitecturePlugin, LossPlugin, ConverterPlugin)
+PluginT = TypeVar("PluginT", ArchitecturePlugin, LossPlugin, ConverterPlugin, TrackerPlugin)
 
 
 class PluginError(CovplanError):
@@ -94,6 +95,11 @@ def converters() -> dict[str, Registered[ConverterPlugin]]:
     return _collect("register_converters", ConverterPlugin, "converter")
 
 
+def trackers() -> dict[str, Registered[TrackerPlugin]]:
+    """Every registered experiment tracker by name."""
+    return _collect("register_trackers", TrackerPlugin, "tracker")
+
+
 def _lookup(collection: Callable[[], dict[str, Registered]], kind: str, name: str):
     known = collection()
     if name not in known:
@@ -115,3 +121,8 @@ def get_loss(name: str) -> LossPlugin:
 def get_converter(name: str) -> ConverterPlugin:
     """The converter registered as ``name``; the error lists the known ones."""
     return _lookup(converters, "converter", name)
+
+
+def get_tracker(name: str) -> TrackerPlugin:
+    """The experiment tracker registered as ``name``; the error lists the known ones."""
+    return _lookup(trackers, "tracker", name)

@@ -16,6 +16,7 @@ from covplan.conversion.dataset import (CaseDropped, ConversionSummary, DatasetS
                                         ct_channel_names, convert_cases)
 from covplan.conversion.images import (NIFTI_SUFFIXES, check_label_values, detect_intensity_domain, image_like,
                                        map_to_domain, mask_on_image_grid, nan_value_option, read_image)
+from covplan.conversion.unlabelled import labels_with_ignore, mark_unlabelled, take_unlabelled, unlabelled_value_option
 from covplan.errors import CovplanError
 
 # Source mask values: Lung_and_Infection_Mask 1 left lung, 2 right lung, 3 infection;
@@ -87,40 +88,47 @@ def find_cases(source_dir: Path) -> list[SourceCase]:
     return cases
 
 
-def _read_mask(path: Path, image: sitk.Image, image_path: Path, allowed: tuple[int, ...]) -> np.ndarray:
+def _read_mask(path: Path, image: sitk.Image, image_path: Path, allowed: tuple[int, ...],
+               unlabelled_value: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A mask's values (its unlabelled voxels as background) and where it is unlabelled."""
     if not path.is_file():
         raise CovplanError(f"{path}: mask missing for {image_path}; add it, or pass --skip-bad to convert the "
                            f"other cases without this one")
     mask = mask_on_image_grid(read_image(path), image, path, image_path)
-    values = sitk.GetArrayFromImage(mask)
+    values, unlabelled = take_unlabelled(sitk.GetArrayFromImage(mask), unlabelled_value)
     check_label_values(values, allowed, path)
-    return values.astype(np.uint8)
+    return values.astype(np.uint8), unlabelled
 
 
-def _target_labels(case: SourceCase, image: sitk.Image, keep_left_right: bool) -> np.ndarray:
+def _target_labels(case: SourceCase, image: sitk.Image, keep_left_right: bool, unlabelled_value: int | None,
+                   labels: dict[str, int]) -> np.ndarray:
     image_path = case.source_files["image"]
     if "label" in case.source_files:
-        source = _read_mask(case.source_files["label"], image, image_path, (0, SOURCE_LEFT, SOURCE_RIGHT,
-                                                                             SOURCE_INFECTION))
+        source, unlabelled = _read_mask(case.source_files["label"], image, image_path,
+                                        (0, SOURCE_LEFT, SOURCE_RIGHT, SOURCE_INFECTION), unlabelled_value)
     else:
-        source = _read_mask(case.source_files["lung_mask"], image, image_path, (0, SOURCE_LEFT, SOURCE_RIGHT))
-        infection = _read_mask(case.source_files["infection_mask"], image, image_path, (0, 1))
+        source, unlabelled = _read_mask(case.source_files["lung_mask"], image, image_path,
+                                        (0, SOURCE_LEFT, SOURCE_RIGHT), unlabelled_value)
+        infection, unlabelled_infection = _read_mask(case.source_files["infection_mask"], image, image_path, (0, 1),
+                                                     unlabelled_value)
         source[infection > 0] = SOURCE_INFECTION  # infection wins where both are set
-    if keep_left_right:
-        return source
-    merged = np.where(source == SOURCE_INFECTION, 2, (source > 0).astype(np.uint8))
-    return merged.astype(np.uint8)
+        if unlabelled is not None:
+            unlabelled |= unlabelled_infection
+    if not keep_left_right:
+        source = np.where(source == SOURCE_INFECTION, 2, (source > 0)).astype(np.uint8)
+    return mark_unlabelled(source, unlabelled, labels)
 
 
 def load_case(case: SourceCase, intensity: str, keep_left_right: bool, drop_grey: bool,
-              nan_value: float | None = None) -> LoadedCase:
+              unlabelled_value: int | None, labels: dict[str, int], nan_value: float | None = None) -> LoadedCase:
     """Read one case, map it to the output intensity domain and its masks to covplan's
-    labels; images keep their spacing, origin and direction."""
+    ``labels`` (unlabelled voxels to their ignore label); images keep their spacing,
+    origin and direction."""
     image_path = case.source_files["image"]
     image = read_image(image_path, nan_value)
     array = sitk.GetArrayFromImage(image)
     source_domain = detect_intensity_domain(array, image_path)
-    labels = _target_labels(case, image, keep_left_right)
+    labels = _target_labels(case, image, keep_left_right, unlabelled_value, labels)
     if intensity == "hu" and source_domain == "grey8" and drop_grey:
         raise CaseDropped(f"{image_path.name} is 8-bit grey, not HU (dropped by --drop-grey)")
     image, transform = map_to_domain(image, source_domain, intensity, image_path)
@@ -138,7 +146,9 @@ class CovidCtSegConverter(covplan.ConverterPlugin):
     values: by default HU cases are clipped to [-1250, 250] and scaled to 0..255 as the
     published method does, so that all cases share the radiopaedia cases' grey domain;
     --intensity hu keeps HU and refuses the grey cases (or leaves them out with
-    --drop-grey). Images are never flipped or resampled.
+    --drop-grey). Images are never flipped or resampled. --unlabelled-value V marks
+    mask value V as not annotated: it becomes the ignore label (3, or 4 with
+    --keep-left-right) that training and evaluation skip.
 
     \b
     Example:
@@ -156,19 +166,21 @@ class CovidCtSegConverter(covplan.ConverterPlugin):
                          help="With --intensity hu: leave the grey cases out (listed as skipped) instead of failing."),
             click.Option(["--keep-left-right"], is_flag=True,
                          help="Keep left (1) and right (2) lung apart; infection becomes 3."),
+            unlabelled_value_option(),
             nan_value_option(),
         ]
 
     def convert(self, source_dir: Path, output_dir: Path, intensity: str = "grey8", drop_grey: bool = False,
-                keep_left_right: bool = False, nan_value: float | None = None, workers: int = 1,
-                skip_bad: bool = False) -> ConversionSummary:
+                keep_left_right: bool = False, unlabelled_value: int | None = None, nan_value: float | None = None,
+                workers: int = 1, skip_bad: bool = False) -> ConversionSummary:
         if keep_left_right:
             labels = {"background": 0, "left lung": 1, "right lung": 2, "infection": 3}
         else:
             labels = {"background": 0, "lung": 1, "infection": 2}
+        labels = labels_with_ignore(labels, unlabelled_value)
         spec = DatasetSpec(self.name, ct_channel_names(intensity), labels, intensity,
                            description="COVID-19-CT-Seg (Ma et al., Zenodo 3757476) converted by covplan")
         load = partial(load_case, intensity=intensity, keep_left_right=keep_left_right, drop_grey=drop_grey,
-                       nan_value=nan_value)
+                       unlabelled_value=unlabelled_value, labels=labels, nan_value=nan_value)
         return convert_cases(source_dir, output_dir, find_cases(source_dir), load, spec, workers, skip_bad)
 

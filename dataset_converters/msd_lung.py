@@ -13,8 +13,10 @@ import SimpleITK as sitk
 import covplan
 from covplan.conversion.dataset import (ConversionSummary, DatasetSpec, LoadedCase, SourceCase, convert_cases,
                                         ct_channel_names)
-from covplan.conversion.images import (check_label_values, detect_intensity_domain, map_to_domain,
+from covplan.conversion.images import (check_label_values, detect_intensity_domain, image_like, map_to_domain,
                                        mask_on_image_grid, nan_value_option, read_image)
+from covplan.conversion.unlabelled import (IGNORE_NAME, labels_with_ignore, mark_unlabelled, take_unlabelled,
+                                           unlabelled_value_option)
 from covplan.errors import CovplanError
 
 NIFTI_SUFFIX = ".nii.gz"
@@ -68,10 +70,10 @@ def find_cases(source_dir: Path, dataset: dict) -> list[SourceCase]:
     return [case for case in cases if not case.source_files["image"].name.startswith("._")]
 
 
-def load_case(case: SourceCase, label_values: tuple[int, ...], intensity: str,
+def load_case(case: SourceCase, labels: dict[str, int], intensity: str, unlabelled_value: int | None,
               nan_value: float | None = None) -> LoadedCase:
     """Read one case; the image keeps its geometry, the label is checked against it and
-    against the task's labels."""
+    against the task's ``labels`` (unlabelled voxels become their ignore label)."""
     image_path = case.source_files["image"]
     image = read_image(image_path, nan_value)
     source_domain = detect_intensity_domain(sitk.GetArrayViewFromImage(image), image_path)
@@ -82,7 +84,9 @@ def load_case(case: SourceCase, label_values: tuple[int, ...], intensity: str,
             raise CovplanError(f"{label_path}: label missing for {image_path}; add it or remove the case from "
                                f"dataset.json, or pass --skip-bad to convert the other cases without it")
         label = mask_on_image_grid(read_image(label_path), image, label_path, image_path)
-        check_label_values(sitk.GetArrayViewFromImage(label), label_values, label_path)
+        values, unlabelled = take_unlabelled(sitk.GetArrayFromImage(label), unlabelled_value)
+        check_label_values(values, [value for name, value in labels.items() if name != IGNORE_NAME], label_path)
+        label = image_like(mark_unlabelled(values, unlabelled, labels), image)
     image, transform = map_to_domain(image, source_domain, intensity, image_path)
     return LoadedCase([image], label, source_domain, transform)
 
@@ -94,6 +98,8 @@ class MsdLungConverter(covplan.ConverterPlugin):
     without), so the macOS "._*" files of the official tarball are ignored. Labels and
     their names come from dataset.json (Task06: 0 background, 1 cancer). Images stay in
     HU unless --intensity grey8 maps them to 0..255 like COVID-19-CT-Seg's default.
+    --unlabelled-value V marks label value V as not annotated: it becomes the ignore label
+    (after the task's highest label) that training and evaluation skip.
 
     \b
     Example:
@@ -107,13 +113,15 @@ class MsdLungConverter(covplan.ConverterPlugin):
         return [click.Option(["--intensity"], type=click.Choice(["hu", "grey8"]), default="hu", show_default=True,
                              help="Domain of the written images: hu keeps HU, grey8 clips to [-1250, 250] "
                                   "and scales to 0..255."),
+                unlabelled_value_option(),
                 nan_value_option()]
 
-    def convert(self, source_dir: Path, output_dir: Path, intensity: str = "hu", nan_value: float | None = None,
-                workers: int = 1, skip_bad: bool = False) -> ConversionSummary:
+    def convert(self, source_dir: Path, output_dir: Path, intensity: str = "hu", unlabelled_value: int | None = None,
+                nan_value: float | None = None, workers: int = 1, skip_bad: bool = False) -> ConversionSummary:
         dataset = read_msd_dataset_json(source_dir)
-        labels = _labels(dataset, source_dir / "dataset.json")
+        labels = labels_with_ignore(_labels(dataset, source_dir / "dataset.json"), unlabelled_value)
         spec = DatasetSpec(self.name, ct_channel_names(intensity), labels, intensity,
                            description=f"MSD {dataset.get('name', 'task')} converted by covplan")
-        load = partial(load_case, label_values=tuple(labels.values()), intensity=intensity, nan_value=nan_value)
+        load = partial(load_case, labels=labels, intensity=intensity, unlabelled_value=unlabelled_value,
+                       nan_value=nan_value)
         return convert_cases(source_dir, output_dir, find_cases(source_dir, dataset), load, spec, workers, skip_bad)

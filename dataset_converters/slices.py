@@ -17,6 +17,7 @@ import covplan
 from covplan.conversion.dataset import (ConversionSummary, DatasetSpec, LoadedCase, SourceCase, convert_cases,
                                         ct_channel_names)
 from covplan.conversion.images import SKIP_HINT, image_like, map_to_domain, padding_to_air, read_image
+from covplan.conversion.unlabelled import labels_with_ignore, mark_unlabelled, take_unlabelled, unlabelled_value_option
 from covplan.conversion.slice_format import (DIAGNOSES, IMAGE_SUFFIXES, LESION_COLOURS, LESION_LABELS,
                                              MASK_SUFFIXES, MASKS_FOLDER, MIXED_SPACING_RATIO, PATIENTS_CSV,
                                              PATIENTS_CSV_COLUMNS, SEMISEG_IMAGES, SEMISEG_LABELS, SEMISEG_MASKS,
@@ -155,9 +156,10 @@ def _read_palette_mask(picture: Image.Image, labels: dict[str, int], path: Path)
     return lesions
 
 
-def _read_index_mask(picture: Image.Image, labels: dict[str, int], path: Path) -> np.ndarray:
+def _read_index_mask(picture: Image.Image, labels: dict[str, int], path: Path,
+                     unlabelled_value: int | None) -> np.ndarray:
     values = np.asarray(picture)
-    unexpected = sorted(set(np.unique(values).tolist()) - set(labels.values()))
+    unexpected = sorted(set(np.unique(values).tolist()) - set(labels.values()) - {unlabelled_value})
     if unexpected:
         raise CovplanError(f"{path}: label values {unexpected} are outside {sorted(labels.values())}; binary "
                            f"masks (0/255) must be named <slice>_<type>.png (see docs/formats.md) {SKIP_HINT}")
@@ -178,9 +180,11 @@ def _read_binary_masks(masks: dict[str, Path]) -> np.ndarray:
     return lesions
 
 
-def read_lesion_mask(case: SourceCase, labels: dict[str, int], lesions_optional: bool) -> np.ndarray | None:
+def read_lesion_mask(case: SourceCase, labels: dict[str, int], lesions_optional: bool,
+                     unlabelled_value: int | None = None) -> np.ndarray | None:
     """The slice's lesion labels from a palette, label-index or per-type binary mask; None
-    when it has no mask and ``lesions_optional`` (a patient without lesions)."""
+    when it has no mask and ``lesions_optional`` (a patient without lesions). A label-index
+    mask may also hold ``unlabelled_value``."""
     roles = {role: path for role, path in case.source_files.items() if role.startswith("mask")}
     if "mask" in roles and len(roles) > 1:
         raise CovplanError(f"{roles['mask']}: both a mask and per-type binary masks exist for "
@@ -197,19 +201,24 @@ def read_lesion_mask(case: SourceCase, labels: dict[str, int], lesions_optional:
     picture = _open_picture(roles["mask"])
     if picture.mode in ("P", "RGB", "RGBA"):
         return _read_palette_mask(picture, labels, roles["mask"])
-    return _read_index_mask(picture, labels, roles["mask"])
+    return _read_index_mask(picture, labels, roles["mask"], unlabelled_value)
 
 
 def load_case(case: SourceCase, labels: dict[str, int], intensity: str, pixel_spacing_mm: dict[str, float],
-              healthy: frozenset[str], merge_lesions: bool, uniform_spacing_mm: float | None = None) -> LoadedCase:
+              healthy: frozenset[str], merge_lesions: bool, unlabelled_value: int | None,
+              dataset_labels: dict[str, int], uniform_spacing_mm: float | None = None) -> LoadedCase:
     """Read one slice and its mask onto one 2D grid, in the dataset's intensity domain;
+    the mask's ``labels`` become ``dataset_labels`` (merged lesions, the ignore label);
     with ``uniform_spacing_mm`` every slice gets that pixel spacing, DICOM headers aside."""
     image_path = case.source_files["image"]
     image, source_domain = read_slice(image_path, pixel_spacing_mm.get(case.patient_id, DEFAULT_PIXEL_SPACING_MM))
     if uniform_spacing_mm is not None:
         image.SetSpacing((uniform_spacing_mm, uniform_spacing_mm))
-    lesions = read_lesion_mask(case, labels, lesions_optional=case.patient_id in healthy)
+    lesions = read_lesion_mask(case, labels, case.patient_id in healthy, unlabelled_value)
     label_from_file = lesions is not None
+    unlabelled = None
+    if lesions is not None:
+        lesions, unlabelled = take_unlabelled(lesions, unlabelled_value)
     if lesions is None:
         lesions = np.zeros(sitk.GetArrayViewFromImage(image).shape, dtype=np.uint8)
     if lesions.shape != sitk.GetArrayViewFromImage(image).shape:
@@ -217,6 +226,7 @@ def load_case(case: SourceCase, labels: dict[str, int], intensity: str, pixel_sp
                            f"{lesions.shape[::-1]}; pair it with the right mask {SKIP_HINT}")
     if merge_lesions:
         lesions = (lesions > 0).astype(np.uint8)
+    lesions = mark_unlabelled(lesions, unlabelled, dataset_labels)
     image, transform = map_to_domain(image, source_domain, intensity, image_path)
     return LoadedCase([image], image_like(lesions, image), source_domain, transform, label_from_file)
 
@@ -270,7 +280,9 @@ class SlicesConverter(covplan.ConverterPlugin):
     its own patient. DICOM slices are read in HU (rescale slope and intercept applied,
     padding set to air, pixel spacing from the header); PNG/JPG slices are 8-bit grey.
     Each slice is written as a 2D NIfTI image, which nnU-Net reads as 2D data with its
-    pixel spacing.
+    pixel spacing. --unlabelled-value V marks value V of label-index masks as not
+    annotated: it becomes the ignore label (after the highest label) that training and
+    evaluation skip.
 
     \b
     Example:
@@ -288,6 +300,7 @@ class SlicesConverter(covplan.ConverterPlugin):
                               "(DICOM slices clipped to [-1250, 250] and scaled to 0..255)."),
             click.Option(["--merge-lesions"], is_flag=True,
                          help="Write one infection label (1) instead of one label per lesion type."),
+            unlabelled_value_option(),
             click.Option(["--pixel-spacing"], type=click.FloatRange(min=0, min_open=True), default=None,
                          metavar="MM",
                          help="Pixel spacing in mm of every slice, DICOM slices included (their headers are then "
@@ -296,7 +309,8 @@ class SlicesConverter(covplan.ConverterPlugin):
         ]
 
     def convert(self, source_dir: Path, output_dir: Path, intensity: str = "auto", merge_lesions: bool = False,
-                pixel_spacing: float | None = None, workers: int = 1, skip_bad: bool = False) -> ConversionSummary:
+                unlabelled_value: int | None = None, pixel_spacing: float | None = None, workers: int = 1,
+                skip_bad: bool = False) -> ConversionSummary:
         if (source_dir / SEMISEG_IMAGES).is_dir() and (source_dir / SEMISEG_MASKS).is_dir():
             cases = find_semiseg_cases(source_dir)
             patients = {case.patient_id: {"diagnosis": "covid", "severity": ""} for case in cases}
@@ -316,11 +330,13 @@ class SlicesConverter(covplan.ConverterPlugin):
                               for p, row in patients.items()}
         if pixel_spacing is None:
             warn_about_mixed_spacing(cases, spacing_of_patient)
+        dataset_labels = labels_with_ignore({"background": 0, "infection": 1} if merge_lesions else labels,
+                                            unlabelled_value)
         load = partial(load_case, labels=labels, intensity=intensity, merge_lesions=merge_lesions,
+                       unlabelled_value=unlabelled_value, dataset_labels=dataset_labels,
                        pixel_spacing_mm=spacing_of_patient, uniform_spacing_mm=pixel_spacing,
                        healthy=frozenset(p for p, row in patients.items() if row["diagnosis"] == "healthy"))
-        spec = DatasetSpec(self.name, ct_channel_names(intensity),
-                           {"background": 0, "infection": 1} if merge_lesions else labels, intensity,
+        spec = DatasetSpec(self.name, ct_channel_names(intensity), dataset_labels, intensity,
                            description="2D CT slices with lesion-type masks converted by covplan",
                            patients={p: {"diagnosis": row["diagnosis"], "severity": row["severity"]}
                                      for p, row in patients.items()})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 import covplan
+import covplan.tracking
 
 
 class FakeNet(covplan.ArchitecturePlugin):
@@ -36,6 +37,46 @@ class FakeConverter(covplan.ConverterPlugin):
         return None
 
 
+class RecordingRun(covplan.tracking.TrackedRun):
+    """Appends every call, named by its run, to its tracker's ``calls``; raises where its
+    tracker was told to fail."""
+
+    def __init__(self, tracker: RecordingTracker, name: str):
+        self.tracker, self.name = tracker, name
+
+    def _record(self, method: str, *arguments) -> None:
+        self.tracker.calls.append((method, self.name, *arguments))
+        if method in self.tracker.fails_in:
+            raise ConnectionError(f"{self.tracker.name} cannot reach its server")
+
+    def log_params(self, params):
+        self._record("log_params", dict(params))
+
+    def log_metrics(self, metrics, step=None):
+        self._record("log_metrics", dict(metrics), step)
+
+    def log_artifact(self, path, folder=""):
+        self._record("log_artifact", path.name, folder)
+
+    def end(self, status):
+        self._record("end", status)
+
+
+class RecordingTracker(covplan.TrackerPlugin):
+    """Records what it is told, in order, in ``calls``."""
+
+    def __init__(self, name: str = "recording", fails_in: tuple[str, ...] = (), requires: tuple[str, ...] = ()):
+        self.name, self.fails_in, self.requires = name, fails_in, requires
+        self.install_hint = f"pip install {name}"
+        self.calls: list[tuple] = []
+
+    def start_run(self, run, parent, tracking_uri):
+        self.calls.append(("start_run", run.name, parent.name if parent else None, tracking_uri))
+        if "start_run" in self.fails_in:
+            raise ConnectionError(f"{self.name} cannot reach its server")
+        return RecordingRun(self, run.name)
+
+
 class Registers:
     """A plugin object whose hooks register the given plugin objects."""
 
@@ -58,6 +99,12 @@ class Registers:
     def register_converters(self, register):
         for plugin in self.registered:
             if isinstance(plugin, covplan.ConverterPlugin):
+                register(plugin)
+
+    @covplan.hookimpl
+    def register_trackers(self, register):
+        for plugin in self.registered:
+            if isinstance(plugin, covplan.TrackerPlugin):
                 register(plugin)
 
 

@@ -12,6 +12,10 @@ import pytest
 import SimpleITK as sitk
 
 LABELS = {"background": 0, "lung": 1, "lesion": 2}
+# nnU-Net's region-based form of the same label maps: the lung region holds the lesion.
+REGION_LABELS = {"background": 0, "lung": [1, 2], "lesion": 2}
+REGIONS_CLASS_ORDER = [1, 2]
+IGNORE_LABEL = 3
 
 
 def _case_arrays(shape_zyx: tuple[int, ...], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -33,24 +37,33 @@ def _case_arrays(shape_zyx: tuple[int, ...], rng: np.random.Generator) -> tuple[
 
 def write_raw_dataset(dataset_dir: Path, num_cases: int = 8, shape_zyx: tuple[int, ...] = (24, 40, 32),
                       spacing_xyz: tuple[float, ...] = (0.8, 0.8, 2.5), patients: dict[str, list[int]] | None = None,
-                      seed: int = 0) -> Path:
+                      seed: int = 0, regions: bool = False, unlabelled_slices: bool = False) -> Path:
     """Write ``num_cases`` cases (3D when ``shape_zyx`` has three axes, 2D for two) with
     ``dataset.json``; with ``patients`` (patient id -> case indices) also a
-    ``covplan_dataset.json`` grouping the cases. Spacing varies a little per case."""
+    ``covplan_dataset.json`` grouping the cases. Spacing varies a little per case. With
+    ``regions`` dataset.json names lung and lesion as nnU-Net regions; with
+    ``unlabelled_slices`` every other axial slice of the labels is nnU-Net's ignore label
+    (sparse annotations)."""
     rng = np.random.default_rng(seed)
     for folder in ("imagesTr", "labelsTr"):
         (dataset_dir / folder).mkdir(parents=True, exist_ok=True)
     case_ids = [f"case_{index:03d}" for index in range(num_cases)]
     for index, case_id in enumerate(case_ids):
         image, labels = _case_arrays(shape_zyx, rng)
+        if unlabelled_slices:
+            labels[1::2] = IGNORE_LABEL
         spacing = [s * (1 + 0.05 * (index % 3)) for s in spacing_xyz]
         for array, path in ((image, dataset_dir / "imagesTr" / f"{case_id}_0000.nii.gz"),
                             (labels, dataset_dir / "labelsTr" / f"{case_id}.nii.gz")):
             itk_image = sitk.GetImageFromArray(array)
             itk_image.SetSpacing(spacing)
             sitk.WriteImage(itk_image, str(path))
+    labels_json: dict = dict(REGION_LABELS if regions else LABELS)
+    if unlabelled_slices:
+        labels_json["ignore"] = IGNORE_LABEL
     (dataset_dir / "dataset.json").write_text(json.dumps({
-        "channel_names": {"0": "CT"}, "labels": LABELS, "numTraining": num_cases, "file_ending": ".nii.gz",
+        "channel_names": {"0": "CT"}, "labels": labels_json, "numTraining": num_cases, "file_ending": ".nii.gz",
+        **({"regions_class_order": REGIONS_CLASS_ORDER} if regions else {}),
     }))
     if patients is not None:
         patient_of = {index: patient for patient, indices in patients.items() for index in indices}

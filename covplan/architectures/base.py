@@ -91,6 +91,15 @@ class ArchitecturePlugin(NamedPlugin, ABC):
         polynomial decay (see :mod:`covplan.architectures.recipes` for the others)."""
         return nnunet_sgd_poly(network, num_epochs, 1e-2 if initial_lr is None else initial_lr)
 
+    def inference_network(self, network: nn.Module) -> nn.Module:
+        """The module prediction runs for one fold: ``network`` (evaluation mode, the
+        fold's weights loaded, deep supervision off) or a faster equivalent that returns
+        the same logits up to float rounding, e.g. with batch norm folded into the
+        convolutions (:func:`covplan.architectures.inference.fold_batch_norm`) or another
+        memory format. Must not modify ``network``: the predictor loads the next fold's
+        weights into it. The default returns ``network`` itself."""
+        return network
+
     def estimate_memory(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
                         batch_size: int | None = None) -> int:
         """Bytes one training step needs at the plan's patch and batch size. The default

@@ -9,8 +9,10 @@ from typing import Any
 import click
 
 from covplan.cli.options import architecture_option, num_processes_option
+from covplan.cli.train_command import tracking_options
 from covplan.evaluation import DEFAULT_PROCESSES
 from covplan.evaluation.find_best import find_best
+from covplan.tracking import open_tracking
 
 
 def _dice(value: float | None) -> str:
@@ -29,7 +31,7 @@ def _print_result(result: dict[str, Any]) -> None:
     for rule in postprocessing["rules"]:
         click.echo(f"  {json.dumps(rule)}")
     if not postprocessing["rules"]:
-        click.echo("  none: no rule raised the Dice of its class")
+        click.echo(f"  none: {postprocessing.get('note') or 'no rule raised the Dice of its class'}")
     for key, name in postprocessing["names"].items():
         click.echo(f"  Dice {name}: {_dice(postprocessing['dice_before'][key])} -> "
                    f"{_dice(postprocessing['dice_after'][key])}")
@@ -42,8 +44,9 @@ def _print_result(result: dict[str, Any]) -> None:
 @click.option("-o", "--output", "output_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the result [default: WORK_DIR/find_best.json].")
 @num_processes_option("Processes scoring the ensembles' predictions.", default=DEFAULT_PROCESSES)
-def find_best_command(work_dir: Path, architectures: tuple[str, ...], output_file: Path | None,
-                      num_processes: int) -> None:
+@tracking_options
+def find_best_command(work_dir: Path, architectures: tuple[str, ...], output_file: Path | None, num_processes: int,
+                      trackers: tuple[str, ...], tracking_uri: str | None) -> None:
     """Rank trained models and their ensembles by cross-validation Dice and choose
     post-processing for the best.
 
@@ -58,6 +61,7 @@ def find_best_command(work_dir: Path, architectures: tuple[str, ...], output_fil
     Example:
         covplan find-best work
         covplan find-best work -a plain_unet -a coarse_refine -o work/best.json
+        covplan find-best work --tracker mlflow
     """
     _print_result(find_best(work_dir, architectures=list(architectures) or None, output_file=output_file,
-                            num_processes=num_processes))
+                            num_processes=num_processes, tracking=open_tracking(trackers, tracking_uri)))

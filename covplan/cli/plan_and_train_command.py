@@ -41,6 +41,7 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
     Example:
         covplan plan-and-train converted -o work -a plain_unet -f 0 --epochs 5 --iters-per-epoch 20
         covplan plan-and-train converted -o work --time-budget 25
+        covplan plan-and-train converted -o work --folds 0,1 --epochs 5 --tracker mlflow
     """
     with exit_when_interrupted():
         summaries = plan_and_train(dataset_dir, work_dir, architectures, folds, configuration,

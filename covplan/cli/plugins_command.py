@@ -35,12 +35,12 @@ def network_sizes(plugin: ArchitecturePlugin) -> list[dict[str, Any]]:
 
 
 def plugin_listing(with_network_sizes: bool = False) -> dict[str, list[dict[str, Any]]]:
-    """Every registered architecture, loss and converter, and every broken plugin, as
+    """Every registered architecture, loss, converter and tracker, and every broken plugin, as
     JSON-ready dictionaries; with ``with_network_sizes`` each architecture also gets
     ``network_sizes`` (see :func:`network_sizes`)."""
     rows: list[dict[str, Any]] = []
     for kind, collection in (("architecture", registry.architectures()), ("loss", registry.losses()),
-                             ("converter", registry.converters())):
+                             ("converter", registry.converters()), ("tracker", registry.trackers())):
         for name, registered in sorted(collection.items()):
             row: dict[str, Any] = {"name": name, "kind": kind}
             if kind == "architecture":
@@ -63,7 +63,7 @@ def plugin_listing(with_network_sizes: bool = False) -> dict[str, list[dict[str,
               help=f"Also build each architecture for a small reference 2D and 3D plan "
                    f"({COUNTED_INPUT_CHANNELS} input channel, {COUNTED_CLASSES} classes) and print its parameter count.")
 def plugins_command(as_json: bool, verbose: bool) -> None:
-    """List installed architectures, losses and dataset converters.
+    """List installed architectures, losses, dataset converters and trackers.
 
     Built-ins and plugins installed under the entry-point group `covplan` are listed
     with the distribution that provides them; plugins that failed to load are listed

@@ -31,7 +31,8 @@ from covplan.inference.model import BACKENDS
                    "instead of half; its speed and accuracy cost are measured in docs/predict.md.")
 @click.option("--crop", type=click.Choice(CROP_MODES), default="body", show_default=True,
               help="body: predict inside the body's bounding box (threshold, largest component, 2 cm margin), "
-                   "background outside; none: the whole image.")
+                   "background outside; lung: inside the lungs' box (the lungs as `covplan report` derives them, "
+                   "2 cm margin); none: the whole image.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
               help="onnxruntime: run the ONNX networks of an archive exported with --onnx (CPU, no torch network, "
                    "no plugin needed).")

@@ -13,6 +13,8 @@ from covplan.reporting.report import build_report
 
 logger = logging.getLogger(__name__)
 
+AUTO, NONE = "auto", "none"  # the --lung-masks values that are not a folder
+
 
 @click.command(name="report")
 @click.argument("pred_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -27,11 +29,13 @@ logger = logging.getLogger(__name__)
 @click.option("--covplan-dataset-json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="covplan_dataset.json with the patient of each case and source severity grades "
                    "[default: beside the dataset.json; without it every case is its own patient].")
-@click.option("--lung-masks", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder of lung masks (non-zero = lung, same case names) for models without a lung label.")
+@click.option("--lung-masks", default=AUTO, show_default=True, metavar="auto|none|DIR",
+              help="Lungs for models without a lung label: auto derives them from --images (HU or intensity "
+                   "thresholds, see docs/report.md), DIR is a folder of lung masks (non-zero = lung, same case "
+                   "names), none leaves lung, shares and grade unknown.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report folder (only once the new one is complete).")
 def report_command(pred_dir: Path, output_dir: Path, images: Path | None, dataset_json: Path | None,
-                   covplan_dataset_json: Path | None, lung_masks: Path | None, overwrite: bool) -> None:
+                   covplan_dataset_json: Path | None, lung_masks: str, overwrite: bool) -> None:
     """Write a per-patient report of predicted lung and lesion masks: lung volume (ml)
     or area (mm² for slices), each lesion type's amount and share of the lung, the
     infection share, a severity grade and positive/negative.
@@ -44,7 +48,12 @@ def report_command(pred_dir: Path, output_dir: Path, images: Path | None, datase
     Example:
         covplan report predictions/ --images raw/Dataset001_Covid/imagesTs -o report/
         covplan report slice_predictions/ --dataset-json raw/Dataset002_Slices/dataset.json -o report/
+        covplan report slice_predictions/ --images slices/ --lung-masks auto -o report/
     """
+    lung_mask_dir = None if lung_masks in (AUTO, NONE) else Path(lung_masks)
+    if lung_mask_dir is not None and not lung_mask_dir.is_dir():
+        raise click.BadParameter(f"{lung_mask_dir} is not a folder; give auto, none or a folder of lung masks",
+                                 param_hint="--lung-masks")
     dataset_json = dataset_json or find_dataset_json(*[folder for folder in (pred_dir, images) if folder is not None])
     if dataset_json is None:
         raise CovplanError(f"{pred_dir}: no dataset.json in or beside it; give --dataset-json to name the labels")
@@ -53,6 +62,6 @@ def report_command(pred_dir: Path, output_dir: Path, images: Path | None, datase
     logger.info("labels from %s, patients from %s", dataset_json, covplan_dataset_json)
     report = build_report(pred_dir, output_dir, load_dataset_json(dataset_json), images=images,
                           covplan_dataset=load_dataset_json(covplan_dataset_json) if covplan_dataset_json else None,
-                          lung_mask_dir=lung_masks, overwrite=overwrite)
+                          lung_mask_dir=lung_mask_dir, overwrite=overwrite, derive_lungs=lung_masks == AUTO)
     positive = sum(row["result"] == "positive" for row in report["patients"])
     click.echo(f"{len(report['patients'])} patient(s), {positive} positive; report in {output_dir / 'report.html'}")

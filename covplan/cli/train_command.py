@@ -14,6 +14,7 @@ import click
 from covplan.cli import COMMAND_LINE
 from covplan.cli.options import FoldsCommand, architecture_option, configuration_option, folds_option
 from covplan.errors import CovplanError
+from covplan.tracking.session import TRACKERS_ENV
 from covplan.training import TrainingSettings, cross_validation_summary, format_cross_validation_table, train_fold
 from covplan.training.data import AUGMENTATIONS
 from covplan.training.evaluation import fold_dice
@@ -21,6 +22,19 @@ from covplan.training.interruption import Interrupted
 from covplan.training.work_folder import Fold, load_training_inputs
 
 logger = logging.getLogger(__name__)
+
+# (option declarations, keyword arguments) of the options that select experiment trackers:
+# train, plan-and-train and find-best.
+TRACKING_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--tracker", "trackers"), dict(multiple=True, metavar="NAME", envvar=TRACKERS_ENV, show_envvar=True,
+                                     help="Also report parameters, metrics and files to this experiment tracker "
+                                          "(tensorboard, mlflow or a plugin's; see `covplan plugins`); repeat for "
+                                          "several. The environment variable takes names separated by spaces.")),
+    (("--tracking-uri",), dict(default=None, metavar="URI",
+                               help="Tracking store or server of trackers that have one, e.g. "
+                                    "http://localhost:5000 for MLflow [default: mlflow's sqlite store "
+                                    "WORK/mlflow.db].")),
+]
 
 # (option declarations, keyword arguments) of the options train and plan-and-train share.
 TRAINING_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
@@ -55,27 +69,38 @@ TRAINING_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                                               "validation/summary.json.")),
     (("--tta/--no-tta",), dict(default=True, show_default=True,
                                help="Mirroring test-time augmentation when predicting the validation cases.")),
+    *TRACKING_OPTIONS,
 ]
+
+
+def _with_options(command, options: list[tuple[tuple[str, ...], dict[str, Any]]]):
+    for declarations, keywords in reversed(options):
+        command = click.option(*declarations, **keywords)(command)
+    return command
 
 
 def training_options(command):
     """Add -c/--configuration and the training options of :data:`TRAINING_OPTIONS` to a
     click command."""
-    for declarations, keywords in reversed(TRAINING_OPTIONS):
-        command = click.option(*declarations, **keywords)(command)
+    command = _with_options(command, TRAINING_OPTIONS)
     return configuration_option("Plans configuration [default: 3d_fullres when planned, else 2d].")(command)
+
+
+def tracking_options(command):
+    """Add the tracker options of :data:`TRACKING_OPTIONS` to a click command."""
+    return _with_options(command, TRACKING_OPTIONS)
 
 
 def settings_from_options(epochs: int, iters_per_epoch: int, val_iters: int, time_budget: float | None,
                           loss: str | None, initial_lr: float | None, augmentation: str, num_workers: int | None,
-                          seed: int, device: str, compile_network: bool, evaluate: bool, tta: bool
-                          ) -> TrainingSettings:
+                          seed: int, device: str, compile_network: bool, evaluate: bool, tta: bool,
+                          trackers: tuple[str, ...], tracking_uri: str | None) -> TrainingSettings:
     """The :class:`TrainingSettings` the shared training options describe."""
     return TrainingSettings(
         num_epochs=epochs, iterations_per_epoch=iters_per_epoch, validation_iterations=val_iters,
         time_budget_s=None if time_budget is None else 60 * time_budget, loss=loss, initial_lr=initial_lr,
         augmentation=augmentation, num_workers=num_workers, seed=seed, device=device, compile=compile_network,
-        evaluate=evaluate, test_time_mirroring=tta)
+        evaluate=evaluate, test_time_mirroring=tta, trackers=tuple(trackers), tracking_uri=tracking_uri)
 
 
 @contextmanager
@@ -111,6 +136,7 @@ def train_command(work: Path, architecture: str, folds: list[Fold], configuratio
     Example:
         covplan train work -a plain_unet -f 0 --epochs 5 --iters-per-epoch 20
         covplan train work -a plain_unet -f 0 1 2 3 4 --resume
+        covplan train work -a plain_unet -f 0 --epochs 5 --tracker tensorboard --tracker mlflow
     """
     settings = settings_from_options(**options)
     summaries = {}

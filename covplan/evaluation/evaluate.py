@@ -155,15 +155,18 @@ def _match_cases(reference_dir: Path, prediction_dir: Path, file_ending: str,
     return {case_id: (references[case_id], predictions[case_id]) for case_id in sorted(predictions)}
 
 
-def _evaluation_keys(labels: Sequence[int], regions: Mapping[str, Sequence[int]], names: Mapping[int, str]
-                     ) -> tuple[list[LabelOrRegion], dict[str, str]]:
+def _evaluation_keys(labels: Sequence[int], regions: Mapping[str, Sequence[int]], names: Mapping[int, str],
+                     keep_region_tuples: bool = False) -> tuple[list[LabelOrRegion], dict[str, str]]:
+    # A region of one label is that label, unless the dataset is region-based: its regions
+    # stay tuples, so that the foreground mean (over single labels where there are any)
+    # takes all of them, as nnU-Net's mean over regions does.
     keys: list[LabelOrRegion] = list(dict.fromkeys(int(label) for label in labels))
     key_names = {label_or_region_to_key(label): names.get(label, f"label_{label}") for label in keys}
     for name, members in regions.items():
         region = tuple(sorted({int(member) for member in members}))
         if not region:
             raise CovplanError(f"region {name!r} has no labels")
-        key: LabelOrRegion = region[0] if len(region) == 1 else region
+        key: LabelOrRegion = region[0] if len(region) == 1 and not keep_region_tuples else region
         if key not in keys:
             keys.append(key)
         key_names[label_or_region_to_key(key)] = name
@@ -192,7 +195,8 @@ def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path
 
     ``labels`` default to the foreground labels of ``dataset_json``; ``regions`` (name ->
     labels, e.g. ``{"lungs": [1, 2]}``) default to the merged ``lungs`` and ``infection``
-    regions found from its label names. Returns nnU-Net's summary structure (label and
+    regions found from its label names, or for a region-based dataset to its regions
+    (then alone, as nnU-Net evaluates them). Voxels of the ignore label are not scored. Returns nnU-Net's summary structure (label and
     region tuple keys, as ``compute_metrics_on_folder`` returns it) plus ``names`` and
     ``excluded_from_mean``; writes it as ``output_file`` when given. ``allow_missing_predictions``
     evaluates only the predicted cases (a cross-validation fold) instead of refusing.
@@ -206,10 +210,11 @@ def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path
     if labels is None:
         if roles is None:
             raise CovplanError("no labels to evaluate: give the label values or a dataset.json with 'labels'")
-        labels = roles.foreground_labels
+        labels = () if roles.regions else roles.foreground_labels  # a region-based dataset: its regions only
     if regions is None:
         regions = automatic_regions(roles) if roles is not None else {}
-    keys, key_names = _evaluation_keys(labels, regions, roles.names if roles is not None else {})
+    keys, key_names = _evaluation_keys(labels, regions, roles.names if roles is not None else {},
+                                       keep_region_tuples=roles is not None and bool(roles.regions))
     file_ending = dataset_json.get("file_ending") if dataset_json is not None else None
     file_ending = file_ending or file_ending_of(reference_dir)
     cases = _match_cases(reference_dir, prediction_dir, file_ending, allow_missing_predictions)

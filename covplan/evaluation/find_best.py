@@ -21,6 +21,7 @@ from covplan.evaluation.evaluate import DEFAULT_PROCESSES, evaluate_folder
 from covplan.evaluation.label_roles import load_dataset_json
 from covplan.postprocessing import choose_postprocessing, save_postprocessing
 from covplan.postprocessing.choose import ENSEMBLES_FOLDER
+from covplan.tracking import RunDescription, Tracking
 
 logger = logging.getLogger(__name__)
 
@@ -98,19 +99,34 @@ def _dataset_json(models: Sequence[Path], gt_dir: Path) -> dict[str, Any]:
 
 
 def find_best(work_dir: Path, architectures: Sequence[str] | None = None, output_file: Path | None = None,
-              num_processes: int = DEFAULT_PROCESSES) -> dict[str, Any]:
+              num_processes: int = DEFAULT_PROCESSES, tracking: Tracking | None = None) -> dict[str, Any]:
     """Rank every model ``WORK/<architecture>__<configuration>`` (only ``architectures`` when
     given) and every pair of them as an ensemble by the foreground mean Dice of their
     cross-validation predictions, choose post-processing on the best one's predictions,
     store it as ``postprocessing.json`` in its folder (the ensemble's folder under
     ``WORK/ensembles`` for an ensemble) and write the result to ``output_file`` (default
-    ``WORK/find_best.json``); returns it."""
+    ``WORK/find_best.json``); returns it. Each tracker of ``tracking`` gets a run with the
+    Dice of every candidate, the choice and both files."""
     work_dir = Path(work_dir)
     gt_dir = work_dir / GT_FOLDER
     if not gt_dir.is_dir():
         raise CovplanError(f"{gt_dir}: missing; find-best compares the validation predictions with the references "
                            "the trainer copies there")
     models = model_dirs(work_dir, architectures)
+    tracking = tracking or Tracking()
+    plans_file = models[0] / "plans.json"
+    dataset_name = json.loads(plans_file.read_text()).get("dataset_name") if plans_file.is_file() else None
+    run = RunDescription(name=f"find-best {work_dir.name}", kind="find-best", experiment=dataset_name or work_dir.name,
+                         folder=work_dir, work=work_dir, params={"models": json.dumps([m.name for m in models])})
+    output_file = Path(output_file) if output_file is not None else work_dir / FIND_BEST_FILE
+    with tracking.run(run):
+        result = _find_best(work_dir, models, gt_dir, output_file, num_processes)
+        _report(tracking, result, output_file)
+    return result
+
+
+def _find_best(work_dir: Path, models: list[Path], gt_dir: Path, output_file: Path,
+               num_processes: int) -> dict[str, Any]:
     dataset_json = _dataset_json(models, gt_dir)
     candidates = []
     for model in models:
@@ -125,8 +141,22 @@ def find_best(work_dir: Path, architectures: Sequence[str] | None = None, output
     postprocessing_file = save_postprocessing(choice, Path(best["folder"]))
     result = {"best": best["name"], "ranking": ranking, "ensemble_note": ensemble_note,
               "postprocessing": {"file": str(postprocessing_file), **choice}}
-    output_file = Path(output_file) if output_file is not None else work_dir / FIND_BEST_FILE
     with atomic_file(output_file) as temporary:
         temporary.write_text(json.dumps(result, indent=2))
     logger.info("wrote %s", output_file)
     return result
+
+
+def _report(tracking: Tracking, result: dict[str, Any], output_file: Path) -> None:
+    """Foreground Dice of every candidate, the best one's Dice per class before and after
+    its post-processing, the choice, and the result and post-processing files."""
+    postprocessing = result["postprocessing"]
+    names = postprocessing["names"]
+    metrics = {f"{entry['name']}/cv_dice_foreground": entry["foreground_dice"] for entry in result["ranking"]
+               if entry["foreground_dice"] is not None}
+    for stage in ("before", "after"):
+        metrics.update({f"best/dice_{names.get(key, key)}_{stage}_postprocessing": value
+                        for key, value in postprocessing[f"dice_{stage}"].items() if value is not None})
+    tracking.log_metrics(metrics)
+    tracking.log_params({"best": result["best"], "postprocessing_rules": json.dumps(postprocessing["rules"])})
+    tracking.log_artifacts([output_file, Path(postprocessing["file"])])

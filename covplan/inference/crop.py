@@ -13,6 +13,11 @@ The method (``--crop body``, the default):
 3. its bounding box, widened by :data:`MARGIN_MM` on every side (and to the image's
    edge where that is nearer), is what the network sees.
 
+``--crop lung`` predicts inside the lungs' bounding box instead (the lungs found as
+``covplan report`` derives them: air-like voxels inside the body, holes filled, the two
+largest components), with the same margin: for models of the lung and what lies in it,
+the mediastinum's and abdomen's slices cost nothing either.
+
 The image is preprocessed whole (so a per-image normalisation sees what it would see
 without the crop); the box is then cut from the preprocessed image, widened to at least
 one patch, and only it is tiled by the sliding window. Outside it every class but the
@@ -33,7 +38,7 @@ from covplan.conversion.images import HU_WINDOW
 
 logger = logging.getLogger(__name__)
 
-CROP_MODES = ("body", "none")
+CROP_MODES = ("body", "lung", "none")
 BODY_THRESHOLD_HU = -500.0
 # Context the network sees beyond the skin: tiles at the box's edge are padded by nnU-Net
 # with values that are not air, so the box keeps 2 cm of the real image around the body.
@@ -97,25 +102,49 @@ def _search_strides(spacing_zyx: Sequence[float]) -> tuple[int, ...]:
     return tuple(max(1, int(SEARCH_SPACING_MM // value)) for value in spacing_zyx)
 
 
-def body_box(image: np.ndarray, spacing_zyx: Sequence[float], intensity_domain: str | None) -> CropBox:
-    """The body's bounding box with :data:`MARGIN_MM` around it (see the module's
-    docstring) for ``image`` ``(z, y, x)`` with ``spacing_zyx`` in mm; the whole image when
-    no tissue is found."""
-    full_shape = tuple(image.shape)
-    whole = CropBox(tuple(slice(0, size) for size in full_shape), full_shape)
-    strides = _search_strides(spacing_zyx)
-    coarse = image[tuple(slice(None, None, stride) for stride in strides)] > body_threshold(intensity_domain)
-    components, count = ndimage.label(coarse)
-    if count == 0:
-        return whole
-    sizes = np.bincount(components.ravel())
-    sizes[0] = 0
-    box = ndimage.find_objects((components == sizes.argmax()).astype(np.uint8))[0]
+def _box_around(mask: np.ndarray, strides: Sequence[int], spacing_zyx: Sequence[float],
+                full_shape: tuple[int, ...]) -> CropBox:
+    """The bounding box of ``mask`` (found on a grid coarsened by ``strides``) on the full
+    grid, widened by :data:`MARGIN_MM`."""
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
     slices = []
     for part, stride, spacing, size in zip(box, strides, spacing_zyx, full_shape):
         margin = int(np.ceil(MARGIN_MM / spacing))
         slices.append(slice(max(0, part.start * stride - margin), min(size, (part.stop - 1) * stride + 1 + margin)))
     return CropBox(tuple(slices), full_shape)
+
+
+def _coarse(image: np.ndarray, spacing_zyx: Sequence[float]) -> tuple[np.ndarray, tuple[int, ...]]:
+    strides = _search_strides(spacing_zyx)
+    return image[tuple(slice(None, None, stride) for stride in strides)], strides
+
+
+def body_box(image: np.ndarray, spacing_zyx: Sequence[float], intensity_domain: str | None) -> CropBox:
+    """The body's bounding box with :data:`MARGIN_MM` around it (see the module's
+    docstring) for ``image`` ``(z, y, x)`` with ``spacing_zyx`` in mm; the whole image when
+    no tissue is found."""
+    full_shape = tuple(image.shape)
+    coarse, strides = _coarse(image, spacing_zyx)
+    components, count = ndimage.label(coarse > body_threshold(intensity_domain))
+    if count == 0:
+        return CropBox(tuple(slice(0, size) for size in full_shape), full_shape)
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    return _box_around(components == sizes.argmax(), strides, spacing_zyx, full_shape)
+
+
+def lung_box(image: np.ndarray, spacing_zyx: Sequence[float], intensity_domain: str | None) -> CropBox:
+    """The lungs' bounding box with :data:`MARGIN_MM` around it, the lungs found by
+    :func:`covplan.reporting.lung_mask.derive_lung_mask` (the report's method) on the
+    coarsened grid; the body's box when no lung is found."""
+    from covplan.reporting.lung_mask import derive_lung_mask
+
+    coarse, strides = _coarse(image, spacing_zyx)
+    lungs = derive_lung_mask(coarse)
+    if not lungs.any():
+        logger.warning("no lung found in the image; predicting inside the body's box")
+        return body_box(image, spacing_zyx, intensity_domain)
+    return _box_around(lungs, strides, spacing_zyx, tuple(image.shape))
 
 
 def crop_box(mode: str, image: np.ndarray, spacing_zyx: Sequence[float], intensity_domain: str | None) -> CropBox:
@@ -124,4 +153,6 @@ def crop_box(mode: str, image: np.ndarray, spacing_zyx: Sequence[float], intensi
         return CropBox(tuple(slice(0, size) for size in image.shape), tuple(image.shape))
     if mode == "body":
         return body_box(image, spacing_zyx, intensity_domain)
+    if mode == "lung":
+        return lung_box(image, spacing_zyx, intensity_domain)
     raise ValueError(f"unknown crop mode {mode!r}; choose one of {', '.join(CROP_MODES)}")

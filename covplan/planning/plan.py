@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +49,17 @@ def plans_path(work_dir: Path, architecture: str) -> Path:
 def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str] = ("plain_unet",),
                  configurations: Sequence[str] | None = None, gpu_memory_gb: float | None = None,
                  preset: str | None = None, num_folds: int | None = None, seed: int = DEFAULT_SPLIT_SEED,
-                 num_processes: int = 2, budget_candidates: bool = False) -> dict[str, Path]:
+                 num_processes: int = 2, budget_candidates: bool = False, loss: str | None = None
+                 ) -> dict[str, Path]:
     """Plan ``dataset_dir`` (nnU-Net raw layout, optionally with covplan_dataset.json) for
     each architecture into ``work_dir``: ``dataset_fingerprint.json``,
     ``plans_<arch>.json``, ``splits_final.json`` and copies of the dataset's JSON files.
     With ``budget_candidates`` the plans also hold the main configuration at coarser
     spacings, for :func:`covplan.planning.budget.fit_plans_to_budget` to choose from.
     Returns the plans file of each architecture. Every input is checked before anything is
-    written; every file is written whole or not at all."""
+    written; every file is written whole or not at all. ``loss`` is the loss training
+    will use (default: each architecture's); one that cannot train on the dataset's
+    regions or ignore label is refused here."""
     from covplan.registry import get_architecture
 
     dataset_dir, work_dir = Path(dataset_dir), Path(work_dir)
@@ -75,6 +78,7 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
     reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest) and fingerprint_file.is_file()
     if not reuse_fingerprint:  # a reused fingerprint's dataset passed the check, and its hash is unchanged
         verify_dataset(dataset_dir, num_processes)
+    check_losses_support_labels(dataset_json, dataset_dir / "dataset.json", plugins.values(), loss)
     case_ids = sorted(_training_case_ids(dataset_dir, dataset_json))
     case_patients = patients_of_cases(dataset_dir, case_ids)
     if num_folds is None and resolve_num_folds(None, case_patients) < DEFAULT_NUM_FOLDS:
@@ -151,6 +155,23 @@ def _num_segmentation_heads(dataset_json: dict[str, Any]) -> int:
     from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
     return LabelManager(dataset_json["labels"], dataset_json.get("regions_class_order")).num_segmentation_heads
+def check_losses_support_labels(dataset_json: dict[str, Any], source: Path, plugins: Iterable[ArchitecturePlugin],
+                                loss: str | None = None) -> None:
+    """Refuse a dataset whose labels (regions, an ignore label) the loss cannot train on:
+    ``loss``, or without it each architecture's default loss."""
+    from covplan.evaluation.label_roles import dataset_label_manager
+    from covplan.losses.base import check_loss_supports_labels
+    from covplan.registry import get_loss
+
+    labels = dataset_label_manager(dataset_json, source)
+    if loss is not None:
+        check_loss_supports_labels(get_loss(loss), labels, str(source))
+        return
+    for plugin in plugins:
+        check_loss_supports_labels(get_loss(plugin.default_loss), labels, str(source),
+                                   fix=f"it is the default loss of architecture '{plugin.name}'; plan an architecture "
+                                       f"whose default loss supports them (plain_unet's dice_ce does), or give "
+                                       f"plan-and-train --loss dice_ce")
 
 
 def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], dataset_name: str,

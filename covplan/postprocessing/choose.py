@@ -120,6 +120,12 @@ def choose_postprocessing(reference_dir: Path, prediction_dir: Path | Sequence[P
     single_folder = isinstance(prediction_dir, (str, Path))
     prediction_dirs = [Path(prediction_dir)] if single_folder else [Path(folder) for folder in prediction_dir]
     roles = label_roles(dataset_json)
+    if roles.regions:
+        # The rules act on exclusive labels (a lung label, lesion labels written over it);
+        # a region-based map paints overlapping regions, which they would take apart.
+        logger.info("region-based labels: no post-processing rule is tried")
+        return {"rules": [], "dice_before": {}, "dice_after": {}, "names": {}, "cases": [], "tried": [],
+                "note": "region-based labels: covplan's post-processing rules work on exclusive labels only"}
     cases = _load_cases(Path(reference_dir), prediction_dirs, dataset_json, roles.ignore_label)
     two_dimensional = all(case.reference.shape[0] == 1 for case in cases)
     unit = "mm2" if two_dimensional else "mm3"

@@ -80,8 +80,13 @@ def render_html(report: Mapping[str, Any], overlays: Mapping[str, bytes], severi
              'Check every overlay before using a number.</p>']
     if report["lung_source"] is None:
         notes.append('<p class="note">The model has no lung label, so the lung amount, the lesion shares '
-                     'and the severity grade are unknown (n/a). Give lung masks (<code>--lung-masks</code>) '
-                     'to measure them.</p>')
+                     'and the severity grade are unknown (n/a). Give the images (<code>--images</code>) to '
+                     'derive the lungs from them, or lung masks (<code>--lung-masks</code>), to measure them.</p>')
+    derived = report.get("derived_lung_cases")
+    if derived:
+        notes.append(f'<p class="note">The model has no lung label: the lungs of {len(derived)} case(s) were derived '
+                     'from the image by thresholds (air-like voxels inside the body, holes filled, the largest '
+                     f'components; see docs/report.md): {html.escape(", ".join(derived))}.</p>')
     skipped = report.get("skipped_slices")
     if skipped:
         notes.append(f'<p class="note">The slice classifier called {skipped["skipped"]} of {skipped["classified"]} '

@@ -7,7 +7,12 @@ their areas are pixel counts.
 The lung: lesions lie inside the lung and the converters write lesion labels over lung
 labels, so the lung amount is every lung voxel plus every lesion voxel. A model without a
 lung label (lesion types on slices) does not know the lung: the lung amount, the shares and
-the grade stay unknown (``None``) unless a lung mask is given.
+the grade stay unknown (``None``) unless a lung mask is given (a lesion voxel counts as
+lung then too: thresholded lungs leave out dense consolidation).
+
+With regions (nnU-Net's region-based labels) the lung region says where the lung is, and
+a lesion region may reach beyond it: each lesion type's amount and share count its voxels
+inside the lung only, and the voxels outside are reported apart (``lesion_outside_lung``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class CaseMeasurement:
     lung: float | None
     lesions: dict[str, float]
     overlay_slice: int
+    lesion_outside_lung: float = 0.0  # lesion amount outside the lung region, not in the shares
+    lung_source: str | None = None  # "model", "lung masks", "derived" (from the image) or None: unknown
 
     @property
     def infection(self) -> float:
@@ -38,7 +45,7 @@ class CaseMeasurement:
 
     @property
     def positive(self) -> bool:
-        return self.infection > 0
+        return self.infection > 0 or self.lesion_outside_lung > 0
 
 
 @dataclass
@@ -52,6 +59,7 @@ class PatientSummary:
     lung: float | None
     lesions: dict[str, float]
     source: dict[str, str] = field(default_factory=dict)
+    lesion_outside_lung: float = 0.0
 
     @property
     def infection(self) -> float:
@@ -80,24 +88,30 @@ class PatientSummary:
 
 
 def measure_case(case_id: str, patient_id: str, label_map: np.ndarray, spacing: Sequence[float],
-                 roles: LabelRoles, lung_mask: np.ndarray | None = None) -> CaseMeasurement:
-    """Measure a (z, y, x) label map with its (z, y, x) spacing in mm."""
+                 roles: LabelRoles, lung_mask: np.ndarray | None = None,
+                 lung_mask_source: str = "lung masks") -> CaseMeasurement:
+    """Measure a (z, y, x) label map with its (z, y, x) spacing in mm; ``lung_mask`` (for
+    a model without lung) came from ``lung_mask_source``."""
     if label_map.shape[0] == 1:
         unit, element_size = "mm2", spacing[1] * spacing[2]
     else:
         unit, element_size = "ml", spacing[0] * spacing[1] * spacing[2] / 1000.0
-    lesion_mask = np.isin(label_map, roles.lesion_labels)
-    lesions = {roles.names[label]: float(np.count_nonzero(label_map == label) * element_size)
-               for label in roles.lesion_labels}
-    if roles.lung_labels:
-        lung_voxels = np.isin(label_map, roles.lung_labels) | lesion_mask
+    lesion_masks = {roles.names[label]: np.isin(label_map, roles.lesion_values(label)) for label in roles.lesion_labels}
+    lesion_mask = np.logical_or.reduce(list(lesion_masks.values())) if lesion_masks else np.zeros_like(label_map, bool)
+    lung_source = None
+    if roles.lung_region:
+        lung_voxels, lung_source = np.isin(label_map, roles.lung_region), "model"
     elif lung_mask is not None:
-        lung_voxels = (lung_mask > 0) | lesion_mask
+        lung_voxels, lung_source = (lung_mask > 0) | lesion_mask, lung_mask_source
     else:
         lung_voxels = None
+    inside = lung_voxels if lung_voxels is not None else np.ones_like(lesion_mask)
+    lesions = {name: float(np.count_nonzero(mask & inside) * element_size) for name, mask in lesion_masks.items()}
     lung = float(np.count_nonzero(lung_voxels) * element_size) if lung_voxels is not None else None
     return CaseMeasurement(case_id, patient_id, unit, lung, lesions,
-                           overlay_slice=_slice_to_show(lesion_mask, lung_voxels))
+                           overlay_slice=_slice_to_show(lesion_mask, lung_voxels),
+                           lesion_outside_lung=float(np.count_nonzero(lesion_mask & ~inside) * element_size),
+                           lung_source=lung_source)
 
 
 def _slice_to_show(lesion_mask: np.ndarray, lung_mask: np.ndarray | None) -> int:
@@ -125,4 +139,5 @@ def summarise_patients(cases: Sequence[CaseMeasurement],
         patient.lung = None if case.lung is None or patient.lung is None else patient.lung + case.lung
         for name, amount in case.lesions.items():
             patient.lesions[name] += amount
+        patient.lesion_outside_lung += case.lesion_outside_lung
     return sorted(patients.values(), key=lambda patient: patient.patient_id)

@@ -25,6 +25,7 @@ from covplan.inference.slice_skipping import SLICE_CLASSIFICATION_FILE
 from covplan.inference.uncertainty import UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY
 from covplan.reporting.figures import label_colours, overlay_png, values_by_grade_png
 from covplan.reporting.html_page import render_html
+from covplan.reporting.lung_mask import derive_lung_mask
 from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_case, summarise_patients
 from covplan.reporting.severity import SEVERITY_BANDS
 
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png", ".jpg", ".jpeg", ".bmp", ".tiff", ".tif", ".dcm")
 CHANNEL_SUFFIX = "_0000"  # nnU-Net's name for the first (here: only) image channel
 SEVERITY_PLOT = "severity_by_grade.png"
+LUNG_MASKS_SOURCE = "lung masks"
+DERIVED_LUNG_SOURCE = "derived"  # from the image, by covplan.reporting.lung_mask
 
 
 @dataclass
@@ -90,8 +93,9 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def patient_row(patient: PatientSummary, lesion_names: list[str]) -> dict[str, Any]:
-    """One line of report.csv (``None`` = unknown, an empty CSV cell)."""
+def patient_row(patient: PatientSummary, lesion_names: list[str], outside_lung_column: bool = False) -> dict[str, Any]:
+    """One line of report.csv (``None`` = unknown, an empty CSV cell); with
+    ``outside_lung_column`` (region-based models) also the lesion amount outside the lung."""
     unit = patient.unit
     row: dict[str, Any] = {"patient_id": patient.patient_id, "cases": len(patient.case_ids),
                            "positive_cases": len(patient.positive_case_ids),
@@ -102,6 +106,8 @@ def patient_row(patient: PatientSummary, lesion_names: list[str]) -> dict[str, A
     for name, amount in amounts.items():
         row[f"{column_name(name)}_{unit}"] = _round(amount, 3)
         row[f"{column_name(name)}_percent_of_lung"] = _round(patient.percent_of_lung(amount), 2)
+    if outside_lung_column:
+        row[f"lesion_outside_lung_{unit}"] = _round(patient.lesion_outside_lung, 3)
     grade = patient.severity
     row["severity_grade"], row["severity"] = grade if grade is not None else (None, None)
     row.update({f"source_{key}": value for key, value in patient.source.items()})
@@ -129,12 +135,33 @@ def _severity_plot(patients: list[PatientSummary], lesion_names: list[str], lung
             value = patient.percent_of_lung(amount) if lung_known else amount
             if value is not None:
                 values[measure].setdefault(patient.source["severity"], []).append(value)
+    values = {measure: per_grade for measure, per_grade in values.items() if per_grade}
+    if not values:  # every graded patient's lung is unknown (no image to derive it from)
+        return None
     y_label = "percent of lung" if lung_known else f"lesion amount ({patients[0].unit})"
     return values_by_grade_png(values, y_label)
 
 
+def _case_lung_mask(case_id: str, path: Path, shape: tuple[int, ...], lung_masks: _LabelMapFolder | None,
+                    image: np.ndarray | None, derive_lungs: bool) -> tuple[np.ndarray | None, str]:
+    """A model without lung: the case's lung mask from the mask folder, else derived from
+    its image (when asked and there is one), and where it came from."""
+    if lung_masks is not None:
+        if case_id not in lung_masks.files:
+            raise CovplanError(f"{path}: no lung mask {case_id} in the lung mask folder")
+        lung_mask, _ = read_label_map(lung_masks.reader, lung_masks.files[case_id])
+        if lung_mask.shape != shape:
+            raise CovplanError(f"{lung_masks.files[case_id]}: shape {lung_mask.shape} differs from its "
+                               f"prediction {path} {shape}")
+        return lung_mask, LUNG_MASKS_SOURCE
+    if derive_lungs and image is not None:
+        return derive_lung_mask(image), DERIVED_LUNG_SOURCE
+    return None, LUNG_MASKS_SOURCE
+
+
 def _measure_cases(predictions: _LabelMapFolder, roles: LabelRoles, patient_ids: Mapping[str, str],
-                   images: dict[str, Path], lung_masks: _LabelMapFolder | None) -> tuple[list[CaseMeasurement], dict[str, bytes]]:
+                   images: dict[str, Path], lung_masks: _LabelMapFolder | None,
+                   derive_lungs: bool) -> tuple[list[CaseMeasurement], dict[str, bytes]]:
     colours = label_colours(roles.lung_labels, roles.lesion_labels)
     measurements, overlays = [], {}
     for case_id, path in tqdm(predictions.files.items(), desc="report", unit="case",
@@ -142,16 +169,11 @@ def _measure_cases(predictions: _LabelMapFolder, roles: LabelRoles, patient_ids:
         label_map, spacing = read_label_map(predictions.reader, path)
         roles.refuse_unnamed_values(np.unique(label_map).tolist(), path,
                                     "give the dataset.json of the model that made these predictions")
-        lung_mask = None
-        if lung_masks is not None:
-            if case_id not in lung_masks.files:
-                raise CovplanError(f"{path}: no lung mask {case_id} in the lung mask folder")
-            lung_mask, _ = read_label_map(lung_masks.reader, lung_masks.files[case_id])
-            if lung_mask.shape != label_map.shape:
-                raise CovplanError(f"{lung_masks.files[case_id]}: shape {lung_mask.shape} differs from its "
-                                   f"prediction {path} {label_map.shape}")
-        measurement = measure_case(case_id, patient_ids.get(case_id, case_id), label_map, spacing, roles, lung_mask)
         image = read_image(images[case_id], label_map.shape) if case_id in images else None
+        lung_mask, lung_mask_source = (None, LUNG_MASKS_SOURCE) if roles.lung_region else \
+            _case_lung_mask(case_id, path, label_map.shape, lung_masks, image, derive_lungs)
+        measurement = measure_case(case_id, patient_ids.get(case_id, case_id), label_map, spacing, roles, lung_mask,
+                                   lung_mask_source)
         index = measurement.overlay_slice
         title = case_id if label_map.shape[0] == 1 else f"{case_id}, axial slice {index + 1} of {label_map.shape[0]}"
         overlays[case_id] = overlay_png(label_map[index], None if image is None else image[index], colours,
@@ -191,10 +213,10 @@ def skipped_slices(prediction_dir: Path) -> dict[str, Any] | None:
 
 
 def _patient_rows(patients: list[PatientSummary], lesion_names: list[str],
-                  uncertainty: dict[str, float | None]) -> list[dict[str, Any]]:
+                  uncertainty: dict[str, float | None], outside_lung_column: bool) -> list[dict[str, Any]]:
     """report.csv's rows; with uncertainty, each patient's most uncertain case sets its
     score and the patients to check by hand come first."""
-    rows = [patient_row(patient, lesion_names) for patient in patients]
+    rows = [patient_row(patient, lesion_names, outside_lung_column) for patient in patients]
     if not uncertainty:
         return rows
     for patient, row in zip(patients, rows):
@@ -204,19 +226,30 @@ def _patient_rows(patients: list[PatientSummary], lesion_names: list[str],
                   reverse=True)
 
 
-def _report_content(prediction_dir: Path, unit: str, lung_source: str | None, lesion_names: list[str],
-                    patients: list[PatientSummary], measurements: list[CaseMeasurement]) -> dict[str, Any]:
+def lung_source_of(measurements: list[CaseMeasurement]) -> str | None:
+    """Where the report's lungs came from: the one source of every case, ``mixed``, or
+    None when no case's lung is known."""
+    sources = {measurement.lung_source for measurement in measurements} - {None}
+    if not sources:
+        return None
+    return sources.pop() if len(sources) == 1 else "mixed"
+
+
+def _report_content(prediction_dir: Path, unit: str, lesion_names: list[str], patients: list[PatientSummary],
+                    measurements: list[CaseMeasurement], outside_lung_column: bool) -> dict[str, Any]:
     """The content of report.json."""
     uncertainty = case_uncertainty(prediction_dir)
     return {
         "format_version": 1, "prediction_dir": str(prediction_dir.resolve()), "unit": unit,
-        "lung_source": lung_source, "lesion_types": lesion_names,
+        "lung_source": lung_source_of(measurements), "lesion_types": lesion_names,
+        "derived_lung_cases": [m.case_id for m in measurements if m.lung_source == DERIVED_LUNG_SOURCE],
         "severity_bands": [{"grade": band.grade, "name": band.name, "lower_percent": band.lower_percent}
                            for band in SEVERITY_BANDS],
         "uncertainty": UNCERTAINTY_NOTE if uncertainty else None,
         "skipped_slices": skipped_slices(prediction_dir),
-        "patients": _patient_rows(patients, lesion_names, uncertainty),
+        "patients": _patient_rows(patients, lesion_names, uncertainty, outside_lung_column),
         "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": _round(m.lung, 3),
+                   "lung_source": m.lung_source, "lesion_outside_lung": round(m.lesion_outside_lung, 3),
                    "lesions": {name: round(amount, 3) for name, amount in m.lesions.items()},
                    "infection": round(m.infection, 3), "positive": m.positive,
                    "overlay": f"overlays/{m.case_id}.png", "overlay_slice": m.overlay_slice,
@@ -227,10 +260,15 @@ def _report_content(prediction_dir: Path, unit: str, lung_source: str | None, le
 
 def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[str, Any],
                  images: Path | None = None, covplan_dataset: Mapping[str, Any] | None = None,
-                 lung_mask_dir: Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+                 lung_mask_dir: Path | None = None, overwrite: bool = False,
+                 derive_lungs: bool = True) -> dict[str, Any]:
     """Measure every predicted label map in ``prediction_dir`` and write report.csv,
     report.json, overlays/CASE.png, severity_by_grade.png (when the source data has grades)
-    and report.html into ``output_dir``, all at once. Returns the content of report.json."""
+    and report.html into ``output_dir``, all at once. Returns the content of report.json.
+
+    A model without a lung class gets its lungs from ``lung_mask_dir``, else, with
+    ``derive_lungs``, derived from each case's image in ``images``
+    (:mod:`covplan.reporting.lung_mask`); report.json lists the cases whose lung was derived."""
     refuse_existing(Path(output_dir), overwrite)  # before the work, not only after it
     roles = label_roles(dataset_json)
     if not roles.lesion_labels:
@@ -238,25 +276,29 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
                            "nothing to report")
     predictions = _LabelMapFolder.open(Path(prediction_dir), dataset_json)
     lung_masks = None
-    if lung_mask_dir is not None and roles.lung_labels:
+    if lung_mask_dir is not None and roles.lung_region:
         logger.warning("the model has a lung label; the lung masks in %s are not used", lung_mask_dir)
     elif lung_mask_dir is not None:
         lung_masks = _LabelMapFolder.open(Path(lung_mask_dir))
+    elif derive_lungs and images is None and not roles.lung_region:
+        logger.warning("the model has no lung label and no --images were given: the lung, the shares and the grade "
+                       "stay unknown; give --images to derive the lungs from them")
     found_images = image_files(Path(images)) if images is not None else {}
     without_image = sorted(set(predictions.files) - set(found_images)) if images is not None else []
     if without_image:
         shown = ", ".join(without_image[:5]) + (f" and {len(without_image) - 5} more" if len(without_image) > 5 else "")
         logger.warning("%d prediction(s) have no image in %s (CASE.ext or CASE_0000.ext), so their masks are drawn "
                        "over black: %s", len(without_image), images, shown)
-    measurements, overlays = _measure_cases(predictions, roles, _patient_ids(covplan_dataset), found_images, lung_masks)
+    measurements, overlays = _measure_cases(predictions, roles, _patient_ids(covplan_dataset), found_images, lung_masks,
+                                            derive_lungs)
     units = {measurement.unit for measurement in measurements}
     if len(units) > 1:
         raise CovplanError(f"{prediction_dir}: holds both volumes and single slices; report them separately")
     lesion_names = [roles.names[label] for label in roles.lesion_labels]
     patients = summarise_patients(measurements, (covplan_dataset or {}).get("patients"))
-    lung_source = "model" if roles.lung_labels else "lung masks" if lung_masks is not None else None
-    report = _report_content(Path(prediction_dir), units.pop(), lung_source, lesion_names, patients, measurements)
-    severity_plot = _severity_plot(patients, lesion_names, lung_known=lung_source is not None)
+    report = _report_content(Path(prediction_dir), units.pop(), lesion_names, patients, measurements,
+                             outside_lung_column=bool(roles.regions))
+    severity_plot = _severity_plot(patients, lesion_names, lung_known=report["lung_source"] is not None)
     with atomic_directory(Path(output_dir), overwrite=overwrite) as staging:
         (staging / "overlays").mkdir()
         for case_id, png in overlays.items():

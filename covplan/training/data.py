@@ -59,14 +59,21 @@ def nnunet_augmentation(inputs: TrainingInputs, ds_scales: list | None) -> Augme
     return Augmentation(training, validation, tuple(int(s) for s in loader_patch_size), tuple(mirror_axes))
 
 
-def _finish_pipeline(transforms: list, ds_scales: list | None):
-    """nnU-Net's tail of every pipeline: border padding (-1) back to background, then one
-    target per network output."""
+def _finish_pipeline(transforms: list, ds_scales: list | None, inputs: TrainingInputs):
+    """nnU-Net's tail of every pipeline: border padding (-1) back to background, with
+    regions one binary map per region (and one for the ignore label), then one target per
+    network output."""
     from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
     from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import DownsampleSegForDSTransform
     from batchgeneratorsv2.transforms.utils.remove_label import RemoveLabelTansform
+    from batchgeneratorsv2.transforms.utils.seg_to_regions import ConvertSegmentationToRegionsTransform
 
     transforms = [*transforms, RemoveLabelTansform(-1, 0)]
+    labels = inputs.label_manager
+    if labels.has_regions:  # as nnUNetTrainer.get_training_transforms converts them
+        ignore = [labels.ignore_label] if labels.has_ignore_label else []
+        transforms.append(ConvertSegmentationToRegionsTransform(list(labels.foreground_regions) + ignore,
+                                                                channel_in_seg=0))
     if ds_scales is not None:
         transforms.append(DownsampleSegForDSTransform(ds_scales=ds_scales))
     return ComposeTransforms(transforms)
@@ -108,7 +115,7 @@ def paper_augmentation(inputs: TrainingInputs, ds_scales: list | None, probabili
         RandomTransform(GaussianNoiseTransform(noise_variance=(0, 0.1), p_per_channel=1, synchronize_channels=True),
                         apply_probability=probability),
     ]
-    return Augmentation(_finish_pipeline(training, ds_scales), _finish_pipeline([], ds_scales),
+    return Augmentation(_finish_pipeline(training, ds_scales, inputs), _finish_pipeline([], ds_scales, inputs),
                         loader_patch_size, mirror_axes)
 
 
@@ -128,7 +135,7 @@ def rot_flip_augmentation(inputs: TrainingInputs, ds_scales: list | None) -> Aug
         RandomTransform(Rot90Transform(1, turns, allowed_axes=set(in_plane)), apply_probability=len(turns) / (len(turns) + 1)),
         MirrorTransform(allowed_axes=(in_plane[1],)),
     ]
-    return Augmentation(_finish_pipeline(training, ds_scales), _finish_pipeline([], ds_scales),
+    return Augmentation(_finish_pipeline(training, ds_scales, inputs), _finish_pipeline([], ds_scales, inputs),
                         patch_size, (in_plane[1],))
 
 

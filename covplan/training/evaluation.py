@@ -16,6 +16,7 @@ from tqdm import tqdm
 from covplan.atomic import atomic_directory, atomic_file
 from covplan.evaluation import evaluate_folder
 from covplan.nnunet_paths import nnunet_prints_to_log
+from covplan.registry import get_architecture
 from covplan.training.work_folder import TrainingInputs
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,9 @@ def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: li
         predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=use_mirroring,
                                     perform_everything_on_device=device.type == "cuda", device=device,
                                     allow_tqdm=False)
-    predictor.manual_initialization(FullResolutionOutput(network).eval(), inputs.plans_manager,
+    # The plugin's prediction form of the network (e.g. batch norm folded in), as `covplan predict` runs it.
+    inference_network = get_architecture(inputs.architecture).inference_network(network.eval())
+    predictor.manual_initialization(FullResolutionOutput(inference_network).eval(), inputs.plans_manager,
                                     inputs.configuration_manager, None, inputs.dataset_json, "covplan", mirror_axes)
     dataset = infer_dataset_class(str(inputs.preprocessed_folder))(str(inputs.preprocessed_folder), validation_ids)
     with atomic_directory(fold_folder / "validation", overwrite=True) as folder:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from covplan.errors import CovplanError
+from covplan.tracking import RunDescription, Tracking, open_tracking
+from covplan.tracking.base import flatten_params
 from covplan.training.evaluation import cross_validation_summary
 from covplan.training.trainer import TrainingSettings, train_fold
 from covplan.training.work_folder import Fold, load_training_inputs
@@ -32,16 +34,36 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
     With ``settings.time_budget_s`` the plans are fitted to the budget
     (:func:`covplan.planning.budget.plan_for_budget`); ``budget_scope`` says whether the
     budget is each fold's (``fold``) or the whole run's (``total``: split evenly over
-    every fold of every architecture)."""
+    every fold of every architecture).
+
+    Every tracker of ``settings.trackers`` gets one run for the whole command, with each
+    fold's run as its child and each model's cross-validation Dice."""
+    settings = settings or TrainingSettings()
+    tracking = open_tracking(settings.trackers, settings.tracking_uri)
+    run = RunDescription(name=f"plan-and-train {Path(dataset_dir).name}", kind="plan-and-train",
+                         experiment=Path(dataset_dir).name, folder=Path(work_dir), work=Path(work_dir),
+                         params=flatten_params({"architectures": list(architectures), "folds": folds,
+                                                "configuration": configuration, "preset": preset,
+                                                "budget_scope": budget_scope, "gpu_memory_gb": gpu_memory_gb,
+                                                "num_folds": num_folds,
+                                                "settings": asdict(settings)}))
+    with tracking.run(run):
+        return _plan_and_train(dataset_dir, work_dir, architectures, folds, configuration, settings, resume,
+                               gpu_memory_gb, preset, num_processes, budget_scope, num_folds, tracking)
+
+
+def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold] | None,
+                    configuration: str | None, settings: TrainingSettings, resume: bool, gpu_memory_gb: float | None,
+                    preset: str | None, num_processes: int, budget_scope: str, num_folds: int | None,
+                    tracking: Tracking) -> dict[str, dict[str, Any]]:
     from covplan.planning import plan_dataset
-    from covplan.planning.budget import plan_for_budget
+    from covplan.planning.budget import BUDGET_RECORD, plan_for_budget
     from covplan.planning.plan import planned_num_folds
     from covplan.preprocessing import preprocess
 
-    settings = settings or TrainingSettings()
     configurations = [configuration] if configuration else None
     planning = dict(configurations=configurations, gpu_memory_gb=gpu_memory_gb, preset=preset,
-                    num_processes=num_processes, num_folds=num_folds)
+                    num_processes=num_processes, num_folds=num_folds, loss=settings.loss)
     split_size = planned_num_folds(dataset_dir, num_folds)
     outside = [fold for fold in folds or () if fold != "all" and not 0 <= fold < split_size]
     if outside:
@@ -56,6 +78,8 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
         plan_for_budget(dataset_dir, work_dir, architectures, settings.time_budget_s, device=settings.device,
                         num_workers=settings.num_workers, test_time_mirroring=settings.test_time_mirroring,
                         **planning)
+        # What the probe measured for each candidate configuration, and which was chosen.
+        tracking.log_artifacts(Path(work_dir) / BUDGET_RECORD.format(architecture=name) for name in architectures)
     else:
         plan_dataset(dataset_dir, work_dir, architectures, **planning)
         preprocess(work_dir, architectures, configurations, num_processes)
@@ -65,10 +89,13 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
     for architecture in architectures:
         for fold in folds:
             logger.info("training %s fold %s", architecture, fold)
-            train_fold(work_dir, architecture, fold, configuration, settings, resume=resume)
+            train_fold(work_dir, architecture, fold, configuration, settings, resume=resume, tracking=tracking)
         model_folder = load_training_inputs(Path(work_dir), architecture, configuration).model_folder
         if settings.evaluate and any(isinstance(fold, int) for fold in folds):
-            summaries[model_folder.name] = cross_validation_summary(model_folder)
+            summaries[model_folder.name] = summary = cross_validation_summary(model_folder)
+            tracking.log_metrics({f"{model_folder.name}/cv_dice_{name}": value
+                                  for name, value in summary["mean"].items() if value is not None})
+            tracking.log_artifacts([model_folder / "cv_summary.json"], folder=model_folder.name)
     return summaries
 
 

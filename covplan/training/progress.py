@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import resource
+import sys
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from covplan.atomic import atomic_file
 
@@ -14,9 +18,22 @@ LOG_COLUMNS = ("epoch", "train_loss", "val_loss")  # then dice_<class>..., ema_d
 
 def log_columns(class_names: list[str]) -> list[str]:
     """``iterations``: training steps of the epoch (a time budget varies them);
-    ``elapsed_s``: seconds of the fold's training so far, over every resumed run."""
+    ``memory_mb``: see :func:`peak_memory_mb`; ``elapsed_s``: seconds of the fold's
+    training so far, over every resumed run."""
     return [*LOG_COLUMNS, *(f"dice_{name}" for name in class_names), "ema_dice", "lr", "iterations", "epoch_time_s",
-            "elapsed_s"]
+            "memory_mb", "elapsed_s"]
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """On a GPU the most memory tensors took on it during the epoch (the peak is reset
+    for the next); on a CPU the process's peak resident memory so far (the OS keeps no
+    per-epoch peak)."""
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        return round(peak / 2**20, 1)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+    return round(peak_kb / 1024, 1)
 
 
 def write_training_log(history: list[dict[str, Any]], columns: list[str], path: Path) -> None:

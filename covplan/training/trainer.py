@@ -4,7 +4,6 @@ pipeline. Epochs, learning rate, augmentation and the rest are values of
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -20,10 +19,11 @@ from tqdm import tqdm
 
 from covplan.architectures.network_check import check_network
 from covplan.architectures.recipes import step_scheduler
-from covplan.atomic import atomic_file
 from covplan.errors import CovplanError
 from covplan.evaluation.label_roles import label_roles
+from covplan.losses.base import build_plugin_loss, check_loss_supports_labels
 from covplan.registry import architectures, get_architecture, get_loss, losses
+from covplan.tracking import Tracking, open_tracking
 from covplan.training.budget import CHECKPOINT_INTERVAL_S, BudgetClock, start_clock
 from covplan.training.checkpoints import (
     CHECKPOINT_FORMAT_VERSION, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint_atomically,
@@ -36,9 +36,10 @@ from covplan.training.distributed import (
 from covplan.training.evaluation import evaluate_fold, write_fold_time
 from covplan.training.fold_lock import fold_lock
 from covplan.training.interruption import interrupted_by_signals
-from covplan.training.progress import log_columns, plot_progress, write_training_log
+from covplan.training.progress import log_columns, peak_memory_mb, plot_progress, write_training_log
+from covplan.training.tracked import budget_params, epoch_metrics, fold_run, report_fold_end
 from covplan.training.work_folder import (
-    Fold, TrainingInputs, check_case_files, fold_case_identifiers, load_training_inputs,
+    Fold, TrainingInputs, check_case_files, fold_case_identifiers, load_training_inputs, write_model_description,
 )
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class TrainingSettings:
     compile: bool = False
     evaluate: bool = True  # predict the fold's validation cases after training
     test_time_mirroring: bool = True  # in that prediction, as nnU-Net's validation does
+    trackers: tuple[str, ...] = ()  # experiment trackers to report to (covplan.tracking), beside the CSV log
+    tracking_uri: str | None = None  # where a tracker with a store or server writes; None: its default
 
 
 class Trainer:
@@ -77,17 +80,22 @@ class Trainer:
     :meth:`end_epoch`, :meth:`should_stop`.
     """
 
-    def __init__(self, inputs: TrainingInputs, fold: Fold, settings: TrainingSettings | None = None):
+    def __init__(self, inputs: TrainingInputs, fold: Fold, settings: TrainingSettings | None = None,
+                 tracking: Tracking | None = None):
         self.inputs, self.fold = inputs, fold
         self.settings = settings or TrainingSettings()
         self.plugin = get_architecture(inputs.architecture)
         self.loss_name = self.settings.loss or self.plugin.default_loss
         self.loss_plugin = get_loss(self.loss_name)
+        check_loss_supports_labels(self.loss_plugin, inputs.label_manager, str(inputs.work / "dataset.json"))
         self.train_ids, self.val_ids = fold_case_identifiers(inputs, fold)
         check_case_files(inputs, self.train_ids, self.val_ids, references=self.settings.evaluate)
         self.output_folder = inputs.fold_folder(fold)
         self.device = resolve_device(self.settings.device)
         self.group = join_process_group(self.device.type)
+        # Only the first process reports, as only it writes the log; tracking: see train_fold.
+        self.tracking = Tracking() if not self.group.is_main else tracking or open_tracking(
+            self.settings.trackers, self.settings.tracking_uri)
         self.class_names = _class_names(inputs)
         self.columns = log_columns(self.class_names)
         self.epoch = 0
@@ -152,14 +160,17 @@ class Trainer:
         return [tuple(output.shape[2:]) for output in outputs]
 
     def build_loss(self, output_weights: list[float] | None):
-        """The loss plugin's loss for this configuration, weighted per output."""
-        num_classes = self.inputs.label_manager.num_segmentation_heads
-        return self.loss_plugin.build_loss(self.inputs.plan, num_classes, output_weights)
+        """The loss plugin's loss for this configuration and the dataset's labels, weighted per output."""
+        return build_plugin_loss(self.loss_plugin, self.inputs.plan, self.inputs.label_manager, output_weights)
 
     def _check_loss_fits(self, output_shapes: list[tuple[int, ...]]) -> None:
-        num_classes = self.inputs.label_manager.num_segmentation_heads
+        labels = self.inputs.label_manager
+        num_classes = labels.num_segmentation_heads
+        # The targets nnU-Net's pipeline makes: a label map, or one map per region (and
+        # one for the unlabelled voxels).
+        target_channels = num_classes + labels.has_ignore_label if labels.has_regions else 1
         outputs = [torch.zeros(1, num_classes, *shape, device=self.device) for shape in output_shapes]
-        targets = [torch.zeros(1, 1, *shape, device=self.device) for shape in output_shapes]
+        targets = [torch.zeros(1, target_channels, *shape, device=self.device) for shape in output_shapes]
         try:
             with torch.no_grad():
                 self.loss(*((outputs, targets) if len(outputs) > 1 else (outputs[0], targets[0])))
@@ -204,7 +215,9 @@ class Trainer:
         else:
             predicted = torch.zeros_like(output).scatter_(1, output.argmax(1, keepdim=True), 1)
         mask = None
-        if labels.has_ignore_label:
+        if labels.has_ignore_label and labels.has_regions:  # the last target map marks unlabelled voxels
+            mask, target = (target[:, -1:] == 0).float(), target[:, :-1]
+        elif labels.has_ignore_label:
             mask = (target != labels.ignore_label).float()
             target = torch.where(target == labels.ignore_label, 0, target)
         tp, fp, fn, _ = get_tp_fp_fn_tn(predicted, target, axes=[0, *range(2, output.ndim)], mask=mask)
@@ -247,7 +260,8 @@ class Trainer:
         return {"epoch": self.epoch, "train_loss": train_loss, "val_loss": float(validation[0]) / batches,
                 **{f"dice_{name}": value for name, value in zip(self.class_names, dice)},
                 "ema_dice": EMA_WEIGHT * previous_ema + (1 - EMA_WEIGHT) * mean_dice,
-                "lr": lr, "iterations": iterations, "epoch_time_s": round(time.monotonic() - start, 3)}, training_s
+                "lr": lr, "iterations": iterations, "epoch_time_s": round(time.monotonic() - start, 3),
+                "memory_mb": peak_memory_mb(self.device)}, training_s
 
     def end_epoch(self, row: dict[str, Any]) -> None:
         """Record the epoch; write the log, the plot and the checkpoints (latest every
@@ -270,6 +284,7 @@ class Trainer:
         if new_best:
             self.best_ema_dice = row["ema_dice"]
         write_training_log(self.history, self.columns, self.output_folder / "training_log.csv")
+        self.tracking.log_metrics(epoch_metrics(row), step=row["epoch"])  # after the log: a tracker cannot lose it
         if not (self.budget is None or self.epoch == self.settings.num_epochs
                 or time.monotonic() - self._last_saved >= CHECKPOINT_INTERVAL_S):
             return
@@ -322,6 +337,7 @@ class Trainer:
             self._build_optimizer()
             if self.group.is_main:
                 logger.info(self.budget.describe())
+        self.tracking.log_params(budget_params(self.budget.state()))
 
     def _next_epoch(self) -> tuple[int, float | None]:
         """Iterations and deadline of the next epoch: the settings' without a budget."""
@@ -334,9 +350,14 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------
 
+    def provenance(self) -> dict[str, dict[str, str]]:
+        """Name, distribution and version of the architecture and of the loss plugin."""
+        sources = {"architecture": (self.inputs.architecture, architectures()[self.inputs.architecture].source),
+                   "loss": (self.loss_name, losses()[self.loss_name].source)}
+        return {kind: {"name": name, "distribution": source.distribution, "version": source.version}
+                for kind, (name, source) in sources.items()}
+
     def checkpoint(self) -> dict[str, Any]:
-        architecture_source = architectures()[self.inputs.architecture].source
-        loss_source = losses()[self.loss_name].source
         return {
             "covplan": CHECKPOINT_FORMAT_VERSION,
             "network_weights": self.network.state_dict(),
@@ -350,9 +371,7 @@ class Trainer:
             "best_val_loss": self.best_val_loss,
             "epochs_without_improvement": self.epochs_without_improvement,
             "budget": self.budget.state() if self.budget is not None else None,
-            "architecture": {"name": self.inputs.architecture, "distribution": architecture_source.distribution,
-                             "version": architecture_source.version},
-            "loss": {"name": self.loss_name, "distribution": loss_source.distribution, "version": loss_source.version},
+            **self.provenance(),
             "settings": asdict(self.settings),
             "fold": self.fold,
             "dataset_fingerprint": self.inputs.fingerprint,
@@ -388,6 +407,10 @@ class Trainer:
         """Train until the last epoch (or early stop), write ``checkpoint_final.pth`` and,
         unless settings say otherwise, evaluate the fold. Returns the evaluation summary
         (None in processes other than the first, or without evaluation)."""
+        with self.tracking.run(fold_run(self)):
+            return self._train_and_evaluate(resume)
+
+    def _train_and_evaluate(self, resume: bool) -> dict[str, Any] | None:
         try:
             budget_state = self._start(resume)
             self._run_first_epoch = self.epoch
@@ -413,6 +436,7 @@ class Trainer:
                                     self.augmentation.mirror_axes, self.settings.test_time_mirroring)
         write_fold_time(self.output_folder, training_s, self.elapsed_s, self.history,
                         self.budget.state() if self.budget is not None else None)
+        report_fold_end(self.tracking, self.output_folder, summary)
         return summary
 
     def shutdown_loaders(self) -> None:
@@ -444,21 +468,8 @@ class Trainer:
                            self.output_folder)
         if self.group.is_main:
             self.output_folder.mkdir(parents=True, exist_ok=True)
-            self._write_model_description()
+            write_model_description(self.inputs)
         return budget_state
-
-    def _write_model_description(self) -> None:
-        """Plans (under nnU-Net's name ``plans.json``), dataset.json, fingerprint and, when
-        the WORK folder has it, covplan_dataset.json (the intensity domain predict checks)
-        beside the folds: the model folder alone is enough to predict."""
-        descriptions = [("plans.json", self.inputs.plans), ("dataset.json", self.inputs.dataset_json),
-                        ("dataset_fingerprint.json", self.inputs.fingerprint)]
-        covplan_dataset_file = self.inputs.work / "covplan_dataset.json"
-        if covplan_dataset_file.is_file():
-            descriptions.append(("covplan_dataset.json", json.loads(covplan_dataset_file.read_text())))
-        for name, content in descriptions:
-            with atomic_file(self.inputs.model_folder / name) as temporary:
-                temporary.write_text(json.dumps(content, indent=2))
 
 
 def _class_names(inputs: TrainingInputs) -> list[str]:
@@ -487,10 +498,13 @@ def _to_device(value: torch.Tensor | list[torch.Tensor], device: torch.device):
 
 
 def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | None = None,
-               settings: TrainingSettings | None = None, resume: bool = False) -> dict[str, Any] | None:
+               settings: TrainingSettings | None = None, resume: bool = False,
+               tracking: Tracking | None = None) -> dict[str, Any] | None:
     """Train (or with ``resume``, continue) one fold of ``architecture`` on a planned and
     preprocessed WORK folder; returns the fold's evaluation summary. SIGTERM or SIGINT
-    stops it with :class:`covplan.training.interruption.Interrupted`; ``resume`` continues it."""
+    stops it with :class:`covplan.training.interruption.Interrupted`; ``resume`` continues it.
+    ``tracking``: the trackers to report to, with the runs the fold's run belongs to (a
+    plan-and-train's) open; default those of ``settings.trackers``."""
     get_architecture(architecture)  # an unknown name fails here, listing the known ones
     inputs = load_training_inputs(Path(work), architecture, configuration)
     check_network(architecture, inputs.plan, inputs.num_input_channels, inputs.label_manager.num_segmentation_heads)
@@ -503,7 +517,7 @@ def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | N
     lock = fold_lock(fold_folder) if os.environ.get("RANK", "0") == "0" else nullcontext()
     try:
         with lock, interrupted_by_signals():
-            return Trainer(inputs, fold, settings).run(resume=resume)
+            return Trainer(inputs, fold, settings, tracking).run(resume=resume)
     finally:
         leave_process_group()
 

@@ -9,11 +9,13 @@ go to ``WORK/<arch>__<configuration>/fold_F/``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
 
+from covplan.atomic import atomic_file
 from covplan.errors import CovplanError
 from covplan.json_files import read_json
 
@@ -144,3 +146,15 @@ def check_case_files(inputs: TrainingInputs, train_ids: list[str], val_ids: list
         raise CovplanError(f"{inputs.work}: {len(missing)} file(s) of the fold's cases are missing ({shown}{more}); "
                            f"rebuild them with `covplan preprocess {inputs.work} -a {inputs.architecture} "
                            f"-c {inputs.configuration} --overwrite`")
+def write_model_description(inputs: TrainingInputs) -> None:
+    """Plans (under nnU-Net's name ``plans.json``), dataset.json, fingerprint and, when
+    the WORK folder has it, covplan_dataset.json (the intensity domain predict checks)
+    beside the folds: the model folder alone is enough to predict."""
+    descriptions = [("plans.json", inputs.plans), ("dataset.json", inputs.dataset_json),
+                    ("dataset_fingerprint.json", inputs.fingerprint)]
+    covplan_dataset_file = inputs.work / "covplan_dataset.json"
+    if covplan_dataset_file.is_file():
+        descriptions.append(("covplan_dataset.json", json.loads(covplan_dataset_file.read_text())))
+    for name, content in descriptions:
+        with atomic_file(inputs.model_folder / name) as temporary:
+            temporary.write_text(json.dumps(content, indent=2))

@@ -1,15 +1,11 @@
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from click.testing import CliRunner
 
 from covplan import __version__
 from covplan.cli import cli
 from tests.fake_plugins import FakeNet, Registers
-from tests.installed_dist import write_distribution
+from tests.installed_dist import run_covplan, write_distribution
 
 BROKEN_MODULE = "raise ImportError('needs the missing package covplan_gpu_kernels')\n"
 GOOD_MODULE = '''
@@ -30,14 +26,6 @@ def register_architectures(register):
 '''
 
 
-def run_covplan(*args: str, extra_path: Path | None = None, **env_overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **env_overrides}
-    if extra_path is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path), env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "covplan", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
-
-
 def test_version_and_help():
     runner = CliRunner()
     assert runner.invoke(cli, ["--version"]).output == f"covplan, version {__version__}\n"
@@ -53,7 +41,7 @@ def test_json_listing_includes_builtins_and_in_process_plugins(register_plugin):
     listing = json.loads(result.output)
     by_name = {row["name"]: row for row in listing["plugins"]}
     assert by_name["plain_unet"] == {
-        "name": "plain_unet", "kind": "architecture", "dims": [2, 3], "default_loss": "dice_ce",
+        "name": "plain_unet", "kind": "architecture", "dims": [2, 3], "default_loss": "dice_ce", "onnx": "yes",
         "description": "nnU-Net's default U-Net (PlainConvUNet from dynamic-network-architectures).",
         "distribution": "covplan", "version": __version__,
     }
@@ -64,7 +52,20 @@ def test_json_listing_includes_builtins_and_in_process_plugins(register_plugin):
 def test_text_listing_shows_kind_name_and_provider():
     result = CliRunner().invoke(cli, ["plugins"])
     assert result.exit_code == 0
-    assert f"architecture plain_unet            covplan {__version__} 2D/3D" in result.output.splitlines()
+    assert f"architecture plain_unet            covplan {__version__} 2D/3D ONNX" in result.output.splitlines()
+
+
+def test_an_architecture_that_cannot_export_to_onnx_is_listed_with_its_reason(register_plugin):
+    class NoOnnx(FakeNet):
+        """A network ONNX cannot hold."""
+
+        name = "no_onnx_net"
+        onnx_unsupported = "it calls a custom CUDA kernel"
+
+    register_plugin(Registers(NoOnnx()), "no-onnx")
+    result = CliRunner().invoke(cli, ["plugins"])
+    line = next(line for line in result.output.splitlines() if " no_onnx_net " in line)
+    assert line.endswith("2D no ONNX: it calls a custom CUDA kernel")
 
 
 def test_duplicate_names_are_a_one_line_error(register_plugin):
@@ -120,7 +121,7 @@ def test_verbose_prints_parameter_counts_for_the_reference_plans(register_plugin
     lines = result.output.splitlines()
     counts = {dims: sum(p.numel() for p in PlainUNet().build_network(reference_plan(dims), 1, 3).parameters())
               for dims in (2, 3)}
-    plain = lines.index(f"architecture plain_unet            covplan {__version__} 2D/3D")
+    plain = lines.index(f"architecture plain_unet            covplan {__version__} 2D/3D ONNX")
     assert lines[plain + 2] == f"{'':<13}2D: {counts[2]:,} parameters (patch 128x128, 6 stages, features 32-512)"
     assert lines[plain + 3] == f"{'':<13}3D: {counts[3]:,} parameters (patch 64x64x64, 5 stages, features 32-320)"
     assert f"{'':<13}2D: not built: RuntimeError: no such layer (patch 128x128, 6 stages, features 32-512)" in lines

@@ -46,3 +46,17 @@ def test_report_refuses_an_existing_folder_without_overwrite(tmp_path):
     assert result.exit_code == 1 and "already exists; choose another output folder or pass --overwrite" in result.output
     result = CliRunner().invoke(cli, ["report", str(pred_dir), "-o", str(tmp_path / "report"), "--overwrite"])
     assert result.exit_code == 0, result.output
+
+
+def test_lung_masks_none_leaves_the_lung_unknown_and_a_missing_folder_is_refused(tmp_path):
+    pred_dir = _slices(tmp_path)
+    result = CliRunner().invoke(cli, ["report", str(pred_dir), "--images", str(tmp_path / "images"),
+                                      "--lung-masks", "none", "-o", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "report" / "report.csv").open() as stream:
+        (row,) = list(csv.DictReader(stream))
+    assert row["lung_mm2"] == "" and row["severity_grade"] == ""
+    result = CliRunner().invoke(cli, ["report", str(pred_dir), "--lung-masks", str(tmp_path / "nowhere"),
+                                      "-o", str(tmp_path / "report2")])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'nowhere'} is not a folder; give auto, none or a folder of lung masks" in result.output

@@ -116,3 +116,9 @@ def test_train_refuses_a_network_with_the_wrong_number_of_outputs_before_trainin
                              "of (1, 1, 16, 16, 16); expected (1, 2, 16, 16, 16) (2 classes); fix or update the "
                              "plugin, or choose another architecture\n")
     assert not (work3d / "extra_channels_net__3d_fullres").exists()
+def test_an_unknown_tracker_is_refused_before_training(work2d):
+    result = CliRunner().invoke(cli, ["train", str(work2d), "--arch", "plain_unet", "--folds", "0", "--tracker",
+                                      "tensorboard", "--tracker", "wandb", *TINY])
+    assert result.exit_code == 1
+    assert result.output == "Error: unknown tracker 'wandb'; known: mlflow, tensorboard (see `covplan plugins`)\n"
+    assert not (work2d / "plain_unet__2d").exists()

@@ -162,3 +162,24 @@ def test_empty_image_folder_has_no_cases(tmp_path):
         CovidCtSegConverter().convert(tmp_path / "src", tmp_path / "out")
     shutil.rmtree(tmp_path / "src")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unlabelled_value_becomes_the_ignore_label(source_copy, tmp_path, nnunet_verify):
+    source = source_copy("ct3d")
+    mask_path = source / "Lung_and_Infection_Mask" / f"{HU_CASE}.nii.gz"
+    source_mask, mask_image = read(mask_path)
+    sparse = source_mask.copy()
+    sparse[1::2] = 255  # every other slice not annotated
+    written = sitk.GetImageFromArray(sparse)
+    written.CopyInformation(mask_image)
+    sitk.WriteImage(written, str(mask_path))
+
+    CovidCtSegConverter().convert(source, tmp_path / "out", unlabelled_value=255)
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["labels"] == {
+        "background": 0, "lung": 1, "infection": 2, "ignore": 3}
+    nnunet_verify(tmp_path / "out")
+    labels, _ = read(tmp_path / "out" / "labelsTr" / f"{HU_CASE}.nii.gz")
+    assert (labels[1::2] == 3).all()
+    np.testing.assert_array_equal(labels[::2], np.select([source_mask == 3, source_mask > 0], [2, 1], 0)[::2])
+    with pytest.raises(CovplanError, match=r"label values \[255\] are outside the label scheme"):
+        CovidCtSegConverter().convert(source, tmp_path / "refused")

@@ -57,3 +57,20 @@ def test_folder_without_dataset_json_is_refused(source_copy, tmp_path):
     (source / "dataset.json").unlink()
     with pytest.raises(CovplanError, match="dataset.json missing; point SRC_DIR at the task folder"):
         MsdLungConverter().convert(source, tmp_path / "out")
+
+
+def test_unlabelled_value_becomes_the_ignore_label_after_the_task_labels(source_copy, tmp_path):
+    source = source_copy("msd")
+    label_path = source / "labelsTr" / "lung_001.nii.gz"
+    label_image = sitk.ReadImage(str(label_path))
+    values = sitk.GetArrayFromImage(label_image)
+    values[:, :4] = 9
+    sparse = sitk.GetImageFromArray(values)
+    sparse.CopyInformation(label_image)
+    sitk.WriteImage(sparse, str(label_path))
+
+    MsdLungConverter().convert(source, tmp_path / "out", unlabelled_value=9)
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["labels"] == {
+        "background": 0, "cancer": 1, "ignore": 2}
+    written = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "labelsTr" / label_path.name)))
+    assert (written[:, :4] == 2).all() and set(np.unique(written[:, 4:])) <= {0, 1}

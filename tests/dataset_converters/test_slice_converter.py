@@ -91,6 +91,19 @@ def test_merge_lesions_writes_one_infection_label(demo_source, tmp_path):
     np.testing.assert_array_equal(array(tmp_path / "out" / "labelsTr" / "p001_001.nii.gz"), index_mask > 0)
 
 
+def test_unlabelled_value_of_index_masks_becomes_the_ignore_label_after_merging(source_copy, tmp_path):
+    source = source_copy("slices")
+    mask_path = source / "p001" / "masks" / "001.png"
+    index_mask = np.asarray(Image.open(mask_path)).copy()
+    index_mask[: index_mask.shape[0] // 2] = 200  # the upper half not annotated
+    Image.fromarray(index_mask).save(mask_path)
+    SlicesConverter().convert(source, tmp_path / "out", merge_lesions=True, unlabelled_value=200)
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["labels"] == {
+        "background": 0, "infection": 1, "ignore": 2}
+    np.testing.assert_array_equal(array(tmp_path / "out" / "labelsTr" / "p001_001.nii.gz"),
+                                  np.where(index_mask == 200, 2, index_mask > 0))
+
+
 def test_semiseg_layout_is_detected_with_one_patient_per_slice(demo_source, tmp_path):
     summary = SlicesConverter().convert(demo_source("semiseg"), tmp_path / "out")
     assert summary.written == [f"semiseg_{i}" for i in range(6)]

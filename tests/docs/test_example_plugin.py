@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_plugins_command import run_covplan
+from tests.installed_dist import run_covplan
 from tests.conftest import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "covplan-example-net"

@@ -46,6 +46,17 @@ def test_the_box_is_the_body_with_its_margin_not_the_table_or_noise():
     assert box.fraction == pytest.approx(expected, rel=0.05) and box.fraction < 0.85
 
 
+def test_the_lung_box_is_the_lungs_with_their_margin():
+    image, _ = ct_phantom()
+    box = crop_box("lung", image, SPACING_ZYX, "hu")
+    lungs = (slice(5, 35), slice(40, 101), slice(48, 153))  # both ellipses, over the body's slices
+    margins = [int(np.ceil(MARGIN_MM / spacing)) for spacing in SPACING_ZYX]
+    for found, expected, margin, size in zip(box.slices, lungs, margins, image.shape):
+        assert found.start == pytest.approx(max(0, expected.start - margin), abs=3)
+        assert found.stop == pytest.approx(min(size, expected.stop + margin), abs=3)
+    assert box.fraction < body_box(image, SPACING_ZYX, "hu").fraction
+
+
 def test_a_grey_image_is_thresholded_at_the_same_hu_through_the_window():
     image, _ = ct_phantom()
     grey = np.clip((image + 1250) / 1500 * 255, 0, 255)
@@ -74,39 +85,56 @@ def test_the_box_maps_onto_the_preprocessed_grid_and_covers_a_patch():
     assert widened[0].start <= 18 and widened[0].stop >= 22
 
 
-def test_prediction_tiles_only_the_box_and_calls_the_rest_background(trained_models, tmp_path):
-    # The sphere model's ball (values 0..2, noise) inside a body of the same values,
-    # surrounded by a wide margin of air.
-    image, label = ball((20, 24, 24), seed=3)
+class VoxelWise(torch.nn.Module):
+    """Logits (-x, x) of each voxel's normalised value: no context, so whichever tile
+    covers a voxel, its logits are the same, and a crop must change nothing inside it."""
+
+    def forward(self, x):
+        return torch.cat([-x, x], dim=1)
+
+
+@pytest.fixture(scope="module")
+def ball_in_air(tmp_path_factory):
+    """The sphere model's ball (values 0..2 with noise) in a body of the same values,
+    surrounded by a wide margin of air."""
+    image, _ = ball((20, 24, 24), seed=3)
     volume = np.full((20, 120, 120), -1000.0, np.float32)
     volume[:, 48:72, 48:72] = image
-    path = tmp_path / "input" / "ball_0000.nii.gz"
-    path.parent.mkdir()
+    path = tmp_path_factory.mktemp("input") / "ball_0000.nii.gz"
     sitk.WriteImage(sitk.GetImageFromArray(volume), str(path))
+    return path, volume
 
-    model = load_model(trained_models["3d"], [0])
-    predictor = ModelPredictor(model, torch.device("cpu"), use_mirroring=False,
+
+def test_only_the_box_is_tiled_and_a_voxel_wise_network_gives_the_same_labels(trained_models, ball_in_air):
+    volume = ball_in_air[1]
+    predictor = ModelPredictor(load_model(trained_models["3d"], [0]), torch.device("cpu"), use_mirroring=False,
                                threads=available_cores())
-    calls = []
-    predictor.network.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape))
-    settings = dict(folds=[0], use_mirroring=False, device="cpu", save_probabilities=True)
+    network = VoxelWise()
+    predictor._fold_network = lambda fold: network
+    tiles = []
+    network.register_forward_hook(lambda module, inputs, output: tiles.append(inputs[0].shape))
+    preprocessed, properties = predictor.preprocess(volume[None], {"spacing": [1.0, 1.0, 1.0]})
+    outputs = {}
     for crop in ("none", "body"):
-        calls.clear()
-        predictor_data, properties = predictor.preprocess(volume[None], {"spacing": [1.0, 1.0, 1.0]})
+        tiles.clear()
         box = crop_box(crop, volume, (1.0, 1.0, 1.0), None)
-        list(predictor.fold_outputs(predictor_data, properties, probabilities=False, box=box))
-        if crop == "none":
-            whole_tiles = len(calls)
-        else:
-            assert 0 < len(calls) < whole_tiles / 2
-        predict(path.parent, tmp_path / crop, [trained_models["3d"]], PredictionSettings(crop=crop, **settings))
-    cropped = np.load(tmp_path / "body" / "ball.npz")["probabilities"]
-    assert cropped.shape == (2, 20, 120, 120)
-    np.testing.assert_allclose(cropped.sum(axis=0), 1.0, atol=1e-5)
-    box = body_box(volume, (1.0, 1.0, 1.0), None)
+        [outputs[crop]] = predictor.fold_outputs(preprocessed, properties, probabilities=False, box=box)
+        outputs[f"{crop} tiles"] = len(tiles)
+    assert 0 < outputs["body tiles"] < outputs["none tiles"] / 2
+    assert outputs["body"].shape == volume.shape
+    assert outputs["body"][:, 48:72, 48:72].all()  # the body: foreground for this network
+    assert (outputs["body"] == outputs["none"]).all()
+
+
+def test_outside_the_box_is_background_for_certain(trained_models, ball_in_air, tmp_path):
+    path, volume = ball_in_air
+    settings = dict(folds=[0], use_mirroring=False, device="cpu", save_probabilities=True)
+    predict(path.parent, tmp_path / "body", [trained_models["3d"]], PredictionSettings(crop="body", **settings))
+    probabilities = np.load(tmp_path / "body" / "ball.npz")["probabilities"]
+    assert probabilities.shape == (2, *volume.shape)
+    np.testing.assert_allclose(probabilities.sum(axis=0), 1.0, atol=1e-5)
     outside = np.ones(volume.shape, bool)
-    outside[box.slices] = False
-    assert outside.any() and (cropped[0][outside] == 1.0).all()
-    full = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "none" / "ball.nii.gz")))
-    in_box = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "body" / "ball.nii.gz")))
-    assert np.mean(full == in_box) >= 0.99
+    outside[body_box(volume, (1.0, 1.0, 1.0), None).slices] = False
+    assert outside.any() and (probabilities[0][outside] == 1.0).all()
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "body" / "ball.nii.gz")))
+    assert not labels[outside].any()

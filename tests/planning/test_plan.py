@@ -167,3 +167,33 @@ def test_cases_far_apart_in_pixel_spacing_are_warned_about_at_planning(caplog):
     assert ("slices: in-plane pixel spacing ranges from 1 to 11.25 mm over the cases, so at one planned spacing some "
             "cases become 11x as many pixels a side as others") in caplog.text
     assert "`covplan convert slices --pixel-spacing MM`" in caplog.text
+@pytest.mark.parametrize("label_kind, architectures, loss, refused", [
+    ("unlabelled_slices", ["coarse_refine"], None,
+     "loss 'hybrid_bce_ssim_iou' cannot train on this dataset's labels: its SSIM term compares 11 x 11 windows, "
+     "which unlabelled pixels would corrupt; it is the default loss of architecture 'coarse_refine'"),
+    ("regions", ["plain_unet", "qchc_unet"], None,
+     "loss 'tversky_ce' cannot train on this dataset's labels: its categorical cross-entropy needs one label per "
+     "voxel, and regions overlap; it is the default loss of architecture 'qchc_unet'"),
+    ("regions", ["plain_unet"], "tversky_ce",
+     "loss 'tversky_ce' cannot train on this dataset's labels: its categorical cross-entropy needs one label per "
+     "voxel, and regions overlap; train with --loss dice_ce"),
+])
+def test_labels_a_loss_cannot_train_are_refused_before_anything_is_written(label_kind, architectures, loss, refused,
+                                                                          tmp_path: Path):
+    from tests.tiny_datasets import write_raw_dataset
+
+    raw = write_raw_dataset(tmp_path / "Dataset503_Labels", num_cases=3, shape_zyx=(64, 64), **{label_kind: True})
+    with pytest.raises(CovplanError) as error:
+        plan_dataset(raw, tmp_path / "work", architectures, num_processes=1, loss=loss)
+    assert str(error.value).startswith(f"{raw / 'dataset.json'}: {refused}")
+    assert not (tmp_path / "work").exists()
+
+
+def test_a_dataset_with_regions_and_an_ignore_label_plans_for_plain_unet(tmp_path: Path):
+    from tests.tiny_datasets import write_raw_dataset
+
+    raw = write_raw_dataset(tmp_path / "Dataset504_Both", num_cases=3, shape_zyx=(64, 64), regions=True,
+                            unlabelled_slices=True)
+    plans_file = plan_dataset(raw, tmp_path / "work", ["plain_unet"], num_folds=3, num_processes=1)["plain_unet"]
+    plans = json.loads(plans_file.read_text())
+    assert list(plans["configurations"]) == ["2d"]

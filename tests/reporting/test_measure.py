@@ -72,3 +72,32 @@ def test_without_a_lung_the_grade_is_unknown_unless_there_is_no_lesion():
     assert positive.lung is None and positive.severity is None
     assert positive.percent_of_lung(positive.infection) is None
     assert negative.severity == (0, "none")
+
+
+def test_with_regions_the_share_counts_the_lesion_inside_the_lung_and_the_rest_apart():
+    # Values: 1 lung alone, 2 infection inside the lung, 3 infection outside it (a reference
+    # map; nnU-Net paints predictions with one value per region, here 1 and 3).
+    regions = label_roles({"labels": {"background": 0, "lung": [1, 2], "infection": [2, 3]},
+                           "regions_class_order": [1, 3]})
+    assert regions.lung_region == (1, 2) and regions.lesion_values(3) == (2, 3)
+    label_map = np.zeros((1, 10, 10), np.int32)
+    label_map[0, :8] = 1  # 80 pixels of lung, of which
+    label_map[0, :2] = 2  # 20 infected
+    label_map[0, 9, :5] = 3  # and 5 pixels of infection outside the lung (pleural effusion, say)
+    case = measure_case("s", "p", label_map, (999.0, 1.0, 1.0), regions)
+    assert case.lung == 80.0 and case.lesions == {"infection": 20.0} and case.lesion_outside_lung == 5.0
+    (patient,) = summarise_patients([case])
+    assert patient.percent_of_lung(patient.infection) == 25.0 and patient.severity == (3, "moderate")
+    assert patient.lesion_outside_lung == 5.0
+
+
+def test_a_lesion_only_outside_the_lung_is_positive_but_grades_none():
+    regions = label_roles({"labels": {"background": 0, "lung": [1, 2], "infection": [2, 3]},
+                           "regions_class_order": [1, 3]})
+    label_map = np.zeros((1, 10, 10), np.int32)
+    label_map[0, :8] = 1
+    label_map[0, 9, :5] = 3
+    case = measure_case("s", "p", label_map, (999.0, 1.0, 1.0), regions)
+    assert case.positive and case.infection == 0.0
+    (patient,) = summarise_patients([case])
+    assert patient.severity == (0, "none")

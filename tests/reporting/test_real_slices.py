@@ -43,3 +43,21 @@ def test_real_masks_score_perfectly_and_report_their_pixel_areas(tmp_path):
         rows = {row["patient_id"]: row for row in csv.DictReader(stream)}
     assert {name: float(rows[name]["ggo_mm2"]) for name in SLICES} == expected_ggo
     assert all(rows[name]["result"] == "positive" for name in SLICES if expected_ggo[name])
+
+
+def test_a_lesion_model_without_lung_gets_lung_share_and_grade_from_the_images(tmp_path):
+    names = sorted(path.stem for path in (SEMISEG / "GT").glob("*.png"))
+    for name in names:
+        write_png(tmp_path / "masks" / f"{name}.png", _label_map(SEMISEG / "GT" / f"{name}.png"))
+    report = build_report(tmp_path / "masks", tmp_path / "report", {"labels": LESION_TYPE_LABELS, "file_ending": ".png"},
+                          images=SEMISEG / "Imgs")
+    assert report["lung_source"] == "derived" and sorted(report["derived_lung_cases"]) == names
+    rows = report["patients"]
+    assert len(rows) == len(names) == 50
+    shares = [row["infection_percent_of_lung"] for row in rows]
+    assert all(share is not None and 0 <= share <= 100 for share in shares)
+    assert all(row["severity_grade"] is not None for row in rows)
+    # The lesions cover a clear minority of the lung on most slices (MedSeg's cases range
+    # from minimal to severe): the median share is a plausible figure, not 0 or 100.
+    assert 5 < float(np.median(shares)) < 60
+    assert "were derived from the image" in (tmp_path / "report" / "report.html").read_text()

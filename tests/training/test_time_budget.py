@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -13,6 +14,7 @@ from covplan.training import TrainingSettings, train_fold
 from covplan.training import trainer as trainer_module
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.trainer import Trainer
+from tests.fake_plugins import RecordingTracker, Registers
 
 BUDGET_S = 30.0
 # A budget this small is mostly fixed costs (building the network, the measurement, the
@@ -26,8 +28,10 @@ def read_log(fold_folder):
         return list(csv.DictReader(handle))
 
 
-def test_a_time_budget_runs_the_whole_schedule_and_ends_on_time(work2d):
-    train_fold(work2d, "plain_unet", 0, settings=SETTINGS)
+def test_a_time_budget_runs_the_whole_schedule_and_ends_on_time(work2d, register_plugin):
+    recorder = RecordingTracker()  # the probe's measurement and the schedule are reported too
+    register_plugin(Registers(recorder), "recording-plugin")
+    train_fold(work2d, "plain_unet", 0, settings=replace(SETTINGS, trackers=("recording",)))
     fold_folder = work2d / "plain_unet__2d" / "fold_0"
     record = json.loads((fold_folder / "fold_time.json").read_text())
     assert 0.6 * BUDGET_S <= record["total_s"] <= 1.1 * BUDGET_S
@@ -45,6 +49,10 @@ def test_a_time_budget_runs_the_whole_schedule_and_ends_on_time(work2d):
     assert elapsed == sorted(elapsed) and elapsed[-1] <= record["training_s"]
     assert (fold_folder / "validation" / "summary.json").is_file()
     assert record["budget"]["throughput"]["seconds_per_step"] > 0
+    reported = [call[2] for call in recorder.calls if call[0] == "log_params"]
+    assert reported == [{**{f"budget.throughput.{key}": value for key, value in record["budget"]["throughput"].items()},
+                         **{f"budget.schedule.{key}": value for key, value in schedule.items()},
+                         "budget.budget_s": record["budget"]["budget_s"]}]
 
 
 def test_a_resumed_fold_keeps_its_schedule_and_spends_only_what_is_left(work2d, monkeypatch):

@@ -77,7 +77,7 @@ def test_training_log_and_plot(trained_fold):
     with open(fold_folder / "training_log.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["epoch", "train_loss", "val_loss", "dice_ball", "ema_dice", "lr", "iterations",
-                             "epoch_time_s", "elapsed_s"]
+                             "epoch_time_s", "memory_mb", "elapsed_s"]
     assert [int(row["epoch"]) for row in rows] == list(range(EPOCHS))
     # nnU-Net's polynomial schedule, read at the start of each epoch
     for epoch, row in enumerate(rows):

@@ -5,15 +5,19 @@ trained network (:mod:`covplan_coarse_refine.classifier`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 import covplan
+from covplan.architectures.inference import fold_batch_norm
 from covplan.errors import CovplanError
 from covplan_coarse_refine.loss import HybridBceSsimIouLoss
 from covplan_coarse_refine.network import CoarseRefineNet
+
+if TYPE_CHECKING:
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
 PAPER_BASE_WIDTH = 64
 PAPER_LEARNING_RATE = 3e-4
@@ -63,6 +67,14 @@ class CoarseRefine(covplan.ArchitecturePlugin):
                                f"{list(patch_size)}; plan a larger patch")
         return CoarseRefineNet(num_input_channels, num_classes, base_width_from_plan(plan), deep_supervision)
 
+    def inference_network(self, network: nn.Module) -> nn.Module:
+        """The same network with every batch norm folded into its convolution and the
+        weights in channels-last memory format: on CPU, oneDNN's convolutions (over 80 %
+        of this network's time) then skip reordering every 64- to 512-channel feature map,
+        and the batch-norm passes disappear; together about 1.5 times faster, same logits
+        up to float rounding (see docs/architectures/coarse_refine.md, "Prediction speed")."""
+        return fold_batch_norm(network).to(memory_format=torch.channels_last)
+
     def output_weights(self, num_outputs: int) -> list[float]:
         """The paper sums the losses of the final and the coarse map: every weight is 1."""
         return [1.0] * num_outputs
@@ -80,11 +92,17 @@ class HybridBceSsimIou(covplan.LossPlugin):
     """BASNet's hybrid loss: BCE + SSIM + IoU per class on sigmoid maps, summed over the outputs."""
 
     name = "hybrid_bce_ssim_iou"
+    supports_regions = True
 
-    def build_loss(self, plan: dict[str, Any], num_classes: int,
-                   output_weights: Sequence[float] | None = None) -> nn.Module:
+    def refusal(self, label_manager: LabelManager) -> str | None:
+        if label_manager.has_ignore_label:
+            return "its SSIM term compares 11 x 11 windows, which unlabelled pixels would corrupt"
+        return super().refusal(label_manager)
+
+    def build_loss(self, plan: dict[str, Any], num_classes: int, output_weights: Sequence[float] | None = None,
+                   label_manager: LabelManager | None = None) -> nn.Module:
         check_patch_size(plan, "hybrid_bce_ssim_iou (2D SSIM)")
-        return HybridBceSsimIouLoss(output_weights)
+        return HybridBceSsimIouLoss(output_weights, regions=label_manager is not None and label_manager.has_regions)
 
 
 @covplan.hookimpl

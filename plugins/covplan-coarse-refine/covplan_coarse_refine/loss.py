@@ -3,7 +3,8 @@
 The network's maps are per-class sigmoid maps (one-vs-rest): an integer label map becomes
 one binary target per class, background included, and each of the three terms is
 computed on every class map and averaged over classes. Because the label maps are
-exclusive, the segmentation is the arg-max over the class maps either way.
+exclusive, the segmentation is the arg-max over the class maps either way. With regions
+(nnU-Net's region-based labels) the targets already are one binary map per region.
 """
 
 from __future__ import annotations
@@ -67,10 +68,11 @@ def one_hot_targets(label_map: torch.Tensor, num_classes: int) -> torch.Tensor:
     return one_hot.movedim(-1, 1).float()
 
 
-def hybrid_loss(logits: torch.Tensor, label_map: torch.Tensor) -> torch.Tensor:
+def hybrid_loss(logits: torch.Tensor, target: torch.Tensor, regions: bool = False) -> torch.Tensor:
     """BCE + (1 - SSIM) + (1 - IoU) of one output, each averaged over pixels, classes and
-    the batch."""
-    targets = one_hot_targets(label_map, logits.shape[1])
+    the batch. ``target``: an integer label map, or with ``regions`` one binary map per
+    output map."""
+    targets = target.float() if regions else one_hot_targets(target, logits.shape[1])
     # In float32 even under mixed precision: SSIM's local variances are differences of
     # squares and IoU's are sums over the slice, both too coarse in half precision.
     with torch.autocast(device_type=logits.device.type, enabled=False):
@@ -86,14 +88,15 @@ class HybridBceSsimIouLoss(nn.Module):
     """The hybrid loss on one output, or the weighted sum over several outputs (the
     coarse-refine network's final and coarse maps, weights 1 and 1 in the paper)."""
 
-    def __init__(self, output_weights: Sequence[float] | None = None):
+    def __init__(self, output_weights: Sequence[float] | None = None, regions: bool = False):
         super().__init__()
         self.output_weights = None if output_weights is None else list(output_weights)
+        self.regions = regions
 
     def forward(self, outputs: torch.Tensor | Sequence[torch.Tensor],
                 targets: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
         if isinstance(outputs, torch.Tensor):
-            return hybrid_loss(outputs, targets)
+            return hybrid_loss(outputs, targets, self.regions)
         weights = self.output_weights or [1.0] * len(outputs)
-        return sum(weight * hybrid_loss(output, target)
+        return sum(weight * hybrid_loss(output, target, self.regions)
                    for weight, output, target in zip(weights, outputs, targets) if weight != 0)

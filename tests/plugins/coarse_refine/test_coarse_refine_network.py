@@ -8,6 +8,7 @@ from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from covplan import registry
 from covplan.errors import CovplanError
 from covplan.plugins import load_plugins, plugin_source
+from tests.architectures.batch_norms import with_trained_statistics
 
 # Planner-made 2D patch sizes, odd ones included, with one and three lesion classes.
 SHAPES = [((64, 64), 2), ((97, 131), 4), ((80, 48), 4), ((33, 17), 2)]
@@ -103,3 +104,16 @@ def test_memory_estimate_grows_with_batch_and_patch(tiny_plan):
     assert plugin.estimate_memory(tiny_plan((128, 96)), 1, 4, batch_size=1) > small
     network = plugin.build_network(tiny_plan(), 1, 4)
     assert small > 4 * 4 * sum(p.numel() for p in network.parameters())
+
+
+def test_inference_network_returns_the_same_logits_faster_and_leaves_the_network_alone(tiny_plan):
+    torch.manual_seed(0)
+    network = with_trained_statistics(coarse_refine().build_network(tiny_plan((80, 48)), 1, 4))
+    image = torch.randn(2, 1, 80, 48)
+    with torch.no_grad():
+        expected = network(image)
+        inference = coarse_refine().inference_network(network)
+        torch.testing.assert_close(inference(image), expected, atol=1e-4, rtol=1e-4)
+    assert not any(isinstance(module, torch.nn.BatchNorm2d) for module in inference.modules())
+    assert inference.encoder.input_layer[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert sum(isinstance(module, torch.nn.BatchNorm2d) for module in network.modules()) == 66

@@ -101,9 +101,8 @@ def compare_outputs(covplan_work: Path, nnunet_folder: Path) -> str:
     return f"plans {'identical' if same_plans else 'DIFFER'}, case_000 {'identical' if same_data else 'DIFFERS'}"
 
 
-def measure(root: Path, raw: Path, cases: int, workers: int, repeat: int) -> tuple[tuple, tuple, str]:
+def measure(root: Path, raw: Path, workers: int, repeat: int) -> tuple[tuple, tuple, str]:
     """Best (wall, CPU, peak) of each pipeline on the raw dataset ``raw``, and the check."""
-    folds = str(min(5, cases))  # covplan splits at planning time: no more folds than cases
     environment = {**os.environ, "nnUNet_raw": str(raw.parent), "nnUNet_preprocessed": str(root / "pre"),
                    "nnUNet_results": str(root / "results")}
     covplan_runs, nnunet_runs = [], []
@@ -113,7 +112,7 @@ def measure(root: Path, raw: Path, cases: int, workers: int, repeat: int) -> tup
         nnunet_runs.append(run_measured([sys.executable, "-c", NNUNET, str(workers)], environment))
         covplan_runs.append(run_measured(
             [sys.executable, "-m", "covplan", "plan", str(raw), "-o", str(root / "work"), "-j", str(workers),
-             "--folds", folds, "--preprocess"], environment))
+             "--preprocess"], environment))  # 5 folds, or one per case when there are fewer
     return best(covplan_runs), best(nnunet_runs), compare_outputs(root / "work", root / "pre" / DATASET_NAME)
 
 
@@ -154,7 +153,7 @@ def main() -> None:
             else:
                 write_lidc_dataset(arguments.lidc, raw, cases)
             print(f"{name}, {cases} cases ...", flush=True)
-            covplan, nnunet, check = measure(root, raw, cases, arguments.num_processes, arguments.repeat)
+            covplan, nnunet, check = measure(root, raw, arguments.num_processes, arguments.repeat)
             print(f"  wall: covplan {covplan[0]:.1f} s, nnU-Net {nnunet[0]:.1f} s; {check}", flush=True)
             results.append(Measured(name, generated, cases, covplan, nnunet, check))
         finally:

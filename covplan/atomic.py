@@ -38,6 +38,16 @@ def atomic_file(target: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the hidden temporary files :func:`atomic_file` leaves in ``folder`` when its
+    process is killed (``.NAME.XXXX.tmp``, and ``.tmp.ENDING`` for writers that need a file
+    ending); returns what was removed."""
+    stale = sorted(path for path in folder.glob(".*.tmp*") if path.is_file()) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def refuse_existing(target: Path, overwrite: bool) -> None:
     """Stop before any work when ``target`` exists and may not be replaced."""
     if target.exists() and not overwrite:

@@ -15,7 +15,7 @@ import covplan
 from covplan.conversion.dataset import (CaseDropped, ConversionSummary, DatasetSpec, LoadedCase, SourceCase,
                                         ct_channel_names, convert_cases)
 from covplan.conversion.images import (NIFTI_SUFFIXES, check_label_values, detect_intensity_domain, image_like,
-                                       map_to_domain, mask_on_image_grid, read_image)
+                                       map_to_domain, mask_on_image_grid, nan_value_option, read_image)
 from covplan.conversion.unlabelled import labels_with_ignore, mark_unlabelled, take_unlabelled, unlabelled_value_option
 from covplan.errors import CovplanError
 
@@ -120,12 +120,12 @@ def _target_labels(case: SourceCase, image: sitk.Image, keep_left_right: bool, u
 
 
 def load_case(case: SourceCase, intensity: str, keep_left_right: bool, drop_grey: bool,
-              unlabelled_value: int | None, labels: dict[str, int]) -> LoadedCase:
+              unlabelled_value: int | None, labels: dict[str, int], nan_value: float | None = None) -> LoadedCase:
     """Read one case, map it to the output intensity domain and its masks to covplan's
     ``labels`` (unlabelled voxels to their ignore label); images keep their spacing,
     origin and direction."""
     image_path = case.source_files["image"]
-    image = read_image(image_path)
+    image = read_image(image_path, nan_value)
     array = sitk.GetArrayFromImage(image)
     source_domain = detect_intensity_domain(array, image_path)
     labels = _target_labels(case, image, keep_left_right, unlabelled_value, labels)
@@ -167,11 +167,12 @@ class CovidCtSegConverter(covplan.ConverterPlugin):
             click.Option(["--keep-left-right"], is_flag=True,
                          help="Keep left (1) and right (2) lung apart; infection becomes 3."),
             unlabelled_value_option(),
+            nan_value_option(),
         ]
 
     def convert(self, source_dir: Path, output_dir: Path, intensity: str = "grey8", drop_grey: bool = False,
-                keep_left_right: bool = False, unlabelled_value: int | None = None, workers: int = 1,
-                skip_bad: bool = False) -> ConversionSummary:
+                keep_left_right: bool = False, unlabelled_value: int | None = None, nan_value: float | None = None,
+                workers: int = 1, skip_bad: bool = False) -> ConversionSummary:
         if keep_left_right:
             labels = {"background": 0, "left lung": 1, "right lung": 2, "infection": 3}
         else:
@@ -180,6 +181,6 @@ class CovidCtSegConverter(covplan.ConverterPlugin):
         spec = DatasetSpec(self.name, ct_channel_names(intensity), labels, intensity,
                            description="COVID-19-CT-Seg (Ma et al., Zenodo 3757476) converted by covplan")
         load = partial(load_case, intensity=intensity, keep_left_right=keep_left_right, drop_grey=drop_grey,
-                       unlabelled_value=unlabelled_value, labels=labels)
+                       unlabelled_value=unlabelled_value, labels=labels, nan_value=nan_value)
         return convert_cases(source_dir, output_dir, find_cases(source_dir), load, spec, workers, skip_bad)
 

@@ -14,7 +14,7 @@ import covplan
 from covplan.conversion.dataset import (ConversionSummary, DatasetSpec, LoadedCase, SourceCase, convert_cases,
                                         ct_channel_names)
 from covplan.conversion.images import (check_label_values, detect_intensity_domain, image_like, map_to_domain,
-                                       mask_on_image_grid, read_image)
+                                       mask_on_image_grid, nan_value_option, read_image)
 from covplan.conversion.unlabelled import (IGNORE_NAME, labels_with_ignore, mark_unlabelled, take_unlabelled,
                                            unlabelled_value_option)
 from covplan.errors import CovplanError
@@ -70,11 +70,12 @@ def find_cases(source_dir: Path, dataset: dict) -> list[SourceCase]:
     return [case for case in cases if not case.source_files["image"].name.startswith("._")]
 
 
-def load_case(case: SourceCase, labels: dict[str, int], intensity: str, unlabelled_value: int | None) -> LoadedCase:
+def load_case(case: SourceCase, labels: dict[str, int], intensity: str, unlabelled_value: int | None,
+              nan_value: float | None = None) -> LoadedCase:
     """Read one case; the image keeps its geometry, the label is checked against it and
     against the task's ``labels`` (unlabelled voxels become their ignore label)."""
     image_path = case.source_files["image"]
-    image = read_image(image_path)
+    image = read_image(image_path, nan_value)
     source_domain = detect_intensity_domain(sitk.GetArrayViewFromImage(image), image_path)
     label = None
     if "label" in case.source_files:
@@ -112,13 +113,15 @@ class MsdLungConverter(covplan.ConverterPlugin):
         return [click.Option(["--intensity"], type=click.Choice(["hu", "grey8"]), default="hu", show_default=True,
                              help="Domain of the written images: hu keeps HU, grey8 clips to [-1250, 250] "
                                   "and scales to 0..255."),
-                unlabelled_value_option()]
+                unlabelled_value_option(),
+                nan_value_option()]
 
     def convert(self, source_dir: Path, output_dir: Path, intensity: str = "hu", unlabelled_value: int | None = None,
-                workers: int = 1, skip_bad: bool = False) -> ConversionSummary:
+                nan_value: float | None = None, workers: int = 1, skip_bad: bool = False) -> ConversionSummary:
         dataset = read_msd_dataset_json(source_dir)
         labels = labels_with_ignore(_labels(dataset, source_dir / "dataset.json"), unlabelled_value)
         spec = DatasetSpec(self.name, ct_channel_names(intensity), labels, intensity,
                            description=f"MSD {dataset.get('name', 'task')} converted by covplan")
-        load = partial(load_case, labels=labels, intensity=intensity, unlabelled_value=unlabelled_value)
+        load = partial(load_case, labels=labels, intensity=intensity, unlabelled_value=unlabelled_value,
+                       nan_value=nan_value)
         return convert_cases(source_dir, output_dir, find_cases(source_dir, dataset), load, spec, workers, skip_bad)

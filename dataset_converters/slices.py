@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 from functools import partial
 from pathlib import Path
 
@@ -18,12 +19,14 @@ from covplan.conversion.dataset import (ConversionSummary, DatasetSpec, LoadedCa
 from covplan.conversion.images import SKIP_HINT, image_like, map_to_domain, padding_to_air, read_image
 from covplan.conversion.unlabelled import labels_with_ignore, mark_unlabelled, take_unlabelled, unlabelled_value_option
 from covplan.conversion.slice_format import (DIAGNOSES, IMAGE_SUFFIXES, LESION_COLOURS, LESION_LABELS,
-                                             MASK_SUFFIXES, MASKS_FOLDER, PATIENTS_CSV, PATIENTS_CSV_COLUMNS,
-                                             SEMISEG_IMAGES, SEMISEG_LABELS, SEMISEG_MASKS, SEVERITIES,
-                                             SLICES_FOLDER)
+                                             MASK_SUFFIXES, MASKS_FOLDER, MIXED_SPACING_RATIO, PATIENTS_CSV,
+                                             PATIENTS_CSV_COLUMNS, SEMISEG_IMAGES, SEMISEG_LABELS, SEMISEG_MASKS,
+                                             SEVERITIES, SLICES_FOLDER)
 from covplan.errors import CovplanError
 
 DEFAULT_PIXEL_SPACING_MM = 1.0
+
+logger = logging.getLogger(__name__)
 GREY_IMAGE_MODES = ("L", "RGB", "RGBA", "LA", "P")
 
 
@@ -203,12 +206,16 @@ def read_lesion_mask(case: SourceCase, labels: dict[str, int], lesions_optional:
 
 def load_case(case: SourceCase, labels: dict[str, int], intensity: str, pixel_spacing_mm: dict[str, float],
               healthy: frozenset[str], merge_lesions: bool, unlabelled_value: int | None,
-              dataset_labels: dict[str, int]) -> LoadedCase:
+              dataset_labels: dict[str, int], uniform_spacing_mm: float | None = None) -> LoadedCase:
     """Read one slice and its mask onto one 2D grid, in the dataset's intensity domain;
-    the mask's ``labels`` become ``dataset_labels`` (merged lesions, the ignore label)."""
+    the mask's ``labels`` become ``dataset_labels`` (merged lesions, the ignore label);
+    with ``uniform_spacing_mm`` every slice gets that pixel spacing, DICOM headers aside."""
     image_path = case.source_files["image"]
     image, source_domain = read_slice(image_path, pixel_spacing_mm.get(case.patient_id, DEFAULT_PIXEL_SPACING_MM))
+    if uniform_spacing_mm is not None:
+        image.SetSpacing((uniform_spacing_mm, uniform_spacing_mm))
     lesions = read_lesion_mask(case, labels, case.patient_id in healthy, unlabelled_value)
+    label_from_file = lesions is not None
     unlabelled = None
     if lesions is not None:
         lesions, unlabelled = take_unlabelled(lesions, unlabelled_value)
@@ -221,7 +228,44 @@ def load_case(case: SourceCase, labels: dict[str, int], intensity: str, pixel_sp
         lesions = (lesions > 0).astype(np.uint8)
     lesions = mark_unlabelled(lesions, unlabelled, dataset_labels)
     image, transform = map_to_domain(image, source_domain, intensity, image_path)
-    return LoadedCase([image], image_like(lesions, image), source_domain, transform)
+    return LoadedCase([image], image_like(lesions, image), source_domain, transform, label_from_file)
+
+
+def _header_spacing(path: Path) -> float | None:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:  # an unreadable slice is reported when it is converted
+        return None
+    return float(min(reader.GetSpacing()[:2]))
+
+
+def warn_about_mixed_spacing(cases: list[SourceCase], spacing_of_patient: dict[str, float]) -> None:
+    """Warn when DICOM slices (spacing from their headers) and PNG/JPG slices (spacing
+    assumed: patients.csv or 1 mm) lie far apart: at one planned spacing some slices would
+    be resampled to many times the pixels of others."""
+    dicom = {case.case_id: _header_spacing(case.source_files["image"]) for case in cases
+             if case.source_files["image"].suffix.lower() == ".dcm"}
+    dicom = {case_id: spacing for case_id, spacing in dicom.items() if spacing is not None}
+    pictures = {case.case_id: spacing_of_patient.get(case.patient_id, DEFAULT_PIXEL_SPACING_MM) for case in cases
+                if case.source_files["image"].suffix.lower() != ".dcm"}
+    if not dicom or not pictures:
+        return
+    spacings = [*dicom.values(), *pictures.values()]
+    if max(spacings) / min(spacings) <= MIXED_SPACING_RATIO:
+        return
+    logger.warning("%d DICOM slices have %s mm pixels (from their headers), %d PNG/JPG slices are assumed to have %s "
+                   "mm (patients.csv pixel_spacing_mm, else %g mm): planned at one spacing, some slices become %.0fx "
+                   "as many pixels a side as others, and training and validation slow down; give one spacing for "
+                   "all with --pixel-spacing MM, or each patient's in patients.csv (docs/formats.md)",
+                   len(dicom), _span(dicom.values()), len(pictures), _span(pictures.values()),
+                   DEFAULT_PIXEL_SPACING_MM, max(spacings) / min(spacings))
+
+
+def _span(values) -> str:
+    low, high = min(values), max(values)
+    return f"{low:g}" if low == high else f"{low:g} to {high:g}"
 
 
 class SlicesConverter(covplan.ConverterPlugin):
@@ -257,10 +301,16 @@ class SlicesConverter(covplan.ConverterPlugin):
             click.Option(["--merge-lesions"], is_flag=True,
                          help="Write one infection label (1) instead of one label per lesion type."),
             unlabelled_value_option(),
+            click.Option(["--pixel-spacing"], type=click.FloatRange(min=0, min_open=True), default=None,
+                         metavar="MM",
+                         help="Pixel spacing in mm of every slice, DICOM slices included (their headers are then "
+                              "ignored) [default: DICOM slices their header's, PNG/JPG slices patients.csv's "
+                              "pixel_spacing_mm or 1 mm; a mixture far apart is warned about]."),
         ]
 
     def convert(self, source_dir: Path, output_dir: Path, intensity: str = "auto", merge_lesions: bool = False,
-                unlabelled_value: int | None = None, workers: int = 1, skip_bad: bool = False) -> ConversionSummary:
+                unlabelled_value: int | None = None, pixel_spacing: float | None = None, workers: int = 1,
+                skip_bad: bool = False) -> ConversionSummary:
         if (source_dir / SEMISEG_IMAGES).is_dir() and (source_dir / SEMISEG_MASKS).is_dir():
             cases = find_semiseg_cases(source_dir)
             patients = {case.patient_id: {"diagnosis": "covid", "severity": ""} for case in cases}
@@ -276,12 +326,15 @@ class SlicesConverter(covplan.ConverterPlugin):
         if intensity == "auto":
             all_dicom = bool(cases) and all(c.source_files["image"].suffix.lower() == ".dcm" for c in cases)
             intensity = "hu" if all_dicom else "grey8"
+        spacing_of_patient = {p: float(row.get("pixel_spacing_mm") or DEFAULT_PIXEL_SPACING_MM)
+                              for p, row in patients.items()}
+        if pixel_spacing is None:
+            warn_about_mixed_spacing(cases, spacing_of_patient)
         dataset_labels = labels_with_ignore({"background": 0, "infection": 1} if merge_lesions else labels,
                                             unlabelled_value)
         load = partial(load_case, labels=labels, intensity=intensity, merge_lesions=merge_lesions,
                        unlabelled_value=unlabelled_value, dataset_labels=dataset_labels,
-                       pixel_spacing_mm={p: float(row.get("pixel_spacing_mm") or DEFAULT_PIXEL_SPACING_MM)
-                                         for p, row in patients.items()},
+                       pixel_spacing_mm=spacing_of_patient, uniform_spacing_mm=pixel_spacing,
                        healthy=frozenset(p for p, row in patients.items() if row["diagnosis"] == "healthy"))
         spec = DatasetSpec(self.name, ct_channel_names(intensity), dataset_labels, intensity,
                            description="2D CT slices with lesion-type masks converted by covplan",

@@ -136,3 +136,23 @@ class WidePlainNet(covplan.ArchitecturePlugin):
         arch_kwargs["features_per_stage"] = [self.width * f for f in arch_kwargs["features_per_stage"]]
         return get_network_from_plans(PLAIN_CONV_UNET, arch_kwargs, CLASS_KWARGS, num_input_channels, num_classes,
                                       allow_init=True, deep_supervision=deep_supervision)
+
+
+class BuildFailsNet(covplan.ArchitecturePlugin):
+    """A network whose construction fails, as a plugin missing its weights file would."""
+
+    name = "build_fails_net"
+    dims = (2, 3)
+
+    def build_network(self, plan, num_input_channels, num_classes, deep_supervision=False):
+        raise RuntimeError("weights file missing")
+
+
+class ExtraChannelsNet(FakeNet):
+    """A 1x1 convolution with four output channels more than the classes asked for."""
+
+    name = "extra_channels_net"
+    dims = (2, 3)
+
+    def build_network(self, plan, num_input_channels, num_classes, deep_supervision=False):
+        return super().build_network(plan, num_input_channels, num_classes + 4, deep_supervision)

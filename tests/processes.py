@@ -109,12 +109,12 @@ def seconds_a_worker_outlives_its_killed_parent(command: list[str]) -> float:
 
 
 def start_training(work: Path, *options: str) -> TrainingRun:
-    """`covplan train WORK --arch plain_unet --fold 0 OPTIONS` on this source tree, its
+    """`covplan train WORK --arch plain_unet --folds 0 OPTIONS` on this source tree, its
     output going to ``WORK.log``."""
     log_file = work.with_suffix(".log")
     environment = {**os.environ, "OMP_NUM_THREADS": "1",
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     with open(log_file, "w") as log:
         process = subprocess.Popen([sys.executable, "-m", "covplan", "train", str(work), "--arch", "plain_unet",
-                                    "--fold", "0", *options], stdout=log, stderr=subprocess.STDOUT, env=environment)
+                                    "--folds", "0", *options], stdout=log, stderr=subprocess.STDOUT, env=environment)
     return TrainingRun(process, log_file)

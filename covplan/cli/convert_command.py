@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from covplan import registry
+from covplan.cli.options import num_processes_param
 from covplan.conversion.base import ConverterPlugin
 from covplan.conversion.dataset import ConversionSummary
 
@@ -23,8 +24,8 @@ def _converter_command(name: str, converter: ConverterPlugin) -> click.Command:
         click.Argument(["src_dir"], type=click.Path(exists=True, file_okay=False, path_type=Path)),
         click.Argument(["out_dir"], type=click.Path(file_okay=False, path_type=Path)),
         *converter.click_params(),
-        click.Option(["-j", "--workers"], type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Cases converted in parallel."),
+        # The converters' keyword stays ``workers`` (part of the plugin contract).
+        num_processes_param("Cases converted in parallel.", default=1, name="workers"),
         click.Option(["--skip-bad"], is_flag=True,
                      help="Skip cases that cannot be converted and list them, instead of stopping at the first."),
     ]

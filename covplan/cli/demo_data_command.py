@@ -15,7 +15,8 @@ from covplan.demo_data.layouts import DEFAULT_CASES, KINDS, write_demo_data
               help="Source layout: ct3d = COVID-19-CT-Seg (HU and grey cases), msd = MSD Task06_Lung, "
                    "slices = covplan's slice format (docs/formats.md), semiseg = COVID-SemiSeg.")
 @click.option("--cases", type=click.IntRange(min=1), default=None,
-              help=f"Number of cases (patients for --kind slices); default {DEFAULT_CASES}.")
+              help="Number of cases (patients for --kind slices) [default: "
+                   + ", ".join(f"{count} for {kind}" for kind, count in DEFAULT_CASES.items()) + "].")
 @click.option("--size", type=click.IntRange(min=16), default=48, show_default=True,
               help="Pixels a side of each axial slice (3D volumes have size/2 slices).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed; the same seed writes the same data.")

@@ -9,6 +9,7 @@ from typing import Any
 import click
 from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
 
+from covplan.cli.options import num_processes_option
 from covplan.evaluation import DEFAULT_PROCESSES, MetricOptions, evaluate_folder
 from covplan.evaluation.boundary import DEFAULT_SURFACE_TOLERANCE_MM
 from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP
@@ -42,12 +43,15 @@ PRINTED_COLUMNS = (("Dice", "Dice"), ("IoU", "IoU"), ("Sens", "Sensitivity"), ("
 
 def _print_means(summary: dict[str, Any]) -> None:
     columns = [(heading, key) for heading, key in PRINTED_COLUMNS if key in summary["foreground_mean"]]
-    click.echo(f"{'class':<24}" + "".join(f"{heading:>8}" for heading, _ in columns))
     rows = [(summary["names"].get(label_or_region_to_key(key), str(key)), means) for key, means in summary["mean"].items()]
     rows.append(("foreground mean", summary["foreground_mean"]))
-    for name, means in rows:
-        values = "".join(f"{'n/a' if means[key] is None else format(means[key], '.4f'):>8}" for _, key in columns)
-        click.echo(f"{name:<24}{values}")
+    cells = [[("n/a" if means[key] is None else format(means[key], ".4f")) for _, key in columns] for _, means in rows]
+    # Eight characters a column, wider where a value needs it (HD95 in mm can reach 174.1501),
+    # always with a space before the value.
+    widths = [max(8, 1 + max(len(row[index]) for row in cells)) for index in range(len(columns))]
+    click.echo(f"{'class':<24}" + "".join(f"{heading:>{width}}" for (heading, _), width in zip(columns, widths)))
+    for (name, _), row in zip(rows, cells):
+        click.echo(f"{name:<24}" + "".join(f"{value:>{width}}" for value, width in zip(row, widths)))
 
 
 @click.command(name="evaluate")
@@ -75,8 +79,7 @@ def _print_means(summary: dict[str, Any]) -> None:
 @click.option("--lesion-overlap", type=click.FloatRange(min=0, max=1, max_open=True),
               default=DEFAULT_MIN_LESION_OVERLAP, show_default=True,
               help="Share of a lesion that must be covered for it to count as found (0 = any overlap).")
-@click.option("-j", "--num-processes", type=click.IntRange(min=1), default=DEFAULT_PROCESSES, show_default=True,
-              help="Processes reading and scoring cases in parallel.")
+@num_processes_option("Processes reading and scoring cases in parallel.", default=DEFAULT_PROCESSES)
 def evaluate_command(gt_dir: Path, pred_dir: Path, output_file: Path | None, labels: list[int] | None,
                      regions: dict[str, tuple[int, ...]] | None, dataset_json: Path | None, allow_missing: bool,
                      surface_tolerance: float, boundary: bool, lesions: bool, lesion_overlap: float,

@@ -6,24 +6,24 @@ from pathlib import Path
 
 import click
 
-from covplan.cli.predict_command import _parse_folds
+from covplan.cli.options import FoldsCommand, folds_option
 from covplan.export import export_archive
 from covplan.inference.predict import available_cores
+from covplan.training.work_folder import Fold
 
 
-@click.command(name="export")
+@click.command(name="export", cls=FoldsCommand)
 @click.argument("model_folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--output", "target", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The archive to write, NAME.zip.")
-@click.option("-f", "--folds", multiple=True, callback=_parse_folds, metavar="F1,F2",
-              help="Folds to ship, comma-separated or repeated [default: every trained fold].")
+@folds_option("Folds to ship: -f 0 1, -f 0,1 or all [default: every trained fold].")
 @click.option("--checkpoint", type=click.Choice(["final", "best"]), default="final", show_default=True,
               help="Which checkpoint of each fold.")
 @click.option("--onnx", is_flag=True,
               help="Also export each fold's network as ONNX, checked against torch on a random patch, for "
                    "`covplan predict --backend onnxruntime`.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing archive.")
-def export_command(model_folders: tuple[Path, ...], target: Path, folds: list[str] | None, checkpoint: str,
+def export_command(model_folders: tuple[Path, ...], target: Path, folds: list[Fold] | None, checkpoint: str,
                    onnx: bool, overwrite: bool) -> None:
     """Write trained models, their plans and everything prediction needs to one archive.
 

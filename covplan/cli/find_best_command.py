@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from covplan.cli.options import architecture_option, num_processes_option
 from covplan.cli.train_command import tracking_options
 from covplan.evaluation import DEFAULT_PROCESSES
 from covplan.evaluation.find_best import find_best
@@ -38,14 +39,13 @@ def _print_result(result: dict[str, Any]) -> None:
 
 @click.command(name="find-best")
 @click.argument("work_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--archs", multiple=True, metavar="NAME",
-              help="Compare only these architectures; repeat for several [default: every trained model in WORK_DIR].")
+@architecture_option("Compare only this architecture's models; repeat for several "
+                     "[default: every trained model in WORK_DIR].", multiple=True)
 @click.option("-o", "--output", "output_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the result [default: WORK_DIR/find_best.json].")
-@click.option("-j", "--num-processes", type=click.IntRange(min=1), default=DEFAULT_PROCESSES, show_default=True,
-              help="Processes scoring the ensembles' predictions.")
+@num_processes_option("Processes scoring the ensembles' predictions.", default=DEFAULT_PROCESSES)
 @tracking_options
-def find_best_command(work_dir: Path, archs: tuple[str, ...], output_file: Path | None, num_processes: int,
+def find_best_command(work_dir: Path, architectures: tuple[str, ...], output_file: Path | None, num_processes: int,
                       trackers: tuple[str, ...], tracking_uri: str | None) -> None:
     """Rank trained models and their ensembles by cross-validation Dice and choose
     post-processing for the best.
@@ -60,8 +60,8 @@ def find_best_command(work_dir: Path, archs: tuple[str, ...], output_file: Path 
     \b
     Example:
         covplan find-best work
-        covplan find-best work --archs plain_unet --archs coarse_refine -o work/best.json
+        covplan find-best work -a plain_unet -a coarse_refine -o work/best.json
         covplan find-best work --tracker mlflow
     """
-    _print_result(find_best(work_dir, architectures=list(archs) or None, output_file=output_file,
+    _print_result(find_best(work_dir, architectures=list(architectures) or None, output_file=output_file,
                             num_processes=num_processes, tracking=open_tracking(trackers, tracking_uri)))

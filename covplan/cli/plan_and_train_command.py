@@ -7,30 +7,31 @@ from typing import Any
 
 import click
 
+from covplan.cli.options import FoldsCommand, folds_option, num_folds_option, num_processes_option
 from covplan.cli.plan_command import planning_options
 from covplan.cli.train_command import exit_when_interrupted, settings_from_options, training_options
 from covplan.planning.budget import budget_summary
 from covplan.training import format_cross_validation_table
 from covplan.training.plan_and_train import plan_and_train
-from covplan.training.work_folder import parse_fold
+from covplan.training.work_folder import Fold
 
 
-@click.command(name="plan-and-train")
+@click.command(name="plan-and-train", cls=FoldsCommand)
 @planning_options
-@click.option("--folds", default=None,
-              help="Comma-separated folds to train, e.g. 0,1 or all; default every fold of the split.")
-@click.option("-j", "--num-processes", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Worker processes for fingerprinting and preprocessing.")
+@num_folds_option()
+@folds_option("Folds to train: -f 0 1, -f 0,1 or all [default: every fold of the split].")
+@num_processes_option("Worker processes for fingerprinting and preprocessing.")
 @click.option("--budget-scope", type=click.Choice(["fold", "total"]), default="fold", show_default=True,
               help="--time-budget is each fold's, or the whole run's (split evenly over folds and architectures).")
 @training_options
-def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], folds: str | None,
-                           gpu_memory: float, preset: str | None, num_processes: int, budget_scope: str,
-                           configuration: str | None, resume: bool, **options: Any) -> None:
+def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], num_folds: int | None,
+                           folds: list[Fold] | None, gpu_memory: float, preset: str | None, num_processes: int,
+                           budget_scope: str, configuration: str | None, resume: bool, **options: Any) -> None:
     """Plan, preprocess and train a converted dataset, then print the CV table.
 
-    DATASET_DIR is a dataset in nnU-Net's raw layout (`covplan convert` writes one). For
-    each architecture every fold is trained as `covplan train` trains it, into
+    DATASET_DIR is a dataset in nnU-Net's raw layout (`covplan convert` writes one). It
+    is split into --num-folds folds (5, or one per patient when there are fewer). For
+    each architecture every fold (or those of --folds) is trained as `covplan train` trains it, into
     WORK/ARCH__CONFIGURATION/fold_F/; at the end one table per architecture gives the
     Dice per class of every fold and their mean. With --time-budget the plans are fitted
     to the minutes each fold has (see `covplan plan --time-budget`) and every fold's
@@ -38,15 +39,15 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
 
     \b
     Example:
-        covplan plan-and-train converted -o work --arch plain_unet --folds 0 --epochs 5 --iters-per-epoch 20
+        covplan plan-and-train converted -o work -a plain_unet -f 0 --epochs 5 --iters-per-epoch 20
         covplan plan-and-train converted -o work --time-budget 25
         covplan plan-and-train converted -o work --folds 0,1 --epochs 5 --tracker mlflow
     """
-    chosen_folds = [parse_fold(text.strip()) for text in folds.split(",")] if folds else None
     with exit_when_interrupted():
-        summaries = plan_and_train(dataset_dir, work_dir, architectures, chosen_folds, configuration,
+        summaries = plan_and_train(dataset_dir, work_dir, architectures, folds, configuration,
                                    settings_from_options(**options), resume=resume, gpu_memory_gb=gpu_memory,
-                                   preset=preset, num_processes=num_processes, budget_scope=budget_scope)
+                                   preset=preset, num_processes=num_processes, budget_scope=budget_scope,
+                                   num_folds=num_folds)
     for model, summary in summaries.items():
         click.echo(format_cross_validation_table(summary, title=f"{model}:"))
     if options["time_budget"] is not None:

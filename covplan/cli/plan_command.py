@@ -7,19 +7,20 @@ from pathlib import Path
 
 import click
 
+from covplan.cli.options import (architecture_option, configuration_option, num_folds_option,
+                                 num_processes_option)
 from covplan.planning import plan_dataset
 from covplan.planning.budget import budget_summary, plan_for_budget
-from covplan.planning.plan import CONFIGURATIONS, DEFAULT_GPU_MEMORY_GB
-from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED
+from covplan.planning.plan import DEFAULT_GPU_MEMORY_GB
+from covplan.planning.splits import DEFAULT_SPLIT_SEED
 from covplan.preprocessing import preprocess
 
 
 def configuration_options(command):
-    """The --configuration and -j/--num-processes options plan and preprocess share."""
-    command = click.option("-j", "--num-processes", type=click.IntRange(min=1), default=2, show_default=True,
-                           help="Worker processes for fingerprinting and preprocessing.")(command)
-    return click.option("-c", "--configuration", "configurations", multiple=True, type=click.Choice(CONFIGURATIONS),
-                        help="Only these configurations (repeat the option; default: all the data allows).")(command)
+    """The -c/--configuration and -j/--num-processes options plan and preprocess share."""
+    command = num_processes_option("Worker processes for fingerprinting and preprocessing.")(command)
+    return configuration_option("Only these configurations (repeat the option; default: all the data allows).",
+                                multiple=True)(command)
 
 
 def echo_plans(plans_file: Path, explain: bool) -> None:
@@ -46,8 +47,8 @@ def planning_options(command):
         click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)),
         click.option("-o", "--output", "work_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
                      help="WORK folder for fingerprint, plans, splits (and preprocessed data)."),
-        click.option("-a", "--arch", "architectures", multiple=True, default=("plain_unet",), show_default=True,
-                     help="Architecture plugin to plan for (repeat for several; see `covplan plugins`)."),
+        architecture_option("Architecture plugin to plan for (repeat for several; see `covplan plugins`).",
+                            multiple=True, default=("plain_unet",), show_default=True),
         click.option("--gpu-memory", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_GPU_MEMORY_GB,
                      show_default=True, help="GPU memory target in GB that sizes patch and batch (nnU-Net's "
                                              "default: 8)."),
@@ -60,8 +61,7 @@ def planning_options(command):
 @click.command(name="plan")
 @planning_options
 @configuration_options
-@click.option("--folds", type=click.IntRange(min=2), default=DEFAULT_NUM_FOLDS, show_default=True,
-              help="Cross-validation folds; all cases of one patient stay in one fold.")
+@num_folds_option()
 @click.option("--seed", type=int, default=DEFAULT_SPLIT_SEED, show_default=True, help="Seed of the fold split.")
 @click.option("--explain", is_flag=True, help="Print why each value of each configuration was chosen.")
 @click.option("--preprocess", "then_preprocess", is_flag=True, help="Preprocess the planned configurations too.")
@@ -71,7 +71,8 @@ def planning_options(command):
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="With --time-budget: where the steps are measured (where training will run).")
 def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], configurations: tuple[str, ...],
-                 num_processes: int, gpu_memory: float, preset: str | None, folds: int, seed: int, explain: bool,
+                 num_processes: int, gpu_memory: float, preset: str | None, num_folds: int | None, seed: int,
+                 explain: bool,
                  then_preprocess: bool, time_budget: float | None, device: str) -> None:
     """Plan a raw dataset: fingerprint, nnU-Net v2 plans per architecture, folds.
 
@@ -88,7 +89,7 @@ def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ..
         covplan plan raw/Dataset501_Covid -o work --time-budget 25 --explain
     """
     planning = dict(configurations=configurations or None, gpu_memory_gb=gpu_memory, preset=preset,
-                    num_folds=folds, seed=seed, num_processes=num_processes)
+                    num_folds=num_folds, seed=seed, num_processes=num_processes)
     if time_budget is not None:
         written = plan_for_budget(dataset_dir, work_dir, architectures, 60 * time_budget, device=device, **planning)
     else:
@@ -97,7 +98,8 @@ def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ..
         echo_plans(plans_file, explain)
         if time_budget is not None and not explain:  # --explain prints it with the reasons
             click.echo(f"  {budget_summary(work_dir, architecture)}")
-    click.echo(f"folds: {work_dir / 'splits_final.json'} ({folds} folds)")
+    splits_file = work_dir / "splits_final.json"
+    click.echo(f"folds: {splits_file} ({len(json.loads(splits_file.read_text()))} folds)")
     if then_preprocess and time_budget is None:
         for identifier, folder in preprocess(work_dir, architectures, configurations or None, num_processes).items():
             click.echo(f"preprocessed {identifier}: {folder}")

@@ -6,18 +6,14 @@ from pathlib import Path
 
 import click
 
+from covplan.cli.options import FoldsCommand, folds_option
 from covplan.errors import CovplanError
 from covplan.inference import PredictionSettings, predict
 from covplan.inference.crop import CROP_MODES
 from covplan.inference.model import BACKENDS
 
 
-def _parse_folds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str] | None:
-    folds = [fold.strip() for value in values for fold in value.split(",") if fold.strip()]
-    return folds or None
-
-
-@click.command(name="predict")
+@click.command(name="predict", cls=FoldsCommand)
 @click.option("-i", "--input", "input_path", required=True, type=click.Path(exists=True, path_type=Path),
               help="A NIfTI file, a PNG/JPG/DICOM slice, or a folder of them (DICOM series: one volume each).")
 @click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -26,8 +22,7 @@ def _parse_folds(ctx: click.Context, param: click.Parameter, values: tuple[str, 
               type=click.Path(exists=True, path_type=Path),
               help="Trained model folder WORK/<arch>__<configuration>, or a model archive (.zip from `covplan "
                    "export`); repeat for a multi-architecture ensemble.")
-@click.option("-f", "--folds", multiple=True, callback=_parse_folds, metavar="F1,F2",
-              help="Folds to ensemble, comma-separated or repeated (0,1 or all) [default: every trained fold].")
+@folds_option("Folds to ensemble: -f 0 1, -f 0,1 or all [default: every trained fold].")
 @click.option("--checkpoint", type=click.Choice(["final", "best"]), default="final", show_default=True,
               help="Which checkpoint of each fold of a model folder (an archive holds the one it was exported with).")
 @click.option("--tta/--no-tta", default=True, show_default=True, help="Mirroring test-time augmentation.")
@@ -84,8 +79,10 @@ def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Pat
                                   skip_negative=skip_negative, backend=backend, crop=crop, fast=fast,
                                   threads=threads)
     result = predict(input_path, output_dir, list(model_folders), settings)
-    click.echo(f"{len(result.written)} case(s) written to {output_dir}"
-               + (f", {len(result.kept)} kept (existing outputs; --overwrite predicts them again)" if result.kept else ""))
+    if result.written or result.kept:  # else the error below says it all
+        click.echo(f"{len(result.written)} case(s) written to {output_dir}"
+                   + (f", {len(result.kept)} kept (existing outputs; --overwrite predicts them again)" if result.kept
+                      else ""))
     if result.classified:
         click.echo(f"{len(result.skipped)} of {len(result.classified)} slices called negative and skipped "
                    f"(slice_classification.json)")

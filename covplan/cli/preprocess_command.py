@@ -6,14 +6,15 @@ from pathlib import Path
 
 import click
 
+from covplan.cli.options import architecture_option
 from covplan.cli.plan_command import configuration_options
 from covplan.preprocessing import preprocess
 
 
 @click.command(name="preprocess")
 @click.argument("work_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-a", "--arch", "architectures", multiple=True,
-              help="Only the plans of this architecture (repeat for several; default: every plans file in WORK).")
+@architecture_option("Only the plans of this architecture (repeat for several; default: every plans file in WORK).",
+                     multiple=True)
 @configuration_options
 @click.option("--overwrite", is_flag=True, help="Redo data folders that exist already.")
 def preprocess_command(work_dir: Path, architectures: tuple[str, ...], configurations: tuple[str, ...],

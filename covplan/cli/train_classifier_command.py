@@ -6,16 +6,16 @@ from pathlib import Path
 
 import click
 
+from covplan.cli.options import FoldsCommand, architecture_option, folds_option
 from covplan.training.slice_classifier import train_slice_classifier
-from covplan.training.work_folder import parse_fold
+from covplan.training.work_folder import Fold
 
 
-@click.command(name="train-classifier")
+@click.command(name="train-classifier", cls=FoldsCommand)
 @click.argument("work", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-f", "--fold", "folds", required=True, multiple=True,
-              help="Fold whose segmentation network is trained (0, 1, ... or all); repeat for several.")
-@click.option("--arch", "architecture", default="coarse_refine", show_default=True,
-              help="Architecture whose plugin offers a slice classifier (coarse_refine does).")
+@folds_option("Folds whose segmentation networks get a classifier: -f 0 1, -f 0,1 or all.", required=True)
+@architecture_option("Architecture whose plugin offers a slice classifier (coarse_refine does).",
+                     default="coarse_refine", show_default=True)
 @click.option("--iterations", type=click.IntRange(min=1), default=250, show_default=True,
               help="Training batches of the classifier head.")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -23,7 +23,7 @@ from covplan.training.work_folder import parse_fold
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA when available, else CPU.")
 @click.option("--seed", type=int, default=12345, show_default=True, help="Random seed.")
-def train_classifier_command(work: Path, folds: tuple[str, ...], architecture: str, iterations: int,
+def train_classifier_command(work: Path, folds: list[Fold], architecture: str, iterations: int,
                              learning_rate: float | None, device: str, seed: int) -> None:
     """Train the slice classifier (lesion / no lesion) of trained 2D folds.
 
@@ -34,10 +34,10 @@ def train_classifier_command(work: Path, folds: tuple[str, ...], architecture: s
 
     \b
     Example:
-        covplan train-classifier work/ --fold 0 --fold 1 --iterations 250
+        covplan train-classifier work/ -f 0 1 --iterations 250
         covplan predict -i slices/ -o out/ -m work/coarse_refine__2d
     """
     for fold in folds:
-        path = train_slice_classifier(work, parse_fold(fold), architecture, iterations,
+        path = train_slice_classifier(work, fold, architecture, iterations,
                                       learning_rate=learning_rate, device=device, seed=seed)
         click.echo(f"fold {fold}: slice classifier written to {path}")

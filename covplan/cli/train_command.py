@@ -12,13 +12,14 @@ from typing import Any
 import click
 
 from covplan.cli import COMMAND_LINE
+from covplan.cli.options import FoldsCommand, architecture_option, configuration_option, folds_option
 from covplan.errors import CovplanError
 from covplan.tracking.session import TRACKERS_ENV
 from covplan.training import TrainingSettings, cross_validation_summary, format_cross_validation_table, train_fold
 from covplan.training.data import AUGMENTATIONS
 from covplan.training.evaluation import fold_dice
 from covplan.training.interruption import Interrupted
-from covplan.training.work_folder import load_training_inputs, parse_fold
+from covplan.training.work_folder import Fold, load_training_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ TRACKING_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
 
 # (option declarations, keyword arguments) of the options train and plan-and-train share.
 TRAINING_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (("--configuration",), dict(default=None, help="Plans configuration (2d, 3d_fullres, ...); default "
-                                                   "3d_fullres when planned, else 2d.")),
     (("--loss",), dict(default=None, help="Loss plugin; default the architecture's default loss.")),
     (("--epochs",), dict(type=click.IntRange(min=1), default=1000, show_default=True, help="Number of epochs.")),
     (("--iters-per-epoch",), dict(type=click.IntRange(min=1), default=250, show_default=True,
@@ -57,7 +56,8 @@ TRAINING_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                                     "method C's quarter turns and flips.")),
     (("--device",), dict(type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                          help="auto: CUDA when available, else CPU.")),
-    (("--resume",), dict(is_flag=True, help="Continue each fold from its checkpoint_latest.pth.")),
+    (("--resume",), dict(is_flag=True, help="Continue every chosen fold from its checkpoint_latest.pth (a finished "
+                                            "fold is left as it is).")),
     (("--seed",), dict(type=int, default=12345, show_default=True, help="Random seed.")),
     (("--num-workers",), dict(type=click.IntRange(min=0), default=None,
                               help="Background augmentation processes; 0 loads in the training process "
@@ -80,8 +80,10 @@ def _with_options(command, options: list[tuple[tuple[str, ...], dict[str, Any]]]
 
 
 def training_options(command):
-    """Add the training options of :data:`TRAINING_OPTIONS` to a click command."""
-    return _with_options(command, TRAINING_OPTIONS)
+    """Add -c/--configuration and the training options of :data:`TRAINING_OPTIONS` to a
+    click command."""
+    command = _with_options(command, TRAINING_OPTIONS)
+    return configuration_option("Plans configuration [default: 3d_fullres when planned, else 2d].")(command)
 
 
 def tracking_options(command):
@@ -115,35 +117,41 @@ def exit_when_interrupted() -> Iterator[None]:
         click.get_current_context().exit(interruption.exit_status)
 
 
-@click.command(name="train")
+@click.command(name="train", cls=FoldsCommand)
 @click.argument("work", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--arch", "architecture", required=True, help="Architecture plugin to train (see `covplan plugins`).")
-@click.option("--fold", required=True, help="Fold of splits_final.json (0, 1, ...), or 'all' to train on every case.")
+@architecture_option("Architecture plugin to train (see `covplan plugins`).", required=True)
+@folds_option("Folds of splits_final.json to train, one after the other: -f 0 1, -f 0,1, or all to train on "
+              "every case.", required=True)
 @training_options
-def train_command(work: Path, architecture: str, fold: str, configuration: str | None, resume: bool,
+def train_command(work: Path, architecture: str, folds: list[Fold], configuration: str | None, resume: bool,
                   **options: Any) -> None:
-    """Train one fold of an architecture on a planned and preprocessed WORK folder.
+    """Train folds of an architecture on a planned and preprocessed WORK folder.
 
-    Writes WORK/ARCH__CONFIGURATION/fold_F/: checkpoints (latest, best, final),
-    training_log.csv, progress.png and validation/summary.json, then prints the
+    Writes WORK/ARCH__CONFIGURATION/fold_F/ for each fold: checkpoints (latest, best,
+    final), training_log.csv, progress.png and validation/summary.json, then prints the
     cross-validation table of every evaluated fold. Start it with
     `torchrun --nproc-per-node N -m covplan train ...` to train on N processes.
 
     \b
     Example:
-        covplan train work --arch plain_unet --fold 0 --epochs 5 --iters-per-epoch 20
-        covplan train work --arch plain_unet --fold 0 --epochs 5 --tracker tensorboard --tracker mlflow
+        covplan train work -a plain_unet -f 0 --epochs 5 --iters-per-epoch 20
+        covplan train work -a plain_unet -f 0 1 2 3 4 --resume
+        covplan train work -a plain_unet -f 0 --epochs 5 --tracker tensorboard --tracker mlflow
     """
-    fold = parse_fold(fold)
+    settings = settings_from_options(**options)
+    summaries = {}
     with exit_when_interrupted():
-        summary = train_fold(work, architecture, fold, configuration, settings_from_options(**options), resume=resume)
-    if summary is None:
+        for fold in folds:
+            summaries[str(fold)] = train_fold(work, architecture, fold, configuration, settings, resume=resume)
+    evaluated = {fold: fold_dice(summary) for fold, summary in summaries.items() if summary is not None}
+    if not evaluated:
         return
     model_folder = load_training_inputs(work, architecture, configuration).model_folder
-    this_fold = {"classes": list(fold_dice(summary)), "folds": {str(fold): fold_dice(summary)}}
+    this_run = {"classes": list(dict.fromkeys(name for dice in evaluated.values() for name in dice)),
+                "folds": evaluated}
     try:
-        table = this_fold if fold == "all" else cross_validation_summary(model_folder)
+        table = this_run if list(evaluated) == ["all"] else cross_validation_summary(model_folder)
     except CovplanError as error:  # another fold is still training, or was trained without evaluation
         logger.warning("no cross-validation table: %s", error)
-        table = this_fold
+        table = this_run
     click.echo(format_cross_validation_table(table, title=f"{model_folder.name}:"))

@@ -50,6 +50,7 @@ class LoadedCase:
     label: sitk.Image | None
     source_domain: str
     intensity_transform: str = "none"
+    label_from_file: bool = True  # False: no mask was given (a healthy patient's slice), all background
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class WrittenCase:
 
     source_domain: str
     intensity_transform: str
+    empty_label: bool = False  # a mask file of background only
+    label_from_file: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ def convert_cases(source_dir: Path, output_dir: Path, cases: Sequence[SourceCase
         if num_training == 0:
             raise CovplanError(f"{source_dir}: no training case could be converted "
                                f"({len(skipped)} skipped); fix the cases listed with --skip-bad")
+        _check_empty_labels(source_dir, records)
         _write_dataset_json(staging, output_dir.name, spec, num_training)
         _write_covplan_dataset_json(staging, source_dir, spec, records)
     logger.info("converted %d cases from %s into %s", len(records), source_dir, output_dir)
@@ -129,6 +133,19 @@ def _check_unique_case_ids(cases: Sequence[SourceCase]) -> None:
             raise CovplanError(f"{case.source_files['image']}: same case id {case.case_id} as "
                                f"{first_by_id[case.case_id].source_files['image']}; remove one of the two")
         first_by_id[case.case_id] = case
+
+
+def _check_empty_labels(source_dir: Path, records: list[tuple[SourceCase, WrittenCase]]) -> None:
+    """Warn about masks of background only (a slice without lesion may be one; a lung CT
+    should not); refuse a dataset whose masks are all empty: there is nothing to learn."""
+    labelled = [(case, written) for case, written in records if case.subset == "train" and written.label_from_file]
+    empty = sorted(case.case_id for case, written in labelled if written.empty_label)
+    if empty and len(empty) == len(labelled):
+        raise CovplanError(f"{source_dir}: every one of the {len(empty)} training masks is empty (background "
+                           f"only), so there is nothing to learn; check that the mask files hold the labels")
+    if empty:
+        shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        logger.warning("%d of %d training masks are empty (background only): %s", len(empty), len(labelled), shown)
 
 
 def _run(cases: Sequence[SourceCase], convert_one: Callable[[SourceCase], WrittenCase], workers: int,
@@ -163,10 +180,12 @@ def _write_case(staging: Path, case: SourceCase, loaded: LoadedCase) -> WrittenC
     images_dir = staging / SUBSET_FOLDERS[case.subset]
     for channel, image in enumerate(loaded.channels):
         sitk.WriteImage(image, str(images_dir / f"{case.case_id}_{channel:04d}{FILE_ENDING}"), useCompression=True)
+    empty_label = False
     if loaded.label is not None:
         label = sitk.Cast(loaded.label, sitk.sitkUInt8)
         sitk.WriteImage(label, str(staging / "labelsTr" / f"{case.case_id}{FILE_ENDING}"), useCompression=True)
-    return WrittenCase(loaded.source_domain, loaded.intensity_transform)
+        empty_label = loaded.label_from_file and not sitk.GetArrayViewFromImage(label).any()
+    return WrittenCase(loaded.source_domain, loaded.intensity_transform, empty_label, loaded.label_from_file)
 
 
 def _write_dataset_json(staging: Path, dataset_name: str, spec: DatasetSpec, num_training: int) -> None:

@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
+import click
 import nibabel
 import numpy as np
 import SimpleITK as sitk
@@ -36,21 +37,61 @@ SKIP_HINT = "or pass --skip-bad to convert the other cases without it"
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 READ_CHUNK_BYTES = 1 << 24
 
+# How a converter's user replaces NaN voxels (see nan_value_option); predict has no such option.
+NAN_VALUE_FIX = "fix the image, or pass --nan-value V to set them to V (e.g. -1024: air in HU)"
 
-def read_image(path: Path) -> sitk.Image:
-    """Read a medical or natural image with SimpleITK; an unreadable or truncated file is a
-    :class:`CovplanError` naming it."""
+
+def read_image(path: Path, nan_value: float | None = None, nan_fix: str = NAN_VALUE_FIX) -> sitk.Image:
+    """Read a medical or natural image with SimpleITK; an unreadable or truncated file, a
+    4D or multi-component image, or one with NaN voxels (unless ``nan_value`` replaces
+    them) is a :class:`CovplanError` naming it; ``nan_fix`` says how to mend the NaN."""
     if not path.is_file():
         raise CovplanError(f"{path}: file missing; restore it {SKIP_HINT}")
     if path.name.endswith(NIFTI_SUFFIXES):
         _check_nifti_complete(path)
     try:
-        return sitk.ReadImage(str(path))
+        image = sitk.ReadImage(str(path))
     except RuntimeError as error:
         reason = next((line.strip() for line in str(error).splitlines() if line.strip()
                        and "sitk::ERROR" in line), "unreadable")
         raise CovplanError(f"{path}: cannot be read ({reason.split('sitk::ERROR:')[-1].strip()}); "
                            f"replace it with an intact copy {SKIP_HINT}") from error
+    refuse_multichannel(image, path)
+    if path.name.endswith(NIFTI_SUFFIXES):
+        image = _nan_voxels_checked(image, path, nan_value, nan_fix)
+    return image
+
+
+def refuse_multichannel(image: sitk.Image, path: Path) -> None:
+    """Refuse a 4D or multi-component image: covplan wants one 2D or 3D file per channel."""
+    if image.GetDimension() > 3 or image.GetNumberOfComponentsPerPixel() > 1:
+        raise CovplanError(f"{path}: a {image.GetDimension()}D image with {image.GetNumberOfComponentsPerPixel()} "
+                           f"component(s) per voxel, not one 2D or 3D volume; give one file per channel "
+                           f"(<case>_0000.nii.gz, <case>_0001.nii.gz) {SKIP_HINT}")
+
+
+def _nan_voxels_checked(image: sitk.Image, path: Path, nan_value: float | None, nan_fix: str) -> sitk.Image:
+    # SimpleITK's NIfTI reader turns NaN into 0 without a word (0 HU: soft tissue), so
+    # NaN is counted on nibabel's reading of the same file.
+    header = nibabel.load(path)
+    if not np.issubdtype(header.get_data_dtype(), np.floating):
+        return image
+    nan_voxels = np.isnan(np.asanyarray(header.dataobj)).T  # nibabel's x, y, z -> SimpleITK's z, y, x
+    count = int(nan_voxels.sum())
+    if count == 0:
+        return image
+    if nan_value is None:
+        raise CovplanError(f"{path}: {count} voxel(s) are NaN (not a number); {nan_fix} {SKIP_HINT}")
+    array = sitk.GetArrayFromImage(image)
+    array[nan_voxels.reshape(array.shape)] = nan_value
+    return image_like(array, image)
+
+
+def nan_value_option() -> click.Option:
+    """``--nan-value``: the option of the NIfTI converters that replaces NaN voxels."""
+    return click.Option(["--nan-value"], type=float, default=None,
+                        help="Replace NaN voxels of the images by this value (e.g. -1024, air in HU) "
+                             "[default: refuse an image with NaN].")
 
 
 def _check_nifti_complete(path: Path) -> None:

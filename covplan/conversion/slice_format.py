@@ -25,3 +25,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm")
 SEMISEG_IMAGES = "Imgs"
 SEMISEG_MASKS = "GT"
 SEMISEG_LABELS = {0: "background", 1: "ggo", 2: "consolidation"}
+
+# Slices whose pixel spacings differ more than this factor are resampled by a plan to sizes
+# so different that training and validation seem to hang on the finest ones: convert and
+# plan warn about it.
+MIXED_SPACING_RATIO = 2.0

@@ -34,7 +34,7 @@ from covplan.errors import CovplanError
 from covplan.evaluation.boundary import DEFAULT_SURFACE_TOLERANCE_MM, boundary_metrics
 from covplan.evaluation.geometry import mean_of_defined, physical_grid, ratio
 from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
-from covplan.evaluation.label_roles import automatic_regions, label_roles
+from covplan.evaluation.label_roles import LabelRoles, automatic_regions, label_roles
 from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP, lesion_metrics
 from covplan.worker_lifetime import die_with_parent
 
@@ -89,12 +89,17 @@ def class_metrics(reference: np.ndarray, prediction: np.ndarray, spacing: Sequen
 
 def case_metrics(case_id: str, reference_file: Path, prediction_file: Path, reader: BaseReaderWriter,
                  labels_or_regions: Sequence[LabelOrRegion], ignore_label: int | None = None,
-                 options: MetricOptions = MetricOptions()) -> dict[str, Any]:
-    """One case's entry of ``metric_per_case``."""
+                 options: MetricOptions = MetricOptions(), roles: LabelRoles | None = None) -> dict[str, Any]:
+    """One case's entry of ``metric_per_case``; with ``roles`` (from dataset.json) a label
+    value it does not name is refused."""
     # nnU-Net's compute_metrics is not called: it does not compare the two shapes (numpy
     # broadcasts or fails with a traceback), and the extra metrics need the same counts.
     reference, spacing = read_label_map(reader, reference_file)
     prediction, _ = read_label_map(reader, prediction_file)
+    if roles is not None:
+        for label_map, path in ((reference, reference_file), (prediction, prediction_file)):
+            roles.refuse_unnamed_values(np.unique(label_map).tolist(), path,
+                                        "give the dataset.json that names every label (--dataset-json)")
     if reference.shape != prediction.shape:
         raise CovplanError(f"{prediction_file}: shape {prediction.shape} differs from its reference "
                            f"{reference_file} {reference.shape}; predictions must lie on the reference's grid")
@@ -215,7 +220,8 @@ def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path
     cases = _match_cases(reference_dir, prediction_dir, file_ending, allow_missing_predictions)
     reader = label_map_reader(next(iter(cases.values()))[0], file_ending, dataset_json)
     compute = partial(case_metrics, reader=reader, labels_or_regions=keys,
-                      ignore_label=roles.ignore_label if roles is not None else None, options=options)
+                      ignore_label=roles.ignore_label if roles is not None else None, options=options,
+                      roles=roles)
     per_case = _score_cases(compute, cases, num_processes)
     means, excluded = mean_metrics(per_case, keys)
     summary = {"metric_per_case": per_case, "mean": means,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,14 @@ class LabelRoles:
     @property
     def foreground_labels(self) -> tuple[int, ...]:
         return tuple(sorted(self.names))
+
+    def refuse_unnamed_values(self, values: Iterable[int], path: Path, fix: str) -> None:
+        """Refuse a label map holding a value dataset.json does not name: scoring or
+        measuring it would quietly leave those voxels out."""
+        known = set(self.names).union(*self.regions.values())
+        unknown = sorted(set(int(value) for value in values) - {0, self.ignore_label} - known)
+        if unknown:
+            raise CovplanError(f"{path}: label value(s) {unknown} are not in the dataset.json labels; {fix}")
 
 
 def load_dataset_json(path: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from covplan.conversion.images import (NIFTI_SUFFIXES, SKIP_HINT, detect_intensity_domain, image_like, map_to_domain,
-                                       padding_to_air, read_image)
+                                       padding_to_air, read_image, refuse_multichannel)
 from covplan.conversion.slice_format import IMAGE_SUFFIXES
 from covplan.errors import CovplanError
 from dataset_converters.slices import DEFAULT_PIXEL_SPACING_MM, read_slice
@@ -141,10 +141,11 @@ def _read_channel(case: InputCase, path: Path) -> tuple[sitk.Image, str | None]:
     """One channel and its intensity domain (None where the values say neither)."""
     if case.kind == "slice":
         return read_slice(path, DEFAULT_PIXEL_SPACING_MM)
-    image = _read_dicom_series(case.files) if case.kind == "dicom_series" else read_image(path)
-    if image.GetDimension() == 4 or image.GetNumberOfComponentsPerPixel() > 1:
-        raise CovplanError(f"{path}: a {image.GetDimension()}D image with {image.GetNumberOfComponentsPerPixel()} "
-                           f"components; give one 2D or 3D file per channel (<case>_0000.nii.gz, <case>_0001.nii.gz)")
+    if case.kind == "dicom_series":
+        image = _read_dicom_series(case.files)
+        refuse_multichannel(image, path)
+    else:
+        image = read_image(path, nan_fix="replace them in the image")
     if case.kind == "dicom_series":
         return image, "hu"
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from covplan.atomic import atomic_file
+from covplan.atomic import atomic_file, remove_stale_temporaries
 from covplan.errors import CovplanError
 from covplan.evaluation.label_roles import label_roles
 from covplan.inference.inputs import InputCase, find_cases, read_case
@@ -240,11 +241,10 @@ def _predict_cases(input_path: Path, output_dir: Path, sources: list[_ModelSourc
     slice_gate = _slice_gate(models, settings, device)
     if rules:
         logger.info("post-processing chosen by find-best: %s", json.dumps(rules))
+    created = not output_dir.exists()
     output_dir.mkdir(parents=True, exist_ok=True)
-    # Labels and file ending of the outputs, for evaluate, report and ensemble.
-    file_ending = PNG_ENDING if all(_output_format(case) == "png" for case in cases) else NIFTI_ENDING
-    with atomic_file(output_dir / "dataset.json") as temporary:
-        temporary.write_text(json.dumps({**models[0].dataset_json, "file_ending": file_ending}, indent=2))
+    for stale in remove_stale_temporaries(output_dir) + remove_stale_temporaries(output_dir / UNCERTAINTY_FOLDER):
+        logger.info("removed %s, left by an interrupted run", stale)
     result, summaries = PredictionResult(), {}
     for case in tqdm(cases, desc="cases", unit="case", disable=len(cases) == 1):
         existing = [path.name for path in _outputs_of(case, output_dir, settings) if path.exists()]
@@ -256,12 +256,21 @@ def _predict_cases(input_path: Path, output_dir: Path, sources: list[_ModelSourc
         try:
             summary = predict_case(case, predictors, output_dir, settings, rules, slice_gate)
         except CovplanError as error:
-            logger.error("%s", error)
+            if len(cases) > 1:  # the command's closing error lists it; alone, it would be said twice
+                logger.error("%s", error)
             result.failed[case.case_id] = str(error)
             continue
         result.written.append(case.case_id)
         if summary is not None:
             summaries[case.case_id] = summary
+    if not result.written and not result.kept:
+        if created:  # nothing predicted: leave nothing behind
+            shutil.rmtree(output_dir)
+        return result
+    # Labels and file ending of the outputs, for evaluate, report and ensemble.
+    file_ending = PNG_ENDING if all(_output_format(case) == "png" for case in cases) else NIFTI_ENDING
+    with atomic_file(output_dir / "dataset.json") as temporary:
+        temporary.write_text(json.dumps({**models[0].dataset_json, "file_ending": file_ending}, indent=2))
     if settings.save_uncertainty and summaries:
         _write_uncertainty_summary(output_dir, summaries)
     if slice_gate is not None and slice_gate.decisions:

@@ -14,7 +14,9 @@ from tqdm import tqdm
 
 from covplan import __version__
 from covplan.architectures.base import ArchitecturePlugin
+from covplan.architectures.network_check import check_networks_for_planning
 from covplan.atomic import copy_file_atomic, write_json_atomic
+from covplan.conversion.slice_format import MIXED_SPACING_RATIO
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dataset
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
@@ -22,12 +24,12 @@ from covplan.planning.budget import plan_candidates
 from covplan.planning.explain import explain_configuration
 from covplan.planning.planner import ArchitecturePlanner
 from covplan.planning.presets import get_preset
-from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, patients_of_cases
-from covplan.training.work_folder import MAIN_CONFIGURATIONS
+from covplan.planning.splits import (DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, patients_of_cases,
+                                     resolve_num_folds)
+from covplan.training.work_folder import CONFIGURATIONS, MAIN_CONFIGURATIONS
 
 logger = logging.getLogger(__name__)
 
-CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")
 CASCADE = "3d_cascade_fullres"
 # nnU-Net's default memory target.
 DEFAULT_GPU_MEMORY_GB = 8.0
@@ -46,7 +48,7 @@ def plans_path(work_dir: Path, architecture: str) -> Path:
 
 def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str] = ("plain_unet",),
                  configurations: Sequence[str] | None = None, gpu_memory_gb: float | None = None,
-                 preset: str | None = None, num_folds: int = DEFAULT_NUM_FOLDS, seed: int = DEFAULT_SPLIT_SEED,
+                 preset: str | None = None, num_folds: int | None = None, seed: int = DEFAULT_SPLIT_SEED,
                  num_processes: int = 2, budget_candidates: bool = False, loss: str | None = None
                  ) -> dict[str, Path]:
     """Plan ``dataset_dir`` (nnU-Net raw layout, optionally with covplan_dataset.json) for
@@ -66,22 +68,29 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
     unknown = sorted(set(configurations or ()) - set(CONFIGURATIONS))
     if unknown:
         raise CovplanError(f"unknown configuration {', '.join(unknown)}; known: {', '.join(CONFIGURATIONS)}")
-    if not (dataset_dir / "dataset.json").is_file():
-        raise CovplanError(f"{dataset_dir} has no dataset.json; give a dataset in nnU-Net's raw layout "
-                           f"(see `covplan convert`)")
+    dataset_json = _read_dataset_json(dataset_dir)
+    if {"channel_names", "labels"} <= dataset_json.keys():  # else verify_dataset names what is missing
+        dims = {2 if name == "2d" else 3 for name in configurations or CONFIGURATIONS}
+        check_networks_for_planning(list(plugins), dims, len(dataset_json["channel_names"]),
+                                    _num_segmentation_heads(dataset_json))
     digest = dataset_hash(dataset_dir)
     fingerprint_file = work_dir / "dataset_fingerprint.json"
     reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest) and fingerprint_file.is_file()
     if not reuse_fingerprint:  # a reused fingerprint's dataset passed the check, and its hash is unchanged
         verify_dataset(dataset_dir, num_processes)
-    dataset_json = json.loads((dataset_dir / "dataset.json").read_text())
     check_losses_support_labels(dataset_json, dataset_dir / "dataset.json", plugins.values(), loss)
     case_ids = sorted(_training_case_ids(dataset_dir, dataset_json))
-    splits = patient_grouped_splits(patients_of_cases(dataset_dir, case_ids), num_folds, seed)
+    case_patients = patients_of_cases(dataset_dir, case_ids)
+    if num_folds is None and resolve_num_folds(None, case_patients) < DEFAULT_NUM_FOLDS:
+        num_patients = len(set(case_patients.values()))
+        logger.warning("%s has %d patients: planning %d folds instead of %d, one patient per validation fold "
+                       "(--num-folds chooses)", dataset_dir, num_patients, num_patients, DEFAULT_NUM_FOLDS)
+    splits = patient_grouped_splits(case_patients, num_folds, seed)
     if reuse_fingerprint:
         fingerprint = json.loads(fingerprint_file.read_text())
     else:
         fingerprint = extract_fingerprint(dataset_dir, work_dir, num_processes)
+    warn_about_spacing_spread(dataset_dir, fingerprint)
     gpu_memory = DEFAULT_GPU_MEMORY_GB if gpu_memory_gb is None else float(gpu_memory_gb)
     wanted = sorted(set(configurations or CONFIGURATIONS)
                     & set(chosen_preset.configurations if chosen_preset else CONFIGURATIONS))
@@ -112,6 +121,40 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
     return written
 
 
+def planned_num_folds(dataset_dir: Path, num_folds: int | None = None) -> int:
+    """How many folds :func:`plan_dataset` will plan for ``dataset_dir``: known before any
+    work, so that a run can split its time budget or check the folds it was asked for."""
+    dataset_json = _read_dataset_json(Path(dataset_dir))
+    case_ids = sorted(_training_case_ids(Path(dataset_dir), dataset_json))
+    return resolve_num_folds(num_folds, patients_of_cases(Path(dataset_dir), case_ids))
+
+
+def warn_about_spacing_spread(dataset_dir: Path, fingerprint: dict[str, Any]) -> None:
+    """Warn when the cases' in-plane pixel spacings lie far apart (slices in mixed formats
+    with assumed spacings, most often): resampled to one planned spacing, the finest cases
+    grow many times larger and training and validation seem to hang on them."""
+    in_plane = [min(spacing[-2:]) for spacing in fingerprint.get("spacings", [])]
+    if not in_plane or max(in_plane) / min(in_plane) <= MIXED_SPACING_RATIO:
+        return
+    logger.warning("%s: in-plane pixel spacing ranges from %g to %g mm over the cases, so at one planned spacing some "
+                   "cases become %.0fx as many pixels a side as others and training and validation slow down; if "
+                   "slices of mixed formats had spacings assumed, convert them with one spacing (`covplan convert "
+                   "slices --pixel-spacing MM`, docs/formats.md)", dataset_dir, min(in_plane), max(in_plane),
+                   max(in_plane) / min(in_plane))
+
+
+def _read_dataset_json(dataset_dir: Path) -> dict[str, Any]:
+    if not (dataset_dir / "dataset.json").is_file():
+        raise CovplanError(f"{dataset_dir} has no dataset.json; give a dataset in nnU-Net's raw layout "
+                           f"(see `covplan convert`)")
+    return json.loads((dataset_dir / "dataset.json").read_text())
+
+
+def _num_segmentation_heads(dataset_json: dict[str, Any]) -> int:
+    """The network outputs the dataset's labels need, counted as nnU-Net counts them."""
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
+
+    return LabelManager(dataset_json["labels"], dataset_json.get("regions_class_order")).num_segmentation_heads
 def check_losses_support_labels(dataset_json: dict[str, Any], source: Path, plugins: Iterable[ArchitecturePlugin],
                                 loss: str | None = None) -> None:
     """Refuse a dataset whose labels (regions, an ignore label) the loss cannot train on:

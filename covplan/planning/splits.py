@@ -29,9 +29,29 @@ def patients_of_cases(dataset_dir: Path, case_ids: list[str]) -> dict[str, str]:
     return {case: str(listed.get(case, {}).get("patient_id", case)) for case in case_ids}
 
 
-def patient_grouped_splits(case_patients: dict[str, str], num_folds: int = DEFAULT_NUM_FOLDS,
+def resolve_num_folds(num_folds: int | None, case_patients: dict[str, str]) -> int:
+    """The number of folds to plan: ``num_folds``, or by default nnU-Net's 5 when the
+    dataset has as many patients, else one fold per patient. A count the patients cannot
+    fill is refused, naming the option that sets it."""
+    num_patients = len(set(case_patients.values()))
+    if num_folds is None:
+        if num_patients < 2:
+            raise CovplanError(f"cross-validation needs at least 2 patients, but the dataset has {num_patients} "
+                               f"({len(case_patients)} cases); add patients")
+        return min(DEFAULT_NUM_FOLDS, num_patients)
+    if num_folds < 2:
+        raise CovplanError(f"cross-validation needs at least 2 folds, got {num_folds}; use --num-folds 2 or more")
+    if num_folds > num_patients:
+        raise CovplanError(f"{num_folds} folds need at least {num_folds} patients, but the dataset has "
+                           f"{num_patients} patients ({len(case_patients)} cases); use --num-folds "
+                           f"{num_patients} or fewer")
+    return num_folds
+
+
+def patient_grouped_splits(case_patients: dict[str, str], num_folds: int | None = None,
                            seed: int = DEFAULT_SPLIT_SEED) -> list[dict[str, list[str]]]:
-    """``num_folds`` train/validation splits in nnU-Net's ``splits_final.json`` format.
+    """Train/validation splits in nnU-Net's ``splits_final.json`` format, as many as
+    :func:`resolve_num_folds` says.
 
     Patients are shuffled with ``seed``, then assigned largest first to the fold that has
     the fewest cases so far, so fold sizes differ by at most the largest patient's case
@@ -42,12 +62,7 @@ def patient_grouped_splits(case_patients: dict[str, str], num_folds: int = DEFAU
     cases_by_patient: dict[str, list[str]] = {}
     for case, patient in sorted(case_patients.items()):
         cases_by_patient.setdefault(patient, []).append(case)
-    if num_folds < 2:
-        raise CovplanError(f"cross-validation needs at least 2 folds, got {num_folds}")
-    if num_folds > len(cases_by_patient):
-        raise CovplanError(f"{num_folds} folds need at least {num_folds} patients, but the dataset has "
-                           f"{len(cases_by_patient)} patients ({len(case_patients)} cases); use --folds "
-                           f"{len(cases_by_patient)} or fewer")
+    num_folds = resolve_num_folds(num_folds, case_patients)
     patients = sorted(cases_by_patient)
     np.random.RandomState(seed).shuffle(patients)
     patients.sort(key=lambda patient: -len(cases_by_patient[patient]))  # stable: shuffled order within a size

@@ -167,11 +167,8 @@ def _measure_cases(predictions: _LabelMapFolder, roles: LabelRoles, patient_ids:
     for case_id, path in tqdm(predictions.files.items(), desc="report", unit="case",
                               disable=len(predictions.files) < 2):
         label_map, spacing = read_label_map(predictions.reader, path)
-        known = set(roles.names).union(*roles.regions.values())
-        unknown = sorted(set(np.unique(label_map).tolist()) - {0, roles.ignore_label} - known)
-        if unknown:
-            raise CovplanError(f"{path}: label value(s) {unknown} are not in the dataset.json labels; "
-                               "give the dataset.json of the model that made these predictions")
+        roles.refuse_unnamed_values(np.unique(label_map).tolist(), path,
+                                    "give the dataset.json of the model that made these predictions")
         image = read_image(images[case_id], label_map.shape) if case_id in images else None
         lung_mask, lung_mask_source = (None, LUNG_MASKS_SOURCE) if roles.lung_region else \
             _case_lung_mask(case_id, path, label_map.shape, lung_masks, image, derive_lungs)
@@ -287,6 +284,11 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
         logger.warning("the model has no lung label and no --images were given: the lung, the shares and the grade "
                        "stay unknown; give --images to derive the lungs from them")
     found_images = image_files(Path(images)) if images is not None else {}
+    without_image = sorted(set(predictions.files) - set(found_images)) if images is not None else []
+    if without_image:
+        shown = ", ".join(without_image[:5]) + (f" and {len(without_image) - 5} more" if len(without_image) > 5 else "")
+        logger.warning("%d prediction(s) have no image in %s (CASE.ext or CASE_0000.ext), so their masks are drawn "
+                       "over black: %s", len(without_image), images, shown)
     measurements, overlays = _measure_cases(predictions, roles, _patient_ids(covplan_dataset), found_images, lung_masks,
                                             derive_lungs)
     units = {measurement.unit for measurement in measurements}

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from covplan.atomic import atomic_directory, atomic_file
 from covplan.evaluation import evaluate_folder
+from covplan.nnunet_paths import nnunet_prints_to_log
 from covplan.registry import get_architecture
 from covplan.training.work_folder import TrainingInputs
 
@@ -45,8 +46,13 @@ def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: li
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=use_mirroring,
-                                perform_everything_on_device=device.type == "cuda", device=device, allow_tqdm=False)
+    # nnunetv2 (2.8.1) prints "perform_everything_on_device=True is only supported for cuda
+    # devices!" for every non-CUDA device, whatever perform_everything_on_device says: no
+    # argument silences it, so its prints go to the debug log as covplan's other nnU-Net calls do.
+    with nnunet_prints_to_log(logger, "predictor"):
+        predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=use_mirroring,
+                                    perform_everything_on_device=device.type == "cuda", device=device,
+                                    allow_tqdm=False)
     # The plugin's prediction form of the network (e.g. batch norm folded in), as `covplan predict` runs it.
     inference_network = get_architecture(inputs.architecture).inference_network(network.eval())
     predictor.manual_initialization(FullResolutionOutput(inference_network).eval(), inputs.plans_manager,

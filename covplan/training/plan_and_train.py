@@ -9,6 +9,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from covplan.errors import CovplanError
 from covplan.tracking import RunDescription, Tracking, open_tracking
 from covplan.tracking.base import flatten_params
 from covplan.training.evaluation import cross_validation_summary
@@ -21,11 +22,14 @@ logger = logging.getLogger(__name__)
 def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold] | None = None,
                    configuration: str | None = None, settings: TrainingSettings | None = None, resume: bool = False,
                    gpu_memory_gb: float | None = None, preset: str | None = None,
-                   num_processes: int = 2, budget_scope: str = "fold") -> dict[str, dict[str, Any]]:
+                   num_processes: int = 2, budget_scope: str = "fold", num_folds: int | None = None
+                   ) -> dict[str, dict[str, Any]]:
     """Plan ``dataset_dir`` for every architecture into ``work_dir``
-    (:func:`covplan.planning.plan_dataset`), preprocess it, train each fold (default: every
-    fold of the split) and return the cross-validation summary of each model folder
-    (empty without evaluation or without numbered folds).
+    (:func:`covplan.planning.plan_dataset`, ``num_folds`` folds: by default 5, or one per
+    patient when there are fewer), preprocess it, train each fold (default: every fold of
+    the split) and return the cross-validation summary of each model folder (empty without
+    evaluation or without numbered folds). Folds the split will not have are refused
+    before any work.
 
     With ``settings.time_budget_s`` the plans are fitted to the budget
     (:func:`covplan.planning.budget.plan_for_budget`); ``budget_scope`` says whether the
@@ -41,26 +45,32 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
                          params=flatten_params({"architectures": list(architectures), "folds": folds,
                                                 "configuration": configuration, "preset": preset,
                                                 "budget_scope": budget_scope, "gpu_memory_gb": gpu_memory_gb,
+                                                "num_folds": num_folds,
                                                 "settings": asdict(settings)}))
     with tracking.run(run):
         return _plan_and_train(dataset_dir, work_dir, architectures, folds, configuration, settings, resume,
-                               gpu_memory_gb, preset, num_processes, budget_scope, tracking)
+                               gpu_memory_gb, preset, num_processes, budget_scope, num_folds, tracking)
 
 
 def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold] | None,
                     configuration: str | None, settings: TrainingSettings, resume: bool, gpu_memory_gb: float | None,
-                    preset: str | None, num_processes: int, budget_scope: str, tracking: Tracking
-                    ) -> dict[str, dict[str, Any]]:
+                    preset: str | None, num_processes: int, budget_scope: str, num_folds: int | None,
+                    tracking: Tracking) -> dict[str, dict[str, Any]]:
     from covplan.planning import plan_dataset
     from covplan.planning.budget import BUDGET_RECORD, plan_for_budget
-    from covplan.planning.splits import DEFAULT_NUM_FOLDS
+    from covplan.planning.plan import planned_num_folds
     from covplan.preprocessing import preprocess
 
     configurations = [configuration] if configuration else None
     planning = dict(configurations=configurations, gpu_memory_gb=gpu_memory_gb, preset=preset,
-                    num_processes=num_processes, loss=settings.loss)
+                    num_processes=num_processes, num_folds=num_folds, loss=settings.loss)
+    split_size = planned_num_folds(dataset_dir, num_folds)
+    outside = [fold for fold in folds or () if fold != "all" and not 0 <= fold < split_size]
+    if outside:
+        raise CovplanError(f"fold {outside[0]} is out of range: {dataset_dir} is split into {split_size} folds, 0 to "
+                           f"{split_size - 1}; choose --folds among them (or all), or plan more with --num-folds")
     if settings.time_budget_s is not None and budget_scope == "total":
-        runs = len(architectures) * (len(folds) if folds is not None else DEFAULT_NUM_FOLDS)
+        runs = len(architectures) * (len(folds) if folds is not None else split_size)
         settings = replace(settings, time_budget_s=settings.time_budget_s / runs)
     if settings.time_budget_s is not None and resume and _fitted_to_budget(Path(work_dir), architectures):
         logger.info("resuming on the plans already fitted to the budget in %s", work_dir)

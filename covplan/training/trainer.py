@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from covplan.architectures.network_check import check_network
 from covplan.architectures.recipes import step_scheduler
 from covplan.errors import CovplanError
 from covplan.evaluation.label_roles import label_roles
@@ -31,11 +34,12 @@ from covplan.training.distributed import (
     join_process_group, leave_process_group, main_process_values, resolve_device, sum_over_processes,
 )
 from covplan.training.evaluation import evaluate_fold, write_fold_time
+from covplan.training.fold_lock import fold_lock
 from covplan.training.interruption import interrupted_by_signals
 from covplan.training.progress import log_columns, peak_memory_mb, plot_progress, write_training_log
 from covplan.training.tracked import budget_params, epoch_metrics, fold_run, report_fold_end
 from covplan.training.work_folder import (
-    Fold, TrainingInputs, fold_case_identifiers, load_training_inputs, write_model_description,
+    Fold, TrainingInputs, check_case_files, fold_case_identifiers, load_training_inputs, write_model_description,
 )
 
 logger = logging.getLogger(__name__)
@@ -85,6 +89,7 @@ class Trainer:
         self.loss_plugin = get_loss(self.loss_name)
         check_loss_supports_labels(self.loss_plugin, inputs.label_manager, str(inputs.work / "dataset.json"))
         self.train_ids, self.val_ids = fold_case_identifiers(inputs, fold)
+        check_case_files(inputs, self.train_ids, self.val_ids, references=self.settings.evaluate)
         self.output_folder = inputs.fold_folder(fold)
         self.device = resolve_device(self.settings.device)
         self.group = join_process_group(self.device.type)
@@ -502,8 +507,31 @@ def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | N
     plan-and-train's) open; default those of ``settings.trackers``."""
     get_architecture(architecture)  # an unknown name fails here, listing the known ones
     inputs = load_training_inputs(Path(work), architecture, configuration)
+    check_network(architecture, inputs.plan, inputs.num_input_channels, inputs.label_manager.num_segmentation_heads)
+    fold_folder = inputs.fold_folder(fold)
+    if resume and _finished(fold_folder):
+        logger.warning("%s is finished (checkpoint_final.pth is its last checkpoint): nothing to resume; train it "
+                       "without --resume to train it again", fold_folder)
+        return _validation_summary(fold_folder)
+    # Under torchrun the processes of one run share the fold: the first one holds the lock.
+    lock = fold_lock(fold_folder) if os.environ.get("RANK", "0") == "0" else nullcontext()
     try:
-        with interrupted_by_signals():
+        with lock, interrupted_by_signals():
             return Trainer(inputs, fold, settings, tracking).run(resume=resume)
     finally:
         leave_process_group()
+
+
+def _finished(fold_folder: Path) -> bool:
+    """The run ended: its final checkpoint is the last one written (a later run that was
+    interrupted leaves a newer checkpoint_latest.pth, which --resume continues)."""
+    final, latest = fold_folder / "checkpoint_final.pth", fold_folder / "checkpoint_latest.pth"
+    return final.is_file() and (not latest.is_file() or final.stat().st_mtime_ns >= latest.stat().st_mtime_ns)
+
+
+def _validation_summary(fold_folder: Path) -> dict[str, Any] | None:
+    """The evaluation summary a finished fold wrote (None when it was trained without)."""
+    from nnunetv2.evaluation.evaluate_predictions import load_summary_json
+
+    path = fold_folder / "validation" / "summary.json"
+    return load_summary_json(str(path)) if path.is_file() else None

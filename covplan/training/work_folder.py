@@ -20,6 +20,8 @@ from covplan.errors import CovplanError
 from covplan.json_files import read_json
 
 Fold = Union[int, str]  # an index into splits_final.json, or "all"
+# The configurations covplan plans (nnU-Net's, less the cascade, which covplan does not train).
+CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")
 MAIN_CONFIGURATIONS = ("3d_fullres", "2d")  # the default configuration: the first one planned
 
 
@@ -116,11 +118,34 @@ def fold_case_identifiers(inputs: TrainingInputs, fold: Fold) -> tuple[list[str]
     splits_file = inputs.work / "splits_final.json"
     splits = read_json(splits_file, f"run `covplan plan ... -o {inputs.work}` to write the folds")
     if not isinstance(fold, int) or not 0 <= fold < len(splits):
-        raise CovplanError(f"fold {fold} is out of range: {splits_file} has folds 0 to {len(splits) - 1} "
-                           f"(or use fold 'all')")
+        raise CovplanError(f"fold {fold} is out of range: {splits_file} has folds 0 to {len(splits) - 1}; "
+                           f"choose --folds among them, or all")
     return list(splits[fold]["train"]), list(splits[fold]["val"])
 
 
+# The files nnU-Net's preprocessor writes per case, by the data file's ending
+# (nnunetv2's nnUNetDatasetBlosc2 and nnUNetDatasetNumpy).
+CASE_FILES = {"b2nd": ("{}.b2nd", "{}_seg.b2nd", "{}.pkl"), "npz": ("{}.npz", "{}.pkl")}
+
+
+def check_case_files(inputs: TrainingInputs, train_ids: list[str], val_ids: list[str], references: bool) -> None:
+    """Refuse to train when a case of the fold lacks a preprocessed file (or, with
+    ``references``, its reference label map in ``gt_segmentations/``): nnU-Net's loaders
+    would fail mid-epoch, or the validation would quietly leave the case out."""
+    folder = inputs.preprocessed_folder
+    ending = "b2nd" if any(folder.glob("*.b2nd")) else "npz"
+    wanted = [folder / pattern.format(case) for case in sorted(set(train_ids) | set(val_ids))
+              for pattern in CASE_FILES[ending]]
+    if references:
+        file_ending = inputs.dataset_json.get("file_ending", ".nii.gz")
+        wanted += [inputs.work / "gt_segmentations" / f"{case}{file_ending}" for case in sorted(val_ids)]
+    missing = [path for path in wanted if not path.is_file()]
+    if missing:
+        shown = ", ".join(str(path.relative_to(inputs.work)) for path in missing[:4])
+        more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+        raise CovplanError(f"{inputs.work}: {len(missing)} file(s) of the fold's cases are missing ({shown}{more}); "
+                           f"rebuild them with `covplan preprocess {inputs.work} -a {inputs.architecture} "
+                           f"-c {inputs.configuration} --overwrite`")
 def write_model_description(inputs: TrainingInputs) -> None:
     """Plans (under nnU-Net's name ``plans.json``), dataset.json, fingerprint and, when
     the WORK folder has it, covplan_dataset.json (the intensity domain predict checks)

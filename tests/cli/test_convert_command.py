@@ -13,7 +13,7 @@ def test_convert_help_lists_the_converters_and_each_its_options():
     slices_help = runner.invoke(cli, ["convert", "slices", "--help"])
     assert slices_help.exit_code == 0
     assert "Usage: cli convert slices [OPTIONS] SRC_DIR OUT_DIR" in slices_help.output
-    for option in ("--intensity [auto|grey8|hu]", "--merge-lesions", "-j, --workers", "--skip-bad", "Example:"):
+    for option in ("--intensity [auto|grey8|hu]", "--merge-lesions", "-j, --num-processes", "--skip-bad", "Example:"):
         assert option in slices_help.output
     unknown = runner.invoke(cli, ["convert", "dicomdir", "a", "b"])
     assert unknown.exit_code == 2

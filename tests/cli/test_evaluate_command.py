@@ -1,5 +1,6 @@
 import json
 
+import click
 import pytest
 
 from click.testing import CliRunner
@@ -66,3 +67,32 @@ def test_evaluate_options_choose_the_tolerance_and_turn_off_boundary_and_lesion_
     assert quick.exit_code == 0, quick.output
     assert quick.output.splitlines()[0].split() == ["class", "Dice", "IoU", "Sens", "Spec", "Prec"]
     assert "HD95" not in json.loads((pred_dir / "summary.json").read_text())["mean"]["3"]
+
+
+def test_a_label_value_dataset_json_does_not_name_is_refused_as_report_refuses_it(tmp_path):
+    gt_dir, pred_dir = _dataset(tmp_path)
+    prediction = lung_infection_pair()[1]
+    prediction[0, 0, 0] = 7
+    write_nifti(pred_dir / "c1.nii.gz", prediction)
+    result = CliRunner().invoke(cli, ["evaluate", str(gt_dir), str(pred_dir), "-j", "1"])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {pred_dir / 'c1.nii.gz'}: label value(s) [7] are not in the dataset.json labels; "
+                             f"give the dataset.json that names every label (--dataset-json)\n")
+    assert not (pred_dir / "summary.json").exists()
+
+
+def test_wide_values_keep_a_space_between_columns(tmp_path):
+    from covplan.cli.evaluate_command import _print_means
+
+    summary = {"names": {"1": "lung"}, "mean": {1: {"Dice": 0.0161, "HD95": 174.15012}},
+               "foreground_mean": {"Dice": 0.0161, "HD95": 174.15012}}
+
+    @click.command()
+    def show():
+        _print_means(summary)
+
+    lines = CliRunner().invoke(show).output.splitlines()
+    assert lines[0].split() == ["class", "Dice", "HD95"]
+    assert lines[1].split() == ["lung", "0.0161", "174.1501"]
+    assert lines[2].split() == ["foreground", "mean", "0.0161", "174.1501"]
+    assert len({len(line) for line in lines}) == 1  # the columns line up

@@ -38,7 +38,7 @@ def test_find_best_ranks_models_and_ensembles_and_stores_the_post_processing(tmp
 def test_without_saved_probabilities_the_output_says_ensembles_need_them(tmp_path):
     work = build_work_folder(tmp_path / "work", {"good_unet": None, "weak_unet": 0.6})
     output = tmp_path / "best.json"
-    result = CliRunner().invoke(cli, ["find-best", str(work), "--archs", "weak_unet", "--archs", "good_unet",
+    result = CliRunner().invoke(cli, ["find-best", str(work), "--arch", "weak_unet", "--arch", "good_unet",
                                       "-o", str(output), "-j", "1"])
     assert result.exit_code == 0, result.output
     assert ("no ensembles: ensembles need saved validation probabilities (.npz files, as nnU-Net writes them "
@@ -49,7 +49,7 @@ def test_without_saved_probabilities_the_output_says_ensembles_need_them(tmp_pat
 
 def test_only_the_chosen_architectures_are_compared(tmp_path):
     work = build_work_folder(tmp_path / "work", {"good_unet": None, "weak_unet": None})
-    result = CliRunner().invoke(cli, ["find-best", str(work), "--archs", "weak_unet", "-j", "1"])
+    result = CliRunner().invoke(cli, ["find-best", str(work), "--arch", "weak_unet", "-j", "1"])
     assert result.exit_code == 0, result.output
     assert json.loads((work / "find_best.json").read_text())["best"] == WEAK
     assert (work / WEAK / "postprocessing.json").is_file() and not (work / GOOD / "postprocessing.json").exists()

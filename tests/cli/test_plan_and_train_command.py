@@ -27,3 +27,34 @@ def test_plans_preprocesses_trains_two_folds_and_prints_the_table(raw_2d, tmp_pa
     assert [line.split()[0] for line in lines[-3:]] == ["0", "1", "mean"]
     lung_mean = cv_summary["mean"]["lung"]
     assert lines[-1].split()[:2] == ["mean", "-" if lung_mean is None else f"{lung_mean:.4f}"]
+
+
+def test_fewer_patients_than_five_plan_one_fold_each_and_say_so(tmp_path, caplog):
+    from tests.tiny_datasets import write_raw_dataset
+
+    raw = write_raw_dataset(tmp_path / "Dataset503_Three", num_cases=3, shape_zyx=(48, 40), spacing_xyz=(0.7, 0.7))
+    work = tmp_path / "work"
+    result = CliRunner().invoke(cli, [
+        "plan-and-train", str(raw), "-o", str(work), "-a", "plain_unet", "-f", "2", "-j", "1", "--epochs", "1",
+        "--iters-per-epoch", "1", "--val-iters", "1", "--num-workers", "0", "--no-tta", "--no-evaluate"])
+    assert result.exit_code == 0, result.output
+    assert f"{raw} has 3 patients: planning 3 folds instead of 5, one patient per validation fold " \
+           f"(--num-folds chooses)" in caplog.text
+    validation = [split["val"] for split in json.loads((work / "splits_final.json").read_text())]
+    assert sorted(validation) == [["case_000"], ["case_001"], ["case_002"]]
+    assert (work / "plain_unet__2d" / "fold_2" / "checkpoint_final.pth").is_file()
+
+
+def test_a_fold_the_split_will_not_have_is_refused_before_any_work_naming_the_options(tmp_path):
+    from tests.tiny_datasets import write_raw_dataset
+
+    raw = write_raw_dataset(tmp_path / "Dataset503_Three", num_cases=3, shape_zyx=(48, 40), spacing_xyz=(0.7, 0.7))
+    result = CliRunner().invoke(cli, ["plan-and-train", str(raw), "-o", str(tmp_path / "work"), "-f", "0", "3"])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: fold 3 is out of range: {raw} is split into 3 folds, 0 to 2; choose --folds "
+                             f"among them (or all), or plan more with --num-folds\n")
+    result = CliRunner().invoke(cli, ["plan-and-train", str(raw), "-o", str(tmp_path / "work"), "--num-folds", "4"])
+    assert result.exit_code == 1
+    assert result.output.endswith("4 folds need at least 4 patients, but the dataset has 3 patients (3 cases); "
+                                  "use --num-folds 3 or fewer\n")
+    assert not (tmp_path / "work").exists()

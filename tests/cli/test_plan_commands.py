@@ -11,7 +11,7 @@ from covplan.cli import cli
 
 
 def test_plan_explains_every_value_and_preprocesses(raw_3d: Path, work_3d: Path):
-    result = CliRunner().invoke(cli, ["plan", str(raw_3d), "-o", str(work_3d), "-c", "3d_fullres", "--folds", "3",
+    result = CliRunner().invoke(cli, ["plan", str(raw_3d), "-o", str(work_3d), "-c", "3d_fullres", "--num-folds", "3",
                                       "--explain", "--preprocess", "-j", "1"])
 
     assert result.exit_code == 0, result.output
@@ -30,7 +30,7 @@ def test_plan_explains_every_value_and_preprocesses(raw_3d: Path, work_3d: Path)
     (["--arch", "qchc_unte"], "Error: unknown architecture 'qchc_unte'; known: "),
     (["--preset", "method-z"], "Error: unknown preset 'method-z'; known: method-a"),
     (["--gpu-memory", "0.000001", "-c", "3d_fullres"], "Error: a memory target of 1e-06 GB is too small"),
-    (["--folds", "9"], "Error: 9 folds need at least 9 patients, but the dataset has 6 patients (8 cases)"),
+    (["--num-folds", "9"], "Error: 9 folds need at least 9 patients, but the dataset has 6 patients (8 cases); use --num-folds 6 or fewer"),
 ])
 def test_plan_errors_are_one_line(raw_3d: Path, work_3d: Path, arguments: list[str], message: str):
     result = CliRunner().invoke(cli, ["plan", str(raw_3d), "-o", str(work_3d), *arguments])
@@ -45,3 +45,16 @@ def test_preprocess_without_plans_is_one_line(tmp_path: Path):
     assert result.exit_code == 1
     assert result.output == f"Error: {tmp_path} has no covplan_work.json; run `covplan plan DATASET_DIR -o " \
                             f"{tmp_path}` first\n"
+
+
+def test_plan_refuses_a_plugin_whose_network_cannot_be_built_before_any_work(raw_3d: Path, tmp_path: Path,
+                                                                             register_plugin):
+    from tests.fake_plugins import BuildFailsNet, Registers
+
+    register_plugin(Registers(BuildFailsNet()), "undo-fails")
+    result = CliRunner().invoke(cli, ["plan", str(raw_3d), "-o", str(tmp_path / "work"), "-a", "build_fails_net"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: architecture 'build_fails_net' (<in-process undo-fails>): building or "
+                                    "running its network (deep_supervision=False)")
+    assert "raised RuntimeError: weights file missing" in result.output and result.output.count("\n") == 1
+    assert not (tmp_path / "work").exists()

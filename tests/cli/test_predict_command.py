@@ -39,3 +39,14 @@ def test_a_missing_model_folder_is_refused_by_click(tmp_path):
     result = CliRunner().invoke(cli, ["predict", "-i", str(tmp_path), "-o", str(tmp_path / "out"),
                                       "-m", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_a_png_into_a_3d_model_is_one_error_line_and_leaves_no_output_folder(trained_models, tmp_path):
+    write_disc_png(tmp_path / "flat.png")
+    result = CliRunner().invoke(cli, ["predict", "-i", str(tmp_path / "flat.png"), "-o", str(tmp_path / "out"),
+                                      "-m", str(trained_models["3d"]), "--folds", "0", "--no-tta", "--device", "cpu"])
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("Error: 1 case(s) not predicted: flat: ")
+    assert "is 3D (3d_fullres); use a 2D model for slices" in result.output
+    assert not (tmp_path / "out").exists()

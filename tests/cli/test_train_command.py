@@ -16,7 +16,7 @@ TINY = ["--iters-per-epoch", "2", "--val-iters", "1", "--num-workers", "0", "--n
 
 
 def test_trains_a_fold_and_prints_the_table(work3d):
-    result = CliRunner().invoke(cli, ["train", str(work3d), "--arch", "plain_unet", "--fold", "1", "--epochs", "1",
+    result = CliRunner().invoke(cli, ["train", str(work3d), "--arch", "plain_unet", "--folds", "1", "--epochs", "1",
                                       "--seed", "3", *TINY])
     assert result.exit_code == 0, result.output
     fold_folder = work3d / "plain_unet__3d_fullres" / "fold_1"
@@ -35,11 +35,10 @@ def test_trains_a_fold_and_prints_the_table(work3d):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--arch", "no_such_net", "--fold", "0"], "Error: unknown architecture 'no_such_net'; known: "),
-    (["--arch", "plain_unet", "--fold", "9"], "Error: fold 9 is out of range: "),
-    (["--arch", "plain_unet", "--fold", "last"], "Error: fold must be a number or 'all', not 'last'"),
-    (["--arch", "plain_unet", "--fold", "0", "--loss", "no_such_loss"], "Error: unknown loss 'no_such_loss'; known: "),
-    (["--arch", "plain_unet", "--fold", "0", "--configuration", "3d_lowres"],
+    (["--arch", "no_such_net", "--folds", "0"], "Error: unknown architecture 'no_such_net'; known: "),
+    (["--arch", "plain_unet", "--folds", "9"], "Error: fold 9 is out of range: "),
+    (["--arch", "plain_unet", "--folds", "0", "--loss", "no_such_loss"], "Error: unknown loss 'no_such_loss'; known: "),
+    (["--arch", "plain_unet", "--folds", "0", "--configuration", "3d_lowres"],
      "Error: configuration '3d_lowres' is not in "),
 ])
 def test_bad_input_is_one_line(work3d, arguments, message):
@@ -49,8 +48,15 @@ def test_bad_input_is_one_line(work3d, arguments, message):
     assert not (work3d / "plain_unet__3d_fullres").exists()
 
 
+def test_a_fold_that_is_no_number_is_refused_by_click_before_any_work(work3d):
+    result = CliRunner().invoke(cli, ["train", str(work3d), "-a", "plain_unet", "-f", "last"])
+    assert result.exit_code == 2
+    assert "Error: Invalid value for '-f' / '--folds': fold must be a number or 'all', not 'last'" in result.output
+    assert not (work3d / "plain_unet__3d_fullres").exists()
+
+
 def test_unplanned_work_folder_says_to_plan(tmp_path):
-    result = CliRunner().invoke(cli, ["train", str(tmp_path), "--arch", "plain_unet", "--fold", "0"])
+    result = CliRunner().invoke(cli, ["train", str(tmp_path), "--arch", "plain_unet", "--folds", "0"])
     assert result.exit_code == 1
     assert "plans_plain_unet.json not found; run `covplan plan DATASET_DIR -o" in result.output
     assert "--arch plain_unet --preprocess` first" in result.output
@@ -59,7 +65,7 @@ def test_unplanned_work_folder_says_to_plan(tmp_path):
 def test_the_documented_fold_error_prints_what_the_docs_show(work3d, monkeypatch):
     from tests.conftest import REPO_ROOT
 
-    command = "covplan train work --arch plain_unet --fold 7"
+    command = "covplan train work --arch plain_unet --folds 7"
     documented = (REPO_ROOT / "docs" / "cli.md").read_text().split(f"$ {command}\n")[1].splitlines()[0]
     monkeypatch.chdir(work3d.parent)
     work3d.rename(work3d.parent / "work")
@@ -69,7 +75,7 @@ def test_the_documented_fold_error_prints_what_the_docs_show(work3d, monkeypatch
 
 
 def test_fold_all_prints_its_own_row(work2d):
-    result = CliRunner().invoke(cli, ["train", str(work2d), "--arch", "plain_unet", "--fold", "all", "--epochs", "1",
+    result = CliRunner().invoke(cli, ["train", str(work2d), "--arch", "plain_unet", "--folds", "all", "--epochs", "1",
                                       *TINY])
     assert result.exit_code == 0, result.output
     summary = json.loads((work2d / "plain_unet__2d" / "fold_all" / "validation" / "summary.json").read_text())
@@ -89,7 +95,7 @@ def test_an_interrupted_run_says_how_to_continue_it_and_exits_with_the_signals_s
         signal.raise_signal(signal.SIGINT)
 
     monkeypatch.setattr(Trainer, "end_epoch", end_epoch_then_ctrl_c)
-    arguments = ["train", str(work3d), "--arch", "plain_unet", "--fold", "0", "--epochs", "3", *TINY]
+    arguments = ["train", str(work3d), "--arch", "plain_unet", "--folds", "0", "--epochs", "3", *TINY]
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 130, result.output
     assert caplog.messages == [f"interrupted by SIGINT; `covplan {shlex.join(arguments)} --resume` continues it"]
@@ -97,8 +103,21 @@ def test_an_interrupted_run_says_how_to_continue_it_and_exits_with_the_signals_s
     assert (fold_folder / "checkpoint_latest.pth").is_file() and not (fold_folder / "checkpoint_final.pth").exists()
 
 
+def test_train_refuses_a_network_with_the_wrong_number_of_outputs_before_training(work3d, register_plugin):
+    from tests.fake_plugins import ExtraChannelsNet, Registers
+
+    register_plugin(Registers(ExtraChannelsNet()), "undo-extra")
+    (work3d / "plans_extra_channels_net.json").write_text((work3d / "plans_plain_unet.json").read_text())
+    result = CliRunner().invoke(cli, ["train", str(work3d), "--arch", "extra_channels_net", "--folds", "0",
+                                      "--epochs", "1", *TINY])
+    assert result.exit_code == 1
+    assert result.output == ("Error: architecture 'extra_channels_net' (<in-process undo-extra>): its network "
+                             "(deep_supervision=False) returned an output of shape (1, 6, 16, 16, 16) for an input "
+                             "of (1, 1, 16, 16, 16); expected (1, 2, 16, 16, 16) (2 classes); fix or update the "
+                             "plugin, or choose another architecture\n")
+    assert not (work3d / "extra_channels_net__3d_fullres").exists()
 def test_an_unknown_tracker_is_refused_before_training(work2d):
-    result = CliRunner().invoke(cli, ["train", str(work2d), "--arch", "plain_unet", "--fold", "0", "--tracker",
+    result = CliRunner().invoke(cli, ["train", str(work2d), "--arch", "plain_unet", "--folds", "0", "--tracker",
                                       "tensorboard", "--tracker", "wandb", *TINY])
     assert result.exit_code == 1
     assert result.output == "Error: unknown tracker 'wandb'; known: mlflow, tensorboard (see `covplan plugins`)\n"

@@ -62,3 +62,34 @@ def test_missing_and_non_image_files_are_named(tmp_path):
     (tmp_path / "notes.mha").write_text("not an image")
     with pytest.raises(CovplanError, match=f"{tmp_path / 'notes.mha'}: cannot be read"):
         read_image(tmp_path / "notes.mha")
+
+
+def write_hu_with_nan(path: Path) -> Path:
+    array = np.full((3, 4, 5), -1000.0, np.float32)
+    array[1, 2, 3] = array[2, 0, 0] = np.nan
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((0.7, 0.7, 2.5))
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def test_nan_voxels_are_refused_with_their_count(tmp_path):
+    path = write_hu_with_nan(tmp_path / "nan.nii.gz")
+    with pytest.raises(CovplanError, match=rf"{path}: 2 voxel\(s\) are NaN .*--nan-value V") as error:
+        read_image(path)
+    assert "\n" not in str(error.value)
+
+
+def test_nan_voxels_are_replaced_where_they_are_when_asked(tmp_path):
+    image = read_image(write_hu_with_nan(tmp_path / "nan.nii.gz"), nan_value=-1024.0)
+    array = sitk.GetArrayFromImage(image)
+    assert array[1, 2, 3] == array[2, 0, 0] == -1024.0
+    assert (array == -1024.0).sum() == 2 and (array == -1000.0).sum() == array.size - 2
+    assert image.GetSpacing() == pytest.approx((0.7, 0.7, 2.5))
+
+
+def test_a_4d_image_is_refused_as_4d(tmp_path):
+    path = tmp_path / "series.nii.gz"
+    sitk.WriteImage(sitk.Image([4, 4, 3, 2], sitk.sitkInt16), str(path))
+    with pytest.raises(CovplanError, match=rf"{path}: a 4D image with 1 component\(s\) per voxel"):
+        read_image(path)

@@ -81,3 +81,30 @@ def test_two_sources_of_one_case_id_are_refused(tmp_path):
     twins = [SourceCase("case_0", "p1", "train", {"image": tmp_path / name}) for name in ("a.nii", "a.nii.gz")]
     with pytest.raises(CovplanError, match=f"{tmp_path / 'a.nii.gz'}: same case id case_0 as {tmp_path / 'a.nii'}"):
         convert_cases(tmp_path, tmp_path / "out", twins, load, SPEC)
+
+
+def load_with_empty_masks(empty_cases: set[str]):
+    def load_case(case: SourceCase) -> LoadedCase:
+        image = sitk.Image((4, 4, 2), sitk.sitkInt16) - 1000
+        label = sitk.Image((4, 4, 2), sitk.sitkUInt8) + (0 if case.case_id in empty_cases else 1)
+        return LoadedCase([image], label, "hu")
+    return load_case
+
+
+def train_cases(source: Path, count: int) -> list[SourceCase]:
+    source.mkdir(exist_ok=True)
+    return [SourceCase(f"case_{i}", f"p{i}", "train", {"image": source / f"{i}.nii.gz"}) for i in range(count)]
+
+
+def test_an_empty_mask_is_named_in_a_warning(tmp_path, caplog):
+    summary = convert_cases(tmp_path / "src", tmp_path / "out", train_cases(tmp_path / "src", 3),
+                            load_with_empty_masks({"case_1"}), SPEC)
+    assert summary.written == ["case_0", "case_1", "case_2"]
+    assert "1 of 3 training masks are empty (background only): case_1" in caplog.text
+
+
+def test_a_dataset_of_empty_masks_is_refused_and_nothing_written(tmp_path):
+    with pytest.raises(CovplanError, match=r"every one of the 3 training masks is empty"):
+        convert_cases(tmp_path / "src", tmp_path / "out", train_cases(tmp_path / "src", 3),
+                      load_with_empty_masks({"case_0", "case_1", "case_2"}), SPEC)
+    assert [p.name for p in tmp_path.iterdir()] == ["src"]

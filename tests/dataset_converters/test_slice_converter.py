@@ -180,17 +180,16 @@ def test_real_semiseg_slices_become_50_cases_with_ggo_and_consolidation(tmp_path
 
 @pytest.mark.skipif(not DICOM_REAL.is_dir(), reason=f"real COVID-19-NY-SBU DICOM slices not found at {DICOM_REAL}")
 def test_real_dicom_slices_convert_to_hu_with_header_spacing(tmp_path, unchanged):
-    """The real slices have no masks: each gets an all-black one in a slice-format tree of
-    links to the untouched files."""
+    """The real slices have no masks: they are listed as healthy patients' (which need none;
+    a dataset of only all-black mask files is refused) in a slice-format tree of links to
+    the untouched files."""
     source = tmp_path / "ny_sbu"
     rows = ["patient_id,diagnosis,severity"]
     for patient in sorted(p for p in DICOM_REAL.iterdir() if p.is_dir()):
-        rows.append(f"{patient.name},covid,")
+        rows.append(f"{patient.name},healthy,")
         (source / patient.name / "slices").mkdir(parents=True)
-        (source / patient.name / "masks").mkdir()
         for dicom in sorted(patient.glob("*.dcm")):
             (source / patient.name / "slices" / dicom.name).symlink_to(dicom)
-            Image.fromarray(np.zeros((512, 512), np.uint8)).save(source / patient.name / "masks" / f"{dicom.stem}.png")
     (source / "patients.csv").write_text("\n".join(rows) + "\n")
     real_unchanged = unchanged(DICOM_REAL)
 
@@ -206,3 +205,20 @@ def test_real_dicom_slices_convert_to_hu_with_header_spacing(tmp_path, unchanged
     assert hu.min() == -1024 and hu.max() > 500  # padding -3024 became air; bone stays
     np.testing.assert_array_equal(hu, np.maximum(sitk.GetArrayFromImage(header)[0], -1024))
     assert real_unchanged()
+
+
+def test_dicom_and_png_slices_far_apart_in_spacing_are_warned_about(demo_source, tmp_path, caplog):
+    # The demo's DICOM slices carry 11.25 mm pixels in their headers; its PNG/JPG slices get 1 mm.
+    SlicesConverter().convert(demo_source("slices"), tmp_path / "out")
+    assert ("4 DICOM slices have 11.25 mm pixels (from their headers), 8 PNG/JPG slices are assumed to have 1 mm "
+            "(patients.csv pixel_spacing_mm, else 1 mm): planned at one spacing, some slices become 11x as many "
+            "pixels a side as others") in caplog.text
+    assert "give one spacing for all with --pixel-spacing MM" in caplog.text
+
+
+def test_pixel_spacing_gives_every_slice_one_spacing_and_no_warning(demo_source, tmp_path, caplog):
+    SlicesConverter().convert(demo_source("slices"), tmp_path / "out", pixel_spacing=0.8)
+    spacings = {sitk.ReadImage(str(path)).GetSpacing() for folder in ("imagesTr", "labelsTr")
+                for path in (tmp_path / "out" / folder).iterdir()}
+    assert len(spacings) == 1 and spacings.pop() == pytest.approx((0.8, 0.8))
+    assert "DICOM slices have" not in caplog.text

@@ -107,3 +107,12 @@ def test_the_real_lidc_volume_is_windowed_for_a_grey_model():
     assert image.data.shape == (1, 133, 512, 512) and not image.is_slice
     assert image.data.min() >= 0 and image.data.max() == 255
     assert image.properties["spacing"] == pytest.approx([2.5, 0.703125, 0.703125])
+
+
+def test_nan_voxels_are_refused_at_predict(tmp_path):
+    array = np.full((3, 4, 5), -1000.0, np.float32)
+    array[0, 1, 1] = np.nan
+    path = write_nifti(array, tmp_path / "scan_0000.nii.gz")
+    with pytest.raises(CovplanError, match=rf"{path}: 1 voxel\(s\) are NaN \(not a number\); replace them in the "
+                                           rf"image$"):
+        read_case(find_cases(path)[0], "hu", MODEL)

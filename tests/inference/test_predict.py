@@ -228,3 +228,17 @@ def test_stored_postprocessing_is_applied_unless_turned_off(trained_models, sphe
     assert (sitk.GetArrayFromImage(read(tmp_path / "on" / "ball.nii.gz")) == 1).sum() == 0
     predict(sphere_input[0], tmp_path / "off", [model], PredictionSettings(folds=[0], postprocess=False, **FAST))
     np.testing.assert_array_equal(sitk.GetArrayFromImage(read(tmp_path / "off" / "ball.nii.gz")), unprocessed)
+
+
+def test_temporaries_a_killed_run_left_are_removed_by_the_next_run(trained_models, sphere_input, tmp_path):
+    output = tmp_path / "out"
+    (output / "uncertainty").mkdir(parents=True)
+    left = [output / ".ball.nii.gz.k3j2.tmp", output / ".ball.nii.gz.k3j2.tmp.nii.gz",
+            output / "uncertainty" / ".ball_entropy.nii.gz.x1.tmp"]
+    for path in left:
+        path.write_bytes(b"half written")
+    (output / "notes.tmp").write_text("the user's own file")
+    result = predict(sphere_input[0], output, [trained_models["3d"]], PredictionSettings(folds=[0], **FAST))
+    assert result.written == ["ball"]
+    assert not any(path.exists() for path in left)
+    assert (output / "notes.tmp").read_text() == "the user's own file"

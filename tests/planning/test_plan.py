@@ -158,6 +158,15 @@ def test_a_3d_only_architecture_on_2d_data_is_refused(raw_2d: Path, planned_2d: 
         json.loads((planned_2d / "plans_plain_unet.json").read_text())  # nothing half-written
 
 
+def test_cases_far_apart_in_pixel_spacing_are_warned_about_at_planning(caplog):
+    from covplan.planning.plan import warn_about_spacing_spread
+
+    warn_about_spacing_spread(Path("slices"), {"spacings": [[999.0, 1.0, 1.0], [999.0, 0.9, 0.9]]})
+    assert caplog.text == ""
+    warn_about_spacing_spread(Path("slices"), {"spacings": [[999.0, 1.0, 1.0], [999.0, 11.25, 11.25]]})
+    assert ("slices: in-plane pixel spacing ranges from 1 to 11.25 mm over the cases, so at one planned spacing some "
+            "cases become 11x as many pixels a side as others") in caplog.text
+    assert "`covplan convert slices --pixel-spacing MM`" in caplog.text
 @pytest.mark.parametrize("label_kind, architectures, loss, refused", [
     ("unlabelled_slices", ["coarse_refine"], None,
      "loss 'hybrid_bce_ssim_iou' cannot train on this dataset's labels: its SSIM term compares 11 x 11 windows, "

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from covplan.errors import CovplanError
-from covplan.planning.splits import patient_grouped_splits, patients_of_cases
+from covplan.planning.splits import patient_grouped_splits, patients_of_cases, resolve_num_folds
 
 
 def _cases(count: int) -> list[str]:
@@ -47,8 +47,19 @@ def test_folds_are_balanced_with_uneven_patients_and_deterministic():
 
 def test_more_folds_than_patients_names_both_numbers():
     patients = {case: "p1" if index < 4 else "p2" for index, case in enumerate(_cases(6))}
-    with pytest.raises(CovplanError, match="5 folds need at least 5 patients, but the dataset has 2 patients"):
+    with pytest.raises(CovplanError, match="5 folds need at least 5 patients, but the dataset has 2 patients "
+                                           r"\(6 cases\); use --num-folds 2 or fewer"):
         patient_grouped_splits(patients, num_folds=5)
+
+
+def test_by_default_five_folds_or_one_per_patient_when_there_are_fewer():
+    four_patients = {case: f"p{index % 4}" for index, case in enumerate(_cases(8))}
+    assert resolve_num_folds(None, four_patients) == 4
+    assert [len(split["val"]) for split in patient_grouped_splits(four_patients)] == [2, 2, 2, 2]
+    assert resolve_num_folds(None, {case: case for case in _cases(7)}) == 5
+    assert resolve_num_folds(3, four_patients) == 3
+    with pytest.raises(CovplanError, match=r"at least 2 patients, but the dataset has 1 \(3 cases\)"):
+        resolve_num_folds(None, {case: "p1" for case in _cases(3)})
 
 
 def test_patient_ids_come_from_covplan_dataset_json(tmp_path: Path):

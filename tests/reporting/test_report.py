@@ -143,3 +143,13 @@ def test_the_report_says_how_many_slices_the_classifier_skipped(tmp_path):
     report = build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON)
     assert report["skipped_slices"] == {"classified": 2, "skipped": 1, "skipped_cases": ["vol_002"]}
     assert "called 1 of 2 slices lesion-free" in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_a_prediction_without_its_image_is_named_in_a_warning(tmp_path, caplog):
+    _volume(tmp_path)
+    _volume(tmp_path, "vol_002")
+    (tmp_path / "images" / "vol_002_0000.nii.gz").unlink()
+    build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON, images=tmp_path / "images")
+    assert (f"1 prediction(s) have no image in {tmp_path / 'images'} (CASE.ext or CASE_0000.ext), so their masks "
+            f"are drawn over black: vol_002") in caplog.text
+    assert (tmp_path / "report" / "overlays" / "vol_002.png").is_file()

@@ -67,7 +67,7 @@ def test_an_installed_tracker_gets_the_runs_metrics_and_files(work2d, tmp_path):
     assert {"name": "calls_to_file", "kind": "tracker", "description": "Writes every call as a line of JSON to "
             "$RECORDED_CALLS.", "distribution": "covplan-file-tracker", "version": "0.2.0"} in listing["plugins"]
     recorded = tmp_path / "calls.jsonl"
-    result = run_covplan("train", str(work2d), "--arch", "plain_unet", "--fold", "0", "--epochs", str(EPOCHS),
+    result = run_covplan("train", str(work2d), "--arch", "plain_unet", "--folds", "0", "--epochs", str(EPOCHS),
                          "--iters-per-epoch", "2", "--val-iters", "1", "--num-workers", "0", "--no-tta",
                          extra_path=site, COVPLAN_TRACKERS="calls_to_file tensorboard",
                          RECORDED_CALLS=str(recorded))

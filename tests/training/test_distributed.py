@@ -12,7 +12,7 @@ from covplan.training.checkpoints import load_checkpoint
 
 def test_two_processes_train_one_fold(work3d):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "covplan", "train",
-               str(work3d), "--arch", "plain_unet", "--fold", "0", "--epochs", "2", "--iters-per-epoch", "2",
+               str(work3d), "--arch", "plain_unet", "--folds", "0", "--epochs", "2", "--iters-per-epoch", "2",
                "--val-iters", "1", "--num-workers", "0", "--device", "cpu", "--no-evaluate"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -33,7 +33,7 @@ def test_two_processes_train_to_one_time_budget(work3d):
     import json
 
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "covplan", "train",
-               str(work3d), "--arch", "plain_unet", "--fold", "0", "--time-budget", "0.5", "--num-workers", "0",
+               str(work3d), "--arch", "plain_unet", "--folds", "0", "--time-budget", "0.5", "--num-workers", "0",
                "--device", "cpu", "--no-evaluate"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -65,9 +65,22 @@ def test_resume_without_a_checkpoint_trains_from_the_start_and_other_plans_are_r
     assert "nothing to resume" in caplog.text
     assert load_checkpoint(work3d / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_final.pth")["epoch"] == 1
 
+    (work3d / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_final.pth").unlink()  # a run killed before its end
     plans_file = work3d / "plans_plain_unet.json"
     plans = json.loads(plans_file.read_text())
     plans["configurations"]["3d_fullres"]["batch_size"] = 1
     plans_file.write_text(json.dumps(plans))
     with pytest.raises(CovplanError, match="trained with other plans .* train again without --resume"):
         train_fold(work3d, "plain_unet", 0, settings=settings, resume=True)
+
+
+def test_resume_of_a_finished_fold_says_so_and_changes_nothing(work3d, caplog):
+    settings = TrainingSettings(**{**SETTINGS.__dict__, "num_epochs": 1, "evaluate": True,
+                                   "test_time_mirroring": False})
+    first = train_fold(work3d, "plain_unet", 0, settings=settings)
+    fold_folder = work3d / "plain_unet__3d_fullres" / "fold_0"
+    written = {path.name: path.stat().st_mtime_ns for path in fold_folder.iterdir() if path.is_file()}
+    again = train_fold(work3d, "plain_unet", 0, settings=settings, resume=True)
+    assert f"{fold_folder} is finished (checkpoint_final.pth is its last checkpoint): nothing to resume" in caplog.text
+    assert {path.name: path.stat().st_mtime_ns for path in fold_folder.iterdir() if path.is_file()} == written
+    assert again["foreground_mean"]["Dice"] == pytest.approx(first["foreground_mean"]["Dice"])

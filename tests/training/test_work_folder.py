@@ -49,3 +49,19 @@ def test_parse_fold():
     assert parse_fold("3") == 3 and parse_fold("all") == "all"
     with pytest.raises(CovplanError, match="fold must be a number or 'all', not 'first'"):
         parse_fold("first")
+
+
+def test_a_deleted_preprocessed_file_stops_training_before_it_starts(work3d):
+    from covplan.training import TrainingSettings, train_fold
+    from tests.nnunet_work import TINY_TRAINING
+
+    (work3d / "plans_plain_unet_3d_fullres" / "case_002_seg.b2nd").unlink()
+    (work3d / "gt_segmentations" / "case_004.nii.gz").unlink()
+    fold = next(index for index, split in enumerate(json.loads((work3d / "splits_final.json").read_text()))
+                if "case_004" in split["val"])
+    with pytest.raises(CovplanError, match=r"2 file\(s\) of the fold's cases are missing "
+                                           r"\(plans_plain_unet_3d_fullres/case_002_seg.b2nd, "
+                                           r"gt_segmentations/case_004.nii.gz\); rebuild them with `covplan preprocess "
+                                           r".*work3d -a plain_unet -c 3d_fullres --overwrite`"):
+        train_fold(work3d, "plain_unet", fold, settings=TrainingSettings(num_epochs=1, **TINY_TRAINING))
+    assert not (work3d / "plain_unet__3d_fullres").exists()

@@ -88,6 +88,8 @@ def test_a_fold_trained_without_a_budget_is_not_resumed_with_one(work2d):
     settings = TrainingSettings(num_epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0,
                                 evaluate=False)
     train_fold(work2d, "plain_unet", 0, settings=settings)
+    # As if stopped before the end: a finished fold is not resumed at all.
+    (work2d / "plain_unet__2d" / "fold_0" / "checkpoint_final.pth").unlink()
     with pytest.raises(CovplanError, match="trained without --time-budget; resume it without --time-budget"):
         train_fold(work2d, "plain_unet", 0, settings=SETTINGS, resume=True)
 

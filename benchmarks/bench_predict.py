@@ -342,8 +342,8 @@ def main() -> None:
             print(f"lung model: {len(losses)} steps in {time.perf_counter() - start:.0f} s, loss "
                   f"{np.mean(losses[:10]):.3f} (first 10) -> {np.mean(losses[-10:]):.3f} (last 10)")
         reference_lung = lidc_lung_labels(sitk.GetArrayFromImage(sitk.ReadImage(str(options.lidc))))
-        print(f"| mirroring | covplan path | covplan s | nnU-Net s | time ratio | covplan MiB | nnU-Net MiB | "
-              f"memory ratio | lung Dice vs nnU-Net | voxels equal | lung Dice vs thresholded lung |")
+        print("| mirroring | covplan path | covplan s | nnU-Net s | time ratio | covplan MiB | nnU-Net MiB | "
+              "memory ratio | lung Dice vs nnU-Net | voxels equal | lung Dice vs thresholded lung |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         nnunet_runs = {}
         for name, mirroring, variant in VARIANTS:

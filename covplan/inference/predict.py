@@ -105,8 +105,10 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
     image = read_case(case, first.intensity_domain, first.folder)
     for predictor in predictors:
         predictor.check_fits(image.data, image.is_slice, case.files[0])
+    # Each model's preprocessed image, made once: the slice classifier and the networks take it.
+    inputs = [predictor.preprocess(image.data, image.properties) for predictor in predictors]
     if slice_gate is not None and image.is_slice:
-        if not slice_gate.admits(case.case_id, predictors[0].preprocess(image.data, image.properties)[0]):
+        if not slice_gate.admits(case.case_id, inputs[0][0]):
             write_label_map(np.zeros(image.data.shape[1:], dtype=np.uint8), image.properties,
                             label_file(output_dir, case.case_id, _output_format(case)), _output_format(case))
             return None
@@ -118,9 +120,8 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
     members = sum(len(predictor.model.folds) for predictor in predictors)
     # One member and nothing but labels asked for: nnU-Net's path without probabilities.
     labels_only = members == 1 and not (settings.save_probabilities or settings.save_uncertainty)
-    # Each model's preprocessed image, then the case's image is let go: it is not needed on
-    # the input grid again, and the logits' resampling back to that grid is the peak.
-    inputs = [predictor.preprocess(image.data, image.properties) for predictor in predictors]
+    # The case's image is not needed on the input grid again, and the logits' resampling
+    # back to that grid is the peak: let it go.
     image.data = None
     with tqdm(total=members, desc=case.case_id, unit="member", leave=False) as progress:
         for predictor, (preprocessed, properties) in zip(predictors, inputs):

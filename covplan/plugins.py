@@ -25,6 +25,7 @@ BUILTIN_PLUGIN_MODULES = (
     "covplan.losses.dice_ce",
     "covplan.losses.tversky_ce",
     "dataset_converters",
+    "covplan.planning.presets",
     "covplan.tracking.tensorboard_tracker",
     "covplan.tracking.mlflow_tracker",
 )

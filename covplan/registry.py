@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Callable, Generic, TypeVar
 
 from covplan.architectures.base import ArchitecturePlugin
 from covplan.conversion.base import ConverterPlugin
@@ -12,7 +12,10 @@ from covplan.losses.base import LossPlugin
 from covplan.plugins import PluginSource, load_plugins, mark_broken, plugin_source, pm
 from covplan.tracking.base import TrackerPlugin
 
-PluginT = TypeVar("PluginT", ArchitecturePlugin, LossPlugin, ConverterPlugin, TrackerPlugin)
+if TYPE_CHECKING:
+    from covplan.planning.presets import Preset
+
+PluginT = TypeVar("PluginT", ArchitecturePlugin, LossPlugin, ConverterPlugin, TrackerPlugin, "Preset")
 
 
 class PluginError(CovplanError):
@@ -100,6 +103,14 @@ def trackers() -> dict[str, Registered[TrackerPlugin]]:
     return _collect("register_trackers", TrackerPlugin, "tracker")
 
 
+def presets() -> dict[str, Registered[Preset]]:
+    """Every registered planning preset by name."""
+    # Imported here: the planning package imports this module.
+    from covplan.planning.presets import Preset
+
+    return _collect("register_presets", Preset, "preset")
+
+
 def _lookup(collection: Callable[[], dict[str, Registered]], kind: str, name: str):
     known = collection()
     if name not in known:
@@ -121,6 +132,11 @@ def get_loss(name: str) -> LossPlugin:
 def get_converter(name: str) -> ConverterPlugin:
     """The converter registered as ``name``; the error lists the known ones."""
     return _lookup(converters, "converter", name)
+
+
+def get_preset(name: str) -> Preset:
+    """The planning preset registered as ``name``; the error lists the known ones."""
+    return _lookup(presets, "preset", name)
 
 
 def get_tracker(name: str) -> TrackerPlugin:

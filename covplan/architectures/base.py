@@ -10,6 +10,7 @@ from torch import nn
 
 from covplan.architectures.memory import measure_training_memory, on_meta_device
 from covplan.architectures.recipes import nnunet_sgd_poly
+from covplan.architectures.slice_classifier import SliceClassifierRecipe
 from covplan.plugin_base import NamedPlugin
 
 # Where nnU-Net finds a plugin network: see covplan.architectures.nnunet_adapter.
@@ -99,6 +100,12 @@ class ArchitecturePlugin(NamedPlugin, ABC):
         memory format. Must not modify ``network``: the predictor loads the next fold's
         weights into it. The default returns ``network`` itself."""
         return network
+
+    def slice_classifier(self) -> SliceClassifierRecipe | None:
+        """The recipe of this 2D network's slice classifier (lesion / no lesion per slice,
+        see :mod:`covplan.architectures.slice_classifier`), or None (the default) when it
+        offers none. `covplan train-classifier` refuses an architecture without one."""
+        return None
 
     def estimate_memory(self, plan: dict[str, Any], num_input_channels: int, num_classes: int,
                         batch_size: int | None = None) -> int:

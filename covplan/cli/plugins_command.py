@@ -35,18 +35,20 @@ def network_sizes(plugin: ArchitecturePlugin) -> list[dict[str, Any]]:
 
 
 def plugin_listing(with_network_sizes: bool = False) -> dict[str, list[dict[str, Any]]]:
-    """Every registered architecture, loss, converter and tracker, and every broken plugin, as
+    """Every registered architecture, loss, converter, tracker and planning preset, and every broken plugin, as
     JSON-ready dictionaries; with ``with_network_sizes`` each architecture also gets
     ``network_sizes`` (see :func:`network_sizes`)."""
     rows: list[dict[str, Any]] = []
     for kind, collection in (("architecture", registry.architectures()), ("loss", registry.losses()),
-                             ("converter", registry.converters()), ("tracker", registry.trackers())):
+                             ("converter", registry.converters()), ("tracker", registry.trackers()),
+                             ("preset", registry.presets())):
         for name, registered in sorted(collection.items()):
             row: dict[str, Any] = {"name": name, "kind": kind}
             if kind == "architecture":
                 row["dims"] = list(registered.plugin.dims)
                 row["default_loss"] = registered.plugin.default_loss
                 row["onnx"] = registered.plugin.onnx_unsupported or "yes"
+                row["slice_classifier"] = registered.plugin.slice_classifier() is not None
                 if with_network_sizes:
                     row["network_sizes"] = network_sizes(registered.plugin)
             row.update(description=registered.plugin.description,
@@ -63,7 +65,7 @@ def plugin_listing(with_network_sizes: bool = False) -> dict[str, list[dict[str,
               help=f"Also build each architecture for a small reference 2D and 3D plan "
                    f"({COUNTED_INPUT_CHANNELS} input channel, {COUNTED_CLASSES} classes) and print its parameter count.")
 def plugins_command(as_json: bool, verbose: bool) -> None:
-    """List installed architectures, losses, dataset converters and trackers.
+    """List installed architectures, losses, dataset converters, trackers and planning presets.
 
     Built-ins and plugins installed under the entry-point group `covplan` are listed
     with the distribution that provides them; plugins that failed to load are listed
@@ -82,7 +84,8 @@ def plugins_command(as_json: bool, verbose: bool) -> None:
     for row in listing["plugins"]:
         dims = f" {'/'.join(f'{d}D' for d in row['dims'])}" if "dims" in row else ""
         onnx = "" if "onnx" not in row else " ONNX" if row["onnx"] == "yes" else f" no ONNX: {row['onnx']}"
-        click.echo(f"{row['kind']:<13}{row['name']:<22}{row['distribution']} {row['version']}{dims}{onnx}")
+        classifier = " slice classifier" if row.get("slice_classifier") else ""
+        click.echo(f"{row['kind']:<13}{row['name']:<22}{row['distribution']} {row['version']}{dims}{onnx}{classifier}")
         if row["description"]:
             click.echo(f"{'':<13}{row['description']}")
         for size in row.get("network_sizes", []):

@@ -2,14 +2,15 @@
 
 A preset fixes target spacing, patch size, batch size and normalisation for the
 configurations it names; the network topology still follows nnU-Net's rules for that
-patch. Plugins add presets through the ``register_presets`` hook.
+patch. Presets come through the ``register_presets`` hook like every other plugin kind
+(:mod:`covplan.registry`): covplan's own from this module, registered as a built-in.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from covplan.errors import CovplanError
+from covplan.hookspecs import hookimpl
 
 
 @dataclass(frozen=True)
@@ -43,27 +44,20 @@ METHOD_A = Preset(
 )
 
 
-def presets() -> dict[str, Preset]:
-    """Every preset by name: covplan's own and those plugins register."""
-    from covplan.plugins import load_plugins, pm
+@hookimpl
+def register_presets(register):
+    register(METHOD_A)
 
-    load_plugins()
-    found = {METHOD_A.name: METHOD_A}
-    registered: list[Preset] = []
-    pm.hook.register_presets(register=registered.append)
-    for preset in registered:
-        if not isinstance(preset, Preset):
-            raise CovplanError(f"a plugin registered {preset!r} as a preset; register covplan.planning.Preset "
-                               f"instances")
-        if preset.name in found:
-            raise CovplanError(f"preset '{preset.name}' is registered twice; rename one of them")
-        found[preset.name] = preset
-    return found
+
+def presets() -> dict[str, Preset]:
+    """Every registered preset by name: covplan's own and those plugins register."""
+    from covplan import registry
+
+    return {name: registered.plugin for name, registered in registry.presets().items()}
 
 
 def get_preset(name: str) -> Preset:
     """The preset called ``name``; the error lists the known ones."""
-    known = presets()
-    if name not in known:
-        raise CovplanError(f"unknown preset '{name}'; known: {', '.join(sorted(known))}")
-    return known[name]
+    from covplan import registry
+
+    return registry.get_preset(name)

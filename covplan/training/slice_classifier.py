@@ -2,24 +2,20 @@
 trained on a fold whose segmentation network has converged: the encoder is frozen and only
 the classification head learns whether a training patch holds any lesion.
 
-A plugin offers a slice classifier when its package has a ``classifier`` module with
-``SliceClassifier(segmentation_network)`` (a module with ``lesion_probability(images)``),
-``classifier_optimizer(classifier, learning_rate)`` and
-``classifier_training_step(classifier, optimizer, images, label_maps)``, as
-``covplan_coarse_refine.classifier`` does.
+A plugin offers a slice classifier through its ``slice_classifier()`` method, which returns
+a :class:`covplan.architectures.slice_classifier.SliceClassifierRecipe`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
 from tqdm import trange
 
+from covplan.architectures.slice_classifier import SliceClassifierNetwork, SliceClassifierRecipe
 from covplan.errors import CovplanError
 from covplan.evaluation.label_roles import label_roles
 from covplan.registry import get_architecture
@@ -32,21 +28,16 @@ logger = logging.getLogger(__name__)
 
 SLICE_CLASSIFIER_FILE = "slice_classifier.pth"
 SEGMENTATION_CHECKPOINT = "checkpoint_final.pth"
-CLASSIFIER_API = ("SliceClassifier", "classifier_optimizer", "classifier_training_step")
 
 
-def classifier_module(architecture: str) -> ModuleType:
-    """The ``classifier`` module of the plugin package of ``architecture``; a plugin without
-    one raises a :class:`CovplanError`."""
-    package = type(get_architecture(architecture)).__module__.split(".")[0]
-    try:
-        module = importlib.import_module(f"{package}.classifier")
-    except ModuleNotFoundError:
-        module = None
-    if module is None or not all(hasattr(module, name) for name in CLASSIFIER_API):
-        raise CovplanError(f"architecture '{architecture}' offers no slice classifier ({package}.classifier with "
-                           f"{', '.join(CLASSIFIER_API)}); coarse_refine does")
-    return module
+def slice_classifier_recipe(architecture: str) -> SliceClassifierRecipe:
+    """The slice-classifier recipe ``architecture``'s plugin declares; a plugin without one
+    raises a :class:`CovplanError`."""
+    recipe = get_architecture(architecture).slice_classifier()
+    if recipe is None:
+        raise CovplanError(f"architecture '{architecture}' offers no slice classifier (its plugin's "
+                           f"slice_classifier() returns None); coarse_refine does")
+    return recipe
 
 
 def build_slice_classifier(architecture: str, plan: dict[str, Any], num_input_channels: int, num_classes: int,
@@ -54,7 +45,11 @@ def build_slice_classifier(architecture: str, plan: dict[str, Any], num_input_ch
     """The plugin's slice classifier on the encoder of the trained segmentation network."""
     network = get_architecture(architecture).build_network(plan, num_input_channels, num_classes)
     network.load_state_dict(segmentation_weights)
-    return classifier_module(architecture).SliceClassifier(network)
+    classifier = slice_classifier_recipe(architecture).build(network)
+    if not isinstance(classifier, SliceClassifierNetwork):
+        raise CovplanError(f"the slice classifier of architecture '{architecture}' has no lesion_probability(images) "
+                           f"method; its recipe's build() must return such a module (see docs/plugins.md)")
+    return classifier
 
 
 def load_slice_classifier(path: Path, architecture: str, plan: dict[str, Any], num_input_channels: int,
@@ -85,7 +80,7 @@ def train_slice_classifier(work: Path, fold: Fold, architecture: str = "coarse_r
     from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
-    module = classifier_module(architecture)
+    recipe = slice_classifier_recipe(architecture)
     inputs = load_training_inputs(Path(work), architecture, "2d")
     fold_folder = inputs.fold_folder(fold)
     checkpoint = load_checkpoint(fold_folder / SEGMENTATION_CHECKPOINT)
@@ -94,8 +89,7 @@ def train_slice_classifier(work: Path, fold: Fold, architecture: str = "coarse_r
     labels = inputs.label_manager
     classifier = build_slice_classifier(architecture, inputs.plan, inputs.num_input_channels,
                                         labels.num_segmentation_heads, checkpoint["network_weights"]).to(torch_device)
-    optimizer = (module.classifier_optimizer(classifier) if learning_rate is None
-                 else module.classifier_optimizer(classifier, learning_rate))
+    optimizer = recipe.optimizer(classifier, learning_rate)
     lesion_labels = torch.tensor(label_roles(inputs.dataset_json).lesion_labels or labels.foreground_labels)
     train_ids, _ = fold_case_identifiers(inputs, fold)
     folder = str(inputs.preprocessed_folder)
@@ -108,7 +102,7 @@ def train_slice_classifier(work: Path, fold: Fold, architecture: str = "coarse_r
         batch = loader.generate_train_batch()
         lesions = torch.isin(batch["target"].long(), lesion_labels).long()
         # fp32 on every device: only a linear head learns, so mixed precision saves nothing.
-        loss = module.classifier_training_step(classifier, optimizer, batch["data"].to(torch_device),
+        loss = recipe.training_step(classifier, optimizer, batch["data"].to(torch_device),
                                                lesions.to(torch_device))
     target = fold_folder / SLICE_CLASSIFIER_FILE
     save_checkpoint_atomically({"covplan": CHECKPOINT_FORMAT_VERSION, "kind": "slice_classifier",

@@ -42,11 +42,13 @@ def test_json_listing_includes_builtins_and_in_process_plugins(register_plugin):
     by_name = {row["name"]: row for row in listing["plugins"]}
     assert by_name["plain_unet"] == {
         "name": "plain_unet", "kind": "architecture", "dims": [2, 3], "default_loss": "dice_ce", "onnx": "yes",
-        "description": "nnU-Net's default U-Net (PlainConvUNet from dynamic-network-architectures).",
+        "slice_classifier": False, "description": "nnU-Net's default U-Net (PlainConvUNet from dynamic-network-architectures).",
         "distribution": "covplan", "version": __version__,
     }
     assert by_name["dice_ce"]["kind"] == "loss"
     assert by_name["fake_net"]["dims"] == [2]
+    assert by_name["coarse_refine"]["slice_classifier"] is True
+    assert by_name["method-a"]["kind"] == "preset" and by_name["method-a"]["distribution"] == "covplan"
 
 
 def test_text_listing_shows_kind_name_and_provider():

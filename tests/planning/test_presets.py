@@ -55,3 +55,24 @@ def test_a_plugins_2d_preset_sets_in_plane_spacing(raw_2d: Path, planned_2d: Pat
     configuration = json.loads(written["plain_unet"].read_text())["configurations"]["2d"]
     assert configuration["spacing"] == [1.0, 1.0]
     assert configuration["patch_size"] == [32, 32] and configuration["batch_size"] == 4
+
+
+class BrokenPresetPlugin:
+    @covplan.hookimpl
+    def register_presets(self, register):
+        raise RuntimeError("preset table missing")
+
+
+def test_a_broken_preset_plugin_is_isolated_and_listed(register_plugin):
+    from covplan.plugins import broken_plugins
+
+    register_plugin(BrokenPresetPlugin(), "undo-broken-preset")
+    assert set(presets()) == {"method-a"}
+    assert any(b.plugin_name == "undo-broken-preset" and "preset table missing" in b.error for b in broken_plugins())
+
+
+def test_a_preset_registered_twice_names_both_providers(register_plugin):
+    register_plugin(RegistersPreset(), "undo-preset")
+    register_plugin(RegistersPreset(), "undo-preset-again")
+    with pytest.raises(CovplanError, match="preset 'tiny-2d' is registered twice: by <in-process undo-preset"):
+        presets()

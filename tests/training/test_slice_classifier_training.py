@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+import covplan
+from covplan.architectures.slice_classifier import SliceClassifierRecipe
 from covplan.errors import CovplanError
 from covplan.training.checkpoints import load_checkpoint
-from covplan.training.slice_classifier import (SLICE_CLASSIFIER_FILE, classifier_module, load_slice_classifier,
-                                               train_slice_classifier)
+from covplan.training.slice_classifier import (SLICE_CLASSIFIER_FILE, build_slice_classifier, load_slice_classifier,
+                                               slice_classifier_recipe, train_slice_classifier)
 from covplan.training.work_folder import load_training_inputs
 from tests.slice_classifier_work import CLASSIFIER_ITERATIONS, LESION_FREE_CASES
 
@@ -53,9 +55,44 @@ def test_lesion_free_cases_are_told_from_cases_with_a_disc(loaded):
 
 def test_an_architecture_without_a_classifier_is_refused():
     with pytest.raises(CovplanError, match="'plain_unet' offers no slice classifier"):
-        classifier_module("plain_unet")
+        slice_classifier_recipe("plain_unet")
 
 
-def test_an_untrained_fold_is_refused(classifier_work, tmp_path):
-    with pytest.raises(CovplanError, match="checkpoint_final.pth not found"):
-        train_slice_classifier(classifier_work, 1, iterations=1, device="cpu")
+class HeadlessRecipe(SliceClassifierRecipe):
+    """A third party's recipe whose build() returns a module without lesion_probability."""
+
+    def build(self, segmentation_network):
+        return torch.nn.Identity()
+
+    def optimizer(self, classifier, learning_rate=None):
+        raise AssertionError("never reached")
+
+    def training_step(self, classifier, optimizer, images, lesion_maps):
+        raise AssertionError("never reached")
+
+
+class ThirdPartyNet(covplan.ArchitecturePlugin):
+    """A third party's 2D network that declares a slice classifier."""
+
+    name = "third_party_net"
+    dims = (2,)
+
+    def build_network(self, plan, num_input_channels, num_classes, deep_supervision=False):
+        return torch.nn.Conv2d(num_input_channels, num_classes, 1)
+
+    def slice_classifier(self):
+        return HeadlessRecipe()
+
+
+class ThirdPartyPlugin:
+    @covplan.hookimpl
+    def register_architectures(self, register):
+        register(ThirdPartyNet())
+
+
+def test_a_third_party_recipe_is_found_through_the_contract_and_checked(register_plugin):
+    register_plugin(ThirdPartyPlugin(), "undo-third-party-net")
+    assert isinstance(slice_classifier_recipe("third_party_net"), HeadlessRecipe)
+    weights = torch.nn.Conv2d(1, 2, 1).state_dict()
+    with pytest.raises(CovplanError, match="'third_party_net' has no lesion_probability"):
+        build_slice_classifier("third_party_net", {}, 1, 2, weights)

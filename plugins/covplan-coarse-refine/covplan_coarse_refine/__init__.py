@@ -12,7 +12,9 @@ from torch import nn
 
 import covplan
 from covplan.architectures.inference import fold_batch_norm
+from covplan.architectures.slice_classifier import SliceClassifierRecipe
 from covplan.errors import CovplanError
+from covplan_coarse_refine.classifier import CoarseRefineSliceClassifier
 from covplan_coarse_refine.loss import HybridBceSsimIouLoss
 from covplan_coarse_refine.network import CoarseRefineNet
 
@@ -74,6 +76,10 @@ class CoarseRefine(covplan.ArchitecturePlugin):
         and the batch-norm passes disappear; together about 1.5 times faster, same logits
         up to float rounding (see docs/architectures/coarse_refine.md, "Prediction speed")."""
         return fold_batch_norm(network).to(memory_format=torch.channels_last)
+
+    def slice_classifier(self) -> SliceClassifierRecipe:
+        """The paper's classifier on the trained encoder (:mod:`covplan_coarse_refine.classifier`)."""
+        return CoarseRefineSliceClassifier()
 
     def output_weights(self, num_outputs: int) -> list[float]:
         """The paper sums the losses of the final and the coarse map: every weight is 1."""

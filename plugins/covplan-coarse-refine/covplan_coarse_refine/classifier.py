@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from covplan.architectures.slice_classifier import SliceClassifierRecipe
 from covplan_coarse_refine.network import CoarseRefineNet
 
 NUM_SLICE_CLASSES = 2
@@ -74,6 +75,21 @@ def classifier_training_step(classifier: SliceClassifier, optimizer: torch.optim
     loss.backward()
     optimizer.step()
     return loss.item()
+
+
+class CoarseRefineSliceClassifier(SliceClassifierRecipe):
+    """Method C's classifier as covplan's slice-classifier contract: the frozen encoder of the
+    trained network plus a linear head, Adam on the head, cross-entropy on slice classes."""
+
+    def build(self, segmentation_network: nn.Module) -> SliceClassifier:
+        return SliceClassifier(segmentation_network)
+
+    def optimizer(self, classifier: nn.Module, learning_rate: float | None = None) -> torch.optim.Optimizer:
+        return classifier_optimizer(classifier, CLASSIFIER_LEARNING_RATE if learning_rate is None else learning_rate)
+
+    def training_step(self, classifier: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+                      lesion_maps: torch.Tensor) -> float:
+        return classifier_training_step(classifier, optimizer, images, lesion_maps)
 
 
 def patient_diagnosis(slice_probabilities_by_patient: Mapping[str, Sequence[float]], threshold: float = 0.5

@@ -16,7 +16,8 @@ from PIL import Image
 import covplan
 from covplan.conversion.dataset import (ConversionSummary, DatasetSpec, LoadedCase, SourceCase, convert_cases,
                                         ct_channel_names)
-from covplan.conversion.images import SKIP_HINT, image_like, map_to_domain, padding_to_air, read_image
+from covplan.conversion.images import SKIP_HINT, image_like, map_to_domain
+from covplan.conversion.slice_reader import DEFAULT_PIXEL_SPACING_MM, open_picture, read_slice
 from covplan.conversion.unlabelled import labels_with_ignore, mark_unlabelled, take_unlabelled, unlabelled_value_option
 from covplan.conversion.slice_format import (DIAGNOSES, IMAGE_SUFFIXES, LESION_COLOURS, LESION_LABELS,
                                              MASK_SUFFIXES, MASKS_FOLDER, MIXED_SPACING_RATIO, PATIENTS_CSV,
@@ -24,11 +25,7 @@ from covplan.conversion.slice_format import (DIAGNOSES, IMAGE_SUFFIXES, LESION_C
                                              SEVERITIES, SLICES_FOLDER)
 from covplan.errors import CovplanError
 
-DEFAULT_PIXEL_SPACING_MM = 1.0
-
 logger = logging.getLogger(__name__)
-GREY_IMAGE_MODES = ("L", "RGB", "RGBA", "LA", "P")
-
 
 def _check_patient_row(row: dict[str, str], line: int, path: Path) -> None:
     where = f"{path}, line {line}"
@@ -110,35 +107,6 @@ def find_semiseg_cases(source_dir: Path) -> list[SourceCase]:
     return cases
 
 
-def _open_picture(path: Path) -> Image.Image:
-    try:
-        picture = Image.open(path)
-        picture.load()
-    except (OSError, SyntaxError, ValueError) as error:
-        raise CovplanError(f"{path}: cannot be read ({error}); replace it with an intact copy {SKIP_HINT}") from error
-    return picture
-
-
-def read_slice(path: Path, pixel_spacing_mm: float) -> tuple[sitk.Image, str]:
-    """A 2D slice and its intensity domain. DICOM: HU (rescale slope and intercept
-    applied by the reader), padding set to air, spacing and origin from the header.
-    PNG/JPG: 8-bit grey with ``pixel_spacing_mm``."""
-    if path.suffix.lower() == ".dcm":
-        volume = read_image(path)
-        if volume.GetDimension() == 3 and volume.GetSize()[2] != 1:
-            raise CovplanError(f"{path}: holds {volume.GetSize()[2]} frames, not one slice; export single "
-                               f"slices {SKIP_HINT}")
-        image = volume[:, :, 0] if volume.GetDimension() == 3 else volume
-        return image_like(padding_to_air(sitk.GetArrayFromImage(image)), image), "hu"
-    picture = _open_picture(path)
-    if picture.mode not in GREY_IMAGE_MODES:
-        raise CovplanError(f"{path}: image mode {picture.mode} is not 8-bit grey or colour; save it as 8-bit "
-                           f"{SKIP_HINT}")
-    image = sitk.GetImageFromArray(np.asarray(picture.convert("L")))
-    image.SetSpacing((pixel_spacing_mm, pixel_spacing_mm))
-    return image, "grey8"
-
-
 def _read_palette_mask(picture: Image.Image, labels: dict[str, int], path: Path) -> np.ndarray:
     rgb = np.asarray(picture.convert("RGB"))
     lesions = np.zeros(rgb.shape[:2], dtype=np.uint8)
@@ -170,7 +138,7 @@ def _read_binary_masks(masks: dict[str, Path]) -> np.ndarray:
     lesions = None
     for role in sorted(masks, key=lambda r: MASK_SUFFIXES[r.removeprefix("mask_")]):  # higher label wins
         path, value = masks[role], MASK_SUFFIXES[role.removeprefix("mask_")]
-        binary = np.asarray(_open_picture(path).convert("L"))
+        binary = np.asarray(open_picture(path).convert("L"))
         if not set(np.unique(binary).tolist()) <= {0, 1, 255}:
             raise CovplanError(f"{path}: a binary mask must hold only 0 and 255 (or 0 and 1); fix it {SKIP_HINT}")
         lesions = np.zeros(binary.shape, dtype=np.uint8) if lesions is None else lesions
@@ -198,7 +166,7 @@ def read_lesion_mask(case: SourceCase, labels: dict[str, int], lesions_optional:
                            f"if the slice has no lesion) {SKIP_HINT}")
     if "mask" not in roles:
         return _read_binary_masks(roles)
-    picture = _open_picture(roles["mask"])
+    picture = open_picture(roles["mask"])
     if picture.mode in ("P", "RGB", "RGBA"):
         return _read_palette_mask(picture, labels, roles["mask"])
     return _read_index_mask(picture, labels, roles["mask"], unlabelled_value)

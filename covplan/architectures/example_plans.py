@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
 from covplan.architectures.base import ArchitecturePlugin
 from covplan.architectures.memory import on_meta_device
 from covplan.architectures.plain_unet import CLASS_KWARGS, PLAIN_CONV_UNET

@@ -1,4 +1,5 @@
 """Dataset conversion: the converter plugin contract (``base``), the shared machinery every
 converter uses (``dataset``: cases to nnU-Net's raw layout plus ``covplan_dataset.json``;
-``images``: reading and checking; ``output``: output folders that appear whole) and the
+``images``: reading and checking; ``slice_reader``: one 2D slice, for converters and predict;
+``output``: output folders that appear whole) and the
 definition of covplan's slice format (``slice_format``)."""

@@ -16,8 +16,8 @@ import SimpleITK as sitk
 from covplan.conversion.images import (NIFTI_SUFFIXES, SKIP_HINT, detect_intensity_domain, image_like, map_to_domain,
                                        padding_to_air, read_image, refuse_multichannel)
 from covplan.conversion.slice_format import IMAGE_SUFFIXES
+from covplan.conversion.slice_reader import DEFAULT_PIXEL_SPACING_MM, read_slice
 from covplan.errors import CovplanError
-from dataset_converters.slices import DEFAULT_PIXEL_SPACING_MM, read_slice
 
 CHANNEL_SUFFIX = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 

@@ -67,7 +67,7 @@ def test_a_failing_tracker_is_warned_about_once_and_the_others_get_everything(re
                 tracking.log_metrics({"train_loss": 1.0 / (epoch + 1)}, step=epoch)
     warnings = [record.getMessage() for record in caplog.records if record.name == "covplan.tracking.session"]
     assert warnings == ["tracker 'broken' failed and is off for the rest of this command (ConnectionError: broken "
-                        f"cannot reach its server); training goes on and training_log.csv keeps every epoch"]
+                        "cannot reach its server); training goes on and training_log.csv keeps every epoch"]
     assert [call[0] for call in broken.calls] == ["start_run", *(["log_metrics"] if failing_call == "log_metrics"
                                                                  else [])]
     assert [call[-1] for call in working.calls if call[0] == "log_metrics"] == [0, 1, 2]

@@ -96,3 +96,8 @@ def test_a_third_party_recipe_is_found_through_the_contract_and_checked(register
     weights = torch.nn.Conv2d(1, 2, 1).state_dict()
     with pytest.raises(CovplanError, match="'third_party_net' has no lesion_probability"):
         build_slice_classifier("third_party_net", {}, 1, 2, weights)
+
+
+def test_an_untrained_fold_is_refused(classifier_work, tmp_path):
+    with pytest.raises(CovplanError, match="checkpoint_final.pth not found"):
+        train_slice_classifier(classifier_work, 1, iterations=1, device="cpu")

@@ -67,13 +67,7 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
     temporary.chmod(0o777 & ~_umask())
     try:
         yield temporary
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
-            os.replace(target, retired / target.name)
-            os.replace(temporary, target)
-            shutil.rmtree(retired)
-        else:
-            os.replace(temporary, target)
+        replace_directory(temporary, target)
     finally:
         if temporary.exists():
             shutil.rmtree(temporary)

@@ -3,7 +3,6 @@ MSD): a v1 ``dataset.json`` with ``modality``, ``labels``, ``training`` and ``te
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from covplan.conversion.images import (check_label_values, detect_intensity_doma
 from covplan.conversion.unlabelled import (IGNORE_NAME, labels_with_ignore, mark_unlabelled, take_unlabelled,
                                            unlabelled_value_option)
 from covplan.errors import CovplanError
+from covplan.json_files import read_json
 
 NIFTI_SUFFIX = ".nii.gz"
 
@@ -25,13 +25,8 @@ NIFTI_SUFFIX = ".nii.gz"
 def read_msd_dataset_json(source_dir: Path) -> dict:
     """The task's v1 ``dataset.json``, checked for what the conversion needs."""
     path = source_dir / "dataset.json"
-    if not path.is_file():
-        raise CovplanError(f"{path} missing; point SRC_DIR at the task folder (e.g. Task06_Lung/) that holds "
-                           f"dataset.json, imagesTr/ and labelsTr/")
-    try:
-        dataset = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CovplanError(f"{path}: not valid JSON ({error}); restore the task's original dataset.json") from error
+    dataset = read_json(path, "point SRC_DIR at the task folder (e.g. Task06_Lung/) that holds its original "
+                              "dataset.json, imagesTr/ and labelsTr/")
     missing = [key for key in ("modality", "labels", "training") if key not in dataset]
     if missing:
         raise CovplanError(f"{path}: keys {missing} missing; this is not an MSD v1 dataset.json")

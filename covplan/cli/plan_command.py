@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from covplan.json_files import read_json
 from covplan.cli.options import (architecture_option, configuration_option, num_folds_option,
                                  num_processes_option)
 from covplan.planning import plan_dataset
@@ -25,7 +25,7 @@ def configuration_options(command):
 
 def echo_plans(plans_file: Path, explain: bool) -> None:
     """One line per configuration of a plans file; with ``explain`` the reasons too."""
-    plans = json.loads(plans_file.read_text())
+    plans = read_json(plans_file, "plan again")
     click.echo(f"{plans['covplan']['architecture']}: {plans_file}")
     for name, configuration in plans["configurations"].items():
         if "patch_size" in configuration:
@@ -99,7 +99,7 @@ def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ..
         if time_budget is not None and not explain:  # --explain prints it with the reasons
             click.echo(f"  {budget_summary(work_dir, architecture)}")
     splits_file = work_dir / "splits_final.json"
-    click.echo(f"folds: {splits_file} ({len(json.loads(splits_file.read_text()))} folds)")
+    click.echo(f"folds: {splits_file} ({len(read_json(splits_file, 'plan again'))} folds)")
     if then_preprocess and time_budget is None:
         for identifier, folder in preprocess(work_dir, architectures, configurations or None, num_processes).items():
             click.echo(f"preprocessed {identifier}: {folder}")

@@ -4,7 +4,6 @@ layout (``imagesTr``, ``labelsTr``, ``imagesTs``, ``dataset.json``) plus
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -17,6 +16,7 @@ from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_j
 from tqdm import tqdm
 
 from covplan.conversion.output import atomic_output_dir
+from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
 
 COVPLAN_DATASET_JSON = "covplan_dataset.json"
@@ -213,5 +213,5 @@ def _write_covplan_dataset_json(staging: Path, source_dir: Path, spec: DatasetSp
                 if patient in spec.patients}
     document = {"format_version": FORMAT_VERSION, "converter": spec.converter, "source_dir": str(source_dir),
                 "intensity_domain": spec.intensity_domain, "cases": cases, "patients": patients}
-    (staging / COVPLAN_DATASET_JSON).write_text(json.dumps(document, indent=2) + "\n")
+    write_json_atomic(staging / COVPLAN_DATASET_JSON, document)
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from covplan.atomic import atomic_directory
 from covplan.errors import CovplanError
 
 
@@ -27,21 +25,16 @@ def check_output_dir(output_dir: Path, source_dir: Path | None = None) -> Path:
 
 @contextmanager
 def atomic_output_dir(output_dir: Path, source_dir: Path | None = None) -> Iterator[Path]:
-    """Yield an empty staging folder beside ``output_dir``; it is renamed to
-    ``output_dir`` when the block succeeds and removed, with any parent folders this
-    created, when it fails, so that no half-written output is ever left behind."""
+    """Yield an empty staging folder beside ``output_dir`` (:func:`covplan.atomic.atomic_directory`);
+    it becomes ``output_dir`` when the block succeeds and is removed, with any parent folders
+    this created, when it fails, so that no half-written output is ever left behind."""
     output_dir = check_output_dir(output_dir, source_dir)
     created_parents = [p for p in reversed(output_dir.parents) if not p.exists()]
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = output_dir.parent / f".{output_dir.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
     try:
-        yield staging
-        if output_dir.exists():
-            output_dir.rmdir()
-        staging.rename(output_dir)
+        # check_output_dir let through only an empty output_dir, which may be replaced.
+        with atomic_directory(output_dir, overwrite=True) as staging:
+            yield staging
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
         for parent in reversed(created_parents):
             if parent.exists() and not any(parent.iterdir()):
                 parent.rmdir()

@@ -4,7 +4,6 @@ COVID-19-CT-Seg (Zenodo), MSD Task06_Lung, covplan's slice format and COVID-Semi
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import SimpleITK as sitk
 from PIL import Image
 
+from covplan.atomic import write_json_atomic
 from covplan.conversion.images import hu_to_grey8
 from covplan.conversion.output import atomic_output_dir
 from covplan.conversion.slice_format import (LESION_COLOURS, MASK_SUFFIXES, PATIENTS_CSV, PATIENTS_CSV_COLUMNS,
@@ -96,7 +96,7 @@ def _write_msd_lung(root: Path, num_cases: int, size: int, seed: int) -> None:
     dataset = {"name": "Lung", "description": "Synthetic lung tumour phantoms in the MSD Task06_Lung layout",
                "tensorImageSize": "3D", "modality": {"0": "CT"}, "labels": {"0": "background", "1": "cancer"},
                "numTraining": len(training), "numTest": len(test), "training": training, "test": test}
-    (root / "dataset.json").write_text(json.dumps(dataset, indent=4))
+    write_json_atomic(root / "dataset.json", dataset)
 
 
 def _slice_phantom(seed: int, patient: int, slice_index: int, size: int, diagnosis: str):

@@ -14,8 +14,9 @@ from nnunetv2.ensembling.ensemble import merge_files
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 from tqdm import tqdm
 
-from covplan.atomic import atomic_directory, atomic_file
+from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.errors import CovplanError
+from covplan.json_files import read_json, read_json_if_present
 from covplan.evaluation.cross_validation import fold_dirs, fold_summaries, model_dirs, pooled_summary
 from covplan.evaluation.evaluate import DEFAULT_PROCESSES, evaluate_folder
 from covplan.evaluation.label_roles import load_dataset_json
@@ -56,7 +57,7 @@ def _ensemble(members: Sequence[Path], probabilities: Sequence[dict[str, Path]],
     plans_file = members[0] / "plans.json"
     if not plans_file.is_file():
         raise CovplanError(f"{plans_file}: missing; a model folder carries the plans it was trained with")
-    plans_manager = PlansManager(json.loads(plans_file.read_text()))
+    plans_manager = PlansManager(read_json(plans_file, "a model folder carries the plans it was trained with"))
     reader_writer = plans_manager.image_reader_writer_class()
     label_manager = plans_manager.get_label_manager(dataset_json)
     case_ids = sorted(probabilities[0])
@@ -115,7 +116,7 @@ def find_best(work_dir: Path, architectures: Sequence[str] | None = None, output
     models = model_dirs(work_dir, architectures)
     tracking = tracking or Tracking()
     plans_file = models[0] / "plans.json"
-    dataset_name = json.loads(plans_file.read_text()).get("dataset_name") if plans_file.is_file() else None
+    dataset_name = (read_json_if_present(plans_file, "train the model again") or {}).get("dataset_name")
     run = RunDescription(name=f"find-best {work_dir.name}", kind="find-best", experiment=dataset_name or work_dir.name,
                          folder=work_dir, work=work_dir, params={"models": json.dumps([m.name for m in models])})
     output_file = Path(output_file) if output_file is not None else work_dir / FIND_BEST_FILE
@@ -141,8 +142,7 @@ def _find_best(work_dir: Path, models: list[Path], gt_dir: Path, output_file: Pa
     postprocessing_file = save_postprocessing(choice, Path(best["folder"]))
     result = {"best": best["name"], "ranking": ranking, "ensemble_note": ensemble_note,
               "postprocessing": {"file": str(postprocessing_file), **choice}}
-    with atomic_file(output_file) as temporary:
-        temporary.write_text(json.dumps(result, indent=2))
+    write_json_atomic(output_file, result)
     logger.info("wrote %s", output_file)
     return result
 

@@ -3,7 +3,6 @@ nnU-Net's dataset.json ``labels``, and the merged regions that follow from it.""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from covplan.errors import CovplanError
+from covplan.json_files import read_json
 
 LUNGS_REGION = "lungs"
 INFECTION_REGION = "infection"
@@ -61,11 +61,8 @@ class LabelRoles:
 
 
 def load_dataset_json(path: Path) -> dict[str, Any]:
-    """Read a dataset.json, with a one-line error when it is not JSON."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise CovplanError(f"{path}: cannot read it as JSON ({error})") from error
+    """Read a dataset.json, with a one-line error when it is missing or not JSON."""
+    return read_json(path, "give nnU-Net's dataset.json of these labels")
 
 
 def find_dataset_json(*folders: Path) -> Path | None:

@@ -154,7 +154,7 @@ def export_archive(model_folders: Sequence[Path], target: Path, folds: list | No
         (staging / MODEL_CARD_FILE).write_text(model_card(manifest, staging))
         manifest["files"] = {path.relative_to(staging).as_posix(): _sha256(path)
                              for path in sorted(staging.rglob("*")) if path.is_file()}
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+        write_json_atomic(staging / MANIFEST_FILE, manifest)
         _write_zip(staging, target)
     return manifest
 
@@ -212,7 +212,7 @@ def _extract_verified(archive_path: Path, manifest: dict[str, Any], target: Path
                     raise _damaged(archive_path, f"checksum of {name} does not match")
     except (zipfile.BadZipFile, OSError, EOFError) as error:  # CRC errors and truncation
         raise _damaged(archive_path, str(error)) from error
-    (target / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+    write_json_atomic(target / MANIFEST_FILE, manifest)
 
 
 @dataclass(frozen=True)

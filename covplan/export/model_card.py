@@ -8,11 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from covplan.json_files import read_json_if_present
 from covplan.postprocessing.choose import POSTPROCESSING_FILE
 
 
 def _read(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json_if_present(path, "train or evaluate the model again") or {}
 
 
 def _training_data(folder: Path) -> list[str]:

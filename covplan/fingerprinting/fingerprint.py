@@ -9,12 +9,12 @@ through :func:`covplan.nnunet_paths.nnunet_dataset_view`, so it is byte for byte
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from covplan.errors import CovplanError
+from covplan.json_files import read_json
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.nnunet_pools import nnunet_pools_die_with_parent
 
@@ -48,7 +48,7 @@ def extract_fingerprint(dataset_dir: Path, work_dir: Path, num_processes: int = 
         extractor = DatasetFingerprintExtractor(view.dataset_name, num_processes, verbose=False)
         extractor.run(overwrite_existing=True)
         # Read back what nnunetv2 saved: its JSON export turns numpy values into plain ones.
-        return json.loads((view.preprocessed_folder / "dataset_fingerprint.json").read_text())
+        return read_json(view.preprocessed_folder / "dataset_fingerprint.json", "run the fingerprint again")
 
 
 def dataset_hash(dataset_dir: Path) -> str:

@@ -4,14 +4,14 @@ label maps in each case's own format."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from tqdm import tqdm
 
-from covplan.atomic import atomic_file
+from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
+from covplan.json_files import read_json
 from covplan.inference.outputs import label_file, read_probabilities, write_label_map, write_probabilities
 
 logger = logging.getLogger(__name__)
@@ -19,9 +19,7 @@ logger = logging.getLogger(__name__)
 
 def _dataset_json(folder: Path) -> dict:
     path = folder / "dataset.json"
-    if not path.is_file():
-        raise CovplanError(f"{folder}: no dataset.json; give folders that `covplan predict --save-probabilities` wrote")
-    return json.loads(path.read_text())
+    return read_json(path, "give folders that `covplan predict --save-probabilities` wrote")
 
 
 def ensemble_folders(input_folders: list[Path], output_dir: Path, save_probabilities: bool = False,
@@ -50,8 +48,7 @@ def ensemble_folders(input_folders: list[Path], output_dir: Path, save_probabili
         raise CovplanError(f"{input_folders[0]}: no <case>.npz; predict with --save-probabilities first")
     labels = LabelManager(dataset_json["labels"], dataset_json.get("regions_class_order"))
     output_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_file(output_dir / "dataset.json") as temporary:
-        temporary.write_text(json.dumps(dataset_json, indent=2))
+    write_json_atomic(output_dir / "dataset.json", dataset_json)
     written = []
     for case_id in tqdm(cases, desc="ensembling", unit="case"):
         properties, output_format = read_probabilities(input_folders[0], case_id)

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from covplan.atomic import atomic_file, remove_stale_temporaries
+from covplan.atomic import remove_stale_temporaries, write_json_atomic
 from covplan.errors import CovplanError
+from covplan.json_files import read_json_if_present
 from covplan.evaluation.label_roles import label_roles
 from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.crop import crop_box
@@ -157,12 +158,11 @@ def _write_uncertainty_summary(output_dir: Path, summaries: dict[str, dict[str, 
     """Add this run's cases to ``uncertainty_summary.json`` (cases kept from an earlier run
     keep their entries)."""
     path = output_dir / UNCERTAINTY_SUMMARY
-    cases = json.loads(path.read_text()).get("cases", {}) if path.is_file() else {}
+    cases = (read_json_if_present(path, "predict again with --overwrite") or {}).get("cases", {})
     cases.update(summaries)
     content = {"score": UNCERTAINTY_NOTE,
                "cases": dict(sorted(cases.items()))}
-    with atomic_file(path) as temporary:
-        temporary.write_text(json.dumps(content, indent=2))
+    write_json_atomic(path, content)
 
 
 def _slice_gate(models: list[TrainedModel], settings: PredictionSettings, device) -> SliceGate | None:
@@ -270,8 +270,7 @@ def _predict_cases(input_path: Path, output_dir: Path, sources: list[_ModelSourc
         return result
     # Labels and file ending of the outputs, for evaluate, report and ensemble.
     file_ending = PNG_ENDING if all(_output_format(case) == "png" for case in cases) else NIFTI_ENDING
-    with atomic_file(output_dir / "dataset.json") as temporary:
-        temporary.write_text(json.dumps({**models[0].dataset_json, "file_ending": file_ending}, indent=2))
+    write_json_atomic(output_dir / "dataset.json", {**models[0].dataset_json, "file_ending": file_ending})
     if settings.save_uncertainty and summaries:
         _write_uncertainty_summary(output_dir, summaries)
     if slice_gate is not None and slice_gate.decisions:

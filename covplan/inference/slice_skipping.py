@@ -5,14 +5,14 @@ Only slice inputs are classified; volumes are always segmented."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from covplan.atomic import atomic_file
+from covplan.json_files import read_json_if_present
+from covplan.atomic import write_json_atomic
 from covplan.inference.model import TrainedModel
 from covplan.training.slice_classifier import SLICE_CLASSIFIER_FILE, load_slice_classifier
 
@@ -65,8 +65,7 @@ def write_slice_classification(output_dir: Path, gate: SliceGate) -> None:
     """Add this run's decisions to ``slice_classification.json`` (slices kept from an
     earlier run keep their entries)."""
     path = output_dir / SLICE_CLASSIFICATION_FILE
-    cases = json.loads(path.read_text()).get("cases", {}) if path.is_file() else {}
+    cases = (read_json_if_present(path, "predict again with --overwrite") or {}).get("cases", {})
     cases.update(gate.decisions)
     content = {"negative_below": NEGATIVE_BELOW, "members": len(gate.classifiers), "cases": dict(sorted(cases.items()))}
-    with atomic_file(path) as temporary:
-        temporary.write_text(json.dumps(content, indent=2))
+    write_json_atomic(path, content)

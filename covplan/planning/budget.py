@@ -30,6 +30,7 @@ import numpy as np
 
 from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
+from covplan.json_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def fit_plans_to_budget(work_dir: Path, architectures: Sequence[str], budget_s: 
     work_dir = Path(work_dir)
     written = {}
     for architecture in architectures:
-        plans = json.loads(plans_path(work_dir, architecture).read_text())
+        plans = read_json(plans_path(work_dir, architecture), "plan again with `covplan plan --time-budget`")
         planned = plans["covplan"].pop("budget_candidates", None)
         if planned is None:
             raise CovplanError(f"{plans_path(work_dir, architecture)} was not planned for a time budget; plan with "
@@ -216,7 +217,7 @@ def budget_summary(work_dir: Path, architecture: str) -> str | None:
     path = Path(work_dir) / BUDGET_RECORD.format(architecture=architecture)
     if not path.is_file():
         return None
-    record = json.loads(path.read_text())
+    record = read_json(path, "plan again with `covplan plan --time-budget`")
     return (f"{architecture}: time budget {record['budget_min']:g} min per fold on {record['device']}: "
             f"{record['chosen']} ({record['reason']})")
 
@@ -241,7 +242,7 @@ def remove_unused_data(work_dir: Path) -> None:
     (those of candidates not chosen): covplan wrote them, and they can be rebuilt."""
     used = set()
     for plans_file in work_dir.glob("plans_*.json"):
-        for plan in json.loads(plans_file.read_text())["configurations"].values():
+        for plan in read_json(plans_file, "plan again")["configurations"].values():
             used.add(plan.get("data_identifier"))
     for folder in work_dir.glob("covplan_*"):
         if folder.is_dir() and folder.name not in used:

@@ -18,6 +18,7 @@ from covplan.architectures.network_check import check_networks_for_planning
 from covplan.atomic import copy_file_atomic, write_json_atomic
 from covplan.conversion.slice_format import MIXED_SPACING_RATIO
 from covplan.errors import CovplanError
+from covplan.json_files import read_json
 from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dataset
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.planning.budget import plan_candidates
@@ -87,7 +88,7 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
                        "(--num-folds chooses)", dataset_dir, num_patients, num_patients, DEFAULT_NUM_FOLDS)
     splits = patient_grouped_splits(case_patients, num_folds, seed)
     if reuse_fingerprint:
-        fingerprint = json.loads(fingerprint_file.read_text())
+        fingerprint = read_json(fingerprint_file, f"plan again into a new folder or delete {work_dir}")
     else:
         fingerprint = extract_fingerprint(dataset_dir, work_dir, num_processes)
     warn_about_spacing_spread(dataset_dir, fingerprint)
@@ -147,7 +148,7 @@ def _read_dataset_json(dataset_dir: Path) -> dict[str, Any]:
     if not (dataset_dir / "dataset.json").is_file():
         raise CovplanError(f"{dataset_dir} has no dataset.json; give a dataset in nnU-Net's raw layout "
                            f"(see `covplan convert`)")
-    return json.loads((dataset_dir / "dataset.json").read_text())
+    return read_json(dataset_dir / "dataset.json", "give a dataset in nnU-Net's raw layout (see `covplan convert`)")
 
 
 def _num_segmentation_heads(dataset_json: dict[str, Any]) -> int:
@@ -206,7 +207,7 @@ def check_work_dir(work_dir: Path, dataset_dir: Path, digest: str) -> bool:
     write; True when it holds this very dataset's (its fingerprint can be reused)."""
     record_file = work_dir / WORK_RECORD
     if record_file.is_file():
-        record = json.loads(record_file.read_text())
+        record = read_json(record_file, f"choose a new output folder or delete {work_dir}")
         if record.get("dataset_hash") != digest:
             raise CovplanError(f"{work_dir} holds plans of another dataset ({record.get('dataset_dir')}), or that "
                                f"dataset changed since; choose a new output folder or delete {work_dir}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from covplan.errors import CovplanError
+from covplan.json_files import read_json_if_present
 
 DEFAULT_NUM_FOLDS = 5
 # nnU-Net's seed for its default KFold split.
@@ -19,13 +19,8 @@ def patients_of_cases(dataset_dir: Path, case_ids: list[str]) -> dict[str, str]:
     ``dataset.json``; without that file (plain nnU-Net raw data) or for a case it does not
     list, each case is its own patient."""
     covplan_dataset_file = dataset_dir / "covplan_dataset.json"
-    listed: dict = {}
-    if covplan_dataset_file.is_file():
-        try:
-            listed = json.loads(covplan_dataset_file.read_text()).get("cases", {})
-        except json.JSONDecodeError as error:
-            raise CovplanError(f"{covplan_dataset_file} is not valid JSON ({error}); rewrite it with "
-                               f"`covplan convert` or remove it") from error
+    described = read_json_if_present(covplan_dataset_file, "rewrite it with `covplan convert` or remove it") or {}
+    listed = described.get("cases", {})
     return {case: str(listed.get(case, {}).get("patient_id", case)) for case in case_ids}
 
 

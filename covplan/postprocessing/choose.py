@@ -20,7 +20,6 @@ largest-component rule would delete most of them) and keeps a rule only when it 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,8 +31,9 @@ import numpy as np
 from nnunetv2.evaluation.evaluate_predictions import compute_tp_fp_fn_tn
 from tqdm import tqdm
 
-from covplan.atomic import atomic_file
+from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
+from covplan.json_files import read_json_if_present
 from covplan.evaluation.evaluate import metrics_from_counts
 from covplan.evaluation.geometry import mean_of_defined
 from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
@@ -163,20 +163,16 @@ def save_postprocessing(choice: Mapping[str, Any], model_dir: Path) -> Path:
     for rule in choice["rules"]:
         check_rule(rule)
     target = Path(model_dir) / POSTPROCESSING_FILE
-    with atomic_file(target) as temporary:
-        temporary.write_text(json.dumps(choice, indent=2))
+    write_json_atomic(target, choice)
     return target
 
 
 def load_postprocessing(model_dir: Path) -> dict[str, Any]:
     """The post-processing stored with a model; ``{"rules": []}`` when none was chosen."""
     path = Path(model_dir) / POSTPROCESSING_FILE
-    if not path.is_file():
+    choice = read_json_if_present(path, "run covplan find-best again")
+    if choice is None:
         return {"rules": []}
-    try:
-        choice = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise CovplanError(f"{path}: cannot read it as JSON ({error}); run covplan find-best again") from error
     if not isinstance(choice, dict) or not isinstance(choice.get("rules"), list):
         raise CovplanError(f"{path}: no 'rules' list; run covplan find-best again")
     for rule in choice["rules"]:

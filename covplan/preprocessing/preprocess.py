@@ -10,7 +10,6 @@ into place when done) and is kept unless ``overwrite``.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from typing import Any
 
 from covplan.atomic import replace_directory, write_json_atomic
 from covplan.errors import CovplanError
+from covplan.json_files import read_json
 from covplan.fingerprinting import dataset_hash
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.nnunet_pools import nnunet_pools_die_with_parent
@@ -64,7 +64,7 @@ def planned_dataset_dir(work_dir: Path) -> Path:
     record_file = work_dir / WORK_RECORD
     if not record_file.is_file():
         raise CovplanError(f"{work_dir} has no {WORK_RECORD}; run `covplan plan DATASET_DIR -o {work_dir}` first")
-    record = json.loads(record_file.read_text())
+    record = read_json(record_file, "plan again into a new folder")
     dataset_dir = Path(record["dataset_dir"])
     if not (dataset_dir / "dataset.json").is_file():
         raise CovplanError(f"the dataset {dataset_dir} that {work_dir} was planned for is gone; restore it or plan "
@@ -84,7 +84,7 @@ def _preprocessing_jobs(work_dir: Path, architectures: Sequence[str] | None,
                            f"{', '.join(planned) or 'none'} (run `covplan plan ... --arch NAME`)")
     jobs: dict[str, tuple[dict[str, Any], str]] = {}
     for name in architectures or planned:
-        plans = json.loads(planned[name].read_text())
+        plans = read_json(planned[name], "plan again")
         for configuration, plan in plans["configurations"].items():
             if "data_identifier" not in plan or (configurations and configuration not in configurations):
                 continue  # a configuration that inherits its data (nnU-Net's cascade)
@@ -98,7 +98,7 @@ def _copy_ground_truth(dataset_dir: Path, target: Path) -> None:
     """The training labels under their case names, as nnunetv2's preprocessing copies them."""
     from nnunetv2.utilities.utils import get_filenames_of_train_images_and_targets
 
-    dataset_json = json.loads((dataset_dir / "dataset.json").read_text())
+    dataset_json = read_json(dataset_dir / "dataset.json", "restore the dataset or plan again")
     target.mkdir(parents=True)
     for case, files in get_filenames_of_train_images_and_targets(str(dataset_dir), dataset_json).items():
         shutil.copyfile(files["label"], target / f"{case}{dataset_json['file_ending']}")

@@ -5,7 +5,6 @@ one self-contained HTML page."""
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import SimpleITK as sitk
 from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
 from tqdm import tqdm
 
-from covplan.atomic import atomic_directory, refuse_existing
+from covplan.atomic import atomic_directory, refuse_existing, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
 from covplan.evaluation.label_roles import INFECTION_REGION, LabelRoles, column_name, label_roles
@@ -28,6 +27,7 @@ from covplan.reporting.html_page import render_html
 from covplan.reporting.lung_mask import derive_lung_mask
 from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_case, summarise_patients
 from covplan.reporting.severity import SEVERITY_BANDS
+from covplan.json_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def case_uncertainty(prediction_dir: Path) -> dict[str, float | None]:
     if not path.is_file():
         return {}
     try:
-        cases = json.loads(path.read_text(encoding="utf-8"))["cases"]
+        cases = read_json(path, "predict again with --save-uncertainty --overwrite")["cases"]
         return {case_id: entry["mean_entropy_in_lesions"] for case_id, entry in cases.items()}
     except (ValueError, KeyError, TypeError) as error:
         raise CovplanError(f"{path}: not an uncertainty summary of covplan predict ({error}); "
@@ -204,7 +204,7 @@ def skipped_slices(prediction_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        cases = json.loads(path.read_text(encoding="utf-8"))["cases"]
+        cases = read_json(path, "predict again with --overwrite")["cases"]
         skipped = sorted(case_id for case_id, decision in cases.items() if decision["skipped"])
     except (ValueError, KeyError, TypeError) as error:
         raise CovplanError(f"{path}: not a slice classification of covplan predict ({error}); "
@@ -306,7 +306,7 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
         if severity_plot is not None:
             (staging / SEVERITY_PLOT).write_bytes(severity_plot)
         _write_csv(staging / "report.csv", report["patients"])
-        (staging / "report.json").write_text(json.dumps(report, indent=2))
+        write_json_atomic(staging / "report.json", report)
         (staging / "report.html").write_text(render_html(report, overlays, severity_plot))
     logger.info("wrote the report of %d case(s), %d patient(s) to %s", len(measurements), len(patients), output_dir)
     return report

@@ -4,7 +4,6 @@ over folds."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from covplan.atomic import atomic_directory, atomic_file
+from covplan.json_files import read_json_if_present
+from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.evaluation import evaluate_folder
 from covplan.nnunet_paths import nnunet_prints_to_log
 from covplan.registry import get_architecture
@@ -82,8 +82,7 @@ def write_fold_time(fold_folder: Path, training_s: float, total_s: float, histor
     record = {"training_s": round(training_s, 1), "total_s": round(total_s, 1), "epochs": len(history),
               "steps": sum(int(row.get("iterations") or 0) for row in history),
               "last_lr": history[-1]["lr"] if history else None, "budget": budget}
-    with atomic_file(fold_folder / FOLD_TIME_FILE) as temporary:
-        temporary.write_text(json.dumps(record, indent=2))
+    write_json_atomic(fold_folder / FOLD_TIME_FILE, record)
 
 
 def fold_dice(summary: dict[str, Any]) -> dict[str, float | None]:
@@ -108,17 +107,16 @@ def cross_validation_summary(model_folder: Path) -> dict[str, Any]:
     mean = {name: _mean_of_defined([dice.get(name) for dice in folds.values()]) for name in classes}
     result = {"metric": "Dice", "classes": classes, "folds": folds, "mean": mean,
               "minutes": {fold: _fold_minutes(model_folder / f"fold_{fold}") for fold in folds}}
-    with atomic_file(model_folder / "cv_summary.json") as temporary:
-        temporary.write_text(json.dumps(result, indent=2))
+    write_json_atomic(model_folder / "cv_summary.json", result)
     return result
 
 
 def _fold_minutes(fold_folder: Path) -> dict[str, float | None] | None:
     """Minutes the fold used, and its budget: what the CV table shows beside the Dice."""
     path = fold_folder / FOLD_TIME_FILE
-    if not path.is_file():
+    record = read_json_if_present(path, "train the fold again with --resume")
+    if record is None:
         return None
-    record = json.loads(path.read_text())
     budget = record.get("budget")
     return {"used": round(record["total_s"] / 60, 2), "budget": round(budget["budget_s"] / 60, 2) if budget else None}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from covplan.errors import CovplanError
+from covplan.json_files import read_json, read_json_if_present
 from covplan.tracking import RunDescription, Tracking, open_tracking
 from covplan.tracking.base import flatten_params
 from covplan.training.evaluation import cross_validation_summary
@@ -84,7 +84,7 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
         plan_dataset(dataset_dir, work_dir, architectures, **planning)
         preprocess(work_dir, architectures, configurations, num_processes)
     if folds is None:
-        folds = list(range(len(json.loads((Path(work_dir) / "splits_final.json").read_text()))))
+        folds = list(range(len(read_json(Path(work_dir) / "splits_final.json", "plan the dataset again"))))
     summaries = {}
     for architecture in architectures:
         for fold in folds:
@@ -105,4 +105,4 @@ def _fitted_to_budget(work_dir: Path, architectures: Sequence[str]) -> bool:
     from covplan.planning.plan import plans_path
 
     files = [plans_path(work_dir, architecture) for architecture in architectures]
-    return all(file.is_file() and "budget" in json.loads(file.read_text()).get("covplan", {}) for file in files)
+    return all("budget" in (read_json_if_present(file, "plan again") or {"covplan": {}})["covplan"] for file in files)

@@ -9,15 +9,14 @@ go to ``WORK/<arch>__<configuration>/fold_F/``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
 
-from covplan.atomic import atomic_file
+from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
-from covplan.json_files import read_json
+from covplan.json_files import read_json, read_json_if_present
 
 Fold = Union[int, str]  # an index into splits_final.json, or "all"
 # The configurations covplan plans (nnU-Net's, less the cascade, which covplan does not train).
@@ -152,9 +151,8 @@ def write_model_description(inputs: TrainingInputs) -> None:
     beside the folds: the model folder alone is enough to predict."""
     descriptions = [("plans.json", inputs.plans), ("dataset.json", inputs.dataset_json),
                     ("dataset_fingerprint.json", inputs.fingerprint)]
-    covplan_dataset_file = inputs.work / "covplan_dataset.json"
-    if covplan_dataset_file.is_file():
-        descriptions.append(("covplan_dataset.json", json.loads(covplan_dataset_file.read_text())))
+    covplan_dataset = read_json_if_present(inputs.work / "covplan_dataset.json", "plan the dataset again")
+    if covplan_dataset is not None:
+        descriptions.append(("covplan_dataset.json", covplan_dataset))
     for name, content in descriptions:
-        with atomic_file(inputs.model_folder / name) as temporary:
-            temporary.write_text(json.dumps(content, indent=2))
+        write_json_atomic(inputs.model_folder / name, content)

@@ -7,7 +7,7 @@ from covplan.errors import CovplanError
 def test_output_appears_whole_under_its_name(tmp_path):
     with atomic_output_dir(tmp_path / "out") as staging:
         (staging / "dataset.json").write_text("{}")
-        assert staging.parent == tmp_path and staging.name.startswith(".out.partial-")
+        assert staging.parent == tmp_path and staging.name.startswith(".out.") and staging.name.endswith(".tmp")
         assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     assert (tmp_path / "out" / "dataset.json").read_text() == "{}"

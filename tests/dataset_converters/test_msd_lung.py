@@ -55,7 +55,7 @@ def test_label_outside_the_json_labels_is_refused(source_copy, tmp_path):
 def test_folder_without_dataset_json_is_refused(source_copy, tmp_path):
     source = source_copy("msd")
     (source / "dataset.json").unlink()
-    with pytest.raises(CovplanError, match="dataset.json missing; point SRC_DIR at the task folder"):
+    with pytest.raises(CovplanError, match="dataset.json not found; point SRC_DIR at the task folder"):
         MsdLungConverter().convert(source, tmp_path / "out")
 
 

@@ -66,7 +66,7 @@ def test_a_damaged_postprocessing_file_is_named(work):
     with pytest.raises(CovplanError, match=r"postprocessing\.json: unknown post-processing rule 'smooth'"):
         load_postprocessing(work / MODEL)
     (work / MODEL / "postprocessing.json").write_text("{")
-    with pytest.raises(CovplanError, match=r"postprocessing\.json: cannot read it as JSON"):
+    with pytest.raises(CovplanError, match=r"postprocessing\.json is not valid JSON"):
         load_postprocessing(work / MODEL)
 
 

@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from covplan.evaluation import MetricOptions, class_metrics
-from covplan.evaluation.lesions import connected_components
+from covplan.labels.masks import connected_components
 
 DEFAULT_CT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lidc_idri_0001" / "LIDC-IDRI-0001.nii.gz"
 

@@ -17,12 +17,12 @@ import covplan
 from covplan.conversion.dataset import (ConversionSummary, DatasetSpec, LoadedCase, SourceCase, convert_cases,
                                         ct_channel_names)
 from covplan.conversion.images import SKIP_HINT, image_like, map_to_domain
-from covplan.conversion.slice_reader import DEFAULT_PIXEL_SPACING_MM, open_picture, read_slice
-from covplan.conversion.unlabelled import labels_with_ignore, mark_unlabelled, take_unlabelled, unlabelled_value_option
 from covplan.conversion.slice_format import (DIAGNOSES, IMAGE_SUFFIXES, LESION_COLOURS, LESION_LABELS,
                                              MASK_SUFFIXES, MASKS_FOLDER, MIXED_SPACING_RATIO, PATIENTS_CSV,
                                              PATIENTS_CSV_COLUMNS, SEMISEG_IMAGES, SEMISEG_LABELS, SEMISEG_MASKS,
                                              SEVERITIES, SLICES_FOLDER)
+from covplan.conversion.slice_reader import DEFAULT_PIXEL_SPACING_MM, open_picture, read_slice
+from covplan.conversion.unlabelled import labels_with_ignore, mark_unlabelled, take_unlabelled, unlabelled_value_option
 from covplan.errors import CovplanError
 
 logger = logging.getLogger(__name__)

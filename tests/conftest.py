@@ -9,7 +9,7 @@ import pytest
 
 from covplan import plugins
 from tests.slice_classifier_work import classifier_work  # noqa: F401  (slice classifier fixture)
-from tests.tiny_datasets import planned_2d, planned_3d, raw_2d, raw_3d, work_3d  # noqa: F401  (dataset fixtures)
+from tests.tiny_datasets import fingerprinted_work, planned_2d, planned_3d, raw_2d, raw_3d  # noqa: F401  (dataset fixtures)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -43,13 +43,13 @@ def nnunet_work_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import sys
 
     root = tmp_path_factory.mktemp("nnunet_work")
-    subprocess.run([sys.executable, str(Path(__file__).parent / "nnunet_work.py"), str(root)],
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "tests.nnunet_work", str(root)], cwd=REPO_ROOT, check=True,
+                   capture_output=True)
     return root
 
 
 @pytest.fixture
-def work3d(nnunet_work_root: Path, tmp_path: Path) -> Path:
+def sphere_work(nnunet_work_root: Path, tmp_path: Path) -> Path:
     """A fresh copy of the 3D WORK folder (bright spheres, 3d_fullres) for one test."""
     import shutil
 
@@ -57,7 +57,7 @@ def work3d(nnunet_work_root: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def work2d(nnunet_work_root: Path, tmp_path: Path) -> Path:
+def disc_work(nnunet_work_root: Path, tmp_path: Path) -> Path:
     """A fresh copy of the 2D WORK folder (bright discs, 2d) for one test."""
     import shutil
 
@@ -89,12 +89,12 @@ def trained_models(trained_fold, nnunet_work_root: Path, tmp_path_factory: pytes
     from tests.nnunet_work import TINY_TRAINING, TRAINED_EPOCHS
 
     root = tmp_path_factory.mktemp("models")
-    work3d = Path(shutil.copytree(trained_fold[0].parent.parent, root / "work3d"))
-    work2d = Path(shutil.copytree(nnunet_work_root / "work2d", root / "work2d"))
+    sphere_work = Path(shutil.copytree(trained_fold[0].parent.parent, root / "work3d"))
+    disc_work = Path(shutil.copytree(nnunet_work_root / "work2d", root / "work2d"))
     settings = TrainingSettings(num_epochs=TRAINED_EPOCHS, **{**TINY_TRAINING, "evaluate": False})
-    train_fold(work3d, "plain_unet", 1, settings=settings)
-    train_fold(work2d, "plain_unet", 0, settings=settings)
-    model3d = work3d / "plain_unet__3d_fullres"
+    train_fold(sphere_work, "plain_unet", 1, settings=settings)
+    train_fold(disc_work, "plain_unet", 0, settings=settings)
+    model3d = sphere_work / "plain_unet__3d_fullres"
     other = root / "other__3d_fullres"
     shutil.copytree(model3d, other, ignore=shutil.ignore_patterns("fold_0"))
-    return {"3d": model3d, "3d_other": other, "2d": work2d / "plain_unet__2d"}
+    return {"3d": model3d, "3d_other": other, "2d": disc_work / "plain_unet__2d"}

@@ -1,7 +1,7 @@
 """Builds tiny WORK folders for training tests with nnunetv2's own pipeline (fingerprint,
 ExperimentPlanner, DefaultPreprocessor), the layout `covplan plan --preprocess` writes.
 
-Run as ``python tests/nnunet_work.py ROOT``: nnunetv2 reads its folders from environment
+Run as ``python -m tests.nnunet_work ROOT`` from the repository root: nnunetv2 reads its folders from environment
 variables when it is imported, so the pipeline runs in a process of its own. Writes
 ``ROOT/work3d`` (6 volumes 24x32x32, a bright sphere = class 1, configuration 3d_fullres)
 and ``ROOT/work2d`` (6 slices 40x40, a bright disc = class 1, configuration 2d), each with
@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
+from tests.helpers import BALL, write_raw_dataset
 
 NUM_CASES = 6
 PLANS_NAME = "plans_plain_unet"
@@ -27,28 +27,6 @@ DATASETS = {  # dataset id: (name, image shape (z, y, x), configuration, shrunk 
     1: ("Dataset001_Sphere", (24, 32, 32), "3d_fullres", [16, 16, 16]),
     2: ("Dataset002_Disc", (1, 40, 40), "2d", [32, 32]),
 }
-
-
-def write_raw_dataset(raw_folder: Path, shape: tuple[int, ...], seed: int) -> None:
-    """Noisy images with one bright ball (a disc in 2D) per case; the label is the ball."""
-    import SimpleITK as sitk
-
-    (raw_folder / "imagesTr").mkdir(parents=True)
-    (raw_folder / "labelsTr").mkdir()
-    rng = np.random.default_rng(seed)
-    grid = np.indices(shape).astype(np.float32)
-    for case in range(NUM_CASES):
-        centre = [s / 2 + rng.uniform(-s / 8, s / 8) if s > 1 else 0 for s in shape]
-        radius = rng.uniform(5, 8)
-        distance = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre)))
-        label = (distance <= radius).astype(np.uint8)
-        image = (label * 2.0 + rng.normal(0, 0.4, shape)).astype(np.float32)
-        identifier = f"case_{case:03d}"
-        sitk.WriteImage(sitk.GetImageFromArray(image), str(raw_folder / "imagesTr" / f"{identifier}_0000.nii.gz"))
-        sitk.WriteImage(sitk.GetImageFromArray(label), str(raw_folder / "labelsTr" / f"{identifier}.nii.gz"))
-    dataset_json = {"channel_names": {"0": "MRI"}, "labels": {"background": 0, "ball": 1},
-                    "numTraining": NUM_CASES, "file_ending": ".nii.gz"}
-    (raw_folder / "dataset.json").write_text(json.dumps(dataset_json, indent=2))
 
 
 def shrink_plan(plans: dict, configuration: str, patch_size: list[int]) -> None:
@@ -85,7 +63,8 @@ def build(root: Path) -> None:
     fingerprint_extractor.multiprocessing = default_preprocessor.multiprocessing = threads
 
     for dataset_id, (name, shape, configuration, patch_size) in DATASETS.items():
-        write_raw_dataset(root / "raw" / name, shape, seed=dataset_id)
+        write_raw_dataset(root / "raw" / name, NUM_CASES, shape, spacing_xyz=(1.0, 1.0, 1.0), seed=dataset_id,
+                          phantom=BALL)
         extract_fingerprint_dataset(dataset_id, num_processes=1, verbose=False, show_progress_bar=False)
         plan_experiment_dataset(dataset_id, overwrite_plans_name=PLANS_NAME)
         preprocessed = root / "preprocessed" / name

@@ -33,9 +33,9 @@ def blank_case(preprocessed: Path, identifier: str, seed: int) -> None:
                                   chunks=data.shape, blocks=data.shape)
 
 
-def coarse_refine_work(work2d: Path, target: Path) -> Path:
+def coarse_refine_work(disc_work: Path, target: Path) -> Path:
     """A copy of ``work2d`` with lesion-free cases and ``plans_coarse_refine.json``."""
-    work = Path(shutil.copytree(work2d, target))
+    work = Path(shutil.copytree(disc_work, target))
     plans = json.loads((work / "plans_plain_unet.json").read_text())
     plans["configurations"]["2d"]["architecture"]["arch_kwargs"]["features_per_stage"] = TEST_FEATURES_PER_STAGE
     plans["covplan"] = {"architecture": "coarse_refine"}

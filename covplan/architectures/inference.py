@@ -1,14 +1,30 @@
-"""Inference-only rewrites of a trained network that compute the same outputs faster."""
+"""Inference-only forms of a trained network: the full-resolution output alone (what
+nnU-Net's predictor and the ONNX exporter take), and rewrites that compute the same
+outputs faster."""
 
 from __future__ import annotations
 
 import copy
 
+import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+class FullResolutionOutput(nn.Module):
+    """The first (full-resolution) output of a network with several, the form nnU-Net's
+    predictor takes."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output = self.network(x)
+        return output[0] if isinstance(output, (list, tuple)) else output
 
 
 def fold_batch_norm(network: nn.Module) -> nn.Module:

@@ -10,11 +10,11 @@ import click
 from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
 
 from covplan.cli.options import num_processes_option
+from covplan.errors import CovplanError
 from covplan.evaluation import DEFAULT_PROCESSES, MetricOptions, evaluate_folder
 from covplan.evaluation.boundary import DEFAULT_SURFACE_TOLERANCE_MM
 from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP
-from covplan.evaluation.label_roles import find_dataset_json, load_dataset_json, parse_region
-from covplan.errors import CovplanError
+from covplan.labels.roles import find_dataset_json, load_dataset_json, parse_region
 
 logger = logging.getLogger(__name__)
 

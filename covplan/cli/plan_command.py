@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from covplan.json_files import read_json
 from covplan.cli.options import (architecture_option, configuration_option, num_folds_option,
                                  num_processes_option)
+from covplan.json_files import read_json
 from covplan.planning import plan_dataset
 from covplan.planning.budget import budget_summary, plan_for_budget
 from covplan.planning.plan import DEFAULT_GPU_MEMORY_GB

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from covplan.errors import CovplanError
-from covplan.evaluation.label_roles import find_dataset_json, load_dataset_json
+from covplan.labels.roles import find_dataset_json, load_dataset_json
 from covplan.reporting.report import build_report
 
 logger = logging.getLogger(__name__)

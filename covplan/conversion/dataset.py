@@ -15,8 +15,8 @@ import SimpleITK as sitk
 from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
 from tqdm import tqdm
 
-from covplan.conversion.output import atomic_output_dir
 from covplan.atomic import write_json_atomic
+from covplan.conversion.output import atomic_output_dir
 from covplan.errors import CovplanError
 
 COVPLAN_DATASET_JSON = "covplan_dataset.json"

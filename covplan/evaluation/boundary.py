@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from covplan.evaluation.geometry import bounding_box
+from covplan.labels.masks import bounding_box
 
 DEFAULT_SURFACE_TOLERANCE_MM = 1.0
 

@@ -32,10 +32,10 @@ from tqdm import tqdm
 from covplan.atomic import atomic_file
 from covplan.errors import CovplanError
 from covplan.evaluation.boundary import DEFAULT_SURFACE_TOLERANCE_MM, boundary_metrics
-from covplan.evaluation.geometry import mean_of_defined, physical_grid, ratio
-from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
-from covplan.evaluation.label_roles import LabelRoles, automatic_regions, label_roles
 from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP, lesion_metrics
+from covplan.labels.files import case_files, file_ending_of, label_map_reader, read_label_map
+from covplan.labels.masks import mean_of_defined, metrics_from_counts, physical_grid
+from covplan.labels.roles import LabelRoles, automatic_regions, label_roles
 from covplan.worker_lifetime import die_with_parent
 
 logger = logging.getLogger(__name__)
@@ -59,15 +59,6 @@ class MetricOptions:
     surface_tolerance_mm: float = DEFAULT_SURFACE_TOLERANCE_MM
     lesions: bool = True
     min_lesion_overlap: float = DEFAULT_MIN_LESION_OVERLAP
-
-
-def metrics_from_counts(tp: int, fp: int, fn: int, tn: int) -> dict[str, float | int | None]:
-    """nnU-Net's per-class metrics (Dice, IoU, counts) plus sensitivity, specificity and
-    precision; ``None`` where a ratio is undefined."""
-    tp, fp, fn, tn = int(tp), int(fp), int(fn), int(tn)
-    return {"Dice": ratio(2 * tp, 2 * tp + fp + fn), "IoU": ratio(tp, tp + fp + fn),
-            "Sensitivity": ratio(tp, tp + fn), "Specificity": ratio(tn, tn + fp), "Precision": ratio(tp, tp + fp),
-            "TP": tp, "FP": fp, "FN": fn, "TN": tn, "n_pred": tp + fp, "n_ref": tp + fn}
 
 
 def class_metrics(reference: np.ndarray, prediction: np.ndarray, spacing: Sequence[float],

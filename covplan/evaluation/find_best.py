@@ -16,10 +16,10 @@ from tqdm import tqdm
 
 from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.errors import CovplanError
-from covplan.json_files import read_json, read_json_if_present
 from covplan.evaluation.cross_validation import fold_dirs, fold_summaries, model_dirs, pooled_summary
 from covplan.evaluation.evaluate import DEFAULT_PROCESSES, evaluate_folder
-from covplan.evaluation.label_roles import load_dataset_json
+from covplan.json_files import read_json, read_json_if_present
+from covplan.labels.roles import load_dataset_json
 from covplan.postprocessing import choose_postprocessing, save_postprocessing
 from covplan.postprocessing.choose import ENSEMBLES_FOLDER
 from covplan.tracking import RunDescription, Tracking

@@ -20,20 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cc3d
 import numpy as np
 
-from covplan.evaluation.geometry import element_size, ratio
+from covplan.labels.masks import connected_components, element_size, ratio
 
 DEFAULT_MIN_LESION_OVERLAP = 0.0
-
-
-def connected_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """Component ids (1..n, 0 = outside) with full connectivity, and n."""
-    connectivity = 26 if mask.ndim == 3 else 8
-    components, count = cc3d.connected_components(np.ascontiguousarray(mask, dtype=np.uint8),
-                                                  connectivity=connectivity, return_N=True)
-    return components, int(count)
 
 
 def _covered_components(components: np.ndarray, count: int, other: np.ndarray, min_overlap: float) -> int:

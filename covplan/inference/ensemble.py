@@ -11,8 +11,8 @@ from tqdm import tqdm
 
 from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
-from covplan.json_files import read_json
 from covplan.inference.outputs import label_file, read_probabilities, write_label_map, write_probabilities
+from covplan.json_files import read_json
 
 logger = logging.getLogger(__name__)
 

@@ -18,10 +18,8 @@ from tqdm import tqdm
 
 from covplan.atomic import remove_stale_temporaries, write_json_atomic
 from covplan.errors import CovplanError
-from covplan.json_files import read_json_if_present
-from covplan.evaluation.label_roles import label_roles
-from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.crop import crop_box
+from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.model import (DEFAULT_TILE_STEP, ModelPredictor, TrainedModel, check_models_agree,
                                      load_model, load_onnx_model)
 from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, image_on_input_grid, label_file, write_label_map,
@@ -29,6 +27,8 @@ from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, image_on_input_
 from covplan.inference.slice_skipping import SliceGate, load_slice_gate, write_slice_classification
 from covplan.inference.uncertainty import (UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY, RunningMoments, lesion_uncertainty,
                                           predictive_entropy)
+from covplan.json_files import read_json_if_present
+from covplan.labels.roles import label_roles
 from covplan.postprocessing.choose import postprocessing_for_models
 from covplan.postprocessing.rules import apply_postprocessing
 from covplan.training.distributed import resolve_device

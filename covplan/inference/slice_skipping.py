@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
-from covplan.json_files import read_json_if_present
 from covplan.atomic import write_json_atomic
 from covplan.inference.model import TrainedModel
+from covplan.json_files import read_json_if_present
 from covplan.training.slice_classifier import SLICE_CLASSIFIER_FILE, load_slice_classifier
 
 SLICE_CLASSIFICATION_FILE = "slice_classification.json"

@@ -18,8 +18,8 @@ from covplan.architectures.network_check import check_networks_for_planning
 from covplan.atomic import copy_file_atomic, write_json_atomic
 from covplan.conversion.slice_format import MIXED_SPACING_RATIO
 from covplan.errors import CovplanError
-from covplan.json_files import read_json
 from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dataset
+from covplan.json_files import read_json
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.planning.budget import plan_candidates
 from covplan.planning.explain import explain_configuration
@@ -160,7 +160,7 @@ def check_losses_support_labels(dataset_json: dict[str, Any], source: Path, plug
                                 loss: str | None = None) -> None:
     """Refuse a dataset whose labels (regions, an ignore label) the loss cannot train on:
     ``loss``, or without it each architecture's default loss."""
-    from covplan.evaluation.label_roles import dataset_label_manager
+    from covplan.labels.roles import dataset_label_manager
     from covplan.losses.base import check_loss_supports_labels
     from covplan.registry import get_loss
 

@@ -34,10 +34,9 @@ from tqdm import tqdm
 from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
 from covplan.json_files import read_json_if_present
-from covplan.evaluation.evaluate import metrics_from_counts
-from covplan.evaluation.geometry import mean_of_defined
-from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
-from covplan.evaluation.label_roles import label_roles
+from covplan.labels.files import case_files, file_ending_of, label_map_reader, read_label_map
+from covplan.labels.masks import mean_of_defined, metrics_from_counts
+from covplan.labels.roles import label_roles
 from covplan.postprocessing.rules import apply_postprocessing, check_rule
 
 logger = logging.getLogger(__name__)

@@ -18,8 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from covplan.errors import CovplanError
-from covplan.evaluation.geometry import bounding_box, element_size, physical_grid
-from covplan.evaluation.lesions import connected_components
+from covplan.labels.masks import bounding_box, connected_components, element_size, physical_grid
 
 
 def relabel_from_surroundings(segmentation: np.ndarray, removed: np.ndarray) -> np.ndarray:

@@ -18,8 +18,8 @@ from typing import Any
 
 from covplan.atomic import replace_directory, write_json_atomic
 from covplan.errors import CovplanError
-from covplan.json_files import read_json
 from covplan.fingerprinting import dataset_hash
+from covplan.json_files import read_json
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.nnunet_pools import nnunet_pools_die_with_parent
 from covplan.planning.plan import WORK_RECORD

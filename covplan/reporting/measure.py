@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from covplan.evaluation.label_roles import LabelRoles
+from covplan.labels.roles import LabelRoles
 from covplan.reporting.severity import severity_band
 
 

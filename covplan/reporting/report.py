@@ -18,16 +18,16 @@ from tqdm import tqdm
 
 from covplan.atomic import atomic_directory, refuse_existing, write_json_atomic
 from covplan.errors import CovplanError
-from covplan.evaluation.label_maps import case_files, file_ending_of, label_map_reader, read_label_map
-from covplan.evaluation.label_roles import INFECTION_REGION, LabelRoles, column_name, label_roles
 from covplan.inference.slice_skipping import SLICE_CLASSIFICATION_FILE
 from covplan.inference.uncertainty import UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY
+from covplan.json_files import read_json
+from covplan.labels.files import case_files, file_ending_of, label_map_reader, read_label_map
+from covplan.labels.roles import INFECTION_REGION, LabelRoles, column_name, label_roles
 from covplan.reporting.figures import label_colours, overlay_png, values_by_grade_png
 from covplan.reporting.html_page import render_html
 from covplan.reporting.lung_mask import derive_lung_mask
 from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_case, summarise_patients
 from covplan.reporting.severity import SEVERITY_BANDS
-from covplan.json_files import read_json
 
 logger = logging.getLogger(__name__)
 

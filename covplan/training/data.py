@@ -43,8 +43,9 @@ def nnunet_augmentation(inputs: TrainingInputs, ds_scales: list | None) -> Augme
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
     configuration = inputs.configuration_manager
-    # nnU-Net derives rotation range, dummy-2D augmentation and the enlarged loader patch in
-    # an instance method that only reads configuration_manager: called with just that.
+    # nnU-Net derives rotation range, dummy-2D augmentation and the enlarged loader patch only
+    # in this nnUNetTrainer instance method (no public function exists); it reads nothing but
+    # configuration_manager, so it is called with just that instead of copying its rules.
     trainer_view = SimpleNamespace(configuration_manager=configuration, print_to_log_file=lambda *args, **kwargs: None)
     rotation, dummy_2d, loader_patch_size, mirror_axes = \
         nnUNetTrainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size(trainer_view)

@@ -12,27 +12,15 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from covplan.json_files import read_json_if_present
+from covplan.architectures.inference import FullResolutionOutput
 from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.evaluation import evaluate_folder
+from covplan.json_files import read_json_if_present
 from covplan.nnunet_paths import nnunet_prints_to_log
 from covplan.registry import get_architecture
 from covplan.training.work_folder import TrainingInputs
 
 logger = logging.getLogger(__name__)
-
-
-class FullResolutionOutput(nn.Module):
-    """The first (full-resolution) output of a network with several, the form nnU-Net's
-    predictor takes."""
-
-    def __init__(self, network: nn.Module):
-        super().__init__()
-        self.network = network
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        output = self.network(x)
-        return output[0] if isinstance(output, (list, tuple)) else output
 
 
 def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: list[str], fold_folder: Path,

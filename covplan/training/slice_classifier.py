@@ -17,7 +17,7 @@ from tqdm import trange
 
 from covplan.architectures.slice_classifier import SliceClassifierNetwork, SliceClassifierRecipe
 from covplan.errors import CovplanError
-from covplan.evaluation.label_roles import label_roles
+from covplan.labels.roles import label_roles
 from covplan.registry import get_architecture
 from covplan.training.checkpoints import (CHECKPOINT_FORMAT_VERSION, load_checkpoint, save_checkpoint_atomically,
                                           seed_everything)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from covplan.architectures.network_check import check_network
 from covplan.architectures.recipes import step_scheduler
 from covplan.errors import CovplanError
-from covplan.evaluation.label_roles import label_roles
+from covplan.labels.roles import label_roles
 from covplan.losses.base import build_plugin_loss, check_loss_supports_labels
 from covplan.registry import architectures, get_architecture, get_loss, losses
 from covplan.tracking import Tracking, open_tracking
@@ -442,6 +442,9 @@ class Trainer:
     def shutdown_loaders(self) -> None:
         """Stop the background augmentation workers, if any."""
         for batches in (self.train_batches, self.val_batches):
+            # batchgenerators' augmenters have no public way to stop their workers other than
+            # being garbage-collected (__del__ calls _finish); nnU-Net's trainer calls
+            # _finish() for the same reason, so that a run ends with its workers gone.
             if hasattr(batches, "_finish"):
                 batches._finish()
 

@@ -4,7 +4,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from covplan.cli import cli
-from covplan.evaluation.label_maps import read_label_map
+from covplan.labels.files import read_label_map
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 from tests.work_folder import CASES, build_work_folder, good_prediction
 

@@ -10,20 +10,20 @@ from covplan.cli import cli
 
 
 
-def test_plan_explains_every_value_and_preprocesses(raw_3d: Path, work_3d: Path):
-    result = CliRunner().invoke(cli, ["plan", str(raw_3d), "-o", str(work_3d), "-c", "3d_fullres", "--num-folds", "3",
+def test_plan_explains_every_value_and_preprocesses(raw_3d: Path, fingerprinted_work: Path):
+    result = CliRunner().invoke(cli, ["plan", str(raw_3d), "-o", str(fingerprinted_work), "-c", "3d_fullres", "--num-folds", "3",
                                       "--explain", "--preprocess", "-j", "1"])
 
     assert result.exit_code == 0, result.output
-    plans = json.loads((work_3d / "plans_plain_unet.json").read_text())
+    plans = json.loads((fingerprinted_work / "plans_plain_unet.json").read_text())
     fullres = plans["configurations"]["3d_fullres"]
     assert f"3d_fullres          patch {' x '.join(map(str, fullres['patch_size']))}, batch 2" in result.output
     for start in ("median image after resampling", "spacing", "patch size", "memory: estimate", "batch size 2:",
                   "topology:", "normalisation of channel 0 (CT): CTNormalization"):
         assert f"    - {start}" in result.output, start
-    assert len(json.loads((work_3d / "splits_final.json").read_text())) == 3
+    assert len(json.loads((fingerprinted_work / "splits_final.json").read_text())) == 3
     assert f"preprocessed {fullres['data_identifier']}" in result.output
-    assert (work_3d / fullres["data_identifier"] / "case_000.pkl").is_file()
+    assert (fingerprinted_work / fullres["data_identifier"] / "case_000.pkl").is_file()
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
@@ -32,12 +32,12 @@ def test_plan_explains_every_value_and_preprocesses(raw_3d: Path, work_3d: Path)
     (["--gpu-memory", "0.000001", "-c", "3d_fullres"], "Error: a memory target of 1e-06 GB is too small"),
     (["--num-folds", "9"], "Error: 9 folds need at least 9 patients, but the dataset has 6 patients (8 cases); use --num-folds 6 or fewer"),
 ])
-def test_plan_errors_are_one_line(raw_3d: Path, work_3d: Path, arguments: list[str], message: str):
-    result = CliRunner().invoke(cli, ["plan", str(raw_3d), "-o", str(work_3d), *arguments])
+def test_plan_errors_are_one_line(raw_3d: Path, fingerprinted_work: Path, arguments: list[str], message: str):
+    result = CliRunner().invoke(cli, ["plan", str(raw_3d), "-o", str(fingerprinted_work), *arguments])
 
     assert result.exit_code == 1
     assert result.output.startswith(message) and result.output.count("\n") == 1, result.output
-    assert not list(work_3d.glob("plans_*"))
+    assert not list(fingerprinted_work.glob("plans_*"))
 
 
 def test_preprocess_without_plans_is_one_line(tmp_path: Path):

@@ -4,7 +4,7 @@ import pytest
 from covplan.errors import CovplanError
 from covplan.evaluation import evaluate_folder
 from covplan.evaluation.cross_validation import cross_validation_table
-from tests.label_maps import write_nifti
+from tests.helpers import write_nifti
 from tests.work_folder import CASES, DATASET_JSON, build_work_folder, good_prediction, reference
 
 

@@ -66,11 +66,11 @@ def test_work_folder_layout(planned_3d: Path, raw_3d: Path):
         assert {"case_002", "case_003"} <= set(split["val"]) or {"case_002", "case_003"} <= set(split["train"])
 
 
-def test_heavier_network_gets_a_smaller_patch_under_the_same_budget(raw_3d: Path, work_3d: Path,
+def test_heavier_network_gets_a_smaller_patch_under_the_same_budget(raw_3d: Path, fingerprinted_work: Path,
                                                                     register_plugin):
     register_plugin(Registers(WidePlainNet("fake_same", 1), WidePlainNet("fake_wide", 3)), "undo-wide")
 
-    written = plan_dataset(raw_3d, work_3d, ["plain_unet", "fake_same", "fake_wide"],
+    written = plan_dataset(raw_3d, fingerprinted_work, ["plain_unet", "fake_same", "fake_wide"],
                            configurations=["3d_fullres"], gpu_memory_gb=0.06, num_processes=1)
 
     plans = {name: _plans(path)["configurations"]["3d_fullres"] for name, path in written.items()}
@@ -84,11 +84,11 @@ def test_heavier_network_gets_a_smaller_patch_under_the_same_budget(raw_3d: Path
     assert "'fake_wide' measured vs plain_unet" in ratio_line and " x 1.00 " not in ratio_line
 
 
-def test_every_plans_file_loads_in_nnunet_and_builds_every_network(raw_3d: Path, raw_2d: Path, work_3d: Path,
+def test_every_plans_file_loads_in_nnunet_and_builds_every_network(raw_3d: Path, raw_2d: Path, fingerprinted_work: Path,
                                                                    planned_2d: Path, tmp_path: Path,
                                                                    register_plugin):
     register_plugin(Registers(WidePlainNet("fake_same", 1), FakeNet()), "undo-fakes")
-    written_3d = plan_dataset(raw_3d, work_3d, ["plain_unet", "fake_same", "fake_net"],
+    written_3d = plan_dataset(raw_3d, fingerprinted_work, ["plain_unet", "fake_same", "fake_net"],
                               num_processes=1)
     work_2d = tmp_path / "work2d"
     shutil.copytree(planned_2d, work_2d)
@@ -109,14 +109,14 @@ def test_every_plans_file_loads_in_nnunet_and_builds_every_network(raw_3d: Path,
             assert logits.shape == (1, 3, *configuration.patch_size), (path.name, name)
 
 
-def test_memory_target_too_small_names_the_minimum_that_works(raw_3d: Path, work_3d: Path):
+def test_memory_target_too_small_names_the_minimum_that_works(raw_3d: Path, fingerprinted_work: Path):
     with pytest.raises(MemoryTargetTooSmall, match=r"use --gpu-memory ([0-9.]+) or more") as raised:
-        plan_dataset(raw_3d, work_3d, ["plain_unet"], configurations=["3d_fullres"],
+        plan_dataset(raw_3d, fingerprinted_work, ["plain_unet"], configurations=["3d_fullres"],
                      gpu_memory_gb=1e-6, num_processes=1)
     minimum = float(str(raised.value).split("--gpu-memory ")[1].split()[0])
-    assert not (work_3d / "plans_plain_unet.json").exists()
+    assert not (fingerprinted_work / "plans_plain_unet.json").exists()
 
-    written = plan_dataset(raw_3d, work_3d, ["plain_unet"], configurations=["3d_fullres"],
+    written = plan_dataset(raw_3d, fingerprinted_work, ["plain_unet"], configurations=["3d_fullres"],
                            gpu_memory_gb=minimum, num_processes=1)
     assert _plans(written["plain_unet"])["configurations"]["3d_fullres"]["batch_size"] == 2
 
@@ -180,7 +180,7 @@ def test_cases_far_apart_in_pixel_spacing_are_warned_about_at_planning(caplog):
 ])
 def test_labels_a_loss_cannot_train_are_refused_before_anything_is_written(label_kind, architectures, loss, refused,
                                                                           tmp_path: Path):
-    from tests.tiny_datasets import write_raw_dataset
+    from tests.helpers import write_raw_dataset
 
     raw = write_raw_dataset(tmp_path / "Dataset503_Labels", num_cases=3, shape_zyx=(64, 64), **{label_kind: True})
     with pytest.raises(CovplanError) as error:
@@ -190,7 +190,7 @@ def test_labels_a_loss_cannot_train_are_refused_before_anything_is_written(label
 
 
 def test_a_dataset_with_regions_and_an_ignore_label_plans_for_plain_unet(tmp_path: Path):
-    from tests.tiny_datasets import write_raw_dataset
+    from tests.helpers import write_raw_dataset
 
     raw = write_raw_dataset(tmp_path / "Dataset504_Both", num_cases=3, shape_zyx=(64, 64), regions=True,
                             unlabelled_slices=True)

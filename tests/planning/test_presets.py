@@ -19,8 +19,8 @@ class RegistersPreset:
 
 
 
-def test_method_a_reproduces_the_published_configuration(raw_3d: Path, work_3d: Path):
-    written = plan_dataset(raw_3d, work_3d, ["plain_unet"], preset="method-a", num_processes=1)
+def test_method_a_reproduces_the_published_configuration(raw_3d: Path, fingerprinted_work: Path):
+    written = plan_dataset(raw_3d, fingerprinted_work, ["plain_unet"], preset="method-a", num_processes=1)
 
     plans = json.loads(written["plain_unet"].read_text())
     assert list(plans["configurations"]) == ["3d_fullres"]

@@ -4,11 +4,11 @@ import pytest
 
 from covplan.errors import CovplanError
 from covplan.evaluation import evaluate_folder
-from covplan.evaluation.label_maps import read_label_map
+from covplan.labels.files import read_label_map
 from covplan.postprocessing import (apply_postprocessing, choose_postprocessing, load_postprocessing,
                                     save_postprocessing)
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
-from tests.label_maps import write_nifti
+from tests.helpers import write_nifti
 from tests.work_folder import DATASET_JSON, build_work_folder
 
 MODEL = "good_unet__3d_fullres"

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from covplan.evaluation.label_roles import label_roles
+from covplan.labels.roles import label_roles
 from covplan.reporting.measure import measure_case, summarise_patients
-from tests.label_maps import LESION_TYPE_LABELS
+from tests.helpers import LESION_TYPE_LABELS
 
 LUNG_INFECTION = label_roles({"labels": {"background": 0, "lung": 1, "infection": 2}})
 LESION_TYPES = label_roles({"labels": LESION_TYPE_LABELS})

@@ -10,7 +10,7 @@ import SimpleITK as sitk
 from covplan.evaluation import evaluate_folder
 from covplan.reporting.report import build_report
 from tests.conftest import SHARED_DATA
-from tests.label_maps import LESION_TYPE_LABELS, write_png
+from tests.helpers import LESION_TYPE_LABELS, write_png
 
 SEMISEG = SHARED_DATA / "covid_semiseg_train"
 SLICES = ("1", "2", "3")

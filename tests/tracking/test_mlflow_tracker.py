@@ -125,12 +125,12 @@ def test_plan_and_train_is_a_parent_run_with_a_child_per_fold(mlflow_server, raw
         {"find_best.json", "postprocessing.json"}
 
 
-def test_a_dead_server_leaves_training_and_its_log_whole(work2d, caplog):
+def test_a_dead_server_leaves_training_and_its_log_whole(disc_work, caplog):
     settings = TrainingSettings(**{**TINY_TRAINING, "num_epochs": EPOCHS}, trackers=("mlflow", "tensorboard"),
                                 tracking_uri=f"http://127.0.0.1:{_free_port()}")  # nothing listens there
     with caplog.at_level(logging.WARNING, logger="covplan.tracking.session"):
-        summary = train_fold(work2d, "plain_unet", 0, settings=settings)
-    fold_folder = work2d / "plain_unet__2d" / "fold_0"
+        summary = train_fold(disc_work, "plain_unet", 0, settings=settings)
+    fold_folder = disc_work / "plain_unet__2d" / "fold_0"
     assert summary["mean"][1]["Dice"] is not None
     assert [int(row["epoch"]) for row in _csv_rows(fold_folder)] == list(range(EPOCHS))
     assert (fold_folder / "checkpoint_final.pth").is_file()

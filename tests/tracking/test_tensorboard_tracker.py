@@ -13,13 +13,13 @@ from tests.nnunet_work import TINY_TRAINING
 EPOCHS = 2
 
 
-def test_event_files_hold_every_epoch_of_the_log_and_the_run(work2d):
+def test_event_files_hold_every_epoch_of_the_log_and_the_run(disc_work):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     settings = TrainingSettings(num_epochs=EPOCHS, **{**TINY_TRAINING, "iterations_per_epoch": 2},
                                 trackers=("tensorboard",))
-    summary = train_fold(work2d, "plain_unet", 0, settings=settings)
-    fold_folder = work2d / "plain_unet__2d" / "fold_0"
+    summary = train_fold(disc_work, "plain_unet", 0, settings=settings)
+    fold_folder = disc_work / "plain_unet__2d" / "fold_0"
     events = EventAccumulator(str(fold_folder / "tensorboard"), size_guidance={"tensors": 0, "images": 0}).Reload()
     with open(fold_folder / "training_log.csv") as handle:
         rows = list(csv.DictReader(handle))

@@ -58,7 +58,7 @@ def register_trackers(register):
 EPOCHS = 2
 
 
-def test_an_installed_tracker_gets_the_runs_metrics_and_files(work2d, tmp_path):
+def test_an_installed_tracker_gets_the_runs_metrics_and_files(disc_work, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     site = write_distribution(tmp_path / "site", "covplan-file-tracker", "0.2.0", "covplan_file_tracker",
@@ -67,13 +67,13 @@ def test_an_installed_tracker_gets_the_runs_metrics_and_files(work2d, tmp_path):
     assert {"name": "calls_to_file", "kind": "tracker", "description": "Writes every call as a line of JSON to "
             "$RECORDED_CALLS.", "distribution": "covplan-file-tracker", "version": "0.2.0"} in listing["plugins"]
     recorded = tmp_path / "calls.jsonl"
-    result = run_covplan("train", str(work2d), "--arch", "plain_unet", "--folds", "0", "--epochs", str(EPOCHS),
+    result = run_covplan("train", str(disc_work), "--arch", "plain_unet", "--folds", "0", "--epochs", str(EPOCHS),
                          "--iters-per-epoch", "2", "--val-iters", "1", "--num-workers", "0", "--no-tta",
                          extra_path=site, COVPLAN_TRACKERS="calls_to_file tensorboard",
                          RECORDED_CALLS=str(recorded))
     assert result.returncode == 0, result.stderr
     calls = [json.loads(line) for line in recorded.read_text().splitlines()]
-    fold_folder = work2d / "plain_unet__2d" / "fold_0"
+    fold_folder = disc_work / "plain_unet__2d" / "fold_0"
     name = "plain_unet__2d fold 0"
     method, run_name, kind, params, has_parent, tracking_uri = calls[0]
     assert (method, run_name, kind, has_parent, tracking_uri) == ("start_run", name, "fold", False, None)

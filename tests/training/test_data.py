@@ -15,8 +15,8 @@ def test_deep_supervision_scales_from_output_shapes():
 
 
 @pytest.mark.parametrize("name", ["nnunet", "p015", "rot_flip"])
-def test_each_pipeline_gives_patches_and_a_target_per_output(work3d, name):
-    inputs = load_training_inputs(work3d, "plain_unet")
+def test_each_pipeline_gives_patches_and_a_target_per_output(sphere_work, name):
+    inputs = load_training_inputs(sphere_work, "plain_unet")
     scales = deep_supervision_scales([16, 16, 16], [(16, 16, 16), (8, 8, 8)])
     augmentation = build_augmentation(name, inputs, scales)
     train_ids, val_ids = fold_case_identifiers(inputs, 0)
@@ -29,6 +29,6 @@ def test_each_pipeline_gives_patches_and_a_target_per_output(work3d, name):
     assert tuple(next(validation)["data"].shape) == (2, 1, 16, 16, 16)
 
 
-def test_unknown_augmentation(work3d):
+def test_unknown_augmentation(sphere_work):
     with pytest.raises(CovplanError, match="unknown augmentation 'strong'; known: nnunet, p015, rot_flip"):
-        build_augmentation("strong", load_training_inputs(work3d, "plain_unet"), None)
+        build_augmentation("strong", load_training_inputs(sphere_work, "plain_unet"), None)

@@ -24,14 +24,14 @@ def write_lock(fold_folder, pid):
     (fold_folder / "training.lock").write_text(f"{pid}@{socket.gethostname()}\n")
 
 
-def test_a_fold_another_live_process_trains_is_refused_and_left_alone(work3d):
+def test_a_fold_another_live_process_trains_is_refused_and_left_alone(sphere_work):
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        fold_folder = work3d / "plain_unet__3d_fullres" / "fold_0"
+        fold_folder = sphere_work / "plain_unet__3d_fullres" / "fold_0"
         write_lock(fold_folder, other.pid)
         with pytest.raises(CovplanError, match=rf"training.lock: fold fold_0 is being trained by process {other.pid} "
                                                rf"on {socket.gethostname()}; wait for it to finish or stop it"):
-            train_fold(work3d, "plain_unet", 0, settings=SETTINGS)
+            train_fold(sphere_work, "plain_unet", 0, settings=SETTINGS)
         assert sorted(path.name for path in fold_folder.iterdir()) == ["training.lock"]
     finally:
         other.kill()
@@ -50,7 +50,7 @@ def test_a_killed_runs_lock_is_stale_and_the_message_says_how_to_clear_it(tmp_pa
     assert lock.is_file()  # reported, not silently taken over
 
 
-def test_the_lock_holds_this_process_id_while_training_and_is_gone_after(work3d, monkeypatch):
+def test_the_lock_holds_this_process_id_while_training_and_is_gone_after(sphere_work, monkeypatch):
     seen = []
     end_epoch = Trainer.end_epoch
 
@@ -59,7 +59,7 @@ def test_the_lock_holds_this_process_id_while_training_and_is_gone_after(work3d,
         end_epoch(trainer, row)
 
     monkeypatch.setattr(Trainer, "end_epoch", end_epoch_reading_the_lock)
-    train_fold(work3d, "plain_unet", 0, settings=SETTINGS)
+    train_fold(sphere_work, "plain_unet", 0, settings=SETTINGS)
     assert seen == [f"{os.getpid()}@{socket.gethostname()}\n"]
-    assert not (work3d / "plain_unet__3d_fullres" / "fold_0" / "training.lock").exists()
-    assert (work3d / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_final.pth").is_file()
+    assert not (sphere_work / "plain_unet__3d_fullres" / "fold_0" / "training.lock").exists()
+    assert (sphere_work / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_final.pth").is_file()

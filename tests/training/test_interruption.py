@@ -48,10 +48,10 @@ def test_other_threads_keep_the_handlers():
 
 
 @needs_proc
-def test_sigterm_stops_the_run_and_resume_finishes_it(work3d):
-    fold_folder = work3d / "plain_unet__3d_fullres" / "fold_0"
-    arguments = ["train", str(work3d), "--arch", "plain_unet", "--folds", "0"]
-    run = start_training(work3d, "--epochs", "1000", *TINY_EPOCHS_ON_WORKERS)
+def test_sigterm_stops_the_run_and_resume_finishes_it(sphere_work):
+    fold_folder = sphere_work / "plain_unet__3d_fullres" / "fold_0"
+    arguments = ["train", str(sphere_work), "--arch", "plain_unet", "--folds", "0"]
+    run = start_training(sphere_work, "--epochs", "1000", *TINY_EPOCHS_ON_WORKERS)
     run.wait_for(fold_folder / "checkpoint_latest.pth")
     workers = children_of(run.process.pid)
     assert len(workers) >= 2

@@ -23,7 +23,7 @@ from covplan.preprocessing import preprocess
 from covplan.reporting.report import build_report
 from covplan.training import TrainingSettings, train_fold
 from tests.nnunet_work import shrink_plan
-from tests.tiny_datasets import write_raw_dataset
+from tests.helpers import write_raw_dataset
 
 SHAPE = (12, 40, 32)
 # Cheap augmentation and a high rate: 150 steps of a tiny network learn the lung.

@@ -26,9 +26,9 @@ def read_log(fold_folder):
                 for row in csv.DictReader(handle)]
 
 
-def test_resume_after_a_kill_reaches_the_same_result(work3d, tmp_path, monkeypatch):
-    interrupted_work = shutil.copytree(work3d, tmp_path / "interrupted")
-    train_fold(work3d, "plain_unet", 0, settings=SETTINGS)
+def test_resume_after_a_kill_reaches_the_same_result(sphere_work, tmp_path, monkeypatch):
+    interrupted_work = shutil.copytree(sphere_work, tmp_path / "interrupted")
+    train_fold(sphere_work, "plain_unet", 0, settings=SETTINGS)
 
     end_epoch = Trainer.end_epoch
 
@@ -47,7 +47,7 @@ def test_resume_after_a_kill_reaches_the_same_result(work3d, tmp_path, monkeypat
 
     train_fold(interrupted_work, "plain_unet", 0, settings=SETTINGS, resume=True)
 
-    straight_fold = work3d / "plain_unet__3d_fullres" / "fold_0"
+    straight_fold = sphere_work / "plain_unet__3d_fullres" / "fold_0"
     straight = load_checkpoint(straight_fold / "checkpoint_final.pth")
     resumed = load_checkpoint(interrupted_fold / "checkpoint_final.pth")
     assert resumed["epoch"] == straight["epoch"] == 2
@@ -59,28 +59,28 @@ def test_resume_after_a_kill_reaches_the_same_result(work3d, tmp_path, monkeypat
     assert read_log(interrupted_fold) == read_log(straight_fold)
 
 
-def test_resume_without_a_checkpoint_trains_from_the_start_and_other_plans_are_refused(work3d, caplog):
+def test_resume_without_a_checkpoint_trains_from_the_start_and_other_plans_are_refused(sphere_work, caplog):
     settings = TrainingSettings(**{**SETTINGS.__dict__, "num_epochs": 1})
-    train_fold(work3d, "plain_unet", 0, settings=settings, resume=True)
+    train_fold(sphere_work, "plain_unet", 0, settings=settings, resume=True)
     assert "nothing to resume" in caplog.text
-    assert load_checkpoint(work3d / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_final.pth")["epoch"] == 1
+    assert load_checkpoint(sphere_work / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_final.pth")["epoch"] == 1
 
-    (work3d / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_final.pth").unlink()  # a run killed before its end
-    plans_file = work3d / "plans_plain_unet.json"
+    (sphere_work / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_final.pth").unlink()  # a run killed before its end
+    plans_file = sphere_work / "plans_plain_unet.json"
     plans = json.loads(plans_file.read_text())
     plans["configurations"]["3d_fullres"]["batch_size"] = 1
     plans_file.write_text(json.dumps(plans))
     with pytest.raises(CovplanError, match="trained with other plans .* train again without --resume"):
-        train_fold(work3d, "plain_unet", 0, settings=settings, resume=True)
+        train_fold(sphere_work, "plain_unet", 0, settings=settings, resume=True)
 
 
-def test_resume_of_a_finished_fold_says_so_and_changes_nothing(work3d, caplog):
+def test_resume_of_a_finished_fold_says_so_and_changes_nothing(sphere_work, caplog):
     settings = TrainingSettings(**{**SETTINGS.__dict__, "num_epochs": 1, "evaluate": True,
                                    "test_time_mirroring": False})
-    first = train_fold(work3d, "plain_unet", 0, settings=settings)
-    fold_folder = work3d / "plain_unet__3d_fullres" / "fold_0"
+    first = train_fold(sphere_work, "plain_unet", 0, settings=settings)
+    fold_folder = sphere_work / "plain_unet__3d_fullres" / "fold_0"
     written = {path.name: path.stat().st_mtime_ns for path in fold_folder.iterdir() if path.is_file()}
-    again = train_fold(work3d, "plain_unet", 0, settings=settings, resume=True)
+    again = train_fold(sphere_work, "plain_unet", 0, settings=settings, resume=True)
     assert f"{fold_folder} is finished (checkpoint_final.pth is its last checkpoint): nothing to resume" in caplog.text
     assert {path.name: path.stat().st_mtime_ns for path in fold_folder.iterdir() if path.is_file()} == written
     assert again["foreground_mean"]["Dice"] == pytest.approx(first["foreground_mean"]["Dice"])

@@ -28,11 +28,11 @@ def read_log(fold_folder):
         return list(csv.DictReader(handle))
 
 
-def test_a_time_budget_runs_the_whole_schedule_and_ends_on_time(work2d, register_plugin):
+def test_a_time_budget_runs_the_whole_schedule_and_ends_on_time(disc_work, register_plugin):
     recorder = RecordingTracker()  # the probe's measurement and the schedule are reported too
     register_plugin(Registers(recorder), "recording-plugin")
-    train_fold(work2d, "plain_unet", 0, settings=replace(SETTINGS, trackers=("recording",)))
-    fold_folder = work2d / "plain_unet__2d" / "fold_0"
+    train_fold(disc_work, "plain_unet", 0, settings=replace(SETTINGS, trackers=("recording",)))
+    fold_folder = disc_work / "plain_unet__2d" / "fold_0"
     record = json.loads((fold_folder / "fold_time.json").read_text())
     assert 0.6 * BUDGET_S <= record["total_s"] <= 1.1 * BUDGET_S
     schedule = record["budget"]["schedule"]
@@ -55,7 +55,7 @@ def test_a_time_budget_runs_the_whole_schedule_and_ends_on_time(work2d, register
                          "budget.budget_s": record["budget"]["budget_s"]}]
 
 
-def test_a_resumed_fold_keeps_its_schedule_and_spends_only_what_is_left(work2d, monkeypatch):
+def test_a_resumed_fold_keeps_its_schedule_and_spends_only_what_is_left(disc_work, monkeypatch):
     monkeypatch.setattr(trainer_module, "CHECKPOINT_INTERVAL_S", 0.0)  # a checkpoint every epoch
     end_epoch = Trainer.end_epoch
 
@@ -67,14 +67,14 @@ def test_a_resumed_fold_keeps_its_schedule_and_spends_only_what_is_left(work2d, 
     monkeypatch.setattr(Trainer, "end_epoch", end_epoch_then_killed)
     settings = TrainingSettings(time_budget_s=BUDGET_S, num_workers=0, evaluate=False)
     with pytest.raises(KeyboardInterrupt):
-        train_fold(work2d, "plain_unet", 0, settings=settings)
+        train_fold(disc_work, "plain_unet", 0, settings=settings)
     monkeypatch.setattr(Trainer, "end_epoch", end_epoch)
-    fold_folder = work2d / "plain_unet__2d" / "fold_0"
+    fold_folder = disc_work / "plain_unet__2d" / "fold_0"
     interrupted = load_checkpoint(fold_folder / "checkpoint_latest.pth")
     assert interrupted["epoch"] == 2
     spent_before = interrupted["history"][-1]["elapsed_s"]
 
-    train_fold(work2d, "plain_unet", 0, settings=TrainingSettings(num_workers=0, evaluate=False), resume=True)
+    train_fold(disc_work, "plain_unet", 0, settings=TrainingSettings(num_workers=0, evaluate=False), resume=True)
     final = load_checkpoint(fold_folder / "checkpoint_final.pth")
     assert final["budget"]["schedule"] == interrupted["budget"]["schedule"]
     assert final["epoch"] == final["budget"]["schedule"]["epochs"]
@@ -84,16 +84,16 @@ def test_a_resumed_fold_keeps_its_schedule_and_spends_only_what_is_left(work2d, 
     assert spent_before < elapsed[-1] <= 1.1 * BUDGET_S
 
 
-def test_a_fold_trained_without_a_budget_is_not_resumed_with_one(work2d):
+def test_a_fold_trained_without_a_budget_is_not_resumed_with_one(disc_work):
     settings = TrainingSettings(num_epochs=1, iterations_per_epoch=1, validation_iterations=1, num_workers=0,
                                 evaluate=False)
-    train_fold(work2d, "plain_unet", 0, settings=settings)
+    train_fold(disc_work, "plain_unet", 0, settings=settings)
     # As if stopped before the end: a finished fold is not resumed at all.
-    (work2d / "plain_unet__2d" / "fold_0" / "checkpoint_final.pth").unlink()
+    (disc_work / "plain_unet__2d" / "fold_0" / "checkpoint_final.pth").unlink()
     with pytest.raises(CovplanError, match="trained without --time-budget; resume it without --time-budget"):
-        train_fold(work2d, "plain_unet", 0, settings=SETTINGS, resume=True)
+        train_fold(disc_work, "plain_unet", 0, settings=SETTINGS, resume=True)
 
 
-def test_a_budget_too_small_for_one_step_says_what_would_fit(work2d):
+def test_a_budget_too_small_for_one_step_says_what_would_fit(disc_work):
     with pytest.raises(CovplanError, match=r"does not fit one training step .* give --time-budget [\d.]+ or more"):
-        train_fold(work2d, "plain_unet", 0, settings=TrainingSettings(time_budget_s=0.5, num_workers=0))
+        train_fold(disc_work, "plain_unet", 0, settings=TrainingSettings(time_budget_s=0.5, num_workers=0))

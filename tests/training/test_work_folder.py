@@ -11,13 +11,13 @@ from covplan.errors import CovplanError
 from covplan.training.work_folder import fold_case_identifiers, load_training_inputs, parse_fold
 
 
-def test_reads_plans_configuration_and_folds(work3d):
-    inputs = load_training_inputs(work3d, "plain_unet")
+def test_reads_plans_configuration_and_folds(sphere_work):
+    inputs = load_training_inputs(sphere_work, "plain_unet")
     assert inputs.configuration == "3d_fullres"
     assert inputs.plan["patch_size"] == [16, 16, 16]
-    assert inputs.preprocessed_folder == work3d / "plans_plain_unet_3d_fullres"
-    assert inputs.fold_folder(2) == work3d / "plain_unet__3d_fullres" / "fold_2"
-    splits = json.loads((work3d / "splits_final.json").read_text())
+    assert inputs.preprocessed_folder == sphere_work / "plans_plain_unet_3d_fullres"
+    assert inputs.fold_folder(2) == sphere_work / "plain_unet__3d_fullres" / "fold_2"
+    splits = json.loads((sphere_work / "splits_final.json").read_text())
     assert fold_case_identifiers(inputs, 1) == (splits[1]["train"], splits[1]["val"])
     every_case = [f"case_{i:03d}" for i in range(6)]
     assert fold_case_identifiers(inputs, "all") == (every_case, every_case)
@@ -28,19 +28,19 @@ def test_missing_plans_say_which_command_makes_them(tmp_path):
         load_training_inputs(tmp_path, "plain_unet")
 
 
-def test_missing_preprocessed_cases_say_to_preprocess(work3d):
-    shutil.rmtree(work3d / "plans_plain_unet_3d_fullres")
+def test_missing_preprocessed_cases_say_to_preprocess(sphere_work):
+    shutil.rmtree(sphere_work / "plans_plain_unet_3d_fullres")
     with pytest.raises(CovplanError, match="no preprocessed cases in .*plans_plain_unet_3d_fullres; run `covplan preprocess"):
-        load_training_inputs(work3d, "plain_unet")
+        load_training_inputs(sphere_work, "plain_unet")
 
 
-def test_unplanned_configuration_lists_the_planned_ones(work3d):
+def test_unplanned_configuration_lists_the_planned_ones(sphere_work):
     with pytest.raises(CovplanError, match="configuration '2d' is not in .*plans_plain_unet.json; planned: 3d_fullres"):
-        load_training_inputs(work3d, "plain_unet", "2d")
+        load_training_inputs(sphere_work, "plain_unet", "2d")
 
 
-def test_fold_out_of_range(work3d):
-    inputs = load_training_inputs(work3d, "plain_unet")
+def test_fold_out_of_range(sphere_work):
+    inputs = load_training_inputs(sphere_work, "plain_unet")
     with pytest.raises(CovplanError, match="fold 5 is out of range: .*splits_final.json has folds 0 to 4"):
         fold_case_identifiers(inputs, 5)
 
@@ -51,17 +51,17 @@ def test_parse_fold():
         parse_fold("first")
 
 
-def test_a_deleted_preprocessed_file_stops_training_before_it_starts(work3d):
+def test_a_deleted_preprocessed_file_stops_training_before_it_starts(sphere_work):
     from covplan.training import TrainingSettings, train_fold
     from tests.nnunet_work import TINY_TRAINING
 
-    (work3d / "plans_plain_unet_3d_fullres" / "case_002_seg.b2nd").unlink()
-    (work3d / "gt_segmentations" / "case_004.nii.gz").unlink()
-    fold = next(index for index, split in enumerate(json.loads((work3d / "splits_final.json").read_text()))
+    (sphere_work / "plans_plain_unet_3d_fullres" / "case_002_seg.b2nd").unlink()
+    (sphere_work / "gt_segmentations" / "case_004.nii.gz").unlink()
+    fold = next(index for index, split in enumerate(json.loads((sphere_work / "splits_final.json").read_text()))
                 if "case_004" in split["val"])
     with pytest.raises(CovplanError, match=r"2 file\(s\) of the fold's cases are missing "
                                            r"\(plans_plain_unet_3d_fullres/case_002_seg.b2nd, "
                                            r"gt_segmentations/case_004.nii.gz\); rebuild them with `covplan preprocess "
                                            r".*work3d -a plain_unet -c 3d_fullres --overwrite`"):
-        train_fold(work3d, "plain_unet", fold, settings=TrainingSettings(num_epochs=1, **TINY_TRAINING))
-    assert not (work3d / "plain_unet__3d_fullres").exists()
+        train_fold(sphere_work, "plain_unet", fold, settings=TrainingSettings(num_epochs=1, **TINY_TRAINING))
+    assert not (sphere_work / "plain_unet__3d_fullres").exists()

@@ -8,9 +8,9 @@ from tests.processes import TINY_EPOCHS_ON_WORKERS, children_of, needs_proc, sec
 
 
 @needs_proc
-def test_the_workers_end_with_a_killed_trainer(work3d):
-    run = start_training(work3d, "--epochs", "1000", *TINY_EPOCHS_ON_WORKERS)
-    run.wait_for(work3d / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_latest.pth")
+def test_the_workers_end_with_a_killed_trainer(sphere_work):
+    run = start_training(sphere_work, "--epochs", "1000", *TINY_EPOCHS_ON_WORKERS)
+    run.wait_for(sphere_work / "plain_unet__3d_fullres" / "fold_0" / "checkpoint_latest.pth")
     workers = children_of(run.process.pid)
     assert len(workers) >= 2 and all(worker.is_alive for worker in workers)  # a training and a validation worker
 

@@ -1,12 +1,14 @@
 """Measuring helpers shared by the metrics and the post-processing rules: the physical grid
 of a label map (2D slices, which nnU-Net reads as (1, y, x) with spacing 999 on the missing
-axis, are measured in mm², volumes in mm³), bounding boxes, and ratios and means that stay
-undefined (``None``) instead of NaN."""
+axis, are measured in mm², volumes in mm³), bounding boxes, connected components, overlap
+counts turned into metrics, and ratios and means that stay undefined (``None``) instead of
+NaN."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import cc3d
 import numpy as np
 
 
@@ -45,3 +47,20 @@ def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
         occupied = np.flatnonzero(mask.any(axis=tuple(other for other in range(mask.ndim) if other != axis)))
         box.append(slice(max(int(occupied[0]) - margin, 0), int(occupied[-1]) + 1 + margin))
     return tuple(box)
+
+
+def connected_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Component ids (1..n, 0 = outside) with full connectivity, and n."""
+    connectivity = 26 if mask.ndim == 3 else 8
+    components, count = cc3d.connected_components(np.ascontiguousarray(mask, dtype=np.uint8),
+                                                  connectivity=connectivity, return_N=True)
+    return components, int(count)
+
+
+def metrics_from_counts(tp: int, fp: int, fn: int, tn: int) -> dict[str, float | int | None]:
+    """nnU-Net's per-class metrics (Dice, IoU, counts) plus sensitivity, specificity and
+    precision; ``None`` where a ratio is undefined."""
+    tp, fp, fn, tn = int(tp), int(fp), int(fn), int(tn)
+    return {"Dice": ratio(2 * tp, 2 * tp + fp + fn), "IoU": ratio(tp, tp + fp + fn),
+            "Sensitivity": ratio(tp, tp + fn), "Specificity": ratio(tn, tn + fp), "Precision": ratio(tp, tp + fp),
+            "TP": tp, "FP": fp, "FN": fn, "TN": tn, "n_pred": tp + fp, "n_ref": tp + fn}

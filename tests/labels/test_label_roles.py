@@ -1,7 +1,7 @@
 import pytest
 
 from covplan.errors import CovplanError
-from covplan.evaluation.label_roles import (automatic_regions, column_name, dataset_label_manager, label_roles,
+from covplan.labels.roles import (automatic_regions, column_name, dataset_label_manager, label_roles,
                                            parse_region)
 
 

@@ -11,6 +11,7 @@ Each job's log (stdout, stderr, the pickled call and result) is in
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -103,6 +104,8 @@ def _run_locally(calls: Sequence[Call], launcher: Launcher, gpus: int) -> list[A
     else:
         slots = [()] * launcher.jobs_at_once
     free = slots[:launcher.jobs_at_once]
+    # Jobs side by side on the CPU share its cores, rather than each taking all of them.
+    threads = max(1, (os.cpu_count() or 1) // len(free)) if not gpus else None
     executor = submitit.LocalExecutor(folder=launcher.folder / "%j")
     pending, running, outcomes = list(enumerate(calls)), {}, {}
     with tqdm(total=len(calls), desc="jobs", unit="job") as bar:
@@ -111,7 +114,7 @@ def _run_locally(calls: Sequence[Call], launcher: Launcher, gpus: int) -> list[A
                 (index, call), slot = pending.pop(0), free.pop(0)
                 executor.update_parameters(timeout_min=launcher.minutes_per_job, gpus_per_node=len(slot),
                                            visible_gpus=slot)
-                job = executor.submit(call.function, *call.arguments)
+                job = executor.submit(_with_threads, threads, call.function, *call.arguments)
                 logger.info("%s: local job %s on %s, log in %s", call.name, job.job_id,
                             f"GPU {','.join(map(str, slot))}" if slot else "CPU", job.paths.folder)
                 running[job] = (index, call, slot)
@@ -167,6 +170,16 @@ def sbatch_script(parameters: dict[str, Any], folder: Path, num_jobs: int) -> st
     executor.update_parameters(**parameters)
     executor.parameters["map_count"] = num_jobs  # as SlurmExecutor submits an array
     return executor._make_submission_file_text(executor._submitit_command_str, "dry-run")
+
+
+def _with_threads(threads: int | None, function: Callable[..., Any], *arguments: Any) -> Any:
+    """``function(*arguments)`` in a local job, its torch using ``threads`` CPU threads
+    (None: torch's default)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    return function(*arguments)
 
 
 def _outcome(job, call: Call) -> tuple[bool, Any]:

@@ -57,7 +57,7 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
                                                 "settings": settings.record()}))
     with tracking.run(run):
         return _plan_and_train(dataset_dir, work_dir, architectures, folds, configuration, settings, resume,
-                               gpu_memory_gb, preset, num_processes, budget_scope, num_folds, tracking)
+                               gpu_memory_gb, preset, num_processes, budget_scope, num_folds, tracking, launcher)
 
 
 def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold] | None,

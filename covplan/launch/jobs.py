@@ -2,8 +2,8 @@
 jobs running: submitit's LocalExecutor starts every job it is given at once, where a
 SLURM array runs at most ``array_parallelism`` of its tasks at a time.
 
-Each job's log (stdout, stderr, the pickled call and result) is in
-``Launcher.folder/JOB_ID/``. A job only calls a covplan function that resumes by itself
+Each job's files (stdout, stderr, the pickled call and result) are in ``Launcher.folder``,
+named by the job's id (a local job's is its process id; a SLURM job's get a folder each). A job only calls a covplan function that resumes by itself
 (a fold from its checkpoint, a trial from its study), so running the command again with
 ``--resume`` continues whatever a killed job left.
 """
@@ -106,7 +106,7 @@ def _run_locally(calls: Sequence[Call], launcher: Launcher, gpus: int) -> list[A
     free = slots[:launcher.jobs_at_once]
     # Jobs side by side on the CPU share its cores, rather than each taking all of them.
     threads = max(1, (os.cpu_count() or 1) // len(free)) if not gpus else None
-    executor = submitit.LocalExecutor(folder=launcher.folder / "%j")
+    executor = submitit.LocalExecutor(folder=launcher.folder)  # a job's files are named by its id
     pending, running, outcomes = list(enumerate(calls)), {}, {}
     with tqdm(total=len(calls), desc="jobs", unit="job") as bar:
         while pending or running:
@@ -115,8 +115,8 @@ def _run_locally(calls: Sequence[Call], launcher: Launcher, gpus: int) -> list[A
                 executor.update_parameters(timeout_min=launcher.minutes_per_job, gpus_per_node=len(slot),
                                            visible_gpus=slot)
                 job = executor.submit(_with_threads, threads, call.function, *call.arguments)
-                logger.info("%s: local job %s on %s, log in %s", call.name, job.job_id,
-                            f"GPU {','.join(map(str, slot))}" if slot else "CPU", job.paths.folder)
+                logger.info("%s: local job %s on %s, log %s", call.name, job.job_id,
+                            f"GPU {','.join(map(str, slot))}" if slot else "CPU", job.paths.stdout)
                 running[job] = (index, call, slot)
             finished = [job for job in running if job.done()]
             if not finished:

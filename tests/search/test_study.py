@@ -76,7 +76,7 @@ def test_a_trial_whose_process_died_is_retried_in_its_folder_when_the_study_cont
         dead = optuna_study.ask()  # what a killed process leaves: a RUNNING trial whose heartbeat stopped
     dead.set_user_attr("folder", str(study.folder / "trial_0000"))
     optuna_study._storage.record_heartbeat(dead._trial_id)
-    time.sleep(2.5)
+    time.sleep(2.0)
 
     run_trials(study)
 

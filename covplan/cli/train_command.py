@@ -135,15 +135,17 @@ def settings_file_configuration(settings_file: Path | None, architectures: tuple
 
 
 @contextmanager
-def exit_when_interrupted() -> Iterator[None]:
+def exit_when_interrupted(resume_flag: str | None = "--resume") -> Iterator[None]:
     """A training command stopped by SIGTERM or SIGINT says in one line how to continue it
-    and exits with that signal's status (143, 130), where click would print "Aborted!"
-    and exit with 1, or SIGTERM would kill it outright."""
+    (the same command, with ``resume_flag`` when it takes one) and exits with that signal's
+    status (143, 130), where click would print "Aborted!" and exit with 1, or SIGTERM
+    would kill it outright."""
     try:
         yield
     except Interrupted as interruption:
         arguments = click.get_current_context().meta[COMMAND_LINE]  # its options included
-        command = shlex.join(["covplan", *arguments, *([] if "--resume" in arguments else ["--resume"])])
+        added = [resume_flag] if resume_flag and resume_flag not in arguments else []
+        command = shlex.join(["covplan", *arguments, *added])
         logger.warning("interrupted by %s; `%s` continues it", interruption.signal_name, command)
         click.get_current_context().exit(interruption.exit_status)
 

@@ -90,7 +90,7 @@ def tune_command(work: Path, architectures: tuple[str, ...], folds: list | None,
                   tuple(folds or (0,)), pruning)
     jobs = launcher_from_options(study.folder / "jobs", launcher, jobs_at_once, gpus_per_job, cpus_per_job,
                                  job_minutes, partition, dry_run)
-    with exit_when_interrupted():
+    with exit_when_interrupted(resume_flag=None):  # the same command continues the study
         result = tune(study, keep_models, jobs)
     if result is None:
         script = jobs.folder / DRY_RUN_SCRIPT

@@ -21,6 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from covplan.errors import CovplanError
+from covplan.training.interruption import interrupted_by_signals
 
 logger = logging.getLogger(__name__)
 
@@ -108,25 +109,37 @@ def _run_locally(calls: Sequence[Call], launcher: Launcher, gpus: int) -> list[A
     threads = max(1, (os.cpu_count() or 1) // len(free)) if not gpus else None
     executor = submitit.LocalExecutor(folder=launcher.folder)  # a job's files are named by its id
     pending, running, outcomes = list(enumerate(calls)), {}, {}
-    with tqdm(total=len(calls), desc="jobs", unit="job") as bar:
-        while pending or running:
-            while pending and free:
-                (index, call), slot = pending.pop(0), free.pop(0)
-                executor.update_parameters(timeout_min=launcher.minutes_per_job, gpus_per_node=len(slot),
-                                           visible_gpus=slot)
-                job = executor.submit(_with_threads, threads, call.function, *call.arguments)
-                logger.info("%s: local job %s on %s, log %s", call.name, job.job_id,
-                            f"GPU {','.join(map(str, slot))}" if slot else "CPU", job.paths.stdout)
-                running[job] = (index, call, slot)
-            finished = [job for job in running if job.done()]
-            if not finished:
-                time.sleep(POLL_S)
-            for job in finished:
-                index, call, slot = running.pop(job)
-                free.append(slot)
-                outcomes[index] = _outcome(job, call)
-                bar.update()
+    try:
+        with interrupted_by_signals(), tqdm(total=len(calls), desc="jobs", unit="job") as bar:
+            _keep_running(executor, pending, running, free, outcomes, launcher, threads, bar)
+    except BaseException:
+        # Local jobs end with the command (Ctrl-C, SIGTERM, an error here): --resume continues them.
+        for job in running:
+            job.cancel(check=False)
+        raise
     return _results(calls, outcomes)
+
+
+def _keep_running(executor, pending: list[tuple[int, Call]], running: dict, free: list[tuple[int, ...]],
+                  outcomes: dict[int, tuple[bool, Any]], launcher: Launcher, threads: int | None, bar) -> None:
+    """Start pending calls on free slots until every one has ended."""
+    while pending or running:
+        while pending and free:
+            (index, call), slot = pending.pop(0), free.pop(0)
+            executor.update_parameters(timeout_min=launcher.minutes_per_job, gpus_per_node=len(slot),
+                                       visible_gpus=slot)
+            job = executor.submit(_with_threads, threads, call.function, *call.arguments)
+            logger.info("%s: local job %s on %s, log %s", call.name, job.job_id,
+                        f"GPU {','.join(map(str, slot))}" if slot else "CPU", job.paths.stdout)
+            running[job] = (index, call, slot)
+        finished = [job for job in running if job.done()]
+        if not finished:
+            time.sleep(POLL_S)
+        for job in finished:
+            index, call, slot = running.pop(job)
+            free.append(slot)
+            outcomes[index] = _outcome(job, call)
+            bar.update()
 
 
 def _run_on_slurm(calls: Sequence[Call], launcher: Launcher, gpus: int) -> list[Any]:

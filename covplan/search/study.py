@@ -15,7 +15,8 @@ again continues where it stopped. A trial whose process died (killed, machine lo
 sending heartbeats; once they are older than the grace period the next process to start a
 trial fails it and re-queues the same parameters (Optuna's
 RetryHeartbeatStaleTrialCallback), which resume in the dead trial's folder from its
-checkpoints. Trials are pruned on the moving-average pseudo Dice of each epoch
+checkpoints. A trial stopped by a signal (SIGTERM, Ctrl-C) says so before its process
+ends, and is queued again as soon as the study continues. Trials are pruned on the moving-average pseudo Dice of each epoch
 (Optuna's MedianPruner), through ``TrainingSettings.on_epoch_end``.
 """
 
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from covplan.errors import CovplanError
+from covplan.training.interruption import Interrupted
 from covplan.training.settings_file import RECIPE_FIELDS
 from covplan.training.trainer import TrainingSettings, train_fold
 from covplan.training.work_folder import MAIN_CONFIGURATIONS, Fold, load_training_inputs
@@ -143,10 +145,32 @@ def counted(trial) -> bool:
     return state in ("COMPLETE", "PRUNED") or (state == "FAIL" and "error" in trial.user_attrs)
 
 
+def requeue_interrupted(optuna_study) -> None:
+    """Queue again, for their folders, the trials a signal stopped (SIGTERM, Ctrl-C, a
+    cancelled job: the trial said so before its process ended), at once rather than after
+    the heartbeat's grace period."""
+    import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    trials = {trial.number: trial for trial in optuna_study.get_trials(deepcopy=False)}
+    retried = {number for trial in trials.values() for number in trial.system_attrs.get("retry_history", [])}
+    stopped = [trial.number for trial in trials.values() if trial.user_attrs.get("interrupted") and
+               trial.number not in retried and trial.state.name in ("RUNNING", "FAIL")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(MAX_RETRIES)
+    for number in stopped:
+        if trials[number].state.name == "RUNNING":  # a signal ends the process before Optuna records it
+            optuna_study.tell(number, state=optuna.trial.TrialState.FAIL)
+        logger.info("trial %d was interrupted: queued again, to resume in its folder", number)
+        retry(optuna_study, {trial.number: trial for trial in optuna_study.get_trials(deepcopy=False)}[number])
+
+
 def run_trials(study: Study, most: int | None = None) -> None:
     """Work on ``study`` until it has ``study.trials`` counted trials, running at most
     ``most`` of them here; other processes may work on it at the same time."""
     optuna_study = open_study(study)
+    requeue_interrupted(optuna_study)
     remaining = study.trials - sum(counted(trial) for trial in optuna_study.get_trials(deepcopy=False))
     if remaining <= 0:
         return
@@ -166,6 +190,7 @@ def objective(trial, study: Study) -> float:
     resume = "folder" in trial.user_attrs
     folder = Path(trial.user_attrs.get("folder") or study.folder / f"trial_{trial.number:04d}")
     trial.set_user_attr("folder", str(folder))
+    trial.set_user_attr("interrupted", False)  # a retry inherits its original's attributes
     link_work(study.work, folder)
     settings = replace(study.settings, evaluate=True, **changes,
                        on_epoch_end=pruning_reporter(trial) if study.pruning else None)
@@ -179,6 +204,9 @@ def objective(trial, study: Study) -> float:
             values.append(summary["foreground_mean"]["Dice"] if summary else math.nan)
     except CovplanError as error:
         trial.set_user_attr("error", str(error))
+        raise
+    except (Interrupted, KeyboardInterrupt):
+        trial.set_user_attr("interrupted", True)
         raise
     defined = [value for value in values if not math.isnan(value)]
     return sum(defined) / len(defined) if defined else 0.0  # no foreground found or predicted anywhere

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -69,24 +70,29 @@ def _study(work: Path, trials: int, **changes) -> Study:
                    **changes)
 
 
-def test_a_trial_whose_process_died_is_retried_in_its_folder_when_the_study_continues(work2d):
+def test_trials_that_died_or_were_interrupted_are_retried_in_their_folders_when_the_study_continues(work2d):
     study = _study(work2d, trials=2, heartbeat_s=1, grace_s=1)
     optuna_study = open_study(study)
     with pytest.warns(UserWarning, match="Heartbeat"):  # Optuna's heartbeat runs in optimize(), not ask()
-        dead = optuna_study.ask()  # what a killed process leaves: a RUNNING trial whose heartbeat stopped
+        dead, stopped = optuna_study.ask(), optuna_study.ask()
+    # What a killed process leaves: a RUNNING trial whose heartbeat stopped.
     dead.set_user_attr("folder", str(study.folder / "trial_0000"))
     optuna_study._storage.record_heartbeat(dead._trial_id)
+    # What SIGTERM or Ctrl-C leaves: a trial that said so before its process ended.
+    stopped.set_user_attr("folder", str(study.folder / "trial_0001"))
+    stopped.set_user_attr("interrupted", True)
     time.sleep(2.0)
 
     run_trials(study)
 
     trials = open_study(study).get_trials()
-    assert [trial.state.name for trial in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
-    retried = next(trial for trial in trials if trial.system_attrs.get("failed_trial") == 0)
-    assert retried.user_attrs["folder"] == str(study.folder / "trial_0000")
-    assert (study.folder / "trial_0000" / "plain_unet__2d" / "fold_0" / "checkpoint_final.pth").is_file()
-    run_trials(study)  # the study has its trials: nothing more runs
-    assert len(open_study(study).get_trials()) == 3
+    assert [trial.state.name for trial in trials] == ["FAIL", "FAIL", "COMPLETE", "COMPLETE"]
+    retries = {trial.system_attrs["failed_trial"]: trial.user_attrs["folder"] for trial in trials[2:]}
+    assert retries == {0: str(study.folder / "trial_0000"), 1: str(study.folder / "trial_0001")}
+    for folder in retries.values():
+        assert (Path(folder) / "plain_unet__2d" / "fold_0" / "checkpoint_final.pth").is_file()
+    run_trials(study)  # the study has its two trials: nothing more runs
+    assert len(open_study(study).get_trials()) == 4
 
 
 def test_an_architectures_search_space_reaches_build_network_and_the_plans(work2d, register_plugin):
@@ -124,3 +130,10 @@ def test_an_architectures_search_space_reaches_build_network_and_the_plans(work2
     unchanged = load_training_inputs(work2d, architecture, configuration)
     assert with_plan_overrides(unchanged, None, None) is unchanged
     assert "architecture_params" not in unchanged.plan
+
+
+def test_without_optuna_the_error_names_the_extra(work2d, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    result = CliRunner().invoke(cli, ["tune", str(work2d), "--trials", "1"])
+    assert result.exit_code == 1
+    assert result.output == "Error: covplan tune needs optuna, which is not installed; pip install 'covplan[tune]'\n"

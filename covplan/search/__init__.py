@@ -18,7 +18,7 @@ __all__ = ["KEEP_MODELS", "SearchSpace", "Study", "StudyResult", "default_storag
 def tune(study: Study, keep_models: str = "all", launcher: Launcher | None = None) -> StudyResult | None:
     """Run ``study`` to its number of trials, here or each trial as its own job, then
     write its results (:func:`write_results`). None after a launcher's dry run."""
-    from covplan.search.study import counted
+    from covplan.search.study import counted_trials
 
     optuna_study = open_study(study)  # created here once, before jobs race to create it
     if launcher is None:
@@ -26,7 +26,7 @@ def tune(study: Study, keep_models: str = "all", launcher: Launcher | None = Non
     else:
         from covplan.launch import Call, run_jobs
 
-        remaining = study.trials - sum(counted(trial) for trial in optuna_study.get_trials(deepcopy=False))
+        remaining = study.trials - counted_trials(optuna_study)
         run_jobs([Call(f"trial job {index}", run_trials, (study, 1)) for index in range(max(0, remaining))],
                  launcher, study.settings.device)
         if launcher.dry_run:

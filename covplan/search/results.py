@@ -104,6 +104,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     done = [row for row in rows if row["state"] == "COMPLETE"]
     best, best_so_far = -math.inf, []
@@ -116,6 +117,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     pruned = [row["trial"] for row in rows if row["state"] == "PRUNED"]
     if pruned:
         axis.plot(pruned, [min(row["value"] for row in done)] * len(pruned), "x", color="grey", label="pruned")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("trial")
     axis.set_ylabel("cross-validation foreground Dice")
     axis.legend()

@@ -119,18 +119,16 @@ def planned_configurations(work: Path, architectures: tuple[str, ...]) -> tuple[
 def open_study(study: Study):
     """The Optuna study, created on first use, with heartbeats and the retry of dead trials."""
     optuna = require_optuna()
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-
     study.folder.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # the heartbeat's retry is "experimental" in Optuna since 2.8
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        try:
-            storage = RDBStorage(study.storage, heartbeat_interval=study.heartbeat_s, grace_period=study.grace_s,
-                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRIES))
-        except Exception as error:  # a bad URL, a missing database driver, a server that does not answer
-            raise CovplanError(f"cannot open the study storage {study.storage} ({type(error).__name__}: {error}); "
-                               f"give --storage an Optuna storage URL, e.g. sqlite:///study.db or "
-                               f"postgresql://user:password@host/database") from error
+    try:
+        with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna since 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(study.storage, heartbeat_interval=study.heartbeat_s,
+                                                 grace_period=study.grace_s, heartbeat_stale_trial_callback=_retry())
+    except Exception as error:  # a bad URL, a missing database driver, a server that does not answer
+        raise CovplanError(f"cannot open the study storage {study.storage} ({type(error).__name__}: {error}); "
+                           f"give --storage an Optuna storage URL, e.g. sqlite:///study.db or "
+                           f"postgresql://user:password@host/database") from error
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=PRUNING_STARTUP_TRIALS,
                                           n_warmup_steps=PRUNING_WARMUP_EPOCHS)
               if study.pruning else optuna.pruners.NopPruner())
@@ -138,11 +136,21 @@ def open_study(study: Study):
                                load_if_exists=True)
 
 
-def counted(trial) -> bool:
-    """A trial that counts towards ``--trials``: finished, pruned, or failed by a mistake
-    it reported (a loss the labels do not allow); a dead trial is retried instead."""
-    state = trial.state.name
-    return state in ("COMPLETE", "PRUNED") or (state == "FAIL" and "error" in trial.user_attrs)
+def _retry():
+    """Optuna's callback that queues a dead trial's parameters again (with its user
+    attributes, the trial's folder among them), at most :data:`MAX_RETRIES` times."""
+    import optuna
+
+    with warnings.catch_warnings():  # "experimental" in Optuna since 2.8
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(MAX_RETRIES)
+
+
+def counted_trials(optuna_study) -> int:
+    """Trials that count towards ``--trials``: finished, pruned, or failed by a mistake
+    they reported (a loss the labels do not allow); a dead trial is retried instead."""
+    states = [(trial.state.name, "error" in trial.user_attrs) for trial in optuna_study.get_trials(deepcopy=False)]
+    return sum(state in ("COMPLETE", "PRUNED") or (state == "FAIL" and reported) for state, reported in states)
 
 
 def requeue_interrupted(optuna_study) -> None:
@@ -150,15 +158,12 @@ def requeue_interrupted(optuna_study) -> None:
     cancelled job: the trial said so before its process ended), at once rather than after
     the heartbeat's grace period."""
     import optuna
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     trials = {trial.number: trial for trial in optuna_study.get_trials(deepcopy=False)}
     retried = {number for trial in trials.values() for number in trial.system_attrs.get("retry_history", [])}
     stopped = [trial.number for trial in trials.values() if trial.user_attrs.get("interrupted") and
                trial.number not in retried and trial.state.name in ("RUNNING", "FAIL")]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = RetryHeartbeatStaleTrialCallback(MAX_RETRIES)
+    retry = _retry()
     for number in stopped:
         if trials[number].state.name == "RUNNING":  # a signal ends the process before Optuna records it
             optuna_study.tell(number, state=optuna.trial.TrialState.FAIL)
@@ -171,12 +176,12 @@ def run_trials(study: Study, most: int | None = None) -> None:
     ``most`` of them here; other processes may work on it at the same time."""
     optuna_study = open_study(study)
     requeue_interrupted(optuna_study)
-    remaining = study.trials - sum(counted(trial) for trial in optuna_study.get_trials(deepcopy=False))
+    remaining = study.trials - counted_trials(optuna_study)
     if remaining <= 0:
         return
 
     def stop_when_done(optuna_study, _trial) -> None:
-        if sum(counted(trial) for trial in optuna_study.get_trials(deepcopy=False)) >= study.trials:
+        if counted_trials(optuna_study) >= study.trials:
             optuna_study.stop()
 
     optuna_study.optimize(lambda trial: objective(trial, study), n_trials=min(remaining, most or remaining),

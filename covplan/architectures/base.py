@@ -72,6 +72,14 @@ class ArchitecturePlugin(NamedPlugin, ABC):
             "_kw_requires_import": [],
         }
 
+    def search_space(self) -> dict[str, list[Any]]:
+        """Parameters of this architecture ``covplan tune`` may choose: name -> the values
+        to try (JSON scalars: numbers, strings, booleans). A trial's values reach
+        :meth:`build_network` as ``plan["architecture_params"]`` (absent without a search:
+        build the default then) and stay in the trained model's plans, so prediction
+        rebuilds the same network. The default declares none."""
+        return {}
+
     def output_weights(self, num_outputs: int) -> list[float]:
         """Loss weight of each network output, full resolution first. The default is
         nnU-Net's deep-supervision weighting: halved per level, the lowest resolution

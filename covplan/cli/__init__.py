@@ -23,6 +23,7 @@ COMMANDS = {
     "preprocess": "covplan.cli.preprocess_command:preprocess_command",
     "train": "covplan.cli.train_command:train_command",
     "plan-and-train": "covplan.cli.plan_and_train_command:plan_and_train_command",
+    "tune": "covplan.cli.tune_command:tune_command",
     "train-classifier": "covplan.cli.train_classifier_command:train_classifier_command",
     "predict": "covplan.cli.predict_command:predict_command",
     "ensemble": "covplan.cli.ensemble_command:ensemble_command",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -95,3 +96,50 @@ def num_processes_param(help: str, default: int = 2, name: str = "num_processes"
     """:func:`num_processes_option` for a command built from a list of parameters."""
     declarations, attributes = _num_processes(help, default, name)
     return click.Option(declarations, **attributes)
+
+
+# (option declarations, keyword arguments) of the options that run work as jobs: plan-and-train and tune.
+LAUNCHER_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--launcher",), dict(type=click.Choice(["local", "slurm"]), default=None,
+                           help="Run each fold (tune: each trial) as its own job with submitit (pip install "
+                                "'covplan[slurm]'): local on this machine, slurm on a cluster [default: one "
+                                "after the other in this process].")),
+    (("--jobs", "jobs_at_once"), dict(type=click.IntRange(min=1), default=1, show_default=True,
+                                      help="Jobs running at a time: local, side by side (at most one per GPU); "
+                                           "slurm, the job array's parallelism.")),
+    (("--gpus-per-job",), dict(type=click.IntRange(min=0), default=None,
+                               help="GPUs each job asks for [default: 1 when training uses CUDA, else 0].")),
+    (("--cpus-per-job",), dict(type=click.IntRange(min=1), default=None,
+                               help="CPUs each SLURM job asks for (cpus-per-task) [default: the cluster's].")),
+    (("--job-minutes",), dict(type=click.IntRange(min=1), default=24 * 60, show_default=True,
+                              help="Time limit of each job in minutes.")),
+    (("--partition",), dict(default=None, metavar="NAME", help="SLURM partition to submit to.")),
+    (("--dry-run",), dict(is_flag=True, help="With --launcher slurm: write and print the sbatch script of the "
+                                             "jobs (WORK/jobs/.../dry_run.sbatch), submit nothing.")),
+]
+
+
+def with_options(command: Callable[..., Any], options: list[tuple[tuple[str, ...], dict[str, Any]]]
+                 ) -> Callable[..., Any]:
+    """``command`` with the click options ``options`` lists, in that order."""
+    for declarations, keywords in reversed(options):
+        command = click.option(*declarations, **keywords)(command)
+    return command
+
+
+def launcher_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the options of :data:`LAUNCHER_OPTIONS` to a click command."""
+    return with_options(command, LAUNCHER_OPTIONS)
+
+
+def launcher_from_options(folder: Path, launcher: str | None, jobs_at_once: int, gpus_per_job: int | None,
+                          cpus_per_job: int | None, job_minutes: int, partition: str | None, dry_run: bool):
+    """The :class:`covplan.launch.Launcher` the launcher options describe (None without
+    --launcher), its job logs in ``folder``."""
+    from covplan.launch import Launcher
+
+    if dry_run and launcher != "slurm":
+        raise click.BadParameter("--dry-run shows the sbatch script of --launcher slurm", param_hint="--dry-run")
+    if launcher is None:
+        return None
+    return Launcher(launcher, Path(folder), jobs_at_once, gpus_per_job, cpus_per_job, job_minutes, partition, dry_run)

@@ -7,9 +7,14 @@ from typing import Any
 
 import click
 
-from covplan.cli.options import FoldsCommand, folds_option, num_folds_option, num_processes_option
+from covplan.cli.options import (
+    FoldsCommand, folds_option, launcher_from_options, launcher_options, num_folds_option, num_processes_option,
+)
 from covplan.cli.plan_command import planning_options
-from covplan.cli.train_command import exit_when_interrupted, settings_from_options, training_options
+from covplan.cli.train_command import (
+    exit_when_interrupted, settings_file_configuration, settings_from_options, training_options,
+)
+from covplan.launch.jobs import DRY_RUN_SCRIPT
 from covplan.planning.budget import budget_summary
 from covplan.training import format_cross_validation_table
 from covplan.training.plan_and_train import plan_and_train
@@ -24,9 +29,12 @@ from covplan.training.work_folder import Fold
 @click.option("--budget-scope", type=click.Choice(["fold", "total"]), default="fold", show_default=True,
               help="--time-budget is each fold's, or the whole run's (split evenly over folds and architectures).")
 @training_options
+@launcher_options
 def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], num_folds: int | None,
                            folds: list[Fold] | None, gpu_memory: float, preset: str | None, num_processes: int,
-                           budget_scope: str, configuration: str | None, resume: bool, **options: Any) -> None:
+                           budget_scope: str, configuration: str | None, resume: bool, launcher: str | None,
+                           jobs_at_once: int, gpus_per_job: int | None, cpus_per_job: int | None, job_minutes: int,
+                           partition: str | None, dry_run: bool, **options: Any) -> None:
     """Plan, preprocess and train a converted dataset, then print the CV table.
 
     DATASET_DIR is a dataset in nnU-Net's raw layout (`covplan convert` writes one). It
@@ -35,19 +43,29 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
     WORK/ARCH__CONFIGURATION/fold_F/; at the end one table per architecture gives the
     Dice per class of every fold and their mean. With --time-budget the plans are fitted
     to the minutes each fold has (see `covplan plan --time-budget`) and every fold's
-    schedule runs to its end within them.
+    schedule runs to its end within them. With --launcher every fold is its own job (logs
+    in WORK/jobs/plan-and-train/); the table is collected when all have ended.
 
     \b
     Example:
         covplan plan-and-train converted -o work -a plain_unet -f 0 --epochs 5 --iters-per-epoch 20
         covplan plan-and-train converted -o work --time-budget 25
         covplan plan-and-train converted -o work --folds 0,1 --epochs 5 --tracker mlflow
+        covplan plan-and-train converted -o work --time-budget 25 --launcher local --jobs 2
+        covplan plan-and-train converted -o work --time-budget 25 --launcher slurm --jobs 5 --dry-run
     """
+    configuration = settings_file_configuration(options["settings_file"], architectures, configuration)
+    jobs = launcher_from_options(work_dir / "jobs" / "plan-and-train", launcher, jobs_at_once, gpus_per_job,
+                                 cpus_per_job, job_minutes, partition, dry_run)
     with exit_when_interrupted():
         summaries = plan_and_train(dataset_dir, work_dir, architectures, folds, configuration,
                                    settings_from_options(**options), resume=resume, gpu_memory_gb=gpu_memory,
                                    preset=preset, num_processes=num_processes, budget_scope=budget_scope,
-                                   num_folds=num_folds)
+                                   num_folds=num_folds, launcher=jobs)
+    if dry_run:
+        script = jobs.folder / DRY_RUN_SCRIPT
+        click.echo(script.read_text() if script.is_file() else "nothing to submit: every fold is finished")
+        return
     for model, summary in summaries.items():
         click.echo(format_cross_validation_table(summary, title=f"{model}:"))
     if options["time_budget"] is not None:

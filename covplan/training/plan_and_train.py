@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from covplan.errors import CovplanError
 from covplan.json_files import read_json, read_json_if_present
 from covplan.tracking import RunDescription, Tracking, open_tracking
 from covplan.tracking.base import flatten_params
 from covplan.training.evaluation import cross_validation_summary
-from covplan.training.trainer import TrainingSettings, train_fold
+from covplan.training.trainer import TrainingSettings, fold_finished, train_fold
 from covplan.training.work_folder import Fold, load_training_inputs
+
+if TYPE_CHECKING:
+    from covplan.launch import Launcher
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +25,8 @@ logger = logging.getLogger(__name__)
 def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold] | None = None,
                    configuration: str | None = None, settings: TrainingSettings | None = None, resume: bool = False,
                    gpu_memory_gb: float | None = None, preset: str | None = None,
-                   num_processes: int = 2, budget_scope: str = "fold", num_folds: int | None = None
-                   ) -> dict[str, dict[str, Any]]:
+                   num_processes: int = 2, budget_scope: str = "fold", num_folds: int | None = None,
+                   launcher: Launcher | None = None) -> dict[str, dict[str, Any]]:
     """Plan ``dataset_dir`` for every architecture into ``work_dir``
     (:func:`covplan.planning.plan_dataset`, ``num_folds`` folds: by default 5, or one per
     patient when there are fewer), preprocess it, train each fold (default: every fold of
@@ -37,7 +40,12 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
     every fold of every architecture).
 
     Every tracker of ``settings.trackers`` gets one run for the whole command, with each
-    fold's run as its child and each model's cross-validation Dice."""
+    fold's run as its child and each model's cross-validation Dice.
+
+    With a ``launcher`` each fold of each architecture is trained as its own job
+    (:mod:`covplan.launch`; its fold run is then a run of its own in the trackers); with
+    ``resume`` the folds already finished are not submitted again. The summaries are
+    collected from the fold folders once every job has ended, as without one."""
     settings = settings or TrainingSettings()
     tracking = open_tracking(settings.trackers, settings.tracking_uri)
     run = RunDescription(name=f"plan-and-train {Path(dataset_dir).name}", kind="plan-and-train",
@@ -46,16 +54,16 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
                                                 "configuration": configuration, "preset": preset,
                                                 "budget_scope": budget_scope, "gpu_memory_gb": gpu_memory_gb,
                                                 "num_folds": num_folds,
-                                                "settings": asdict(settings)}))
+                                                "settings": settings.record()}))
     with tracking.run(run):
         return _plan_and_train(dataset_dir, work_dir, architectures, folds, configuration, settings, resume,
-                               gpu_memory_gb, preset, num_processes, budget_scope, num_folds, tracking)
+                               gpu_memory_gb, preset, num_processes, budget_scope, num_folds, tracking, launcher)
 
 
 def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold] | None,
                     configuration: str | None, settings: TrainingSettings, resume: bool, gpu_memory_gb: float | None,
                     preset: str | None, num_processes: int, budget_scope: str, num_folds: int | None,
-                    tracking: Tracking) -> dict[str, dict[str, Any]]:
+                    tracking: Tracking, launcher: Launcher | None) -> dict[str, dict[str, Any]]:
     from covplan.planning import plan_dataset
     from covplan.planning.budget import BUDGET_RECORD, plan_for_budget
     from covplan.planning.plan import planned_num_folds
@@ -85,11 +93,17 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
         preprocess(work_dir, architectures, configurations, num_processes)
     if folds is None:
         folds = list(range(len(read_json(Path(work_dir) / "splits_final.json", "plan the dataset again"))))
+    if launcher is not None:
+        _train_as_jobs(Path(work_dir), architectures, folds, configuration, settings, resume, launcher)
+        if launcher.dry_run:
+            return {}
+    else:
+        for architecture in architectures:
+            for fold in folds:
+                logger.info("training %s fold %s", architecture, fold)
+                train_fold(work_dir, architecture, fold, configuration, settings, resume=resume, tracking=tracking)
     summaries = {}
     for architecture in architectures:
-        for fold in folds:
-            logger.info("training %s fold %s", architecture, fold)
-            train_fold(work_dir, architecture, fold, configuration, settings, resume=resume, tracking=tracking)
         model_folder = load_training_inputs(Path(work_dir), architecture, configuration).model_folder
         if settings.evaluate and any(isinstance(fold, int) for fold in folds):
             summaries[model_folder.name] = summary = cross_validation_summary(model_folder)
@@ -97,6 +111,24 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
                                   for name, value in summary["mean"].items() if value is not None})
             tracking.log_artifacts([model_folder / "cv_summary.json"], folder=model_folder.name)
     return summaries
+
+
+def _train_as_jobs(work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold], configuration: str | None,
+                   settings: TrainingSettings, resume: bool, launcher: Launcher) -> None:
+    """Every fold of every architecture as its own job (with ``resume``, every fold not
+    finished yet)."""
+    from covplan.launch import Call, run_jobs
+
+    calls = []
+    for architecture in architectures:
+        model_folder = load_training_inputs(work_dir, architecture, configuration).model_folder
+        for fold in folds:
+            if resume and fold_finished(model_folder / f"fold_{fold}"):
+                logger.info("%s fold %s is finished: not submitted again", architecture, fold)
+                continue
+            calls.append(Call(f"{architecture} fold {fold}", train_fold,
+                              (work_dir, architecture, fold, configuration, settings, resume)))
+    run_jobs(calls, launcher, settings.device)
 
 
 def _fitted_to_budget(work_dir: Path, architectures: Sequence[str]) -> bool:

@@ -4,7 +4,6 @@ budget's measurement, and at the end the validation Dice and the files it wrote.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -23,7 +22,7 @@ def fold_run(trainer) -> RunDescription:
     inputs = trainer.inputs
     plans = {"plans_name": inputs.plans.get("plans_name"), "configuration": inputs.configuration, **inputs.plan}
     params = {**flatten_params(trainer.provenance()), **flatten_params(plans, "plans."),
-              **flatten_params(asdict(trainer.settings), "settings."), "fold": str(trainer.fold),
+              **flatten_params(trainer.settings.record(), "settings."), "fold": str(trainer.fold),
               **flatten_params(fingerprint_summary(inputs.fingerprint), "fingerprint.")}
     return RunDescription(name=f"{inputs.model_folder.name} fold {trainer.fold}", kind="fold",
                           experiment=inputs.plans.get("dataset_name") or inputs.work.name,

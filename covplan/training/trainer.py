@@ -8,8 +8,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ from covplan.training.interruption import interrupted_by_signals
 from covplan.training.progress import log_columns, peak_memory_mb, plot_progress, write_training_log
 from covplan.training.tracked import budget_params, epoch_metrics, fold_run, report_fold_end
 from covplan.training.work_folder import (
-    Fold, TrainingInputs, check_case_files, fold_case_identifiers, load_training_inputs, write_model_description,
+    Fold, TrainingInputs, check_case_files, fold_case_identifiers, load_training_inputs, with_plan_overrides,
+    write_model_description,
 )
 
 logger = logging.getLogger(__name__)
@@ -70,6 +72,19 @@ class TrainingSettings:
     test_time_mirroring: bool = True  # in that prediction, as nnU-Net's validation does
     trackers: tuple[str, ...] = ()  # experiment trackers to report to (covplan.tracking), beside the CSV log
     tracking_uri: str | None = None  # where a tracker with a store or server writes; None: its default
+    # What a search (covplan tune) may change in the plan: the batch size (None: the plan's) and
+    # the values of the architecture plugin's search_space(), which build_network finds in
+    # plan["architecture_params"]. Both are written into the model folder's plans.json, so
+    # prediction and nnU-Net rebuild the network that was trained.
+    batch_size: int | None = None
+    architecture_params: dict[str, Any] | None = None
+    # Called as on_epoch_end(epoch, row) after each epoch's log row is written; what it
+    # raises stops the fold (a search prunes a trial this way). Not part of any record.
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = field(default=None, compare=False, repr=False)
+
+    def record(self) -> dict[str, Any]:
+        """The settings as plain values, for checkpoints, trackers and settings files."""
+        return {item.name: getattr(self, item.name) for item in fields(self) if item.name != "on_epoch_end"}
 
 
 class Trainer:
@@ -82,8 +97,10 @@ class Trainer:
 
     def __init__(self, inputs: TrainingInputs, fold: Fold, settings: TrainingSettings | None = None,
                  tracking: Tracking | None = None):
-        self.inputs, self.fold = inputs, fold
         self.settings = settings or TrainingSettings()
+        self.inputs, self.fold = with_plan_overrides(inputs, self.settings.batch_size,
+                                                     self.settings.architecture_params), fold
+        inputs = self.inputs
         self.plugin = get_architecture(inputs.architecture)
         self.loss_name = self.settings.loss or self.plugin.default_loss
         self.loss_plugin = get_loss(self.loss_name)
@@ -372,7 +389,7 @@ class Trainer:
             "epochs_without_improvement": self.epochs_without_improvement,
             "budget": self.budget.state() if self.budget is not None else None,
             **self.provenance(),
-            "settings": asdict(self.settings),
+            "settings": self.settings.record(),
             "fold": self.fold,
             "dataset_fingerprint": self.inputs.fingerprint,
             # The keys nnU-Net's predictor reads, so that nnunetv2 can load these checkpoints.
@@ -422,6 +439,8 @@ class Trainer:
                 self.end_epoch(row)
                 if self.budget is not None:  # what an epoch really costs, its checkpoints included
                     self.budget.observe_epoch(row["iterations"], training_s, time.monotonic() - started)
+                if self.settings.on_epoch_end is not None and self.group.is_main:
+                    self.settings.on_epoch_end(row["epoch"], row)
         finally:
             self.shutdown_loaders()
         if self.group.is_distributed:
@@ -509,10 +528,12 @@ def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | N
     ``tracking``: the trackers to report to, with the runs the fold's run belongs to (a
     plan-and-train's) open; default those of ``settings.trackers``."""
     get_architecture(architecture)  # an unknown name fails here, listing the known ones
-    inputs = load_training_inputs(Path(work), architecture, configuration)
+    settings = settings or TrainingSettings()
+    inputs = with_plan_overrides(load_training_inputs(Path(work), architecture, configuration), settings.batch_size,
+                                 settings.architecture_params)
     check_network(architecture, inputs.plan, inputs.num_input_channels, inputs.label_manager.num_segmentation_heads)
     fold_folder = inputs.fold_folder(fold)
-    if resume and _finished(fold_folder):
+    if resume and fold_finished(fold_folder):
         logger.warning("%s is finished (checkpoint_final.pth is its last checkpoint): nothing to resume; train it "
                        "without --resume to train it again", fold_folder)
         return _validation_summary(fold_folder)
@@ -525,7 +546,7 @@ def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | N
         leave_process_group()
 
 
-def _finished(fold_folder: Path) -> bool:
+def fold_finished(fold_folder: Path) -> bool:
     """The run ended: its final checkpoint is the last one written (a later run that was
     interrupted leaves a newer checkpoint_latest.pth, which --resume continues)."""
     final, latest = fold_folder / "checkpoint_final.pth", fold_folder / "checkpoint_latest.pth"

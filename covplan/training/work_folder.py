@@ -9,7 +9,8 @@ go to ``WORK/<arch>__<configuration>/fold_F/``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
@@ -93,6 +94,28 @@ def load_training_inputs(work: Path, architecture: str, configuration: str | Non
         raise CovplanError(f"no preprocessed cases in {folder}; run `covplan preprocess {work}` "
                            f"(or `covplan plan ... --preprocess`) first")
     return inputs
+
+
+def with_plan_overrides(inputs: TrainingInputs, batch_size: int | None,
+                        architecture_params: dict[str, Any] | None) -> TrainingInputs:
+    """``inputs`` with the configuration's batch size and architecture parameters
+    (``plan["architecture_params"]``, which the plugin's build_network reads) replaced
+    where given, and its nnU-Net ``architecture`` entry rebuilt so that nnU-Net's adapter
+    passes them on too. The plans of the trained model are these (a search's trial
+    differs from the WORK folder's plans only here)."""
+    if batch_size is None and not architecture_params:
+        return inputs
+    from covplan.registry import get_architecture
+
+    plans = copy.deepcopy(inputs.plans)
+    plan = plans["configurations"][inputs.configuration]
+    if batch_size is not None:
+        plan["batch_size"] = batch_size
+    if architecture_params:
+        plan["architecture_params"] = dict(architecture_params)
+        resolved = {**inputs.plan, **plan}  # an inherited configuration's own keys win
+        plan["architecture"] = get_architecture(inputs.architecture).nnunet_architecture(resolved)
+    return replace(inputs, plans=plans)
 
 
 def parse_fold(text: str) -> Fold:

@@ -83,7 +83,7 @@ def _dicom_cases(folder: Path, prefix: str,
     volume_name = prefix.removesuffix("_") or folder.name
     cases = [InputCase(volume_name, "dicom_series", chosen.volume.files)] if chosen.volume else []
     cases += [InputCase(prefix + found.files[0].stem, "slice", found.files) for found in chosen.slices]
-    return cases, set(files), {f"{folder} {uid}": reason for uid, reason in chosen.skipped.items()}
+    return cases, set(files), chosen.skipped
 
 
 def _no_cases(input_path: Path, series_uid: str | None, skipped: dict[str, str]) -> CovplanError:
@@ -91,7 +91,7 @@ def _no_cases(input_path: Path, series_uid: str | None, skipped: dict[str, str])
         return CovplanError(f"{input_path}: no DICOM series {series_uid}; the series found are listed in the log "
                             f"(give a UID from there, or leave out --series)")
     if skipped:
-        reasons = "; ".join(f"{where}: {reason}" for where, reason in list(skipped.items())[:5])
+        reasons = "; ".join(f"{uid}: {reason}" for uid, reason in list(skipped.items())[:5])
         return CovplanError(f"{input_path}: no axial CT series to segment among {len(skipped)} DICOM series "
                             f"({reasons}); give a folder holding one")
     return CovplanError(f"{input_path}: no images found (NIfTI, DICOM series, PNG, JPG); point -i at a file or "

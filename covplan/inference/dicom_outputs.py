@@ -15,8 +15,11 @@ instance and lies on the source's frame of reference.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import logging
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -123,13 +126,17 @@ def write_rtstruct(labels: np.ndarray, source_files: tuple[Path, ...], dataset_j
     series = series_of(source_files)
     with _series_folder(series) as folder:
         structure = rt_utils.RTStructBuilder.create_new(dicom_series_path=str(folder))
-        # rt-utils stacks the slices along the normal as covplan does and wants (y, x, z) masks.
+        # rt-utils stacks the slices along the normal as covplan does, and indexes its
+        # masks (column, row, slice): (x, y, z), the reverse of covplan's (z, y, x).
         for label in segments:
-            mask = np.moveaxis(labels == label.value, 0, -1)
+            mask = np.transpose(labels == label.value, (2, 1, 0))
             if mask.any():
                 structure.add_roi(mask=mask, name=label.name, description=f"{algorithm_name} {__version__}")
-        with atomic_file(target) as temporary:
-            structure.save(str(temporary))
+        with atomic_file(target) as temporary, contextlib.redirect_stdout(io.StringIO()):
+            # rt-utils adds ".dcm" to a name without it, and prints where it writes.
+            staged = temporary.with_name(temporary.name + ".dcm")
+            structure.save(str(staged))
+            os.replace(staged, temporary)
 
 
 # What `covplan report --keep-identifiers` copies from a DICOM-SEG (the source's patient

@@ -158,8 +158,10 @@ def choose_series(folder: Path, series: dict[str, SeriesFiles], requested_uid: s
         else:
             result = FolderSeries(None, candidates, skipped)
     for uid, reason in result.skipped.items():
-        logger.info("%s: skipped %s (%s, %d file(s)): %s", folder, uid, series[uid].description,
-                    len(series[uid].files), reason)
+        # A second CT series left out is worth a warning (--series takes it); a scout is not.
+        level = logging.WARNING if reasons[uid] is None else logging.INFO
+        logger.log(level, "%s: skipped %s (%s, %d file(s)): %s", folder, uid, series[uid].description,
+                   len(series[uid].files), reason)
     if result.volume is not None:
         logger.info("%s: segmenting series %s (%s, %d slices)", folder, result.volume.series_uid,
                     result.volume.description, len(result.volume.files))

@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,13 +119,28 @@ def _series_folder(series: SeriesFiles) -> Iterator[Path]:
         yield Path(temporary)
 
 
+@contextmanager
+def _pydicom_quiet() -> Iterator[None]:
+    pydicom_logger = logging.getLogger("pydicom")
+    level = pydicom_logger.level
+    pydicom_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        pydicom_logger.setLevel(level)
+
+
 def write_rtstruct(labels: np.ndarray, source_files: tuple[Path, ...], dataset_json: Mapping[str, Any],
                    algorithm_name: str, target: Path) -> None:
     """``labels`` as an RTSTRUCT of one contour set (ROI) per label, drawn by rt-utils."""
     rt_utils = dicom_library("rt_utils")
     segments = segment_labels(dataset_json)
     series = series_of(source_files)
-    with _series_folder(series) as folder:
+    # rt-utils builds and saves its dataset through attributes pydicom 3 deprecates (a
+    # warning and a log line each), and prints where it writes.
+    with _series_folder(series) as folder, _pydicom_quiet(), contextlib.redirect_stdout(io.StringIO()):
         structure = rt_utils.RTStructBuilder.create_new(dicom_series_path=str(folder))
         # rt-utils stacks the slices along the normal as covplan does, and indexes its
         # masks (column, row, slice): (x, y, z), the reverse of covplan's (z, y, x).
@@ -132,11 +148,13 @@ def write_rtstruct(labels: np.ndarray, source_files: tuple[Path, ...], dataset_j
             mask = np.transpose(labels == label.value, (2, 1, 0))
             if mask.any():
                 structure.add_roi(mask=mask, name=label.name, description=f"{algorithm_name} {__version__}")
-        with atomic_file(target) as temporary, contextlib.redirect_stdout(io.StringIO()):
-            # rt-utils adds ".dcm" to a name without it, and prints where it writes.
-            staged = temporary.with_name(temporary.name + ".dcm")
-            structure.save(str(staged))
-            os.replace(staged, temporary)
+        with atomic_file(target) as temporary:
+            staged = temporary.with_name(temporary.name + ".dcm")  # rt-utils adds ".dcm" to a name without it
+            try:
+                structure.save(str(staged))
+                os.replace(staged, temporary)
+            finally:
+                staged.unlink(missing_ok=True)
 
 
 # What `covplan report --keep-identifiers` copies from a DICOM-SEG (the source's patient

@@ -78,7 +78,7 @@ def _dicom_cases(folder: Path, prefix: str,
         return [], set(), {}
     series = read_headers(files)
     if series_uid is not None and series_uid not in series:
-        return [], set(files), {}
+        return [], set(files), {uid: f"not {series_uid}" for uid in series}
     chosen = choose_series(folder, series, series_uid)
     volume_name = prefix.removesuffix("_") or folder.name
     cases = [InputCase(volume_name, "dicom_series", chosen.volume.files)] if chosen.volume else []
@@ -88,8 +88,9 @@ def _dicom_cases(folder: Path, prefix: str,
 
 def _no_cases(input_path: Path, series_uid: str | None, skipped: dict[str, str]) -> CovplanError:
     if series_uid is not None:
-        return CovplanError(f"{input_path}: no DICOM series {series_uid}; the series found are listed in the log "
-                            f"(give a UID from there, or leave out --series)")
+        found = ", ".join(list(skipped)[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        return CovplanError(f"{input_path}: no DICOM series {series_uid}; found {found or 'none'} (give one of "
+                            f"them, or leave out --series)")
     if skipped:
         reasons = "; ".join(f"{uid}: {reason}" for uid, reason in list(skipped.items())[:5])
         return CovplanError(f"{input_path}: no axial CT series to segment among {len(skipped)} DICOM series "

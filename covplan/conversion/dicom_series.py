@@ -45,6 +45,7 @@ AXIAL_MIN_COSINE = np.cos(np.deg2rad(30.0))  # |slice normal . patient z| at lea
 GAP_TOLERANCE_MM = 0.05
 GAP_TOLERANCE_RELATIVE = 0.01
 ORIENTATION_TOLERANCE = 1e-4
+GEOMETRY_KEYWORDS = ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Rows", "Columns")
 SERIES_FIX = "export the complete series again, or choose another with --series UID"
 
 
@@ -119,8 +120,9 @@ def skip_reason(series: SeriesFiles) -> str | None:
         return f"SOP class {sop_class}, not CT Image Storage"
     if int(header.get("NumberOfFrames", 1) or 1) > 1:
         return "a multi-frame (enhanced) CT; export it as single-frame CT images"
-    if "ImageOrientationPatient" not in header or "ImagePositionPatient" not in header:
-        return "no ImageOrientationPatient/ImagePositionPatient"
+    missing = [keyword for keyword in GEOMETRY_KEYWORDS if keyword not in header]
+    if missing:
+        return f"no {'/'.join(missing)}"
     normal = _slice_normal(header)
     if abs(normal[2]) < AXIAL_MIN_COSINE:
         return f"not axial (slice normal {np.round(normal, 2).tolist()})"
@@ -188,6 +190,10 @@ def series_geometry(series: SeriesFiles) -> SeriesGeometry:
     a regular grid: one orientation and size, no two slices at one position, no missing
     slice, even spacing, no gantry tilt."""
     headers = series.headers
+    for path, header in zip(series.files, headers):
+        missing = [keyword for keyword in GEOMETRY_KEYWORDS if keyword not in header]
+        if missing:
+            raise _refuse(series, f"has a slice without {'/'.join(missing)} ({path.name})")
     first = headers[0]
     cosines = np.asarray(first.ImageOrientationPatient, dtype=float)
     for header in headers[1:]:

@@ -1,7 +1,8 @@
 """The images ``covplan predict`` reads: NIfTI files (one per channel, nnU-Net's
-``<case>_0000.nii.gz`` naming), DICOM series (one volume per series) and 2D slices (PNG, JPG,
-single-slice DICOM), read with the converters' readers and put in the model's intensity
-domain the way the converters do it."""
+``<case>_0000.nii.gz`` naming), DICOM series (a folder's CT volume, chosen and read by
+:mod:`covplan.conversion.dicom_series`) and 2D slices (PNG, JPG, single-slice DICOM), read
+with the converters' readers and put in the model's intensity domain the way the
+converters do it."""
 
 from __future__ import annotations
 

@@ -133,3 +133,13 @@ def test_a_zip_of_a_study_is_read_like_its_folder(mixed_folder, tmp_path):
         assert case.case_id == "DICOM"
         np.testing.assert_array_equal(read_case(case, None, MODEL).data[0], hu)
     assert not unpacked.exists()
+
+
+def test_a_slice_without_its_position_is_refused_naming_it(tmp_path):
+    uid = write_ct_series(tmp_path, volume(4), SPACING)
+    dataset = pydicom.dcmread(tmp_path / "ct_003.dcm")
+    del dataset.ImagePositionPatient
+    dataset.save_as(tmp_path / "ct_003.dcm")
+    (case,) = find_cases(tmp_path)
+    with pytest.raises(CovplanError, match=rf"series {uid} has a slice without ImagePositionPatient \(ct_003.dcm\)"):
+        read_case(case, "hu", MODEL)

@@ -50,7 +50,8 @@ def ct_slice(stored: np.ndarray, position: tuple[float, float, float], pixel_spa
 
 
 def write_ct_series(folder: Path, hu: np.ndarray, spacing_xyz: tuple[float, float, float],
-                    origin: tuple[float, float, float] = (-100.0, -80.0, -300.0), z_positions: list[float] | None = None,
+                    origin: tuple[float, float, float] = (-100.0, -80.0, -300.0),
+                    z_positions: list[float] | None = None,
                     series_uid: str | None = None, name: str = "ct", **tags: Any) -> str:
     """``hu`` (z, y, x) as one file per slice (stored = HU - intercept), named in reverse so
     that file order is not slice order; returns the series UID."""

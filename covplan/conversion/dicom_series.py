@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydicom
 import SimpleITK as sitk
+from pydicom.errors import InvalidDicomError
 
 from covplan.conversion.images import padding_to_air
 from covplan.errors import CovplanError
@@ -47,13 +49,6 @@ GAP_TOLERANCE_RELATIVE = 0.01
 ORIENTATION_TOLERANCE = 1e-4
 GEOMETRY_KEYWORDS = ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Rows", "Columns")
 SERIES_FIX = "export the complete series again, or choose another with --series UID"
-
-
-def _pydicom():
-    # pydicom is a base dependency; imported here so that importing covplan stays quick.
-    import pydicom
-
-    return pydicom
 
 
 @dataclass(frozen=True)
@@ -84,12 +79,11 @@ class FolderSeries:
 def read_headers(files: Sequence[Path]) -> dict[str, SeriesFiles]:
     """The DICOM files among ``files`` grouped by SeriesInstanceUID (files pydicom cannot
     read as DICOM are left out with a warning)."""
-    pydicom = _pydicom()
     grouped: dict[str, list[tuple[Path, Any]]] = {}
     for path in sorted(files):
         try:
             header = pydicom.dcmread(path, stop_before_pixels=True)
-        except (pydicom.errors.InvalidDicomError, OSError, ValueError) as error:
+        except (InvalidDicomError, OSError, ValueError) as error:
             logger.warning("%s: not read as DICOM (%s); left out", path, error)
             continue
         grouped.setdefault(str(header.get("SeriesInstanceUID", "")), []).append((path, header))
@@ -256,7 +250,6 @@ def read_series_volume(series: SeriesFiles) -> sitk.Image:
     """The series as one int16 HU volume on the grid of :func:`series_geometry`, slice k
     being ``series.files[geometry.order[k]]``."""
     geometry = series_geometry(series)
-    pydicom = _pydicom()
     planes = []
     for index in geometry.order:
         path = series.files[index]

@@ -1,8 +1,8 @@
 """Label maps of a DICOM series written back as DICOM: a DICOM-SEG (highdicom) that a
 viewer or PACS shows over its source series, or an RTSTRUCT (rt-utils) for planning
 systems that take contours only; and a DICOM-SEG read back as a label map (``covplan
-report``). highdicom, pydicom and rt-utils come with ``pip install 'covplan[dicom]'``;
-nothing else in covplan imports them.
+report``). highdicom and rt-utils come with ``pip install 'covplan[dicom]'`` and are
+imported where they are used; nothing else in covplan imports them.
 
 A segment per foreground label: segment number = label value (DICOM numbers segments
 1..N, and so does nnU-Net's label list), labelled with the dataset.json name and coded
@@ -15,7 +15,6 @@ instance and lies on the source's frame of reference.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import io
 import logging
@@ -23,13 +22,15 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydicom
 from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
+from pydicom.sr.codedict import codes
 
 from covplan import __version__
 from covplan.atomic import atomic_file
@@ -44,11 +45,11 @@ SERIES_NUMBER = 9901  # beside the scanner's own series numbers in a viewer's li
 
 
 def dicom_library(name: str):
-    """``highdicom``, ``pydicom`` or ``rt_utils``, or a one-line error naming the extra."""
+    """``highdicom`` or ``rt_utils``, or a one-line error naming the extra."""
     try:
         module = importlib.import_module(name)
     except ImportError as error:
-        raise CovplanError(f"DICOM output needs {name.split('.')[0].replace('_', '-')}: {DICOM_EXTRA}") from error
+        raise CovplanError(f"DICOM output needs {name.replace('_', '-')}: {DICOM_EXTRA}") from error
     # highdicom logs every module it copies from the source at INFO: noise in covplan's log.
     logging.getLogger("highdicom").setLevel(logging.WARNING)
     return module
@@ -73,7 +74,6 @@ def segment_labels(dataset_json: Mapping[str, Any]) -> list[SegmentLabel]:
 
 def _segment_description(label: SegmentLabel, algorithm_name: str):
     highdicom = dicom_library("highdicom")
-    codes = dicom_library("pydicom.sr.codedict").codes
     category, kind = ((codes.SCT.AnatomicalStructure, codes.SCT.Lung) if label.is_lung
                       else (codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Lesion))
     algorithm = highdicom.AlgorithmIdentificationSequence(name=algorithm_name, version=__version__,
@@ -140,7 +140,7 @@ def write_rtstruct(labels: np.ndarray, source_files: tuple[Path, ...], dataset_j
     series = series_of(source_files)
     # rt-utils builds and saves its dataset through attributes pydicom 3 deprecates (a
     # warning and a log line each), and prints where it writes.
-    with _series_folder(series) as folder, _pydicom_quiet(), contextlib.redirect_stdout(io.StringIO()):
+    with _series_folder(series) as folder, _pydicom_quiet(), redirect_stdout(io.StringIO()):
         structure = rt_utils.RTStructBuilder.create_new(dicom_series_path=str(folder))
         # rt-utils stacks the slices along the normal as covplan does, and indexes its
         # masks (column, row, slice): (x, y, z), the reverse of covplan's (z, y, x).
@@ -174,7 +174,6 @@ def _read_seg(path: Path):
 def dicom_identifiers(path: Path) -> dict[str, str]:
     """The patient and study identifiers of a DICOM-SEG (the referenced series' UID as
     ``SourceSeriesInstanceUID``), empty values left out."""
-    pydicom = dicom_library("pydicom")
     header = pydicom.dcmread(path, stop_before_pixels=True)
     found = {keyword: str(header.get(keyword, "") or "") for keyword in IDENTIFIER_KEYWORDS}
     if "ReferencedSeriesSequence" in header:

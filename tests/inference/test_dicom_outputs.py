@@ -60,7 +60,8 @@ def _ny_sbu_series(folder: Path) -> tuple[str, np.ndarray]:
         dataset.SeriesInstanceUID, dataset.SOPInstanceUID = uid, pydicom.uid.generate_uid()
         dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
         dataset.InstanceNumber = index + 1
-        dataset.ImagePositionPatient = [*real.ImagePositionPatient[:2], float(real.ImagePositionPatient[2]) + 2.5 * index]
+        x, y, z = (float(value) for value in real.ImagePositionPatient)
+        dataset.ImagePositionPatient = [x, y, z + 2.5 * index]
         dataset.Rows, dataset.Columns = stored.shape
         dataset.PixelSpacing = [float(value) * 16 for value in real.PixelSpacing]
         dataset.PixelData = stored.tobytes()
@@ -234,3 +235,19 @@ def test_an_rtstruct_holds_one_contoured_roi_per_label(generated_series, tmp_pat
     for value, name in ((1, "lung"), (2, "GGO")):
         mask = np.transpose(structure.get_roi_mask_by_name(name), (2, 1, 0))  # rt-utils: (x, y, z)
         np.testing.assert_array_equal(mask, labels == value)
+
+
+def test_without_the_dicom_extra_the_error_names_it(monkeypatch, generated_series, tmp_path):
+    import importlib
+
+    real_import = importlib.import_module
+
+    def without_highdicom(name, *args):
+        if name == "highdicom":
+            raise ImportError("No module named 'highdicom'")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_highdicom)
+    files, labels = generated_series
+    with pytest.raises(CovplanError, match=r"^DICOM output needs highdicom: pip install 'covplan\[dicom\]'$"):
+        write_dicom_seg(labels, files, {"labels": LABELS}, "tiny", tmp_path / "x.seg.dcm")

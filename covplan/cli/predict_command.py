@@ -58,7 +58,7 @@ from covplan.inference.outputs import VOLUME_FORMATS
                    "are always segmented.")
 @click.option("--output-format", type=click.Choice(list(VOLUME_FORMATS)), default="nifti", show_default=True,
               help="Volumes' label maps: nifti; dicom-seg (a DICOM-SEG over the source series, segment per label) or "
-                   "rtstruct (contours) for DICOM input, both need pip install 'covplan[dicom]'.")
+                   "rtstruct (contours) for DICOM input; dicom-seg needs pip install 'covplan[dicom]'.")
 @click.option("--series", "series_uid", metavar="UID",
               help="The SeriesInstanceUID of the DICOM series to segment [default: the axial CT series with the "
                    "most slices of each folder].")

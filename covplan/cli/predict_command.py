@@ -11,13 +11,16 @@ from covplan.errors import CovplanError
 from covplan.inference import PredictionSettings, predict
 from covplan.inference.crop import CROP_MODES
 from covplan.inference.model import BACKENDS
+from covplan.inference.outputs import VOLUME_FORMATS
 
 
 @click.command(name="predict", cls=FoldsCommand)
 @click.option("-i", "--input", "input_path", required=True, type=click.Path(exists=True, path_type=Path),
-              help="A NIfTI file, a PNG/JPG/DICOM slice, or a folder of them (DICOM series: one volume each).")
+              help="A NIfTI file, a PNG/JPG/DICOM slice, a folder of them, or a zip of DICOM files. A folder's "
+                   "DICOM files: its axial CT series with the most slices is one volume (localizers, secondary "
+                   "captures and non-CT series are skipped and logged); single-slice series are slices.")
 @click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder: <case>.nii.gz for volumes, <case>.png for slices.")
+              help="Output folder: <case>.nii.gz (or .seg.dcm, .rtstruct.dcm) for volumes, <case>.png for slices.")
 @click.option("-m", "--model", "model_folders", required=True, multiple=True,
               type=click.Path(exists=True, path_type=Path),
               help="Trained model folder WORK/<arch>__<configuration>, or a model archive (.zip from `covplan "
@@ -53,10 +56,16 @@ from covplan.inference.model import BACKENDS
               help="With a single 2D model whose folds have slice classifiers (`covplan train-classifier`): "
                    "slices called lesion-free get an all-background label map without segmentation. Volumes "
                    "are always segmented.")
+@click.option("--output-format", type=click.Choice(list(VOLUME_FORMATS)), default="nifti", show_default=True,
+              help="Volumes' label maps: nifti; dicom-seg (a DICOM-SEG over the source series, segment per label) or "
+                   "rtstruct (contours) for DICOM input; dicom-seg needs pip install 'covplan[dicom]'.")
+@click.option("--series", "series_uid", metavar="UID",
+              help="The SeriesInstanceUID of the DICOM series to segment [default: the axial CT series with the "
+                   "most slices of each folder].")
 def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Path, ...], folds: list[str] | None,
                     checkpoint: str, tta: bool, fast: bool, crop: str, backend: str, threads: int | None,
                     save_probabilities: bool, save_uncertainty: bool, device: str, overwrite: bool, postprocess: bool,
-                    skip_negative: bool) -> None:
+                    skip_negative: bool, output_format: str, series_uid: str | None) -> None:
     """Segment new images with trained models, on each image's own grid.
 
     The members of the ensemble are the chosen folds of every -m model; their class
@@ -72,12 +81,13 @@ def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Pat
         covplan predict -i scan.nii.gz -o out/ -m work/plain_unet__3d_fullres \\
             -m work/qchc_unet__3d_fullres --folds 0,1 --save-uncertainty
         covplan predict -i scans/ -o out/ -m lung_model.zip --backend onnxruntime --fast
+        covplan predict -i study.zip -o out/ -m lung_model.zip --output-format dicom-seg
     """
     settings = PredictionSettings(folds=folds, checkpoint=checkpoint, use_mirroring=tta,
                                   save_probabilities=save_probabilities, save_uncertainty=save_uncertainty,
                                   device=device, overwrite=overwrite, postprocess=postprocess,
                                   skip_negative=skip_negative, backend=backend, crop=crop, fast=fast,
-                                  threads=threads)
+                                  threads=threads, output_format=output_format, series_uid=series_uid)
     result = predict(input_path, output_dir, list(model_folders), settings)
     if result.written or result.kept:  # else the error below says it all
         click.echo(f"{len(result.written)} case(s) written to {output_dir}"

@@ -34,8 +34,12 @@ AUTO, NONE = "auto", "none"  # the --lung-masks values that are not a folder
                    "thresholds, see docs/report.md), DIR is a folder of lung masks (non-zero = lung, same case "
                    "names), none leaves lung, shares and grade unknown.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report folder (only once the new one is complete).")
+@click.option("--keep-identifiers", is_flag=True,
+              help="Copy the patient and study identifiers of DICOM-SEG predictions (PatientID, PatientName, "
+                   "StudyInstanceUID, dates) into the report and group cases by PatientID [default: a "
+                   "pseudonymous report naming cases by file name].")
 def report_command(pred_dir: Path, output_dir: Path, images: Path | None, dataset_json: Path | None,
-                   covplan_dataset_json: Path | None, lung_masks: str, overwrite: bool) -> None:
+                   covplan_dataset_json: Path | None, lung_masks: str, overwrite: bool, keep_identifiers: bool) -> None:
     """Write a per-patient report of predicted lung and lesion masks: lung volume (ml)
     or area (mm² for slices), each lesion type's amount and share of the lung, the
     infection share, a severity grade and positive/negative.
@@ -49,6 +53,7 @@ def report_command(pred_dir: Path, output_dir: Path, images: Path | None, datase
         covplan report predictions/ --images raw/Dataset001_Covid/imagesTs -o report/
         covplan report slice_predictions/ --dataset-json raw/Dataset002_Slices/dataset.json -o report/
         covplan report slice_predictions/ --images slices/ --lung-masks auto -o report/
+        covplan report dicom_predictions/ --keep-identifiers -o report/   # *.seg.dcm
     """
     lung_mask_dir = None if lung_masks in (AUTO, NONE) else Path(lung_masks)
     if lung_mask_dir is not None and not lung_mask_dir.is_dir():
@@ -62,6 +67,7 @@ def report_command(pred_dir: Path, output_dir: Path, images: Path | None, datase
     logger.info("labels from %s, patients from %s", dataset_json, covplan_dataset_json)
     report = build_report(pred_dir, output_dir, load_dataset_json(dataset_json), images=images,
                           covplan_dataset=load_dataset_json(covplan_dataset_json) if covplan_dataset_json else None,
-                          lung_mask_dir=lung_mask_dir, overwrite=overwrite, derive_lungs=lung_masks == AUTO)
+                          lung_mask_dir=lung_mask_dir, overwrite=overwrite, derive_lungs=lung_masks == AUTO,
+                          keep_identifiers=keep_identifiers)
     positive = sum(row["result"] == "positive" for row in report["patients"])
     click.echo(f"{len(report['patients'])} patient(s), {positive} positive; report in {output_dir / 'report.html'}")

@@ -1,7 +1,8 @@
 """The images ``covplan predict`` reads: NIfTI files (one per channel, nnU-Net's
-``<case>_0000.nii.gz`` naming), DICOM series (one volume per series) and 2D slices (PNG, JPG,
-single-slice DICOM), read with the converters' readers and put in the model's intensity
-domain the way the converters do it."""
+``<case>_0000.nii.gz`` naming), DICOM series (a folder's CT volume, chosen and read by
+:mod:`covplan.conversion.dicom_series`) and 2D slices (PNG, JPG, single-slice DICOM), read
+with the converters' readers and put in the model's intensity domain the way the
+converters do it."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from covplan.conversion.images import (NIFTI_SUFFIXES, SKIP_HINT, detect_intensity_domain, image_like, map_to_domain,
-                                       padding_to_air, read_image, refuse_multichannel)
+from covplan.conversion.dicom_series import choose_series, read_headers, read_series_volume, series_of
+from covplan.conversion.images import (NIFTI_SUFFIXES, SKIP_HINT, detect_intensity_domain, map_to_domain, read_image,
+                                       refuse_multichannel)
 from covplan.conversion.slice_format import IMAGE_SUFFIXES
 from covplan.conversion.slice_reader import DEFAULT_PIXEL_SPACING_MM, read_slice
 from covplan.errors import CovplanError
@@ -67,27 +69,40 @@ def _may_be_dicom(path: Path) -> bool:
         return stream.read(132)[128:] == b"DICM"
 
 
-def _dicom_cases(folder: Path, prefix: str) -> tuple[list[InputCase], set[Path]]:
-    """One case per DICOM series in ``folder``: a volume, or a slice when the series has one file."""
-    if not any(_may_be_dicom(path) for path in folder.iterdir()):
-        return [], set()  # ITK warns when it finds no series
-    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+def _dicom_cases(folder: Path, prefix: str,
+                 series_uid: str | None) -> tuple[list[InputCase], set[Path], dict[str, str]]:
+    """The DICOM cases of ``folder`` by the rule of :mod:`covplan.conversion.dicom_series`
+    (one volume series, or one 2D case per single-slice series), the DICOM files seen, and
+    the series skipped with their reasons."""
+    files = [path for path in folder.iterdir() if _may_be_dicom(path)]
+    if not files:
+        return [], set(), {}
+    series = read_headers(files)
+    if series_uid is not None and series_uid not in series:
+        return [], set(files), {uid: f"not {series_uid}" for uid in series}
+    chosen = choose_series(folder, series, series_uid)
     volume_name = prefix.removesuffix("_") or folder.name
-    cases, used = [], set()
-    for series_id in sorted(series_ids):
-        files = tuple(Path(name) for name in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id))
-        used.update(files)
-        if len(files) == 1:
-            cases.append(InputCase(prefix + files[0].stem, "slice", files))
-        else:
-            name = volume_name if len(series_ids) == 1 else f"{volume_name}_{series_id}"
-            cases.append(InputCase(name, "dicom_series", files))
-    return cases, used
+    cases = [InputCase(volume_name, "dicom_series", chosen.volume.files)] if chosen.volume else []
+    cases += [InputCase(prefix + found.files[0].stem, "slice", found.files) for found in chosen.slices]
+    return cases, set(files), chosen.skipped
 
 
-def find_cases(input_path: Path) -> list[InputCase]:
+def _no_cases(input_path: Path, series_uid: str | None, skipped: dict[str, str]) -> CovplanError:
+    if series_uid is not None:
+        found = ", ".join(list(skipped)[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        return CovplanError(f"{input_path}: no DICOM series {series_uid}; found {found or 'none'} (give one of "
+                            f"them, or leave out --series)")
+    if skipped:
+        reasons = "; ".join(f"{uid}: {reason}" for uid, reason in list(skipped.items())[:5])
+        return CovplanError(f"{input_path}: no axial CT series to segment among {len(skipped)} DICOM series "
+                            f"({reasons}); give a folder holding one")
+    return CovplanError(f"{input_path}: no images found (NIfTI, DICOM series, PNG, JPG); point -i at a file or "
+                        f"a folder of them")
+
+
+def find_cases(input_path: Path, series_uid: str | None = None) -> list[InputCase]:
     """The cases of a file or a folder (searched recursively; a case found in a subfolder
-    is named ``<subfolder>_<name>``)."""
+    is named ``<subfolder>_<name>``). With ``series_uid``, the one DICOM series of that UID."""
     input_path = Path(input_path)
     if input_path.is_file():
         if input_path.name.endswith(NIFTI_SUFFIXES):
@@ -96,11 +111,16 @@ def find_cases(input_path: Path) -> list[InputCase]:
             return [InputCase(input_path.stem, "slice", (input_path,))]
         raise CovplanError(f"{input_path}: not an image covplan predicts (NIfTI .nii/.nii.gz, DICOM, PNG or JPG)")
     cases: list[InputCase] = []
+    skipped: dict[str, str] = {}
     for folder in sorted([input_path, *(path for path in input_path.rglob("*") if path.is_dir())]):
         if any(part.startswith(".") for part in folder.relative_to(input_path).parts):
             continue
         prefix = "".join(f"{part}_" for part in folder.relative_to(input_path).parts)
-        dicom, in_series = _dicom_cases(folder, prefix)
+        dicom, in_series, skipped_here = _dicom_cases(folder, prefix, series_uid)
+        skipped.update(skipped_here)
+        if series_uid is not None:
+            cases += dicom
+            continue
         files = sorted(path for path in folder.iterdir()
                        if path.is_file() and not path.name.startswith(".") and path not in in_series)
         cases += _nifti_cases([path for path in files if path.name.endswith(NIFTI_SUFFIXES)], prefix)
@@ -114,8 +134,7 @@ def find_cases(input_path: Path) -> list[InputCase]:
                                f"'{case.case_id}'; rename one of them")
         seen[case.case_id] = case
     if not cases:
-        raise CovplanError(f"{input_path}: no images found (NIfTI, DICOM series, PNG, JPG); point -i at a file or "
-                           f"a folder of them")
+        raise _no_cases(input_path, series_uid, skipped)
     return cases
 
 
@@ -125,24 +144,12 @@ def _without_skip_hint(error: CovplanError) -> CovplanError:
     return CovplanError(str(error).replace(f" {SKIP_HINT}", ""))
 
 
-def _read_dicom_series(files: tuple[Path, ...]) -> sitk.Image:
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames([str(path) for path in files])
-    try:
-        image = reader.Execute()
-    except RuntimeError as error:
-        raise CovplanError(f"{files[0].parent}: DICOM series cannot be read ({str(error).strip().splitlines()[-1]}); "
-                           f"replace the damaged files") from error
-    # As the slice converter does for DICOM: padding values become air.
-    return image_like(padding_to_air(sitk.GetArrayFromImage(image)), image)
-
-
 def _read_channel(case: InputCase, path: Path) -> tuple[sitk.Image, str | None]:
     """One channel and its intensity domain (None where the values say neither)."""
     if case.kind == "slice":
         return read_slice(path, DEFAULT_PIXEL_SPACING_MM)
     if case.kind == "dicom_series":
-        image = _read_dicom_series(case.files)
+        image = read_series_volume(series_of(case.files))
         refuse_multichannel(image, path)
     else:
         image = read_image(path, nan_fix="replace them in the image")

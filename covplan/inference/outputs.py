@@ -14,14 +14,18 @@ import SimpleITK as sitk
 from PIL import Image
 
 from covplan.atomic import atomic_file
+from covplan.labels.files import DICOM_SEG_ENDING
 
 NIFTI_ENDING = ".nii.gz"
 PNG_ENDING = ".png"
 OUTPUT_FORMAT_KEY = "covplan_output_format"  # in the .pkl properties: "nifti" or "png"
+# What --output-format chooses for volumes (slices are PNG); the DICOM formats are written
+# by covplan.inference.dicom_outputs from the source series.
+VOLUME_FORMATS = {"nifti": NIFTI_ENDING, "dicom-seg": DICOM_SEG_ENDING, "rtstruct": ".rtstruct.dcm"}
 
 
 def label_file(output_dir: Path, case_id: str, output_format: str) -> Path:
-    return output_dir / f"{case_id}{PNG_ENDING if output_format == 'png' else NIFTI_ENDING}"
+    return output_dir / f"{case_id}{PNG_ENDING if output_format == 'png' else VOLUME_FORMATS[output_format]}"
 
 
 def image_on_input_grid(array: np.ndarray, properties: dict[str, Any]) -> sitk.Image:

@@ -17,13 +17,16 @@ import torch
 from tqdm import tqdm
 
 from covplan.atomic import remove_stale_temporaries, write_json_atomic
+from covplan.conversion.dicom_series import unzipped
 from covplan.errors import CovplanError
 from covplan.inference.crop import crop_box
+from covplan.inference.dicom_outputs import dicom_library, write_dicom_seg
 from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.model import (DEFAULT_TILE_STEP, ModelPredictor, TrainedModel, check_models_agree,
                                      load_model, load_onnx_model)
-from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, image_on_input_grid, label_file, write_label_map,
-                                      write_nifti, write_probabilities)
+from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, VOLUME_FORMATS, image_on_input_grid, label_file,
+                                      write_label_map, write_nifti, write_probabilities)
+from covplan.inference.rtstruct import write_rtstruct
 from covplan.inference.slice_skipping import SliceGate, load_slice_gate, write_slice_classification
 from covplan.inference.uncertainty import (UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY, RunningMoments, lesion_uncertainty,
                                           predictive_entropy)
@@ -37,6 +40,7 @@ from covplan.training.work_folder import Fold
 logger = logging.getLogger(__name__)
 
 UNCERTAINTY_FOLDER = "uncertainty"
+DICOM_FORMATS = ("dicom-seg", "rtstruct")
 # --fast: no mirroring, and neighbouring tiles overlap by a quarter patch instead of half.
 FAST_TILE_STEP = 0.75
 
@@ -61,6 +65,8 @@ class PredictionSettings:
     crop: str = "body"  # predict inside the body's bounding box (covplan.inference.crop), or "none"
     fast: bool = False  # no mirroring, FAST_TILE_STEP between tiles
     threads: int | None = None  # None: every available core
+    output_format: str = "nifti"  # for volumes: a key of VOLUME_FORMATS; "dicom-seg"/"rtstruct" need DICOM input
+    series_uid: str | None = None  # the DICOM series to segment; None: chosen by covplan.conversion.dicom_series
 
     @property
     def tile_step_size(self) -> float:
@@ -76,8 +82,19 @@ class PredictionResult:
     skipped: list[str] = field(default_factory=list)  # of them, those called negative: all background
 
 
-def _output_format(case: InputCase) -> str:
-    return "png" if case.kind == "slice" else "nifti"
+def _output_format(case: InputCase, settings: PredictionSettings) -> str:
+    return "png" if case.kind == "slice" else settings.output_format
+
+
+def _refuse_dicom_output_without_dicom(cases: list[InputCase], settings: PredictionSettings) -> None:
+    """A DICOM output references its source images: only a DICOM series has them."""
+    if settings.output_format in DICOM_FORMATS:
+        if settings.output_format == "dicom-seg":
+            dicom_library("highdicom")
+        for case in cases:
+            if case.kind != "dicom_series":
+                raise CovplanError(f"{case.files[0]}: --output-format {settings.output_format} needs a DICOM series "
+                                   f"as input (its slices are referenced); predict it with --output-format nifti")
 
 
 def _uncertainty_files(output_dir: Path, case_id: str) -> tuple[Path, Path]:
@@ -88,7 +105,7 @@ def _uncertainty_files(output_dir: Path, case_id: str) -> tuple[Path, Path]:
 
 
 def _outputs_of(case: InputCase, output_dir: Path, settings: PredictionSettings) -> list[Path]:
-    files = [label_file(output_dir, case.case_id, _output_format(case))]
+    files = [label_file(output_dir, case.case_id, _output_format(case, settings))]
     if settings.save_probabilities:
         files.append(output_dir / f"{case.case_id}.npz")
     if settings.save_uncertainty:
@@ -96,12 +113,24 @@ def _outputs_of(case: InputCase, output_dir: Path, settings: PredictionSettings)
     return files
 
 
+def _write_labels(segmentation: np.ndarray, case: InputCase, properties: dict[str, Any], output_dir: Path,
+                  settings: PredictionSettings, dataset_json: dict[str, Any], algorithm_name: str) -> None:
+    output_format = _output_format(case, settings)
+    target = label_file(output_dir, case.case_id, output_format)
+    if output_format in DICOM_FORMATS:
+        writer = write_dicom_seg if output_format == "dicom-seg" else write_rtstruct
+        writer(segmentation, case.files, dataset_json, algorithm_name, target)
+    else:
+        write_label_map(segmentation, properties, target, output_format)
+
+
 def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: Path,
                  settings: PredictionSettings, postprocessing_rules: list[dict[str, Any]] = (),
-                 slice_gate: SliceGate | None = None) -> dict[str, Any] | None:
+                 slice_gate: SliceGate | None = None, algorithm_name: str = "covplan") -> dict[str, Any] | None:
     """Predict one case with every fold of every model and write its outputs; returns its
     uncertainty summary when asked for. A slice that ``slice_gate`` calls lesion-free gets
-    an all-background label map without segmentation."""
+    an all-background label map without segmentation. ``algorithm_name`` names the models
+    in a DICOM output."""
     first = predictors[0].model
     image = read_case(case, first.intensity_domain, first.folder)
     for predictor in predictors:
@@ -110,8 +139,8 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
     inputs = [predictor.preprocess(image.data, image.properties) for predictor in predictors]
     if slice_gate is not None and image.is_slice:
         if not slice_gate.admits(case.case_id, inputs[0][0]):
-            write_label_map(np.zeros(image.data.shape[1:], dtype=np.uint8), image.properties,
-                            label_file(output_dir, case.case_id, _output_format(case)), _output_format(case))
+            _write_labels(np.zeros(image.data.shape[1:], dtype=np.uint8), case, image.properties, output_dir, settings,
+                          first.dataset_json, algorithm_name)
             return None
     box = crop_box(settings.crop, image.data[0], image.properties["spacing"], first.intensity_domain)
     if not box.is_whole_image:
@@ -137,9 +166,10 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
     if postprocessing_rules:
         segmentation = apply_postprocessing(np.asarray(segmentation), postprocessing_rules,
                                             image.properties["spacing"])
-    output_format = _output_format(case)
     if settings.save_probabilities:
-        write_probabilities(moments.mean, image.properties, output_dir, case.case_id, output_format)
+        # covplan ensemble writes what the probabilities came with; it has no source series: NIfTI.
+        write_probabilities(moments.mean, image.properties, output_dir, case.case_id,
+                            "png" if case.kind == "slice" else "nifti")
     summary = None
     if settings.save_uncertainty:
         entropy = predictive_entropy(moments.mean)
@@ -149,8 +179,8 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
         summary = {**lesion_uncertainty(entropy, segmentation, label_roles(first.dataset_json).lesion_labels),
                    "members": moments.count}
     # The label map last: a case counts as done only when every output is there.
-    write_label_map(np.asarray(segmentation), image.properties, label_file(output_dir, case.case_id, output_format),
-                    output_format)
+    _write_labels(np.asarray(segmentation), case, image.properties, output_dir, settings, first.dataset_json,
+                  algorithm_name)
     return summary
 
 
@@ -183,6 +213,7 @@ def _slice_gate(models: list[TrainedModel], settings: PredictionSettings, device
 class _ModelSource:
     folder: Path
     checkpoint: str
+    name: str  # the archive's name (its model card's), else the model folder's
 
 
 def _model_sources(model_paths: list[Path], settings: PredictionSettings, stack: ExitStack) -> list[_ModelSource]:
@@ -195,9 +226,9 @@ def _model_sources(model_paths: list[Path], settings: PredictionSettings, stack:
     for path in map(Path, model_paths):
         if is_archive(path):
             archived = stack.enter_context(unpacked_archive(path, need_plugins=settings.backend == "torch"))
-            sources += [_ModelSource(model.folder, model.checkpoint) for model in archived]
+            sources += [_ModelSource(model.folder, model.checkpoint, path.stem) for model in archived]
         elif path.is_dir():
-            sources.append(_ModelSource(path, settings.checkpoint))
+            sources.append(_ModelSource(path, settings.checkpoint, path.name))
         else:
             raise CovplanError(f"{path}: neither a model folder (WORK/<arch>__<configuration>) nor a model archive "
                                f"(.zip from `covplan export`)")
@@ -223,7 +254,8 @@ def predict(input_path: Path, output_dir: Path, model_paths: list[Path],
     try:
         with ExitStack() as stack:
             sources = _model_sources(model_paths, settings, stack)
-            return _predict_cases(input_path, output_dir, sources, settings, threads)
+            return _predict_cases(stack.enter_context(unzipped(Path(input_path))), output_dir, sources, settings,
+                                  threads)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -235,7 +267,9 @@ def _predict_cases(input_path: Path, output_dir: Path, sources: list[_ModelSourc
     models = [_load(source, settings) for source in sources]
     check_models_agree(models)
     model_folders = [source.folder for source in sources]
-    cases = find_cases(input_path)
+    cases = find_cases(input_path, settings.series_uid)
+    _refuse_dicom_output_without_dicom(cases, settings)
+    algorithm_name = "+".join(dict.fromkeys(source.name for source in sources))
     use_mirroring = settings.use_mirroring and not settings.fast
     predictors = [ModelPredictor(model, device, use_mirroring, settings.tile_step_size, threads) for model in models]
     rules = postprocessing_for_models(model_folders) if settings.postprocess else []
@@ -255,7 +289,7 @@ def _predict_cases(input_path: Path, output_dir: Path, sources: list[_ModelSourc
             result.kept.append(case.case_id)
             continue
         try:
-            summary = predict_case(case, predictors, output_dir, settings, rules, slice_gate)
+            summary = predict_case(case, predictors, output_dir, settings, rules, slice_gate, algorithm_name)
         except CovplanError as error:
             if len(cases) > 1:  # the command's closing error lists it; alone, it would be said twice
                 logger.error("%s", error)
@@ -269,7 +303,7 @@ def _predict_cases(input_path: Path, output_dir: Path, sources: list[_ModelSourc
             shutil.rmtree(output_dir)
         return result
     # Labels and file ending of the outputs, for evaluate, report and ensemble.
-    file_ending = PNG_ENDING if all(_output_format(case) == "png" for case in cases) else NIFTI_ENDING
+    file_ending = PNG_ENDING if all(case.kind == "slice" for case in cases) else VOLUME_FORMATS[settings.output_format]
     write_json_atomic(output_dir / "dataset.json", {**models[0].dataset_json, "file_ending": file_ending})
     if settings.save_uncertainty and summaries:
         _write_uncertainty_summary(output_dir, summaries)

@@ -13,7 +13,8 @@ from nnunetv2.imageio.reader_writer_registry import (determine_reader_writer_fro
 
 from covplan.errors import CovplanError
 
-LABEL_MAP_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png", ".bmp", ".tiff", ".tif")
+DICOM_SEG_ENDING = ".seg.dcm"  # covplan predict --output-format dicom-seg
+LABEL_MAP_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png", ".bmp", ".tiff", ".tif", DICOM_SEG_ENDING)
 
 
 def file_ending_of(folder: Path) -> str:
@@ -38,7 +39,13 @@ def case_files(folder: Path, file_ending: str) -> dict[str, Path]:
 def label_map_reader(example_file: Path, file_ending: str,
                      dataset_json: Mapping[str, Any] | None = None) -> BaseReaderWriter:
     """nnU-Net's reader-writer for these label maps: the one dataset.json names, else the
-    first that reads ``example_file``."""
+    first that reads ``example_file``; DICOM-SEG, which nnU-Net does not read, with covplan's
+    reader (highdicom)."""
+    if file_ending == DICOM_SEG_ENDING:
+        # The reader imports covplan.inference, which builds on this package.
+        from covplan.inference.dicom_outputs import DicomSegReader
+
+        return DicomSegReader()
     try:
         if dataset_json is not None and "file_ending" in dataset_json:
             reader_class = determine_reader_writer_from_dataset_json(dataset_json, str(example_file), verbose=False)

@@ -21,7 +21,7 @@ from covplan.errors import CovplanError
 from covplan.inference.slice_skipping import SLICE_CLASSIFICATION_FILE
 from covplan.inference.uncertainty import UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY
 from covplan.json_files import read_json
-from covplan.labels.files import case_files, file_ending_of, label_map_reader, read_label_map
+from covplan.labels.files import DICOM_SEG_ENDING, case_files, file_ending_of, label_map_reader, read_label_map
 from covplan.labels.roles import INFECTION_REGION, LabelRoles, column_name, label_roles
 from covplan.reporting.figures import label_colours, overlay_png, values_by_grade_png
 from covplan.reporting.html_page import render_html
@@ -84,9 +84,20 @@ def read_image(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray:
     return array
 
 
-def _patient_ids(covplan_dataset: Mapping[str, Any] | None) -> dict[str, str]:
+def _patient_ids(covplan_dataset: Mapping[str, Any] | None, identifiers: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The patient of each case: covplan_dataset.json's, else the PatientID of a DICOM-SEG
+    whose identifiers are kept, else the case itself."""
     cases = (covplan_dataset or {}).get("cases", {})
-    return {case_id: str(entry.get("patient_id", case_id)) for case_id, entry in cases.items()}
+    found = {case_id: entry["PatientID"] for case_id, entry in identifiers.items() if "PatientID" in entry}
+    return found | {case_id: str(entry.get("patient_id", case_id)) for case_id, entry in cases.items()}
+
+
+def dicom_seg_identifiers(predictions: _LabelMapFolder) -> dict[str, dict[str, str]]:
+    """The patient and study identifiers each DICOM-SEG prediction carries (none for other formats)."""
+    from covplan.inference.dicom_outputs import dicom_identifiers  # highdicom/pydicom: covplan[dicom]
+
+    return {case_id: dicom_identifiers(path) for case_id, path in predictions.files.items()
+            if path.name.endswith(DICOM_SEG_ENDING)}
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -236,11 +247,13 @@ def lung_source_of(measurements: list[CaseMeasurement]) -> str | None:
 
 
 def _report_content(prediction_dir: Path, unit: str, lesion_names: list[str], patients: list[PatientSummary],
-                    measurements: list[CaseMeasurement], outside_lung_column: bool) -> dict[str, Any]:
-    """The content of report.json."""
+                    measurements: list[CaseMeasurement], outside_lung_column: bool,
+                    identifiers: dict[str, dict[str, str]] | None) -> dict[str, Any]:
+    """The content of report.json; ``identifiers`` (None: not kept) per case."""
     uncertainty = case_uncertainty(prediction_dir)
     return {
         "format_version": 1, "prediction_dir": str(prediction_dir.resolve()), "unit": unit,
+        "identifiers": "pseudonymous" if identifiers is None else "kept",
         "lung_source": lung_source_of(measurements), "lesion_types": lesion_names,
         "derived_lung_cases": [m.case_id for m in measurements if m.lung_source == DERIVED_LUNG_SOURCE],
         "severity_bands": [{"grade": band.grade, "name": band.name, "lower_percent": band.lower_percent}
@@ -253,7 +266,8 @@ def _report_content(prediction_dir: Path, unit: str, lesion_names: list[str], pa
                    "lesions": {name: round(amount, 3) for name, amount in m.lesions.items()},
                    "infection": round(m.infection, 3), "positive": m.positive,
                    "overlay": f"overlays/{m.case_id}.png", "overlay_slice": m.overlay_slice,
-                   **({"lesion_uncertainty": uncertainty.get(m.case_id)} if uncertainty else {})}
+                   **({"lesion_uncertainty": uncertainty.get(m.case_id)} if uncertainty else {}),
+                   **({"identifiers": identifiers.get(m.case_id, {})} if identifiers is not None else {})}
                   for m in measurements],
     }
 
@@ -261,14 +275,18 @@ def _report_content(prediction_dir: Path, unit: str, lesion_names: list[str], pa
 def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[str, Any],
                  images: Path | None = None, covplan_dataset: Mapping[str, Any] | None = None,
                  lung_mask_dir: Path | None = None, overwrite: bool = False,
-                 derive_lungs: bool = True) -> dict[str, Any]:
+                 derive_lungs: bool = True, keep_identifiers: bool = False) -> dict[str, Any]:
     """Measure every predicted label map in ``prediction_dir`` and write report.csv,
     report.json, overlays/CASE.png, severity_by_grade.png (when the source data has grades)
     and report.html into ``output_dir``, all at once. Returns the content of report.json.
 
     A model without a lung class gets its lungs from ``lung_mask_dir``, else, with
     ``derive_lungs``, derived from each case's image in ``images``
-    (:mod:`covplan.reporting.lung_mask`); report.json lists the cases whose lung was derived."""
+    (:mod:`covplan.reporting.lung_mask`); report.json lists the cases whose lung was derived.
+
+    DICOM-SEG predictions carry their patient's and study's identifiers; only with
+    ``keep_identifiers`` do they reach the report (each case's, and the PatientID as its
+    patient); otherwise the report names cases by their file names alone."""
     refuse_existing(Path(output_dir), overwrite)  # before the work, not only after it
     roles = label_roles(dataset_json)
     if not roles.lesion_labels:
@@ -289,15 +307,16 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
         shown = ", ".join(without_image[:5]) + (f" and {len(without_image) - 5} more" if len(without_image) > 5 else "")
         logger.warning("%d prediction(s) have no image in %s (CASE.ext or CASE_0000.ext), so their masks are drawn "
                        "over black: %s", len(without_image), images, shown)
-    measurements, overlays = _measure_cases(predictions, roles, _patient_ids(covplan_dataset), found_images, lung_masks,
-                                            derive_lungs)
+    identifiers = dicom_seg_identifiers(predictions) if keep_identifiers else None
+    measurements, overlays = _measure_cases(predictions, roles, _patient_ids(covplan_dataset, identifiers or {}),
+                                            found_images, lung_masks, derive_lungs)
     units = {measurement.unit for measurement in measurements}
     if len(units) > 1:
         raise CovplanError(f"{prediction_dir}: holds both volumes and single slices; report them separately")
     lesion_names = [roles.names[label] for label in roles.lesion_labels]
     patients = summarise_patients(measurements, (covplan_dataset or {}).get("patients"))
     report = _report_content(Path(prediction_dir), units.pop(), lesion_names, patients, measurements,
-                             outside_lung_column=bool(roles.regions))
+                             outside_lung_column=bool(roles.regions), identifiers=identifiers)
     severity_plot = _severity_plot(patients, lesion_names, lung_known=report["lung_source"] is not None)
     with atomic_directory(Path(output_dir), overwrite=overwrite) as staging:
         (staging / "overlays").mkdir()

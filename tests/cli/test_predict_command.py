@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from click.testing import CliRunner
 
 from covplan.cli import cli
+from tests.dicom_files import write_ct_series
 from tests.inference.spheres import write_disc_png, write_sphere_volume
 
 
@@ -49,4 +51,19 @@ def test_a_png_into_a_3d_model_is_one_error_line_and_leaves_no_output_folder(tra
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert result.output.startswith("Error: 1 case(s) not predicted: flat: ")
     assert "is 3D (3d_fullres); use a 2D model for slices" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_dicom_series_and_dicom_seg_for_a_nifti_are_one_error_line_each(trained_models, tmp_path):
+    uid = write_ct_series(tmp_path / "study", np.full((3, 4, 5), -800, np.int16), (0.8, 0.8, 2.0))
+    write_sphere_volume(tmp_path / "ball.nii.gz")
+    model = ["-m", str(trained_models["3d"]), "--folds", "0", "--no-tta", "--device", "cpu"]
+    unknown = CliRunner().invoke(cli, ["predict", "-i", str(tmp_path / "study"), "-o", str(tmp_path / "out"),
+                                       "--series", "1.2.3", *model])
+    assert unknown.exit_code == 1 and unknown.output.strip().splitlines() == [
+        f"Error: {tmp_path / 'study'}: no DICOM series 1.2.3; found {uid} (give one of them, or leave out --series)"]
+    nifti = CliRunner().invoke(cli, ["predict", "-i", str(tmp_path / "ball.nii.gz"), "-o", str(tmp_path / "out"),
+                                     "--output-format", "dicom-seg", *model])
+    assert nifti.exit_code == 1 and len(nifti.output.strip().splitlines()) == 1
+    assert "--output-format dicom-seg needs a DICOM series as input" in nifti.output
     assert not (tmp_path / "out").exists()

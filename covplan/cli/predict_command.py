@@ -23,6 +23,10 @@ from covplan.inference.model import BACKENDS
               help="Trained model folder WORK/<arch>__<configuration>, or a model archive (.zip from `covplan "
                    "export`); repeat for a multi-architecture ensemble.")
 @folds_option("Folds to ensemble: -f 0 1, -f 0,1 or all [default: every trained fold].")
+@click.option("--previous-stage", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A cascade's first stage (WORK/<arch>__3d_lowres), for a -m <arch>__3d_cascade_fullres model "
+                   "copied without it [default: the model folder beside the cascade's, as training and archives "
+                   "lay them out].")
 @click.option("--checkpoint", type=click.Choice(["final", "best"]), default="final", show_default=True,
               help="Which checkpoint of each fold of a model folder (an archive holds the one it was exported with).")
 @click.option("--tta/--no-tta", default=True, show_default=True, help="Mirroring test-time augmentation.")
@@ -54,7 +58,7 @@ from covplan.inference.model import BACKENDS
                    "slices called lesion-free get an all-background label map without segmentation. Volumes "
                    "are always segmented.")
 def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Path, ...], folds: list[str] | None,
-                    checkpoint: str, tta: bool, fast: bool, crop: str, backend: str, threads: int | None,
+                    previous_stage: Path | None, checkpoint: str, tta: bool, fast: bool, crop: str, backend: str, threads: int | None,
                     save_probabilities: bool, save_uncertainty: bool, device: str, overwrite: bool, postprocess: bool,
                     skip_negative: bool) -> None:
     """Segment new images with trained models, on each image's own grid.
@@ -64,7 +68,9 @@ def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Pat
     model's intensity domain as the converters do (HU becomes 8-bit grey for a grey
     model; a grey image is refused by an HU model). A case that cannot be predicted is
     reported and the others go on. A 2D model with slice classifiers skips the slices it
-    calls lesion-free (--no-skip-negative segments them all); see docs/predict.md.
+    calls lesion-free (--no-skip-negative segments them all). A cascade's second stage
+    (<arch>__3d_cascade_fullres) runs its first stage on each image first, with the same
+    folds and checkpoint; see docs/predict.md.
 
     \b
     Example:
@@ -72,12 +78,13 @@ def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Pat
         covplan predict -i scan.nii.gz -o out/ -m work/plain_unet__3d_fullres \\
             -m work/qchc_unet__3d_fullres --folds 0,1 --save-uncertainty
         covplan predict -i scans/ -o out/ -m lung_model.zip --backend onnxruntime --fast
+        covplan predict -i scans/ -o out/ -m work/plain_unet__3d_cascade_fullres
     """
     settings = PredictionSettings(folds=folds, checkpoint=checkpoint, use_mirroring=tta,
                                   save_probabilities=save_probabilities, save_uncertainty=save_uncertainty,
                                   device=device, overwrite=overwrite, postprocess=postprocess,
                                   skip_negative=skip_negative, backend=backend, crop=crop, fast=fast,
-                                  threads=threads)
+                                  threads=threads, previous_stage=previous_stage)
     result = predict(input_path, output_dir, list(model_folders), settings)
     if result.written or result.kept:  # else the error below says it all
         click.echo(f"{len(result.written)} case(s) written to {output_dir}"

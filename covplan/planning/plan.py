@@ -26,11 +26,10 @@ from covplan.planning.planner import ArchitecturePlanner
 from covplan.planning.presets import get_preset
 from covplan.planning.splits import (DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, patients_of_cases,
                                      resolve_num_folds)
-from covplan.training.work_folder import CONFIGURATIONS, MAIN_CONFIGURATIONS
+from covplan.training.work_folder import CASCADE, CONFIGURATIONS, MAIN_CONFIGURATIONS, with_cascade_stages
 
 logger = logging.getLogger(__name__)
 
-CASCADE = "3d_cascade_fullres"
 # nnU-Net's default memory target.
 DEFAULT_GPU_MEMORY_GB = 8.0
 WORK_RECORD = "covplan_work.json"
@@ -92,7 +91,7 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
         fingerprint = extract_fingerprint(dataset_dir, work_dir, num_processes)
     warn_about_spacing_spread(dataset_dir, fingerprint)
     gpu_memory = DEFAULT_GPU_MEMORY_GB if gpu_memory_gb is None else float(gpu_memory_gb)
-    wanted = sorted(set(configurations or CONFIGURATIONS)
+    wanted = sorted(set(with_cascade_stages(configurations or CONFIGURATIONS))
                     & set(chosen_preset.configurations if chosen_preset else CONFIGURATIONS))
     covplan_keys = {"covplan_version": __version__, "preset": chosen_preset.name if chosen_preset else None,
                     "gpu_memory_gb": gpu_memory, "dataset_hash": digest}

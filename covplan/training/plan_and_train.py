@@ -14,7 +14,7 @@ from covplan.tracking import RunDescription, Tracking, open_tracking
 from covplan.tracking.base import flatten_params
 from covplan.training.evaluation import cross_validation_summary
 from covplan.training.trainer import TrainingSettings, train_fold
-from covplan.training.work_folder import Fold, load_training_inputs
+from covplan.training.work_folder import CASCADE, Fold, load_training_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
     if outside:
         raise CovplanError(f"fold {outside[0]} is out of range: {dataset_dir} is split into {split_size} folds, 0 to "
                            f"{split_size - 1}; choose --folds among them (or all), or plan more with --num-folds")
+    if settings.time_budget_s is not None and configuration == CASCADE:
+        raise CovplanError("--time-budget fits the plans of one configuration, but the cascade's two stages share "
+                           "theirs; plan-and-train the cascade without --time-budget, or give each fold one with "
+                           "`covplan train --time-budget`")
     if settings.time_budget_s is not None and budget_scope == "total":
         runs = len(architectures) * (len(folds) if folds is not None else split_size)
         settings = replace(settings, time_budget_s=settings.time_budget_s / runs)
@@ -87,16 +91,29 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
         folds = list(range(len(json.loads((Path(work_dir) / "splits_final.json").read_text()))))
     summaries = {}
     for architecture in architectures:
-        for fold in folds:
-            logger.info("training %s fold %s", architecture, fold)
-            train_fold(work_dir, architecture, fold, configuration, settings, resume=resume, tracking=tracking)
-        model_folder = load_training_inputs(Path(work_dir), architecture, configuration).model_folder
-        if settings.evaluate and any(isinstance(fold, int) for fold in folds):
-            summaries[model_folder.name] = summary = cross_validation_summary(model_folder)
-            tracking.log_metrics({f"{model_folder.name}/cv_dice_{name}": value
-                                  for name, value in summary["mean"].items() if value is not None})
-            tracking.log_artifacts([model_folder / "cv_summary.json"], folder=model_folder.name)
+        for stage, stage_folds in _stages(Path(work_dir), architecture, configuration, folds, split_size):
+            for fold in stage_folds:
+                logger.info("training %s %s fold %s", architecture, stage, fold)
+                train_fold(work_dir, architecture, fold, stage, settings, resume=resume, tracking=tracking)
+            model_folder = load_training_inputs(Path(work_dir), architecture, stage).model_folder
+            if settings.evaluate and any(isinstance(fold, int) for fold in stage_folds):
+                summaries[model_folder.name] = summary = cross_validation_summary(model_folder)
+                tracking.log_metrics({f"{model_folder.name}/cv_dice_{name}": value
+                                      for name, value in summary["mean"].items() if value is not None})
+                tracking.log_artifacts([model_folder / "cv_summary.json"], folder=model_folder.name)
     return summaries
+
+
+def _stages(work_dir: Path, architecture: str, configuration: str | None, folds: Sequence[Fold],
+            split_size: int) -> list[tuple[str, Sequence[Fold]]]:
+    """The configurations to train, in order, with their folds: for a cascade its first
+    stage on every fold of the split (each case's first-stage prediction, the second
+    stage's input, comes from the fold that held the case out, so the second stage's
+    every fold needs them all), then the second stage on ``folds``."""
+    inputs = load_training_inputs(work_dir, architecture, configuration)
+    if inputs.previous_stage is None:
+        return [(inputs.configuration, folds)]
+    return [(inputs.previous_stage, list(range(split_size))), (inputs.configuration, folds)]
 
 
 def _fitted_to_budget(work_dir: Path, architectures: Sequence[str]) -> bool:

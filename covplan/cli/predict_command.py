@@ -58,9 +58,9 @@ from covplan.inference.model import BACKENDS
                    "slices called lesion-free get an all-background label map without segmentation. Volumes "
                    "are always segmented.")
 def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Path, ...], folds: list[str] | None,
-                    previous_stage: Path | None, checkpoint: str, tta: bool, fast: bool, crop: str, backend: str, threads: int | None,
-                    save_probabilities: bool, save_uncertainty: bool, device: str, overwrite: bool, postprocess: bool,
-                    skip_negative: bool) -> None:
+                    previous_stage: Path | None, checkpoint: str, tta: bool, fast: bool, crop: str, backend: str,
+                    threads: int | None, save_probabilities: bool, save_uncertainty: bool, device: str, overwrite: bool,
+                    postprocess: bool, skip_negative: bool) -> None:
     """Segment new images with trained models, on each image's own grid.
 
     The members of the ensemble are the chosen folds of every -m model; their class

@@ -160,8 +160,9 @@ def previous_stage_folder(folder: Path, inputs: TrainingInputs, given: Path | No
         raise CovplanError(f"{folder} is a cascade's second stage and needs its first stage {expected}, which is not "
                            f"in {previous.parent}; give its model folder with --previous-stage DIR")
     if previous.name != expected:
-        raise CovplanError(f"{previous}: the cascade {folder} was trained on the segmentations of {expected}; give that "
-                           f"model with --previous-stage (another first stage would feed it segmentations it never saw)")
+        raise CovplanError(f"{previous}: the cascade {folder} was trained on the segmentations of {expected}; give "
+                           f"that model with --previous-stage (another first stage would feed it segmentations it "
+                           f"never saw)")
     return previous
 
 

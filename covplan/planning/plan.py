@@ -104,6 +104,9 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
                                           wanted, memory_cache)
             all_plans[name] = _plan_architecture(planner, wanted, dataset_dir.name, fingerprint, covplan_keys,
                                                  budget_candidates)
+            if CASCADE in (configurations or ()) and CASCADE not in all_plans[name]["configurations"]:
+                logger.warning("no cascade for '%s': nnU-Net plans 3d_lowres only for images several times the "
+                               "3d_fullres patch (a smaller --gpu-memory makes the patch smaller)", name)
 
     write_json_atomic(work_dir / WORK_RECORD, {"format_version": 1, "dataset_dir": str(dataset_dir.resolve()),
                                                "dataset_hash": digest})
@@ -228,8 +231,9 @@ def _covplan_plans(plans: dict[str, Any], planner: ArchitecturePlanner, wanted: 
     with the plugin's network and shared data identifiers."""
     plugin: ArchitecturePlugin = planner.plugin
     planned = plans["configurations"]
+    # The cascade has no plan of its own (it inherits 3d_fullres's): kept with both its stages.
     kept = {name: plan for name, plan in planned.items()
-            if name in wanted and len(plan["patch_size"]) in plugin.dims}
+            if name in wanted and name != CASCADE and len(plan["patch_size"]) in plugin.dims}
     if not kept:
         raise CovplanError(
             f"architecture '{plugin.name}' ({'/'.join(f'{d}D' for d in plugin.dims)}) has no configuration for "

@@ -188,9 +188,9 @@ def build_batch_generators(inputs: TrainingInputs, train_ids: list[str], val_ids
     for identifiers, loader_patch, transforms, share in (
             (train_ids, augmentation.loader_patch_size, augmentation.training_transforms, 1.0),
             (val_ids, patch_size, augmentation.validation_transforms, 0.5)):
-        loader = WorkerDataLoader(dataset_class(folder, identifiers, previous_stage), batch_size, loader_patch, patch_size,
-                                  inputs.label_manager, oversample_foreground_percent=oversample_foreground_percent,
-                                  transforms=transforms)
+        loader = WorkerDataLoader(dataset_class(folder, identifiers, previous_stage), batch_size, loader_patch,
+                                  patch_size, inputs.label_manager,
+                                  oversample_foreground_percent=oversample_foreground_percent, transforms=transforms)
         processes = max(1, round(num_workers * share))
         if num_workers == 0:
             generators.append(SingleThreadedAugmenter(loader, None))

@@ -199,11 +199,14 @@ def _check_previous_stage(inputs: TrainingInputs, case_ids: list[str]) -> None:
                if path.suffix in (".b2nd", ".npz")} if folder.is_dir() else set()
     missing = [case for case in case_ids if case not in present]
     if missing:
-        num_folds = len(read_json(inputs.work / "splits_final.json", f"plan {inputs.work} again"))
+        splits = read_json(inputs.work / "splits_final.json", f"plan {inputs.work} again")
+        folds = " ".join(map(str, range(len(splits))))
         raise CovplanError(f"{folder}: the first stage's predictions of {len(missing)} case(s) are missing "
                            f"({', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}); train every fold of "
                            f"the first stage first (with its validation): `covplan train {inputs.work} -a "
-                           f"{inputs.architecture} -c {inputs.previous_stage} --folds {' '.join(map(str, range(num_folds)))}`")
+                           f"{inputs.architecture} -c {inputs.previous_stage} --folds {folds}`")
+
+
 def write_model_description(inputs: TrainingInputs) -> None:
     """Plans (under nnU-Net's name ``plans.json``), dataset.json, fingerprint and, when
     the WORK folder has it, covplan_dataset.json (the intensity domain predict checks)

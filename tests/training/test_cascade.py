@@ -10,6 +10,7 @@ import json
 import shutil
 from copy import deepcopy
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from click.testing import CliRunner
 from covplan.cli import cli
 from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, train_fold
-from covplan.training.work_folder import CASCADE, NEXT_STAGE_FOLDER, load_training_inputs
+from covplan.training.work_folder import CASCADE, NEXT_STAGE_FOLDER, load_training_inputs, with_cascade_stages
 
 ARCH = "plain_unet"
 LOWRES, CASCADE_MODEL, LOWRES_MODEL = "3d_lowres", f"{ARCH}__{CASCADE}", f"{ARCH}__3d_lowres"
@@ -49,8 +50,9 @@ def _add_lowres_stage(work: Path, raw: Path) -> None:
     output.mkdir()
     for case in sorted(path.name.removesuffix(".nii.gz") for path in (raw / "labelsTr").glob("*.nii.gz")):
         DefaultPreprocessor(verbose=False).run_case_save(
-            str(output / case), [str(raw / "imagesTr" / f"{case}_0000.nii.gz")], str(raw / "labelsTr" / f"{case}.nii.gz"),
-            plans_manager, plans_manager.get_configuration(LOWRES), dataset_json)
+            str(output / case), [str(raw / "imagesTr" / f"{case}_0000.nii.gz")],
+            str(raw / "labelsTr" / f"{case}.nii.gz"), plans_manager, plans_manager.get_configuration(LOWRES),
+            dataset_json)
     cases = [f"case_{index:03d}" for index in range(6)]
     (work / "splits_final.json").write_text(json.dumps([{"train": cases[3:], "val": cases[:3]},
                                                         {"train": cases[:3], "val": cases[3:]}]))
@@ -83,6 +85,20 @@ def test_the_second_stage_before_the_first_is_refused_in_one_line(cascade_work: 
     assert result.output.endswith(f"`covplan train {cascade_work} -a {ARCH} -c {LOWRES} --folds 0 1`\n")
     assert result.output.count("\n") == 1
     assert not (cascade_work / CASCADE_MODEL).exists()
+
+
+def test_planning_the_cascade_keeps_both_stages_with_it(cascade_work: Path):
+    from covplan.planning.plan import _covplan_plans
+    from covplan.registry import get_architecture
+
+    plans = json.loads((cascade_work / f"plans_{ARCH}.json").read_text())
+    planner = SimpleNamespace(plugin=get_architecture(ARCH))
+    kept = _covplan_plans(deepcopy(plans), planner, with_cascade_stages([CASCADE]), "Dataset001_Sphere")
+    assert sorted(kept["configurations"]) == sorted(["3d_fullres", LOWRES, CASCADE])
+    assert kept["configurations"][CASCADE] == {"inherits_from": "3d_fullres", "previous_stage": LOWRES}
+    assert kept["configurations"][LOWRES]["next_stage"] == CASCADE
+    alone = _covplan_plans(deepcopy(plans), planner, ["3d_fullres"], "Dataset001_Sphere")
+    assert list(alone["configurations"]) == ["3d_fullres"]
 
 
 def test_plan_and_train_trains_the_first_stage_on_every_fold_first(cascade_work: Path):

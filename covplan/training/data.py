@@ -68,10 +68,10 @@ def _finish_pipeline(transforms: list, ds_scales: list | None, inputs: TrainingI
     cascade's first-stage segmentation moved into the input as one-hot channels, with
     regions one binary map per region (and one for the ignore label), then one target per
     network output."""
+    from batchgeneratorsv2.transforms.nnunet.seg_to_onehot import MoveSegAsOneHotToDataTransform
     from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
     from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import DownsampleSegForDSTransform
     from batchgeneratorsv2.transforms.utils.remove_label import RemoveLabelTansform
-    from batchgeneratorsv2.transforms.nnunet.seg_to_onehot import MoveSegAsOneHotToDataTransform
     from batchgeneratorsv2.transforms.utils.seg_to_regions import ConvertSegmentationToRegionsTransform
 
     transforms = [*transforms, RemoveLabelTansform(-1, 0)]

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from covplan.cli import cli
 from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, train_fold
+from covplan.training.data import AUGMENTATIONS
 from covplan.training.work_folder import CASCADE, NEXT_STAGE_FOLDER, load_training_inputs, with_cascade_stages
 
 ARCH = "plain_unet"
@@ -113,6 +114,25 @@ def test_preprocessing_the_cascade_preprocesses_both_stages(cascade_work: Path):
 
     jobs = _preprocessing_jobs(cascade_work, [ARCH], [CASCADE])
     assert sorted(configuration for _, configuration in jobs.values()) == ["3d_fullres", LOWRES]
+
+
+@pytest.mark.parametrize("augmentation", AUGMENTATIONS)
+def test_every_augmentation_moves_the_first_stage_into_the_input(cascade_work: Path, augmentation: str):
+    from covplan.training.data import build_augmentation
+
+    inputs = load_training_inputs(cascade_work, ARCH, CASCADE)
+    pipeline = build_augmentation(augmentation, inputs, None)
+    patch_size = tuple(inputs.configuration_manager.patch_size)
+    # Training crops the loader's larger patch; validation takes patches of the network's size.
+    for transforms, shape in ((pipeline.training_transforms, pipeline.loader_patch_size),
+                              (pipeline.validation_transforms, patch_size)):
+        labels = torch.zeros((1, *shape), dtype=torch.int16)
+        first_stage = torch.zeros((1, *shape), dtype=torch.int16)
+        first_stage[0, :, : shape[1] // 2] = 1
+        batch = transforms(image=torch.randn((1, *shape)), segmentation=torch.cat((labels, first_stage)))
+        assert batch["image"].shape == (2, *patch_size)
+        assert batch["segmentation"].shape[0] == 1
+        assert set(batch["image"][1].unique().tolist()) <= {0.0, 1.0}
 
 
 def test_the_first_stage_predicts_every_case_for_the_second_on_its_grid(trained_cascade: Path):

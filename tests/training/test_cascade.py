@@ -191,6 +191,15 @@ def test_predict_chains_both_stages_and_nnunets_predictor_agrees(trained_cascade
     nnunet_labels = predictor.predict_single_npy_array(data, properties, first_stage)
     np.testing.assert_array_equal(nnunet_labels, sitk.GetArrayFromImage(labels))
 
+    # The cascade is an ensemble member like any model.
+    ensemble = tmp_path / "ensemble"
+    result = CliRunner().invoke(cli, ["predict", "-i", str(new_images), "-o", str(ensemble), "-m",
+                                      str(trained_cascade / CASCADE_MODEL), "-m", str(trained_cascade / LOWRES_MODEL),
+                                      "-f", "0", "--save-probabilities", *PREDICT])
+    assert result.exit_code == 0, result.output
+    probabilities = np.load(ensemble / "case_000.npz")["probabilities"]
+    assert probabilities.shape == (2, *data.shape[1:])
+
 
 def test_a_second_stage_without_its_first_names_it_and_takes_it_explicitly(trained_cascade: Path, tmp_path: Path):
     from covplan.inference.model import load_model

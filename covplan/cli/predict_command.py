@@ -26,6 +26,10 @@ from covplan.inference.outputs import VOLUME_FORMATS
               help="Trained model folder WORK/<arch>__<configuration>, or a model archive (.zip from `covplan "
                    "export`); repeat for a multi-architecture ensemble.")
 @folds_option("Folds to ensemble: -f 0 1, -f 0,1 or all [default: every trained fold].")
+@click.option("--previous-stage", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A cascade's first stage (WORK/<arch>__3d_lowres), for a -m <arch>__3d_cascade_fullres model "
+                   "copied without it [default: the model folder beside the cascade's, as training and archives "
+                   "lay them out].")
 @click.option("--checkpoint", type=click.Choice(["final", "best"]), default="final", show_default=True,
               help="Which checkpoint of each fold of a model folder (an archive holds the one it was exported with).")
 @click.option("--tta/--no-tta", default=True, show_default=True, help="Mirroring test-time augmentation.")
@@ -63,9 +67,9 @@ from covplan.inference.outputs import VOLUME_FORMATS
               help="The SeriesInstanceUID of the DICOM series to segment [default: the axial CT series with the "
                    "most slices of each folder].")
 def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Path, ...], folds: list[str] | None,
-                    checkpoint: str, tta: bool, fast: bool, crop: str, backend: str, threads: int | None,
-                    save_probabilities: bool, save_uncertainty: bool, device: str, overwrite: bool, postprocess: bool,
-                    skip_negative: bool, output_format: str, series_uid: str | None) -> None:
+                    previous_stage: Path | None, checkpoint: str, tta: bool, fast: bool, crop: str, backend: str,
+                    threads: int | None, save_probabilities: bool, save_uncertainty: bool, device: str, overwrite: bool,
+                    postprocess: bool, skip_negative: bool, output_format: str, series_uid: str | None) -> None:
     """Segment new images with trained models, on each image's own grid.
 
     The members of the ensemble are the chosen folds of every -m model; their class
@@ -73,7 +77,9 @@ def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Pat
     model's intensity domain as the converters do (HU becomes 8-bit grey for a grey
     model; a grey image is refused by an HU model). A case that cannot be predicted is
     reported and the others go on. A 2D model with slice classifiers skips the slices it
-    calls lesion-free (--no-skip-negative segments them all); see docs/predict.md.
+    calls lesion-free (--no-skip-negative segments them all). A cascade's second stage
+    (<arch>__3d_cascade_fullres) runs its first stage on each image first, with the same
+    folds and checkpoint; see docs/predict.md.
 
     \b
     Example:
@@ -82,12 +88,14 @@ def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Pat
             -m work/qchc_unet__3d_fullres --folds 0,1 --save-uncertainty
         covplan predict -i scans/ -o out/ -m lung_model.zip --backend onnxruntime --fast
         covplan predict -i study.zip -o out/ -m lung_model.zip --output-format dicom-seg
+        covplan predict -i scans/ -o out/ -m work/plain_unet__3d_cascade_fullres
     """
     settings = PredictionSettings(folds=folds, checkpoint=checkpoint, use_mirroring=tta,
                                   save_probabilities=save_probabilities, save_uncertainty=save_uncertainty,
                                   device=device, overwrite=overwrite, postprocess=postprocess,
                                   skip_negative=skip_negative, backend=backend, crop=crop, fast=fast,
-                                  threads=threads, output_format=output_format, series_uid=series_uid)
+                                  threads=threads, output_format=output_format, series_uid=series_uid,
+                                  previous_stage=previous_stage)
     result = predict(input_path, output_dir, list(model_folders), settings)
     if result.written or result.kept:  # else the error below says it all
         click.echo(f"{len(result.written)} case(s) written to {output_dir}"

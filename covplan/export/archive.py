@@ -9,6 +9,8 @@ Layout::
         fold_F/checkpoint_*.pth   covplan_dataset.json, postprocessing.json, ...), only the
         fold_F/network.onnx       chosen folds and checkpoint; ONNX networks with --onnx
         onnx.json
+    <arch>__3d_lowres/            a cascade's first stage, beside it (its manifest entry
+                                  names it as "previous_stage")
     ensembles/<a>+<b>/postprocessing.json   the ensemble's post-processing, when find-best chose it
 
 Unpacked, the archive's root is a work folder in miniature: ``covplan predict`` takes its
@@ -106,7 +108,21 @@ def _stage_model(model: TrainedModel, checkpoint: str, staging: Path, onnx: bool
                  for fold in tqdm(model.folds, desc=f"ONNX {model.folder.name}", unit="fold", leave=False)}
         write_json_atomic(target / ONNX_DESCRIPTION_FILE, onnx_description(model, folds))
         entry["onnx"] = {fold: values["max_abs_logit_difference"] for fold, values in folds.items()}
+    if model.previous_stage is not None:
+        entry["previous_stage"] = model.previous_stage.folder.name
     return entry
+
+
+def _stage_first_stages(models: Sequence[TrainedModel], checkpoint: str, staging: Path, onnx: bool,
+                        threads: int) -> None:
+    """The first stage of each cascade beside it, where prediction looks for it; not one of
+    the archive's models, which prediction would ensemble with the cascade."""
+    staged = {model.folder.name for model in models}
+    for model in models:
+        previous = model.previous_stage
+        if previous is not None and previous.folder.name not in staged:
+            _stage_model(previous, checkpoint, staging, onnx, threads)
+            staged.add(previous.folder.name)
 
 
 def _stage_ensemble_postprocessing(model_folders: Sequence[Path], staging: Path) -> None:
@@ -146,6 +162,7 @@ def export_archive(model_folders: Sequence[Path], target: Path, folds: list | No
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as temporary:
         staging = Path(temporary)
         entries = [_stage_model(model, checkpoint, staging, onnx, threads) for model in models]
+        _stage_first_stages(models, checkpoint, staging, onnx, threads)
         _stage_ensemble_postprocessing([model.folder for model in models], staging)
         manifest = {"format_version": ARCHIVE_FORMAT_VERSION, "covplan_version": __version__,
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

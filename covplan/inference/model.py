@@ -88,6 +88,8 @@ class TrainedModel:
     onnx_files: dict[Fold, Path] = field(default_factory=dict)
     # Recorded at ONNX export, so that ONNX Runtime needs no plugin; None: the plugin's.
     output_activation: str | None = None
+    # A cascade's second stage: its first stage, whose segmentation it takes as input.
+    previous_stage: TrainedModel | None = None
 
     @property
     def folds(self) -> list[Fold]:
@@ -144,9 +146,31 @@ def _intensity_domain(folder: Path) -> str | None:
     return _read_model_json(covplan_dataset, folder).get("intensity_domain") if covplan_dataset.is_file() else None
 
 
-def load_onnx_model(folder: Path, folds: list[Fold] | None = None) -> TrainedModel:
+def previous_stage_folder(folder: Path, inputs: TrainingInputs, given: Path | None = None) -> Path | None:
+    """The first stage of a cascade's second stage in ``folder``: ``given``, or the model
+    folder beside it, as training and an unpacked archive lay them out; None for a model
+    that is no second stage. A first stage of another architecture or configuration is
+    refused: the second stage learnt from its own first stage's segmentations."""
+    stage = inputs.configuration_manager.previous_stage_name
+    if stage is None:
+        return None
+    expected = f"{inputs.architecture}__{stage}"
+    previous = Path(given) if given is not None else folder.parent / expected
+    if not previous.is_dir():
+        raise CovplanError(f"{folder} is a cascade's second stage and needs its first stage {expected}, which is not "
+                           f"in {previous.parent}; give its model folder with --previous-stage DIR")
+    if previous.name != expected:
+        raise CovplanError(f"{previous}: the cascade {folder} was trained on the segmentations of {expected}; give "
+                           f"that model with --previous-stage (another first stage would feed it segmentations it "
+                           f"never saw)")
+    return previous
+
+
+def load_onnx_model(folder: Path, folds: list[Fold] | None = None, previous_stage: Path | None = None) -> TrainedModel:
     """A model folder with ``onnx.json`` and its folds' ``network.onnx`` (as ``covplan
-    export --onnx`` writes them), for ONNX Runtime; the architecture's plugin is not needed."""
+    export --onnx`` writes them), for ONNX Runtime; the architecture's plugin is not needed.
+    A cascade's second stage comes with its first stage (``previous_stage``, default the
+    model folder beside it)."""
     folder = Path(folder)
     description_file = folder / ONNX_DESCRIPTION_FILE
     if not description_file.is_file():
@@ -158,14 +182,19 @@ def load_onnx_model(folder: Path, folds: list[Fold] | None = None) -> TrainedMod
     folds = [parse_fold(str(fold)) for fold in folds] if folds else [parse_fold(fold) for fold in description["folds"]]
     inputs = _model_inputs(folder, plans, description["architecture"], description["configuration"])
     mirror_axes = description["mirror_axes"]
+    previous = previous_stage_folder(folder, inputs, previous_stage)
     return TrainedModel(folder, inputs, _intensity_domain(folder), {},
                         tuple(mirror_axes) if mirror_axes is not None else None,
-                        onnx_files(folder, description, folds), description["output_activation"])
+                        onnx_files(folder, description, folds), description["output_activation"],
+                        load_onnx_model(previous, folds) if previous is not None else None)
 
 
-def load_model(folder: Path, folds: list[Fold] | None = None, checkpoint: str = "final") -> TrainedModel:
+def load_model(folder: Path, folds: list[Fold] | None = None, checkpoint: str = "final",
+               previous_stage: Path | None = None) -> TrainedModel:
     """Read a model folder and the chosen folds' checkpoints (all trained folds by default);
-    a missing or foreign checkpoint raises a one-line :class:`CovplanError`."""
+    a missing or foreign checkpoint raises a one-line :class:`CovplanError`. A cascade's
+    second stage comes with its first stage (``previous_stage``, default the model folder
+    beside it), with the same folds and checkpoint."""
     folder = Path(folder)
     plans = _read_model_json(folder / "plans.json", folder)
     _read_model_json(folder / "dataset.json", folder)  # a folder that is no model is named before its checkpoints
@@ -183,8 +212,10 @@ def load_model(folder: Path, folds: list[Fold] | None = None, checkpoint: str = 
         first = first or loaded
     architecture = plans.get("covplan", {}).get("architecture") or first["architecture"]["name"]
     inputs = _model_inputs(folder, plans, architecture, first["init_args"]["configuration"])
+    previous = previous_stage_folder(folder, inputs, previous_stage)
     model = TrainedModel(folder, inputs, _intensity_domain(folder), weights,
-                         first.get("inference_allowed_mirroring_axes"))
+                         first.get("inference_allowed_mirroring_axes"),
+                         previous_stage=load_model(previous, folds, checkpoint) if previous is not None else None)
     network = model.build_network()
     for fold, state in weights.items():
         try:
@@ -230,6 +261,8 @@ class ModelPredictor:
         self.predictor.manual_initialization(None, model.plans_manager, model.configuration_manager, None,
                                              model.dataset_json, "covplan", model.mirror_axes)
         self.predictor.label_manager = model.label_manager
+        self.previous_stage = (ModelPredictor(model.previous_stage, device, use_mirroring, tile_step_size, threads)
+                               if model.previous_stage is not None else None)
 
     def _fold_network(self, fold: Fold) -> torch.nn.Module:
         if self.model.onnx_files:
@@ -243,21 +276,46 @@ class ModelPredictor:
     def check_fits(self, data: np.ndarray, is_slice: bool, source: Path) -> None:
         """Refuse an image with the wrong channel count or dimensionality for this model."""
         model = self.model
-        if data.shape[0] != model.num_input_channels:
+        if data.shape[0] != model.inputs.num_image_channels:
             raise CovplanError(f"{source}: {data.shape[0]} channel(s), but the model {model.folder} takes "
-                               f"{model.num_input_channels} ({', '.join(model.dataset_json['channel_names'].values())}); "
+                               f"{model.inputs.num_image_channels} "
+                               f"({', '.join(model.dataset_json['channel_names'].values())}); "
                                f"give one file per channel named <case>_0000, <case>_0001, ...")
         if is_slice and model.dims == 3:
             raise CovplanError(f"{source}: a 2D image, but the model {model.folder} is 3D "
                                f"({model.configuration}); use a 2D model for slices")
 
-    def preprocess(self, data: np.ndarray, properties: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
-        """nnU-Net's preprocessing of the model's configuration (crop, normalise, resample)."""
+    def preprocess(self, data: np.ndarray, properties: dict[str, Any], box: CropBox | None = None
+                   ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """nnU-Net's preprocessing of the model's configuration (crop, normalise, resample).
+        A cascade's second stage first segments the image with its first stage (inside
+        ``box``) and takes that segmentation as one-hot channels beside the image, as
+        nnU-Net's predictor does with ``prev_stage_predictions``."""
+        from nnunetv2.utilities.label_handling.label_handling import convert_labelmap_to_one_hot
+
         model = self.model
+        first_stage = None
+        if self.previous_stage is not None:
+            # Signed: nnU-Net's cropping marks the voxels outside the body -1.
+            first_stage = self.previous_stage.segment(data, properties, box)[None].astype(np.int16)
         preprocessor = model.configuration_manager.preprocessor_class(verbose=False)
-        preprocessed, _, properties = preprocessor.run_case_npy(data, None, deepcopy(properties), model.plans_manager,
-                                                                model.configuration_manager, model.dataset_json)
+        preprocessed, segmentation, properties = preprocessor.run_case_npy(
+            data, first_stage, deepcopy(properties), model.plans_manager, model.configuration_manager,
+            model.dataset_json)
+        if first_stage is not None:
+            one_hot = convert_labelmap_to_one_hot(segmentation[0], model.label_manager.foreground_labels,
+                                                  preprocessed.dtype)
+            preprocessed = np.vstack((preprocessed, one_hot))
         return torch.from_numpy(preprocessed).to(dtype=torch.float32, memory_format=torch.contiguous_format), properties
+
+    def segment(self, data: np.ndarray, properties: dict[str, Any], box: CropBox | None = None) -> np.ndarray:
+        """The label map of the folds' mean on the input grid (a cascade's first stage)."""
+        preprocessed, preprocessed_properties = self.preprocess(data, properties, box)
+        folds = len(self.model.folds)
+        outputs = self.fold_outputs(preprocessed, preprocessed_properties, probabilities=folds > 1, box=box)
+        if folds == 1:
+            return np.asarray(next(outputs))
+        return np.asarray(self.model.label_manager.convert_probabilities_to_segmentation(sum(outputs) / folds))
 
     def _sliding_window_logits(self, preprocessed: torch.Tensor, region: tuple[slice, ...] | None) -> torch.Tensor:
         """nnU-Net's sliding-window logits of the whole preprocessed image; with ``region``

@@ -63,6 +63,7 @@ class PredictionSettings:
     skip_negative: bool = True  # slices the model's slice classifier calls lesion-free are not segmented
     backend: str = "torch"  # or "onnxruntime": the folds' ONNX networks (covplan export --onnx)
     crop: str = "body"  # predict inside the body's bounding box (covplan.inference.crop), or "none"
+    previous_stage: Path | None = None  # a cascade's first stage; None: the model folder beside it
     fast: bool = False  # no mirroring, FAST_TILE_STEP between tiles
     threads: int | None = None  # None: every available core
     output_format: str = "nifti"  # for volumes: a key of VOLUME_FORMATS; "dicom-seg"/"rtstruct" need DICOM input
@@ -135,14 +136,15 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
     image = read_case(case, first.intensity_domain, first.folder)
     for predictor in predictors:
         predictor.check_fits(image.data, image.is_slice, case.files[0])
-    # Each model's preprocessed image, made once: the slice classifier and the networks take it.
-    inputs = [predictor.preprocess(image.data, image.properties) for predictor in predictors]
+    box = crop_box(settings.crop, image.data[0], image.properties["spacing"], first.intensity_domain)
+    # Each model's preprocessed image, made once: the slice classifier and the networks take
+    # it (a cascade's first stage predicts inside the box too).
+    inputs = [predictor.preprocess(image.data, image.properties, box) for predictor in predictors]
     if slice_gate is not None and image.is_slice:
         if not slice_gate.admits(case.case_id, inputs[0][0]):
             _write_labels(np.zeros(image.data.shape[1:], dtype=np.uint8), case, image.properties, output_dir, settings,
                           first.dataset_json, algorithm_name)
             return None
-    box = crop_box(settings.crop, image.data[0], image.properties["spacing"], first.intensity_domain)
     if not box.is_whole_image:
         logger.info("%s: predicting inside the body's box (%s voxels, %.0f%% of the image)", case.case_id,
                     " x ".join(map(str, box.shape)), 100 * box.fraction)
@@ -237,8 +239,8 @@ def _model_sources(model_paths: list[Path], settings: PredictionSettings, stack:
 
 def _load(source: _ModelSource, settings: PredictionSettings) -> TrainedModel:
     if settings.backend == "onnxruntime":
-        return load_onnx_model(source.folder, settings.folds)
-    return load_model(source.folder, settings.folds, source.checkpoint)
+        return load_onnx_model(source.folder, settings.folds, settings.previous_stage)
+    return load_model(source.folder, settings.folds, source.checkpoint, settings.previous_stage)
 
 
 def predict(input_path: Path, output_dir: Path, model_paths: list[Path],

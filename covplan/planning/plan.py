@@ -27,11 +27,10 @@ from covplan.planning.planner import ArchitecturePlanner
 from covplan.planning.presets import get_preset
 from covplan.planning.splits import (DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, patients_of_cases,
                                      resolve_num_folds)
-from covplan.training.work_folder import CONFIGURATIONS, MAIN_CONFIGURATIONS
+from covplan.training.work_folder import CASCADE, CONFIGURATIONS, MAIN_CONFIGURATIONS, with_cascade_stages
 
 logger = logging.getLogger(__name__)
 
-CASCADE = "3d_cascade_fullres"
 # nnU-Net's default memory target.
 DEFAULT_GPU_MEMORY_GB = 8.0
 WORK_RECORD = "covplan_work.json"
@@ -93,7 +92,7 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
         fingerprint = extract_fingerprint(dataset_dir, work_dir, num_processes)
     warn_about_spacing_spread(dataset_dir, fingerprint)
     gpu_memory = DEFAULT_GPU_MEMORY_GB if gpu_memory_gb is None else float(gpu_memory_gb)
-    wanted = sorted(set(configurations or CONFIGURATIONS)
+    wanted = sorted(set(with_cascade_stages(configurations or CONFIGURATIONS))
                     & set(chosen_preset.configurations if chosen_preset else CONFIGURATIONS))
     covplan_keys = {"covplan_version": __version__, "preset": chosen_preset.name if chosen_preset else None,
                     "gpu_memory_gb": gpu_memory, "dataset_hash": digest}
@@ -106,6 +105,9 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
                                           wanted, memory_cache)
             all_plans[name] = _plan_architecture(planner, wanted, dataset_dir.name, fingerprint, covplan_keys,
                                                  budget_candidates)
+            if CASCADE in (configurations or ()) and CASCADE not in all_plans[name]["configurations"]:
+                logger.warning("no cascade for '%s': nnU-Net plans 3d_lowres only for images several times the "
+                               "3d_fullres patch (a smaller --gpu-memory makes the patch smaller)", name)
 
     write_json_atomic(work_dir / WORK_RECORD, {"format_version": 1, "dataset_dir": str(dataset_dir.resolve()),
                                                "dataset_hash": digest})
@@ -230,8 +232,9 @@ def _covplan_plans(plans: dict[str, Any], planner: ArchitecturePlanner, wanted: 
     with the plugin's network and shared data identifiers."""
     plugin: ArchitecturePlugin = planner.plugin
     planned = plans["configurations"]
+    # The cascade has no plan of its own (it inherits 3d_fullres's): kept with both its stages.
     kept = {name: plan for name, plan in planned.items()
-            if name in wanted and len(plan["patch_size"]) in plugin.dims}
+            if name in wanted and name != CASCADE and len(plan["patch_size"]) in plugin.dims}
     if not kept:
         raise CovplanError(
             f"architecture '{plugin.name}' ({'/'.join(f'{d}D' for d in plugin.dims)}) has no configuration for "

@@ -23,6 +23,7 @@ from covplan.json_files import read_json
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.nnunet_pools import nnunet_pools_die_with_parent
 from covplan.planning.plan import WORK_RECORD
+from covplan.training.work_folder import with_cascade_stages
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def _preprocessing_jobs(work_dir: Path, architectures: Sequence[str] | None,
     if missing:
         raise CovplanError(f"{work_dir} has no plans for {', '.join(missing)}; planned: "
                            f"{', '.join(planned) or 'none'} (run `covplan plan ... --arch NAME`)")
+    configurations = with_cascade_stages(configurations) if configurations else None
     jobs: dict[str, tuple[dict[str, Any], str]] = {}
     for name in architectures or planned:
         plans = read_json(planned[name], "plan again")

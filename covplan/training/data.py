@@ -51,19 +51,25 @@ def nnunet_augmentation(inputs: TrainingInputs, ds_scales: list | None) -> Augme
         nnUNetTrainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size(trainer_view)
     labels = inputs.label_manager
     regions = labels.foreground_regions if labels.has_regions else None
+    # A cascade's second stage: the first stage's segmentation becomes one-hot input
+    # channels, randomly eroded, dilated and stripped of components in training (nnU-Net's).
+    cascaded = inputs.previous_stage is not None
     training = nnUNetTrainer.get_training_transforms(
         configuration.patch_size, rotation, ds_scales, mirror_axes, dummy_2d,
-        use_mask_for_norm=configuration.use_mask_for_norm, foreground_labels=labels.foreground_labels,
-        regions=regions, ignore_label=labels.ignore_label)
+        use_mask_for_norm=configuration.use_mask_for_norm, is_cascaded=cascaded,
+        foreground_labels=labels.foreground_labels, regions=regions, ignore_label=labels.ignore_label)
     validation = nnUNetTrainer.get_validation_transforms(
-        ds_scales, foreground_labels=labels.foreground_labels, regions=regions, ignore_label=labels.ignore_label)
+        ds_scales, is_cascaded=cascaded, foreground_labels=labels.foreground_labels, regions=regions,
+        ignore_label=labels.ignore_label)
     return Augmentation(training, validation, tuple(int(s) for s in loader_patch_size), tuple(mirror_axes))
 
 
 def _finish_pipeline(transforms: list, ds_scales: list | None, inputs: TrainingInputs):
-    """nnU-Net's tail of every pipeline: border padding (-1) back to background, with
+    """nnU-Net's tail of every pipeline: border padding (-1) back to background, a
+    cascade's first-stage segmentation moved into the input as one-hot channels, with
     regions one binary map per region (and one for the ignore label), then one target per
     network output."""
+    from batchgeneratorsv2.transforms.nnunet.seg_to_onehot import MoveSegAsOneHotToDataTransform
     from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
     from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import DownsampleSegForDSTransform
     from batchgeneratorsv2.transforms.utils.remove_label import RemoveLabelTansform
@@ -71,6 +77,11 @@ def _finish_pipeline(transforms: list, ds_scales: list | None, inputs: TrainingI
 
     transforms = [*transforms, RemoveLabelTansform(-1, 0)]
     labels = inputs.label_manager
+    if inputs.previous_stage is not None:
+        # Covplan leaves out nnU-Net's random corruption of those channels here: the paper
+        # pipelines' augmentations are the papers' own.
+        transforms.append(MoveSegAsOneHotToDataTransform(source_channel_idx=1, all_labels=labels.foreground_labels,
+                                                         remove_channel_from_source=True))
     if labels.has_regions:  # as nnUNetTrainer.get_training_transforms converts them
         ignore = [labels.ignore_label] if labels.has_ignore_label else []
         transforms.append(ConvertSegmentationToRegionsTransform(list(labels.foreground_regions) + ignore,
@@ -172,13 +183,15 @@ def build_batch_generators(inputs: TrainingInputs, train_ids: list[str], val_ids
     folder = str(inputs.preprocessed_folder)
     dataset_class = infer_dataset_class(folder)
     patch_size = tuple(inputs.configuration_manager.patch_size)
+    # nnU-Net's loader puts a cascade's first-stage segmentation beside the labels.
+    previous_stage = str(inputs.previous_stage_predictions) if inputs.previous_stage is not None else None
     generators = []
     for identifiers, loader_patch, transforms, share in (
             (train_ids, augmentation.loader_patch_size, augmentation.training_transforms, 1.0),
             (val_ids, patch_size, augmentation.validation_transforms, 0.5)):
-        loader = WorkerDataLoader(dataset_class(folder, identifiers), batch_size, loader_patch, patch_size,
-                                  inputs.label_manager, oversample_foreground_percent=oversample_foreground_percent,
-                                  transforms=transforms)
+        loader = WorkerDataLoader(dataset_class(folder, identifiers, previous_stage), batch_size, loader_patch,
+                                  patch_size, inputs.label_manager,
+                                  oversample_foreground_percent=oversample_foreground_percent, transforms=transforms)
         processes = max(1, round(num_workers * share))
         if num_workers == 0:
             generators.append(SingleThreadedAugmenter(loader, None))

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -18,7 +20,7 @@ from covplan.evaluation import evaluate_folder
 from covplan.json_files import read_json_if_present
 from covplan.nnunet_paths import nnunet_prints_to_log
 from covplan.registry import get_architecture
-from covplan.training.work_folder import TrainingInputs
+from covplan.training.work_folder import NEXT_STAGE_FOLDER, TrainingInputs
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +31,16 @@ def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: li
     overlap, mirroring along ``mirror_axes`` unless ``use_mirroring`` is false), export
     them on the original grid to ``fold_folder/validation/`` and score them there with
     :func:`covplan.evaluation.evaluate_folder` (nnU-Net's ``summary.json`` plus IoU,
-    sensitivity, specificity, precision and the merged lung and infection regions)."""
+    sensitivity, specificity, precision and the merged lung and infection regions).
+
+    A cascade's first stage also writes them on its next stage's grid to
+    ``<model folder>/predicted_next_stage/<next stage>/`` (nnU-Net's
+    ``perform_actual_validation``), the next stage's training input; a second stage reads
+    its first stage's there."""
     from nnunetv2.inference.export_prediction import export_prediction_from_logits
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
+    from nnunetv2.utilities.label_handling.label_handling import convert_labelmap_to_one_hot
 
     # nnunetv2 (2.8.1) prints "perform_everything_on_device=True is only supported for cuda
     # devices!" for every non-CUDA device, whatever perform_everything_on_device says: no
@@ -45,18 +53,68 @@ def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: li
     inference_network = get_architecture(inputs.architecture).inference_network(network.eval())
     predictor.manual_initialization(FullResolutionOutput(inference_network).eval(), inputs.plans_manager,
                                     inputs.configuration_manager, None, inputs.dataset_json, "covplan", mirror_axes)
-    dataset = infer_dataset_class(str(inputs.preprocessed_folder))(str(inputs.preprocessed_folder), validation_ids)
+    previous_stage = str(inputs.previous_stage_predictions) if inputs.previous_stage is not None else None
+    dataset = infer_dataset_class(str(inputs.preprocessed_folder))(str(inputs.preprocessed_folder), validation_ids,
+                                                                   previous_stage)
+    next_stages = _next_stage_writers(inputs, fold_folder)
     with atomic_directory(fold_folder / "validation", overwrite=True) as folder:
         for identifier in tqdm(validation_ids, desc=f"validating {fold_folder.name}", unit="case"):
-            data, _, _, properties = dataset.load_case(identifier)
-            logits = predictor.predict_sliding_window_return_logits(torch.from_numpy(data[:]))
-            export_prediction_from_logits(logits.cpu(), properties, inputs.configuration_manager,
+            data, _, segmentation_before, properties = dataset.load_case(identifier)
+            data = data[:]
+            if previous_stage is not None:
+                one_hot = convert_labelmap_to_one_hot(segmentation_before[:], inputs.label_manager.foreground_labels,
+                                                      output_dtype=data.dtype)
+                data = np.vstack((data, one_hot))
+            logits = predictor.predict_sliding_window_return_logits(torch.from_numpy(data)).cpu()
+            export_prediction_from_logits(logits, properties, inputs.configuration_manager,
                                           inputs.plans_manager, inputs.dataset_json, str(folder / identifier))
+            for write in next_stages:
+                write(logits, properties, identifier)
         # One process: a fold's few cases do not repay starting workers.
         summary = evaluate_folder(inputs.work / "gt_segmentations", folder, folder / "summary.json",
                                   dataset_json=inputs.dataset_json, num_processes=1, allow_missing_predictions=True)
     logger.info("%s: mean foreground Dice %s", fold_folder, summary["foreground_mean"]["Dice"])
     return summary
+
+
+def _next_stage_writers(inputs: TrainingInputs, fold_folder: Path) -> list[Callable[[torch.Tensor, dict, str], None]]:
+    """For each next stage of the configuration, a function that writes a case's
+    prediction (its logits) on that stage's preprocessed grid with nnU-Net's
+    ``resample_and_save``. Only numbered folds write them: fold ``all`` validates on its
+    own training cases, and those in-sample segmentations would teach the next stage to
+    trust its input more than a prediction of an unseen case deserves (nnU-Net lets them
+    overwrite the cross-validation ones)."""
+    if fold_folder.name == "fold_all":
+        return []
+    writers = []
+    for stage in inputs.next_stages:
+        configuration = inputs.plans_manager.get_configuration(stage)
+        data_folder = inputs.work / configuration.data_identifier
+        if not data_folder.is_dir():
+            logger.warning("%s: no preprocessed data of %s, so no predictions for it; preprocess it with `covplan "
+                           "preprocess %s -a %s -c %s` and train this fold again", data_folder, stage, inputs.work,
+                           inputs.architecture, stage)
+            continue
+        output = inputs.model_folder / NEXT_STAGE_FOLDER / stage
+        output.mkdir(parents=True, exist_ok=True)
+        writers.append(partial(_write_for_next_stage, inputs=inputs, data_folder=data_folder, output=output))
+    return writers
+
+
+def _write_for_next_stage(logits: torch.Tensor, properties: dict, identifier: str, inputs: TrainingInputs,
+                          data_folder: Path, output: Path) -> None:
+    from nnunetv2.inference.export_prediction import resample_and_save
+    from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
+
+    dataset_class = infer_dataset_class(str(data_folder))
+    shape = dataset_class(str(data_folder), [identifier]).load_case(identifier)[0].shape[1:]
+    ending = ".b2nd" if dataset_class.__name__.endswith("Blosc2") else ".npz"
+    # Written under a temporary name and renamed: a killed run leaves no half file that
+    # the next stage would read.
+    temporary = output / f".{identifier}.partial"
+    resample_and_save(logits, list(shape), str(temporary), inputs.plans_manager, inputs.configuration_manager,
+                      properties, inputs.dataset_json, 1, dataset_class)
+    Path(f"{temporary}{ending}").replace(output / f"{identifier}{ending}")
 
 
 FOLD_TIME_FILE = "fold_time.json"

@@ -14,7 +14,7 @@ from covplan.tracking import RunDescription, Tracking, open_tracking
 from covplan.tracking.base import flatten_params
 from covplan.training.evaluation import cross_validation_summary
 from covplan.training.trainer import TrainingSettings, fold_finished, train_fold
-from covplan.training.work_folder import Fold, load_training_inputs
+from covplan.training.work_folder import CASCADE, Fold, load_training_inputs
 
 if TYPE_CHECKING:
     from covplan.launch import Launcher
@@ -77,6 +77,10 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
     if outside:
         raise CovplanError(f"fold {outside[0]} is out of range: {dataset_dir} is split into {split_size} folds, 0 to "
                            f"{split_size - 1}; choose --folds among them (or all), or plan more with --num-folds")
+    if settings.time_budget_s is not None and configuration == CASCADE:
+        raise CovplanError("--time-budget fits the plans of one configuration, but the cascade's two stages share "
+                           "theirs; plan-and-train the cascade without --time-budget, or give each fold one with "
+                           "`covplan train --time-budget`")
     if settings.time_budget_s is not None and budget_scope == "total":
         runs = len(architectures) * (len(folds) if folds is not None else split_size)
         settings = replace(settings, time_budget_s=settings.time_budget_s / runs)
@@ -93,42 +97,63 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
         preprocess(work_dir, architectures, configurations, num_processes)
     if folds is None:
         folds = list(range(len(read_json(Path(work_dir) / "splits_final.json", "plan the dataset again"))))
-    if launcher is not None:
-        _train_as_jobs(Path(work_dir), architectures, folds, configuration, settings, resume, launcher)
-        if launcher.dry_run:
-            return {}
-    else:
-        for architecture in architectures:
-            for fold in folds:
-                logger.info("training %s fold %s", architecture, fold)
-                train_fold(work_dir, architecture, fold, configuration, settings, resume=resume, tracking=tracking)
+    work = Path(work_dir)
+    stages = {architecture: _stages(work, architecture, configuration, folds, split_size)
+              for architecture in architectures}
+    # A cascade's second stage needs every fold of its first: the stages run in rounds, the
+    # folds of one round side by side when a launcher runs them as jobs.
+    for round_index in range(max(len(planned) for planned in stages.values())):
+        trainings = [(architecture, *stages[architecture][round_index]) for architecture in architectures
+                     if round_index < len(stages[architecture])]
+        if launcher is not None:
+            _train_as_jobs(work, trainings, settings, resume, launcher)
+            if launcher.dry_run:
+                return {}
+            continue
+        for architecture, stage, stage_folds in trainings:
+            for fold in stage_folds:
+                logger.info("training %s %s fold %s", architecture, stage, fold)
+                train_fold(work, architecture, fold, stage, settings, resume=resume, tracking=tracking)
     summaries = {}
     for architecture in architectures:
-        model_folder = load_training_inputs(Path(work_dir), architecture, configuration).model_folder
-        if settings.evaluate and any(isinstance(fold, int) for fold in folds):
-            summaries[model_folder.name] = summary = cross_validation_summary(model_folder)
-            tracking.log_metrics({f"{model_folder.name}/cv_dice_{name}": value
-                                  for name, value in summary["mean"].items() if value is not None})
-            tracking.log_artifacts([model_folder / "cv_summary.json"], folder=model_folder.name)
+        for stage, stage_folds in stages[architecture]:
+            model_folder = load_training_inputs(work, architecture, stage).model_folder
+            if settings.evaluate and any(isinstance(fold, int) for fold in stage_folds):
+                summaries[model_folder.name] = summary = cross_validation_summary(model_folder)
+                tracking.log_metrics({f"{model_folder.name}/cv_dice_{name}": value
+                                      for name, value in summary["mean"].items() if value is not None})
+                tracking.log_artifacts([model_folder / "cv_summary.json"], folder=model_folder.name)
     return summaries
 
 
-def _train_as_jobs(work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold], configuration: str | None,
-                   settings: TrainingSettings, resume: bool, launcher: Launcher) -> None:
-    """Every fold of every architecture as its own job (with ``resume``, every fold not
-    finished yet)."""
+def _train_as_jobs(work_dir: Path, trainings: Sequence[tuple[str, str, Sequence[Fold]]], settings: TrainingSettings,
+                   resume: bool, launcher: Launcher) -> None:
+    """Every fold of every (architecture, configuration, folds) as its own job (with
+    ``resume``, every fold not finished yet)."""
     from covplan.launch import Call, run_jobs
 
     calls = []
-    for architecture in architectures:
+    for architecture, configuration, folds in trainings:
         model_folder = load_training_inputs(work_dir, architecture, configuration).model_folder
         for fold in folds:
             if resume and fold_finished(model_folder / f"fold_{fold}"):
-                logger.info("%s fold %s is finished: not submitted again", architecture, fold)
+                logger.info("%s fold %s is finished: not submitted again", model_folder.name, fold)
                 continue
-            calls.append(Call(f"{architecture} fold {fold}", train_fold,
+            calls.append(Call(f"{model_folder.name} fold {fold}", train_fold,
                               (work_dir, architecture, fold, configuration, settings, resume)))
     run_jobs(calls, launcher, settings.device)
+
+
+def _stages(work_dir: Path, architecture: str, configuration: str | None, folds: Sequence[Fold],
+            split_size: int) -> list[tuple[str, Sequence[Fold]]]:
+    """The configurations to train, in order, with their folds: for a cascade its first
+    stage on every fold of the split (each case's first-stage prediction, the second
+    stage's input, comes from the fold that held the case out, so the second stage's
+    every fold needs them all), then the second stage on ``folds``."""
+    inputs = load_training_inputs(work_dir, architecture, configuration)
+    if inputs.previous_stage is None:
+        return [(inputs.configuration, folds)]
+    return [(inputs.previous_stage, list(range(split_size))), (inputs.configuration, folds)]
 
 
 def _fitted_to_budget(work_dir: Path, architectures: Sequence[str]) -> bool:

@@ -13,16 +13,31 @@ import copy
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
 from covplan.json_files import read_json, read_json_if_present
 
 Fold = Union[int, str]  # an index into splits_final.json, or "all"
-# The configurations covplan plans (nnU-Net's, less the cascade, which covplan does not train).
-CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")
+CASCADE = "3d_cascade_fullres"
+# The configurations covplan plans: nnU-Net's.
+CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres", CASCADE)
 MAIN_CONFIGURATIONS = ("3d_fullres", "2d")  # the default configuration: the first one planned
+# What the cascade's second stage needs planned and preprocessed beside it: its first stage,
+# and 3d_fullres, whose plan and data it inherits (nnU-Net's planner links them so).
+CASCADE_NEEDS = ("3d_lowres", "3d_fullres")
+# Where a first stage writes its validation predictions for the next stage, in its model
+# folder (nnU-Net's name).
+NEXT_STAGE_FOLDER = "predicted_next_stage"
+
+
+def with_cascade_stages(configurations: Sequence[str]) -> list[str]:
+    """``configurations`` and, when the cascade is among them, the ones it needs."""
+    configurations = list(configurations)
+    if CASCADE not in configurations:
+        return configurations
+    return configurations + [name for name in CASCADE_NEEDS if name not in configurations]
 
 
 @dataclass(frozen=True)
@@ -57,8 +72,35 @@ class TrainingInputs:
         return self.plans_manager.get_label_manager(self.dataset_json)
 
     @property
-    def num_input_channels(self) -> int:
+    def num_image_channels(self) -> int:
         return len(self.dataset_json["channel_names"])
+
+    @property
+    def num_input_channels(self) -> int:
+        """The network's: the image channels, and for a cascade's second stage one more per
+        foreground label (the first stage's one-hot segmentation), as nnU-Net counts them."""
+        from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
+
+        return determine_num_input_channels(self.plans_manager, self.configuration_manager, self.dataset_json)
+
+    @property
+    def previous_stage(self) -> str | None:
+        """The configuration whose predictions this one takes as input (a cascade's first stage)."""
+        return self.configuration_manager.previous_stage_name
+
+    @property
+    def next_stages(self) -> list[str]:
+        """The configurations that take this one's predictions as input."""
+        return list(self.configuration_manager.next_stage_names or [])
+
+    @property
+    def previous_stage_predictions(self) -> Path | None:
+        """The first stage's cross-validation predictions on this stage's grid, where the
+        first stage's training wrote them (as nnU-Net's ``folder_with_segs_from_previous_stage``)."""
+        if self.previous_stage is None:
+            return None
+        return (self.work / f"{self.architecture}__{self.previous_stage}" / NEXT_STAGE_FOLDER
+                / self.configuration)
 
     @property
     def preprocessed_folder(self) -> Path:
@@ -86,9 +128,6 @@ def load_training_inputs(work: Path, architecture: str, configuration: str | Non
                            f"planned: {', '.join(planned) or 'none'}")
     inputs = TrainingInputs(work, architecture, configuration, plans,
                             read_json(work / "dataset.json", fix), read_json(work / "dataset_fingerprint.json", fix))
-    if inputs.configuration_manager.previous_stage_name is not None:
-        raise CovplanError(f"configuration '{configuration}' is a cascade stage, which covplan's trainer does not "
-                           f"train; choose one of: {', '.join(c for c in planned if c != configuration)}")
     folder = inputs.preprocessed_folder
     if not folder.is_dir() or not any(folder.iterdir()):
         raise CovplanError(f"no preprocessed cases in {folder}; run `covplan preprocess {work}` "
@@ -168,6 +207,28 @@ def check_case_files(inputs: TrainingInputs, train_ids: list[str], val_ids: list
         raise CovplanError(f"{inputs.work}: {len(missing)} file(s) of the fold's cases are missing ({shown}{more}); "
                            f"rebuild them with `covplan preprocess {inputs.work} -a {inputs.architecture} "
                            f"-c {inputs.configuration} --overwrite`")
+    if inputs.previous_stage is not None:
+        _check_previous_stage(inputs, sorted(set(train_ids) | set(val_ids)))
+
+
+def _check_previous_stage(inputs: TrainingInputs, case_ids: list[str]) -> None:
+    """Refuse to train a cascade's second stage before its first stage has predicted every
+    case of the fold: a case's prediction comes from the first stage's fold that held it
+    out, so every fold of the first stage must be trained (with its validation) first."""
+    folder = inputs.previous_stage_predictions
+    # nnU-Net writes them in the format of the second stage's preprocessed data.
+    present = {path.name.removesuffix(".b2nd").removesuffix(".npz") for path in folder.glob("*")
+               if path.suffix in (".b2nd", ".npz")} if folder.is_dir() else set()
+    missing = [case for case in case_ids if case not in present]
+    if missing:
+        splits = read_json(inputs.work / "splits_final.json", f"plan {inputs.work} again")
+        folds = " ".join(map(str, range(len(splits))))
+        raise CovplanError(f"{folder}: the first stage's predictions of {len(missing)} case(s) are missing "
+                           f"({', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}); train every fold of "
+                           f"the first stage first (with its validation): `covplan train {inputs.work} -a "
+                           f"{inputs.architecture} -c {inputs.previous_stage} --folds {folds}`")
+
+
 def write_model_description(inputs: TrainingInputs) -> None:
     """Plans (under nnU-Net's name ``plans.json``), dataset.json, fingerprint and, when
     the WORK folder has it, covplan_dataset.json (the intensity domain predict checks)

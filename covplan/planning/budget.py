@@ -253,6 +253,16 @@ def _shape(values: Sequence[float]) -> str:
     return " x ".join(f"{float(value):.3g}" for value in values)
 
 
+def refuse_cascade_budget(configurations: Sequence[str] | None) -> None:
+    """A time budget fits one configuration's plans, but the cascade's two stages share theirs."""
+    from covplan.training.work_folder import CASCADE
+
+    if configurations and CASCADE in configurations:
+        raise CovplanError("--time-budget fits the plans of one configuration, but the cascade's two stages share "
+                           "theirs; plan and train the cascade without --time-budget, or give each fold one with "
+                           "`covplan train --time-budget`")
+
+
 def plan_for_budget(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], budget_s: float,
                     configurations: Sequence[str] | None = None, device: str = "auto", num_workers: int | None = None,
                     test_time_mirroring: bool = True, num_processes: int = 2, **planning: Any) -> dict[str, Path]:
@@ -262,6 +272,7 @@ def plan_for_budget(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
     from covplan.planning.plan import plan_dataset
     from covplan.preprocessing import preprocess
 
+    refuse_cascade_budget(configurations)
     written = plan_dataset(dataset_dir, work_dir, architectures, configurations=configurations,
                            num_processes=num_processes, budget_candidates=True, **planning)
     preprocess(work_dir, architectures, None, num_processes)

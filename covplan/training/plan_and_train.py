@@ -14,7 +14,7 @@ from covplan.tracking import RunDescription, Tracking, open_tracking
 from covplan.tracking.base import flatten_params
 from covplan.training.evaluation import cross_validation_summary
 from covplan.training.trainer import TrainingSettings, fold_finished, train_fold
-from covplan.training.work_folder import CASCADE, Fold, load_training_inputs
+from covplan.training.work_folder import Fold, load_training_inputs
 
 if TYPE_CHECKING:
     from covplan.launch import Launcher
@@ -65,7 +65,7 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
                     preset: str | None, num_processes: int, budget_scope: str, num_folds: int | None,
                     tracking: Tracking, launcher: Launcher | None) -> dict[str, dict[str, Any]]:
     from covplan.planning import plan_dataset
-    from covplan.planning.budget import BUDGET_RECORD, plan_for_budget
+    from covplan.planning.budget import BUDGET_RECORD, plan_for_budget, refuse_cascade_budget
     from covplan.planning.plan import planned_num_folds
     from covplan.preprocessing import preprocess
 
@@ -77,10 +77,8 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
     if outside:
         raise CovplanError(f"fold {outside[0]} is out of range: {dataset_dir} is split into {split_size} folds, 0 to "
                            f"{split_size - 1}; choose --folds among them (or all), or plan more with --num-folds")
-    if settings.time_budget_s is not None and configuration == CASCADE:
-        raise CovplanError("--time-budget fits the plans of one configuration, but the cascade's two stages share "
-                           "theirs; plan-and-train the cascade without --time-budget, or give each fold one with "
-                           "`covplan train --time-budget`")
+    if settings.time_budget_s is not None:
+        refuse_cascade_budget(configurations)
     if settings.time_budget_s is not None and budget_scope == "total":
         runs = len(architectures) * (len(folds) if folds is not None else split_size)
         settings = replace(settings, time_budget_s=settings.time_budget_s / runs)

@@ -96,3 +96,19 @@ def test_plan_with_a_time_budget_measures_chooses_and_keeps_only_the_choice(raw_
     assert budget_module.budget_summary(work, "plain_unet") == \
         f"plain_unet: time budget 2 min per fold on cpu: 2d_x2 ({record['reason']})"
     assert budget_module.budget_summary(work, "qchc_unet") is None
+
+
+@pytest.mark.parametrize("command", ["plan", "plan-and-train"])
+def test_a_time_budget_for_the_cascade_is_refused_before_any_work(command, raw_3d, tmp_path):
+    from click.testing import CliRunner
+
+    from covplan.cli import cli
+
+    work = tmp_path / "work"
+    result = CliRunner().invoke(cli, [command, str(raw_3d), "-o", str(work), "-c", "3d_cascade_fullres",
+                                      "--time-budget", "1"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: --time-budget fits the plans of one configuration, but the cascade's two stages share theirs; plan "
+        "and train the cascade without --time-budget, or give each fold one with `covplan train --time-budget`")
+    assert not work.exists()

@@ -60,6 +60,9 @@ def model_card(manifest: dict[str, Any], root: Path) -> str:
                   f"checkpoint {entry['checkpoint']}",
                   *_training_data(folder),
                   f"- Post-processing chosen by find-best: {json.dumps(rules) if rules else 'none'}"]
+        if "previous_stage" in entry:
+            lines.append(f"- Cascade: each image is first segmented by {entry['previous_stage']} (in this archive), "
+                         f"whose labels are this model's extra input channels")
         if "onnx" in entry:
             differences = ", ".join(f"fold {fold} {value:.2g}" for fold, value in entry["onnx"].items())
             lines.append(f"- ONNX networks; largest absolute logit difference to torch: {differences}")

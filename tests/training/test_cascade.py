@@ -227,6 +227,11 @@ def test_find_best_ranks_the_cascade_and_an_archive_carries_both_stages(trained_
     assert [entry["folder"] for entry in manifest["models"]] == [CASCADE_MODEL]
     assert manifest["models"][0]["previous_stage"] == LOWRES_MODEL
     assert f"{LOWRES_MODEL}/fold_0/checkpoint_final.pth" in manifest["files"]
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "cascade.zip") as archive:
+        card = archive.read("MODEL_CARD.md").decode()
+    assert f"- Cascade: each image is first segmented by {LOWRES_MODEL} (in this archive)" in card
     outputs = {}
     for name, model in (("archive", tmp_path / "cascade.zip"), ("folder", work / CASCADE_MODEL)):
         outputs[name] = tmp_path / name

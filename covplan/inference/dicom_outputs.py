@@ -14,39 +14,23 @@ instance and lies on the source's frame of reference.
 
 from __future__ import annotations
 
-import importlib
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
-from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
 from pydicom.sr.codedict import codes
 
 from covplan import __version__
 from covplan.atomic import atomic_file
 from covplan.conversion.dicom_series import series_of, sorted_series
 from covplan.errors import CovplanError
-from covplan.inference.outputs import VOLUME_FORMATS
+from covplan.labels.dicom_seg import dicom_library
 from covplan.labels.roles import label_roles
 
-DICOM_EXTRA = "pip install 'covplan[dicom]'"
 MANUFACTURER = "covplan"
 SERIES_NUMBER = 9901  # beside the scanner's own series numbers in a viewer's list
-
-
-def dicom_library(name: str):
-    """``highdicom`` (or another module of the extra), or a one-line error naming the extra."""
-    try:
-        module = importlib.import_module(name)
-    except ImportError as error:
-        raise CovplanError(f"DICOM output needs {name.replace('_', '-')}: {DICOM_EXTRA}") from error
-    # highdicom logs every module it copies from the source at INFO: noise in covplan's log.
-    logging.getLogger("highdicom").setLevel(logging.WARNING)
-    return module
 
 
 @dataclass(frozen=True)
@@ -107,52 +91,3 @@ def write_dicom_seg(labels: np.ndarray, source_files: tuple[Path, ...], dataset_
 
 # What `covplan report --keep-identifiers` copies from a DICOM-SEG (the source's patient
 # and study, which DICOM-SEG carries over); without it, none of them reaches the report.
-IDENTIFIER_KEYWORDS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
-                       "StudyTime", "AccessionNumber", "StudyDescription", "SeriesInstanceUID", "SeriesDate")
-
-
-def _read_seg(path: Path):
-    highdicom = dicom_library("highdicom")
-    try:
-        return highdicom.seg.segread(path)
-    except Exception as error:  # pydicom and highdicom raise anything from ValueError to AttributeError
-        raise CovplanError(f"{path}: cannot read it as a DICOM-SEG ({error})") from error
-
-
-def dicom_identifiers(path: Path) -> dict[str, str]:
-    """The patient and study identifiers of a DICOM-SEG (the referenced series' UID as
-    ``SourceSeriesInstanceUID``), empty values left out."""
-    header = pydicom.dcmread(path, stop_before_pixels=True)
-    found = {keyword: str(header.get(keyword, "") or "") for keyword in IDENTIFIER_KEYWORDS}
-    if "ReferencedSeriesSequence" in header:
-        found["SourceSeriesInstanceUID"] = str(header.ReferencedSeriesSequence[0].SeriesInstanceUID)
-    return {keyword: value for keyword, value in found.items() if value}
-
-
-class DicomSegReader(BaseReaderWriter):
-    """nnU-Net's reader interface for DICOM-SEG label maps, so that ``covplan report``
-    reads them as it reads NIfTI: segment numbers become label values (segments that
-    overlap: the higher number wins), frames in the order of the referenced source
-    instances (the order covplan writes them in, along the slice normal)."""
-
-    supported_file_endings = [VOLUME_FORMATS["dicom-seg"]]
-
-    def read_images(self, image_fnames, orientation=None):
-        raise CovplanError(f"{image_fnames[0]}: a DICOM-SEG holds labels, not an image; give the source series")
-
-    def read_seg(self, seg_fname: str):
-        segmentation = _read_seg(Path(seg_fname))
-        instances = [item.ReferencedSOPInstanceUID for series in segmentation.ReferencedSeriesSequence
-                     for item in series.ReferencedInstanceSequence]
-        try:
-            labels = segmentation.get_pixels_by_source_instance(source_sop_instance_uids=instances,
-                                                                combine_segments=True, skip_overlap_checks=True)
-        except (ValueError, RuntimeError) as error:
-            raise CovplanError(f"{seg_fname}: its frames do not map to its source slices ({error})") from error
-        measures = segmentation.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
-        slice_spacing = float(measures.get("SpacingBetweenSlices") or measures.get("SliceThickness") or 1.0)
-        spacing = [slice_spacing, *(float(value) for value in measures.PixelSpacing)]
-        return labels[None].astype(np.int32), {"spacing": spacing}
-
-    def write_seg(self, seg, output_fname, properties):
-        raise CovplanError(f"{output_fname}: covplan writes DICOM-SEG with `covplan predict --output-format dicom-seg`")

@@ -12,8 +12,8 @@ from nnunetv2.imageio.reader_writer_registry import (determine_reader_writer_fro
                                                      determine_reader_writer_from_file_ending)
 
 from covplan.errors import CovplanError
+from covplan.labels.dicom_seg import DICOM_SEG_ENDING, DicomSegReader
 
-DICOM_SEG_ENDING = ".seg.dcm"  # covplan predict --output-format dicom-seg
 LABEL_MAP_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png", ".bmp", ".tiff", ".tif", DICOM_SEG_ENDING)
 
 
@@ -42,9 +42,6 @@ def label_map_reader(example_file: Path, file_ending: str,
     first that reads ``example_file``; DICOM-SEG, which nnU-Net does not read, with covplan's
     reader (highdicom)."""
     if file_ending == DICOM_SEG_ENDING:
-        # The reader imports covplan.inference, which builds on this package.
-        from covplan.inference.dicom_outputs import DicomSegReader
-
         return DicomSegReader()
     try:
         if dataset_json is not None and "file_ending" in dataset_json:

@@ -21,6 +21,7 @@ from covplan.errors import CovplanError
 from covplan.inference.slice_skipping import SLICE_CLASSIFICATION_FILE
 from covplan.inference.uncertainty import UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY
 from covplan.json_files import read_json
+from covplan.labels.dicom_seg import dicom_identifiers
 from covplan.labels.files import DICOM_SEG_ENDING, case_files, file_ending_of, label_map_reader, read_label_map
 from covplan.labels.roles import INFECTION_REGION, LabelRoles, column_name, label_roles
 from covplan.reporting.figures import label_colours, overlay_png, values_by_grade_png
@@ -94,7 +95,6 @@ def _patient_ids(covplan_dataset: Mapping[str, Any] | None, identifiers: dict[st
 
 def dicom_seg_identifiers(predictions: _LabelMapFolder) -> dict[str, dict[str, str]]:
     """The patient and study identifiers each DICOM-SEG prediction carries (none for other formats)."""
-    from covplan.inference.dicom_outputs import dicom_identifiers  # highdicom/pydicom: covplan[dicom]
 
     return {case_id: dicom_identifiers(path) for case_id, path in predictions.files.items()
             if path.name.endswith(DICOM_SEG_ENDING)}

@@ -278,5 +278,5 @@ def test_without_the_dicom_extra_the_error_names_it(monkeypatch, generated_serie
 
     monkeypatch.setattr(importlib, "import_module", without_highdicom)
     files, labels = generated_series
-    with pytest.raises(CovplanError, match=r"^DICOM output needs highdicom: pip install 'covplan\[dicom\]'$"):
+    with pytest.raises(CovplanError, match=r"^DICOM-SEG needs highdicom: pip install 'covplan\[dicom\]'$"):
         write_dicom_seg(labels, files, {"labels": LABELS}, "tiny", tmp_path / "x.seg.dcm")

@@ -240,3 +240,21 @@ def test_find_best_ranks_the_cascade_and_an_archive_carries_both_stages(trained_
         assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(*(sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "case_000.nii.gz")))
                                     for folder in outputs.values()))
+
+
+def test_an_onnx_archive_of_the_cascade_predicts_with_onnx_runtime_as_torch_does(trained_cascade: Path,
+                                                                                new_images: Path, tmp_path: Path):
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime comes with covplan[onnx]")
+    from covplan.export.archive import export_archive
+
+    manifest = export_archive([trained_cascade / CASCADE_MODEL], tmp_path / "cascade.zip", folds=[0], onnx=True)
+    assert {f"{CASCADE_MODEL}/fold_0/network.onnx", f"{LOWRES_MODEL}/fold_0/network.onnx"} <= set(manifest["files"])
+    outputs = {}
+    for name, options in (("torch", ["-m", str(trained_cascade / CASCADE_MODEL)]),
+                          ("onnxruntime", ["-m", str(tmp_path / "cascade.zip"), "--backend", "onnxruntime"])):
+        outputs[name] = tmp_path / name
+        result = CliRunner().invoke(cli, ["predict", "-i", str(new_images), "-o", str(outputs[name]), *options,
+                                          "-f", "0", "--no-postprocess", *PREDICT])
+        assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(*(sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "case_000.nii.gz")))
+                                    for folder in outputs.values()))

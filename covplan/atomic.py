@@ -79,6 +79,15 @@ def write_json_atomic(path: Path, data: Any) -> None:
         temporary.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def save_figure_atomic(figure: Any, path: Path) -> None:
+    """Save a matplotlib ``figure`` as PNG to ``path`` under a temporary name, then close it."""
+    from matplotlib import pyplot as plt
+
+    with atomic_file(path) as temporary:
+        figure.savefig(temporary, format="png")
+    plt.close(figure)
+
+
 def copy_file_atomic(source: Path, target: Path) -> None:
     """Copy ``source`` to ``target`` under a temporary name, then rename it into place."""
     with atomic_file(target) as temporary:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from covplan.atomic import atomic_file
+from covplan.atomic import atomic_file, save_figure_atomic
 from covplan.errors import CovplanError
 from covplan.training.settings_file import write_settings_file
 
@@ -121,9 +121,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     axis.set_xlabel("trial")
     axis.set_ylabel("cross-validation foreground Dice")
     axis.legend()
-    with atomic_file(path) as temporary:
-        figure.savefig(temporary, format="png")
-    plt.close(figure)
+    save_figure_atomic(figure, path)
 
 
 def _remove_checkpoints(folder: Path) -> None:

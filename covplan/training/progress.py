@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from covplan.atomic import atomic_file
+from covplan.atomic import atomic_file, save_figure_atomic
 
 LOG_COLUMNS = ("epoch", "train_loss", "val_loss")  # then dice_<class>..., ema_dice, lr, iterations, times
 
@@ -72,6 +72,4 @@ def plot_progress(history: list[dict[str, Any]], class_names: list[str], path: P
     rates.set_ylabel("learning rate")
     rates.set_xlabel("epoch")
     figure.tight_layout()
-    with atomic_file(path) as temporary:
-        figure.savefig(temporary, format="png")
-    plt.close(figure)
+    save_figure_atomic(figure, path)

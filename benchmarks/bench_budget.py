@@ -57,7 +57,7 @@ def main() -> None:
 
 def run(arguments: argparse.Namespace, root: Path) -> None:
     from covplan.planning.budget import plan_for_budget
-    from covplan.registry import get_converter
+    from covplan.conversion.base import get_converter
 
     device = resolve_device(arguments.device)
     dataset = root / "dataset"

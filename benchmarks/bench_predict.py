@@ -114,7 +114,7 @@ def write_model(folder: Path, ct_file: Path | None = None, train_steps: int = 0)
     import torch
 
     from covplan import __version__
-    from covplan.registry import get_architecture
+    from covplan.architectures.base import get_architecture
     from covplan.training.checkpoints import CHECKPOINT_FORMAT_VERSION
 
     (folder / "fold_0").mkdir(parents=True)
@@ -221,7 +221,8 @@ def write_untrained_slice_models(root: Path, slices_dir: Path, architectures: li
 
     from covplan import __version__
     from covplan.planning import plan_dataset
-    from covplan.registry import get_architecture, get_converter
+    from covplan.architectures.base import get_architecture
+    from covplan.conversion.base import get_converter
     from covplan.training.checkpoints import CHECKPOINT_FORMAT_VERSION
 
     dataset, work = root / "dataset", root / "work"

@@ -113,7 +113,7 @@ def main() -> None:
 
 
 def run(arguments: argparse.Namespace, root: Path, workers: int) -> None:
-    from covplan.registry import get_architecture
+    from covplan.architectures.base import get_architecture
     from covplan.training.work_folder import load_training_inputs
 
     device = resolve_device(arguments.device)

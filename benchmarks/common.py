@@ -105,7 +105,7 @@ def register_bundled_plugins() -> None:
     import importlib
 
     from covplan.plugins import load_plugins, pm
-    from covplan.registry import architectures
+    from covplan.architectures.base import architectures
 
     load_plugins()
     for architecture, module_name in BUNDLED_PLUGIN_MODULES.items():
@@ -177,7 +177,7 @@ def nnunet_trainer(work: Path, configuration: str, fold: int, device):
 def demo_dataset(root: Path, kind: str, num_cases: int, size: int) -> Path:
     """A converted demo dataset: ``covplan demo-data`` phantoms through the real converter."""
     from covplan.demo_data.layouts import write_demo_data
-    from covplan.registry import get_converter
+    from covplan.conversion.base import get_converter
 
     converter = {"ct3d": "covid-ct-seg", "semiseg": "slices"}[kind]
     raw = write_demo_data(root / f"raw_{kind}", kind, num_cases=num_cases, size=size)

@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 import pluggy
 
 from covplan import hookspecs
+from covplan.version import __version__
 
 ENTRY_POINT_GROUP = "covplan"
 
@@ -68,8 +69,6 @@ def load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
-    from covplan import __version__
-
     for module_name in BUILTIN_PLUGIN_MODULES:
         module = importlib.import_module(module_name)
         pm.register(module, name=module_name)

@@ -1,21 +1,21 @@
-"""What the loaded plugins registered, by name, with the distribution behind each."""
+"""What the loaded plugins registered, by name, with the distribution behind each.
+
+Generic: it knows :class:`~covplan.plugin_base.NamedPlugin`-like objects, not the kinds.
+Each kind of plugin declares its :class:`PluginKind` beside its contract and offers its
+typed lookup there (``get_architecture`` in :mod:`covplan.architectures.base`,
+``get_loss`` in :mod:`covplan.losses.base`, ...), as simonw/llm keeps each lookup beside
+its kind: a central registry that imports every contract pulls the stages into a loop.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from covplan.architectures.base import ArchitecturePlugin
-from covplan.conversion.base import ConverterPlugin
 from covplan.errors import CovplanError
-from covplan.losses.base import LossPlugin
 from covplan.plugins import PluginSource, load_plugins, mark_broken, plugin_source, pm
-from covplan.tracking.base import TrackerPlugin
 
-if TYPE_CHECKING:
-    from covplan.planning.presets import Preset
-
-PluginT = TypeVar("PluginT", ArchitecturePlugin, LossPlugin, ConverterPlugin, TrackerPlugin, "Preset")
+PluginT = TypeVar("PluginT")
 
 
 class PluginError(CovplanError):
@@ -43,6 +43,28 @@ class Registered(Generic[PluginT]):
     @property
     def provider(self) -> str:
         return f"{self.source.distribution} {self.source.version}".strip()
+
+
+@dataclass(frozen=True)
+class PluginKind(Generic[PluginT]):
+    """One kind of plugin: the hook that registers it, the class every registered object
+    must be an instance of, and the word used for it in messages."""
+
+    hook_name: str
+    base_class: type
+    kind: str
+
+    def registered(self) -> dict[str, Registered[PluginT]]:
+        """Every registered plugin of this kind by name, with its distribution."""
+        return _collect(self.hook_name, self.base_class, self.kind)
+
+    def get(self, name: str) -> PluginT:
+        """The plugin registered as ``name``; the error lists the known ones."""
+        known = self.registered()
+        if name not in known:
+            choices = ", ".join(sorted(known)) or "none installed"
+            raise UnknownPluginError(f"unknown {self.kind} '{name}'; known: {choices} (see `covplan plugins`)")
+        return known[name].plugin
 
 
 def _collect(hook_name: str, base_class: type, kind: str) -> dict[str, Registered]:
@@ -81,64 +103,3 @@ def _check_plugin(plugin: object, base_class: type, kind: str, source: PluginSou
         )
     if not isinstance(getattr(plugin, "name", None), str) or not plugin.name:
         raise PluginError(f"{source.distribution} registered a {kind} without a name; set the class attribute `name`")
-
-
-def architectures() -> dict[str, Registered[ArchitecturePlugin]]:
-    """Every registered architecture plugin by name."""
-    return _collect("register_architectures", ArchitecturePlugin, "architecture")
-
-
-def losses() -> dict[str, Registered[LossPlugin]]:
-    """Every registered loss plugin by name."""
-    return _collect("register_losses", LossPlugin, "loss")
-
-
-def converters() -> dict[str, Registered[ConverterPlugin]]:
-    """Every registered dataset converter by name."""
-    return _collect("register_converters", ConverterPlugin, "converter")
-
-
-def trackers() -> dict[str, Registered[TrackerPlugin]]:
-    """Every registered experiment tracker by name."""
-    return _collect("register_trackers", TrackerPlugin, "tracker")
-
-
-def presets() -> dict[str, Registered[Preset]]:
-    """Every registered planning preset by name."""
-    # Imported here: the planning package imports this module.
-    from covplan.planning.presets import Preset
-
-    return _collect("register_presets", Preset, "preset")
-
-
-def _lookup(collection: Callable[[], dict[str, Registered]], kind: str, name: str):
-    known = collection()
-    if name not in known:
-        choices = ", ".join(sorted(known)) or "none installed"
-        raise UnknownPluginError(f"unknown {kind} '{name}'; known: {choices} (see `covplan plugins`)")
-    return known[name].plugin
-
-
-def get_architecture(name: str) -> ArchitecturePlugin:
-    """The architecture plugin registered as ``name``; the error lists the known ones."""
-    return _lookup(architectures, "architecture", name)
-
-
-def get_loss(name: str) -> LossPlugin:
-    """The loss plugin registered as ``name``; the error lists the known ones."""
-    return _lookup(losses, "loss", name)
-
-
-def get_converter(name: str) -> ConverterPlugin:
-    """The converter registered as ``name``; the error lists the known ones."""
-    return _lookup(converters, "converter", name)
-
-
-def get_preset(name: str) -> Preset:
-    """The planning preset registered as ``name``; the error lists the known ones."""
-    return _lookup(presets, "preset", name)
-
-
-def get_tracker(name: str) -> TrackerPlugin:
-    """The experiment tracker registered as ``name``; the error lists the known ones."""
-    return _lookup(trackers, "tracker", name)

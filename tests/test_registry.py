@@ -2,24 +2,27 @@ import pytest
 
 import covplan
 
-from covplan import registry
+from covplan.registry import PluginConflictError, PluginError, UnknownPluginError
+from covplan.architectures.base import architectures, get_architecture
+from covplan.conversion.base import get_converter
+from covplan.losses.base import get_loss, losses
 from covplan.plugins import broken_plugins
 from tests.fake_plugins import FailsInHook, FakeConverter, FakeLoss, FakeNet, Registers
 
 
 def test_builtins_are_registered_through_the_hooks():
-    architectures = registry.architectures()
-    assert architectures["plain_unet"].source.distribution == "covplan"
-    assert architectures["plain_unet"].plugin.dims == (2, 3)
-    assert "dice_ce" in registry.losses()
+    registered = architectures()
+    assert registered["plain_unet"].source.distribution == "covplan"
+    assert registered["plain_unet"].plugin.dims == (2, 3)
+    assert "dice_ce" in losses()
 
 
 def test_fake_plugins_of_every_kind_are_found_by_name(register_plugin):
     register_plugin(Registers(FakeNet(), FakeLoss(), FakeConverter()), "fake")
-    assert isinstance(registry.get_architecture("fake_net"), FakeNet)
-    assert isinstance(registry.get_loss("fake_loss"), FakeLoss)
-    assert isinstance(registry.get_converter("fake_converter"), FakeConverter)
-    assert registry.architectures()["fake_net"].source.distribution == "<in-process fake>"
+    assert isinstance(get_architecture("fake_net"), FakeNet)
+    assert isinstance(get_loss("fake_loss"), FakeLoss)
+    assert isinstance(get_converter("fake_converter"), FakeConverter)
+    assert architectures()["fake_net"].source.distribution == "<in-process fake>"
 
 
 def test_unregistered_plugin_is_gone(register_plugin):
@@ -27,14 +30,14 @@ def test_unregistered_plugin_is_gone(register_plugin):
     from covplan.plugins import pm
 
     pm.unregister(name="fake")
-    assert "fake_net" not in registry.architectures()
+    assert "fake_net" not in architectures()
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(registry.UnknownPluginError) as caught:
-        registry.get_architecture("no_such_net")
+    with pytest.raises(UnknownPluginError) as caught:
+        get_architecture("no_such_net")
     # Installed plugin distributions (plugins/*) add to the built-ins.
-    known = ", ".join(sorted(registry.architectures()))
+    known = ", ".join(sorted(architectures()))
     assert {"plain_unet", "resenc_unet"} <= set(known.split(", "))
     assert str(caught.value) == f"unknown architecture 'no_such_net'; known: {known} (see `covplan plugins`)"
 
@@ -42,8 +45,8 @@ def test_unknown_name_lists_the_known_ones():
 def test_duplicate_name_names_both_providers(register_plugin):
     register_plugin(Registers(FakeNet()), "first-dist")
     register_plugin(Registers(FakeNet()), "second-dist")
-    with pytest.raises(registry.PluginConflictError) as caught:
-        registry.architectures()
+    with pytest.raises(PluginConflictError) as caught:
+        architectures()
     message = str(caught.value)
     assert "architecture 'fake_net' is registered twice" in message
     assert "<in-process first-dist>" in message and "<in-process second-dist>" in message
@@ -54,15 +57,15 @@ def test_duplicate_of_a_builtin_names_covplan(register_plugin):
         name = "plain_unet"
 
     register_plugin(Registers(Impostor()), "impostor")
-    with pytest.raises(registry.PluginConflictError, match=r"by covplan 0\.1\.0 and by <in-process impostor>"):
-        registry.architectures()
+    with pytest.raises(PluginConflictError, match=r"by covplan 0\.1\.0 and by <in-process impostor>"):
+        architectures()
 
 
 def test_plugin_failing_in_its_hook_is_isolated(register_plugin, caplog):
     register_plugin(Registers(FakeNet()), "good")
     register_plugin(FailsInHook(), "bad")
-    architectures = registry.architectures()
-    assert {"plain_unet", "fake_net"} <= set(architectures)
+    registered = architectures()
+    assert {"plain_unet", "fake_net"} <= set(registered)
     broken = broken_plugins()
     assert [b.plugin_name for b in broken] == ["bad"]
     assert broken[0].error == "RuntimeError: weights file missing"
@@ -79,8 +82,8 @@ def test_registering_a_non_plugin_object_is_refused(register_plugin):
             register(NotAPlugin())
 
     register_plugin(RegistersAnything(), "anything")
-    with pytest.raises(registry.PluginError, match="is not a covplan.LossPlugin instance"):
-        registry.losses()
+    with pytest.raises(PluginError, match="is not a covplan.LossPlugin instance"):
+        losses()
 
 
 def test_plugin_without_build_network_cannot_be_instantiated():

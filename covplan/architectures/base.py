@@ -12,6 +12,7 @@ from covplan.architectures.memory import measure_training_memory, on_meta_device
 from covplan.architectures.recipes import nnunet_sgd_poly
 from covplan.architectures.slice_classifier import SliceClassifierRecipe
 from covplan.plugin_base import NamedPlugin
+from covplan.registry import PluginKind, Registered
 
 # Where nnU-Net finds a plugin network: see covplan.architectures.nnunet_adapter.
 NNUNET_ADAPTER = "covplan.architectures.nnunet_adapter.build_plugin_network"
@@ -125,3 +126,16 @@ class ArchitecturePlugin(NamedPlugin, ABC):
             network = self.build_network(plan, num_input_channels, num_classes, deep_supervision=True)
         batch = plan["batch_size"] if batch_size is None else batch_size
         return measure_training_memory(network, (batch, num_input_channels, *plan["patch_size"]))
+
+
+ARCHITECTURES: PluginKind[ArchitecturePlugin] = PluginKind("register_architectures", ArchitecturePlugin, "architecture")
+
+
+def architectures() -> dict[str, Registered[ArchitecturePlugin]]:
+    """Every registered architecture plugin by name."""
+    return ARCHITECTURES.registered()
+
+
+def get_architecture(name: str) -> ArchitecturePlugin:
+    """The architecture plugin registered as ``name``; the error lists the known ones."""
+    return ARCHITECTURES.get(name)

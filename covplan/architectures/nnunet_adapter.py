@@ -20,7 +20,7 @@ def build_plugin_network(input_channels: int, num_classes: int, covplan_architec
                          **topology: Any) -> nn.Module:
     """Build the network of the architecture plugin named ``covplan_architecture`` from
     the configuration it was planned with."""
-    from covplan.registry import get_architecture
+    from covplan.architectures.base import get_architecture
 
     plugin = get_architecture(covplan_architecture)
     plan = {

@@ -8,7 +8,7 @@ import logging
 
 import click
 
-from covplan import __version__
+from covplan.version import __version__
 from covplan.errors import CovplanError
 
 # Command name -> "module:attribute". A command's module (and the stage packages it

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from covplan import registry
+from covplan.conversion.base import converters
 from covplan.cli.options import num_processes_param
 from covplan.conversion.base import ConverterPlugin
 from covplan.conversion.dataset import ConversionSummary
@@ -38,11 +38,11 @@ class ConvertGroup(click.Group):
     """The registered converters, looked up when the command line is read."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(registry.converters())
+        return sorted(converters())
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        converters = registry.converters()
-        return _converter_command(name, converters[name].plugin) if name in converters else None
+        registered = converters()
+        return _converter_command(name, registered[name].plugin) if name in registered else None
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         known = self.list_commands(ctx)

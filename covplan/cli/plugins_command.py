@@ -7,7 +7,11 @@ from typing import Any
 
 import click
 
-from covplan import registry
+from covplan.architectures.base import architectures
+from covplan.conversion.base import converters
+from covplan.losses.base import losses
+from covplan.planning.presets import PRESETS
+from covplan.tracking.base import trackers
 from covplan.architectures.base import ArchitecturePlugin
 from covplan.architectures.example_plans import describe_plan, parameter_count, reference_plan
 from covplan.plugins import broken_plugins
@@ -39,9 +43,9 @@ def plugin_listing(with_network_sizes: bool = False) -> dict[str, list[dict[str,
     JSON-ready dictionaries; with ``with_network_sizes`` each architecture also gets
     ``network_sizes`` (see :func:`network_sizes`)."""
     rows: list[dict[str, Any]] = []
-    for kind, collection in (("architecture", registry.architectures()), ("loss", registry.losses()),
-                             ("converter", registry.converters()), ("tracker", registry.trackers()),
-                             ("preset", registry.presets())):
+    for kind, collection in (("architecture", architectures()), ("loss", losses()),
+                             ("converter", converters()), ("tracker", trackers()),
+                             ("preset", PRESETS.registered())):
         for name, registered in sorted(collection.items()):
             row: dict[str, Any] = {"name": name, "kind": kind}
             if kind == "architecture":

@@ -78,7 +78,7 @@ def tune_command(work: Path, architectures: tuple[str, ...], folds: list | None,
         covplan tune work --trials 100 --time-budget 30 --storage postgresql://me@db/covplan --launcher slurm
         covplan train work -a plain_unet -f 0 1 2 3 4 --settings work/tune/plain_unet/best_settings.json
     """
-    from covplan.registry import losses as registered_losses
+    from covplan.losses.base import losses as registered_losses
 
     if lr_min > lr_max:
         raise click.BadParameter(f"--lr-min {lr_min:g} is above --lr-max {lr_max:g}", param_hint="--lr-min")

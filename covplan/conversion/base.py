@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from covplan.plugin_base import NamedPlugin
+from covplan.registry import PluginKind, Registered
 
 
 class ConverterPlugin(NamedPlugin, ABC):
@@ -31,3 +32,16 @@ class ConverterPlugin(NamedPlugin, ABC):
     def click_params(self) -> list[click.Parameter]:
         """Extra command-line options of ``covplan convert NAME``."""
         return []
+
+
+CONVERTERS: PluginKind[ConverterPlugin] = PluginKind("register_converters", ConverterPlugin, "converter")
+
+
+def converters() -> dict[str, Registered[ConverterPlugin]]:
+    """Every registered dataset converter by name."""
+    return CONVERTERS.registered()
+
+
+def get_converter(name: str) -> ConverterPlugin:
+    """The converter registered as ``name``; the error lists the known ones."""
+    return CONVERTERS.get(name)

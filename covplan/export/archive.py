@@ -35,14 +35,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from covplan import __version__
+from covplan.version import __version__
 from covplan.atomic import atomic_directory, atomic_file, refuse_existing, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.export.model_card import model_card
 from covplan.inference.model import CHECKPOINTS, TrainedModel, check_models_agree, load_model
 from covplan.inference.onnx_backend import ONNX_DESCRIPTION_FILE
 from covplan.postprocessing.choose import ENSEMBLES_FOLDER, POSTPROCESSING_FILE, postprocessing_folder
-from covplan.registry import architectures
+from covplan.architectures.base import architectures
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.slice_classifier import SLICE_CLASSIFIER_FILE
 

@@ -25,7 +25,7 @@ from covplan.architectures.inference import FullResolutionOutput
 from covplan.errors import CovplanError
 from covplan.inference.model import TrainedModel
 from covplan.inference.onnx_backend import ONNX_EXTRA, ONNX_NETWORK_FILE, import_onnxruntime, inference_session
-from covplan.registry import architectures
+from covplan.architectures.base import architectures
 
 logger = logging.getLogger(__name__)
 

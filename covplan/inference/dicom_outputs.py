@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from pydicom.sr.codedict import codes
 
-from covplan import __version__
+from covplan.version import __version__
 from covplan.atomic import atomic_file
 from covplan.conversion.dicom_series import series_of, sorted_series
 from covplan.errors import CovplanError

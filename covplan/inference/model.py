@@ -22,7 +22,7 @@ from covplan.errors import CovplanError
 from covplan.inference.crop import CropBox
 from covplan.inference.onnx_backend import ONNX_DESCRIPTION_FILE, OnnxNetwork, onnx_files
 from covplan.json_files import read_json
-from covplan.registry import architectures, get_architecture
+from covplan.architectures.base import architectures, get_architecture
 from covplan.training.checkpoints import CHECKPOINT_FORMAT_VERSION, load_checkpoint
 from covplan.training.work_folder import Fold, TrainingInputs, parse_fold
 

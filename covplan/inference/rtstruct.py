@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from skimage.measure import find_contours
 
-from covplan import __version__
+from covplan.version import __version__
 from covplan.atomic import atomic_file
 from covplan.inference.dicom_outputs import (MANUFACTURER, SERIES_NUMBER, SegmentLabel, labelled_sources,
                                              segment_labels)

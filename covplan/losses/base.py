@@ -12,6 +12,7 @@ from torch import nn
 
 from covplan.errors import CovplanError
 from covplan.plugin_base import NamedPlugin
+from covplan.registry import PluginKind, Registered
 
 if TYPE_CHECKING:
     from nnunetv2.utilities.label_handling.label_handling import LabelManager
@@ -98,3 +99,16 @@ def weighted_over_outputs(loss: nn.Module, output_weights: Sequence[float] | Non
     from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 
     return DeepSupervisionWrapper(loss, list(output_weights))
+
+
+LOSSES: PluginKind[LossPlugin] = PluginKind("register_losses", LossPlugin, "loss")
+
+
+def losses() -> dict[str, Registered[LossPlugin]]:
+    """Every registered loss plugin by name."""
+    return LOSSES.registered()
+
+
+def get_loss(name: str) -> LossPlugin:
+    """The loss plugin registered as ``name``; the error lists the known ones."""
+    return LOSSES.get(name)

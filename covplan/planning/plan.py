@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from covplan import __version__
+from covplan.version import __version__
 from covplan.architectures.base import ArchitecturePlugin
 from covplan.architectures.network_check import check_networks_for_planning
 from covplan.atomic import copy_file_atomic, write_json_atomic
@@ -60,7 +60,7 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
     written; every file is written whole or not at all. ``loss`` is the loss training
     will use (default: each architecture's); one that cannot train on the dataset's
     regions or ignore label is refused here."""
-    from covplan.registry import get_architecture
+    from covplan.architectures.base import get_architecture
 
     dataset_dir, work_dir = Path(dataset_dir), Path(work_dir)
     plugins = {name: get_architecture(name) for name in architectures}
@@ -164,7 +164,7 @@ def check_losses_support_labels(dataset_json: dict[str, Any], source: Path, plug
     ``loss``, or without it each architecture's default loss."""
     from covplan.labels.roles import dataset_label_manager
     from covplan.losses.base import check_loss_supports_labels
-    from covplan.registry import get_loss
+    from covplan.losses.base import get_loss
 
     labels = dataset_label_manager(dataset_json, source)
     if loss is not None:
@@ -182,7 +182,7 @@ def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], data
                        budget_candidates: bool = False) -> dict[str, Any]:
     """The plans of the planner's architecture, with covplan's block and explanations
     (and the budget candidates of its main configuration, if asked)."""
-    from covplan.registry import architectures
+    from covplan.architectures.base import architectures
 
     name = planner.plugin.name
     with nnunet_prints_to_log(logger, f"planner for {name}"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from covplan.hookspecs import hookimpl
+from covplan.registry import PluginKind
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,14 @@ def register_presets(register):
     register(METHOD_A)
 
 
+PRESETS: PluginKind[Preset] = PluginKind("register_presets", Preset, "preset")
+
+
 def presets() -> dict[str, Preset]:
     """Every registered preset by name: covplan's own and those plugins register."""
-    from covplan import registry
-
-    return {name: registered.plugin for name, registered in registry.presets().items()}
+    return {name: registered.plugin for name, registered in PRESETS.registered().items()}
 
 
 def get_preset(name: str) -> Preset:
     """The preset called ``name``; the error lists the known ones."""
-    from covplan import registry
-
-    return registry.get_preset(name)
+    return PRESETS.get(name)

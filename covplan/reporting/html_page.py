@@ -8,7 +8,7 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from covplan import __version__
+from covplan.version import __version__
 from covplan.reporting.severity import band_descriptions
 
 STYLE = """

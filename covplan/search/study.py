@@ -219,7 +219,7 @@ def objective(trial, study: Study) -> float:
 
 def suggest(trial, space: SearchSpace, work: Path) -> tuple[str, str, dict[str, Any]]:
     """The trial's architecture, configuration and :class:`TrainingSettings` values."""
-    from covplan.registry import get_architecture
+    from covplan.architectures.base import get_architecture
 
     architecture = trial.suggest_categorical("architecture", space.architectures)
     configuration = trial.suggest_categorical("configuration", space.configurations)

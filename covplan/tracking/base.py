@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Union
 
 from covplan.plugin_base import NamedPlugin
+from covplan.registry import PluginKind, Registered
 
 # What a parameter's value may be: trackers store them as text or numbers.
 ParamValue = Union[str, int, float, bool, None]
@@ -90,3 +91,16 @@ def flatten_params(values: Mapping[str, object], prefix: str = "") -> dict[str, 
         else:
             flat[name] = json.dumps(value, default=str)
     return flat
+
+
+TRACKERS: PluginKind[TrackerPlugin] = PluginKind("register_trackers", TrackerPlugin, "tracker")
+
+
+def trackers() -> dict[str, Registered[TrackerPlugin]]:
+    """Every registered experiment tracker by name."""
+    return TRACKERS.registered()
+
+
+def get_tracker(name: str) -> TrackerPlugin:
+    """The experiment tracker registered as ``name``; the error lists the known ones."""
+    return TRACKERS.get(name)

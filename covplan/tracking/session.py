@@ -77,7 +77,7 @@ class Tracking:
 def open_tracking(names: Sequence[str], tracking_uri: str | None = None) -> Tracking:
     """A :class:`Tracking` over the trackers registered as ``names``. An unknown name or
     a tracker whose packages are missing is refused here, before any work starts."""
-    from covplan.registry import get_tracker
+    from covplan.tracking.base import get_tracker
 
     trackers = [get_tracker(name) for name in dict.fromkeys(names)]
     for tracker in trackers:

@@ -19,7 +19,7 @@ from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.evaluation import evaluate_folder
 from covplan.json_files import read_json_if_present
 from covplan.nnunet_paths import nnunet_prints_to_log
-from covplan.registry import get_architecture
+from covplan.architectures.base import get_architecture
 from covplan.training.work_folder import NEXT_STAGE_FOLDER, TrainingInputs
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from tqdm import trange
 from covplan.architectures.slice_classifier import SliceClassifierNetwork, SliceClassifierRecipe
 from covplan.errors import CovplanError
 from covplan.labels.roles import label_roles
-from covplan.registry import get_architecture
+from covplan.architectures.base import get_architecture
 from covplan.training.checkpoints import (CHECKPOINT_FORMAT_VERSION, load_checkpoint, save_checkpoint_atomically,
                                           seed_everything)
 from covplan.training.distributed import resolve_device

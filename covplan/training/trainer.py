@@ -23,7 +23,8 @@ from covplan.architectures.recipes import step_scheduler
 from covplan.errors import CovplanError
 from covplan.labels.roles import label_roles
 from covplan.losses.base import build_plugin_loss, check_loss_supports_labels
-from covplan.registry import architectures, get_architecture, get_loss, losses
+from covplan.architectures.base import architectures, get_architecture
+from covplan.losses.base import get_loss, losses
 from covplan.tracking import Tracking, open_tracking
 from covplan.training.budget import CHECKPOINT_INTERVAL_S, BudgetClock, start_clock
 from covplan.training.checkpoints import (

@@ -144,7 +144,7 @@ def with_plan_overrides(inputs: TrainingInputs, batch_size: int | None,
     differs from the WORK folder's plans only here)."""
     if batch_size is None and not architecture_params:
         return inputs
-    from covplan.registry import get_architecture
+    from covplan.architectures.base import get_architecture
 
     plans = copy.deepcopy(inputs.plans)
     plan = plans["configurations"][inputs.configuration]

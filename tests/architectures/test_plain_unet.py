@@ -2,7 +2,8 @@ import pytest
 import torch
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
-from covplan import registry
+from covplan.architectures.base import get_architecture
+from covplan.losses.base import get_loss
 from covplan.architectures.example_plans import reference_plan, unet_plan
 from covplan.architectures.plain_unet import PLAIN_CONV_UNET, RESIDUAL_ENCODER_UNET, PlainUNet, ResEncUNet
 from tests.architectures.phantom import overfit, parameters_without_gradient, phantom_batch
@@ -80,7 +81,7 @@ def test_overfits_a_phantom_batch(name, patch):
     torch.manual_seed(0)
     strides = [[1] * len(patch)] + [[2] * len(patch)] * 2
     plan = unet_plan(patch, strides, base_num_features=4)
-    network = registry.get_architecture(name).build_network(plan, 1, NUM_CLASSES)
-    loss = registry.get_loss("dice_ce").build_loss(plan, NUM_CLASSES)
+    network = get_architecture(name).build_network(plan, 1, NUM_CLASSES)
+    loss = get_loss("dice_ce").build_loss(plan, NUM_CLASSES)
     image, labels = phantom_batch(patch)
     assert min(overfit(network, loss, image, labels, steps=150)) > 0.9

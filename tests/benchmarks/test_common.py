@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from covplan import plugins
-from covplan.registry import architectures
+from covplan.architectures.base import architectures
 from tests.conftest import REPO_ROOT
 
 

@@ -16,12 +16,13 @@ EXAMPLE = REPO_ROOT / "docs" / "examples" / "covplan-example-net"
 
 TRAIN_A_FEW_STEPS = """
 import torch
-from covplan import registry
+from covplan.architectures.base import get_architecture
+from covplan.losses.base import get_loss
 
 torch.manual_seed(0)
 plan = {"patch_size": [16, 16], "batch_size": 2}
-network = registry.get_architecture("example_net").build_network(plan, 1, 2)
-loss = registry.get_loss("example_ce").build_loss(plan, 2)
+network = get_architecture("example_net").build_network(plan, 1, 2)
+loss = get_loss("example_ce").build_loss(plan, 2)
 optimizer = torch.optim.Adam(network.parameters(), 1e-2)
 image = torch.zeros(2, 1, 16, 16)
 image[:, :, 4:12, 4:12] = 1

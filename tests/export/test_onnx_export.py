@@ -10,7 +10,7 @@ from covplan.architectures.example_plans import unet_plan
 from covplan.architectures.inference import FullResolutionOutput
 from covplan.errors import CovplanError
 from covplan.export.onnx_export import MAX_LOGIT_DIFFERENCE, export_checked
-from covplan.registry import architectures
+from covplan.architectures.base import architectures
 
 SHIPPED = ["plain_unet", "resenc_unet", "qchc_unet", "coarse_refine"]
 SMALL_PLANS = {2: unet_plan([64, 64], [[1, 1], [2, 2], [2, 2], [2, 2]], 8, 32),

@@ -54,7 +54,7 @@ class ZeroLogits(torch.nn.Module):
 
 def test_each_fold_predicts_with_the_network_its_plugin_makes_for_prediction(trained_models, monkeypatch):
     from covplan.inference.model import ModelPredictor
-    from covplan.registry import get_architecture
+    from covplan.architectures.base import get_architecture
     from tests.inference.spheres import ball
 
     model = load_model(trained_models["3d"])

@@ -8,7 +8,7 @@ import pytest
 import torch
 from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
-from covplan import registry
+from covplan.losses.base import get_loss
 from covplan.errors import CovplanError
 from covplan.losses.base import build_plugin_loss, check_loss_supports_labels
 from tests.fake_plugins import FakeLoss
@@ -29,7 +29,7 @@ def _labels_with_unlabelled_half() -> torch.Tensor:
 @pytest.mark.parametrize("name", ["dice_ce", "tversky_ce"])
 def test_predictions_on_unlabelled_voxels_do_not_change_the_loss(name):
     labels = _labels_with_unlabelled_half()
-    loss = build_plugin_loss(registry.get_loss(name), {}, WITH_IGNORE)
+    loss = build_plugin_loss(get_loss(name), {}, WITH_IGNORE)
     logits = torch.randn(2, 3, 8, 8)
     changed_unlabelled, changed_labelled = logits.clone(), logits.clone()
     changed_unlabelled[..., 4:] = torch.randn(2, 3, 8, 4) * 10
@@ -42,8 +42,8 @@ def test_predictions_on_unlabelled_voxels_do_not_change_the_loss(name):
 def test_with_ignore_the_loss_is_that_of_the_labelled_voxels_alone(name):
     labels = _labels_with_unlabelled_half()
     logits = torch.randn(2, 3, 8, 8)
-    sparse = build_plugin_loss(registry.get_loss(name), {"batch_dice": True}, WITH_IGNORE)(logits, labels)
-    dense = build_plugin_loss(registry.get_loss(name), {"batch_dice": True}, PLAIN)(
+    sparse = build_plugin_loss(get_loss(name), {"batch_dice": True}, WITH_IGNORE)(logits, labels)
+    dense = build_plugin_loss(get_loss(name), {"batch_dice": True}, PLAIN)(
         logits[..., :4].contiguous(), labels[..., :4].contiguous())
     assert sparse.item() == pytest.approx(dense.item(), rel=1e-4)
 
@@ -67,7 +67,7 @@ def test_dice_ce_trains_regions_on_sigmoid_outputs(labels):
     target = _region_targets(label_map, labels, ignore if labels.has_ignore_label else None)
     regions = target[:, :2]
     perfect = (regions * 2 - 1) * 20  # logits whose sigmoid is the region maps
-    loss = build_plugin_loss(registry.get_loss("dice_ce"), {}, labels)
+    loss = build_plugin_loss(get_loss("dice_ce"), {}, labels)
     assert loss(perfect, target).item() == pytest.approx(-1.0, abs=1e-3)  # BCE ~0, soft Dice ~1
     assert loss(-perfect, target).item() > 0.5
 
@@ -78,7 +78,7 @@ def test_hybrid_loss_takes_region_maps_as_its_targets():
     label_map[..., 6:10, 6:10] = 2
     target = _region_targets(label_map, REGIONS)
     perfect = (target * 2 - 1) * 20
-    loss = build_plugin_loss(registry.get_loss("hybrid_bce_ssim_iou"), {"patch_size": [16, 16]}, REGIONS)
+    loss = build_plugin_loss(get_loss("hybrid_bce_ssim_iou"), {"patch_size": [16, 16]}, REGIONS)
     assert loss(perfect, target).item() == pytest.approx(0.0, abs=1e-3)
     assert loss(-perfect, target).item() > 1.0
 
@@ -90,14 +90,14 @@ def test_hybrid_loss_takes_region_maps_as_its_targets():
 ])
 def test_a_built_in_loss_that_cannot_train_these_labels_is_refused_with_its_reason(name, labels, reason):
     with pytest.raises(CovplanError) as refused:
-        check_loss_supports_labels(registry.get_loss(name), labels, "raw/dataset.json")
+        check_loss_supports_labels(get_loss(name), labels, "raw/dataset.json")
     assert str(refused.value) == (f"raw/dataset.json: loss '{name}' cannot train on this dataset's labels: {reason}; "
                                   "train with --loss dice_ce (it supports regions and the ignore label)")
 
 
 @pytest.mark.parametrize("name", ["dice_ce", "tversky_ce", "hybrid_bce_ssim_iou"])
 def test_every_built_in_loss_trains_plain_labels(name):
-    check_loss_supports_labels(registry.get_loss(name), PLAIN, "raw/dataset.json")
+    check_loss_supports_labels(get_loss(name), PLAIN, "raw/dataset.json")
 
 
 def test_a_loss_written_to_the_old_contract_builds_and_is_refused_only_for_ignore_or_regions():

@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from covplan import registry
+from covplan.losses.base import get_loss, losses
 from covplan.losses.tversky_ce import SMOOTH, TverskyCELoss, TverskyCrossEntropy
 from tests.losses.by_hand import CONFIDENT, confident_logits, random_case
 
 
 def test_is_registered_through_the_hook_and_names_method_a():
-    assert isinstance(registry.get_loss("tversky_ce"), TverskyCELoss)
-    assert registry.losses()["tversky_ce"].source.distribution == "covplan"
+    assert isinstance(get_loss("tversky_ce"), TverskyCELoss)
+    assert losses()["tversky_ce"].source.distribution == "covplan"
 
 
 def test_half_half_tversky_is_soft_dice_over_all_classes():

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from covplan.errors import CovplanError
-from covplan.registry import UnknownPluginError, trackers
+from covplan.registry import UnknownPluginError
+from covplan.tracking.base import trackers
 from covplan.tracking import RunDescription, open_tracking
 from covplan.tracking import session as tracking_session
 from covplan.tracking.base import flatten_params

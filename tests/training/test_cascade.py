@@ -90,7 +90,7 @@ def test_the_second_stage_before_the_first_is_refused_in_one_line(cascade_work: 
 
 def test_planning_the_cascade_keeps_both_stages_with_it(cascade_work: Path):
     from covplan.planning.plan import _covplan_plans
-    from covplan.registry import get_architecture
+    from covplan.architectures.base import get_architecture
 
     plans = json.loads((cascade_work / f"plans_{ARCH}.json").read_text())
     planner = SimpleNamespace(plugin=get_architecture(ARCH))

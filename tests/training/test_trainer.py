@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from covplan import __version__, registry
+from covplan import __version__
+from covplan.architectures.base import get_architecture
 from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, train_fold
 from covplan.training.checkpoints import load_checkpoint
@@ -172,5 +173,5 @@ def test_every_built_in_architecture_and_loss_trains(architecture, loss, work, n
     fold_folder = next(work.glob(f"{architecture}__*/fold_0"))
     checkpoint = load_checkpoint(fold_folder / "checkpoint_final.pth")
     assert checkpoint["architecture"]["name"] == architecture
-    assert checkpoint["loss"]["name"] == (loss or registry.get_architecture(architecture).default_loss)
+    assert checkpoint["loss"]["name"] == (loss or get_architecture(architecture).default_loss)
     assert math.isfinite(checkpoint["history"][0]["train_loss"])

@@ -5,7 +5,8 @@ import pytest
 import torch
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
-from covplan import registry
+from covplan.architectures.base import architectures, get_architecture
+from covplan.losses.base import losses
 from covplan.errors import CovplanError
 from covplan.plugins import load_plugins, plugin_source
 from tests.architectures.batch_norms import with_trained_statistics
@@ -15,7 +16,7 @@ SHAPES = [((64, 64), 2), ((97, 131), 4), ((80, 48), 4), ((33, 17), 2)]
 
 
 def coarse_refine():
-    return registry.get_architecture("coarse_refine")
+    return get_architecture("coarse_refine")
 
 
 @pytest.mark.parametrize(("patch_size", "num_classes"), SHAPES)
@@ -83,8 +84,8 @@ def test_training_recipe_is_the_papers():
 def test_plugin_is_found_through_its_entry_point():
     load_plugins()
     assert plugin_source("coarse_refine").distribution == "covplan-coarse-refine"
-    assert registry.architectures()["coarse_refine"].source.distribution == "covplan-coarse-refine"
-    assert registry.losses()["hybrid_bce_ssim_iou"].source.distribution == "covplan-coarse-refine"
+    assert architectures()["coarse_refine"].source.distribution == "covplan-coarse-refine"
+    assert losses()["hybrid_bce_ssim_iou"].source.distribution == "covplan-coarse-refine"
 
 
 def test_nnunet_builds_it_from_the_plans_entry(tiny_plan):

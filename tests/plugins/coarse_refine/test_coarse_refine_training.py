@@ -4,7 +4,8 @@ classifier learns on top of the trained network."""
 import pytest
 import torch
 
-from covplan import registry
+from covplan.architectures.base import get_architecture
+from covplan.losses.base import get_loss
 from covplan_coarse_refine.classifier import SliceClassifier, classifier_optimizer, classifier_training_step
 
 
@@ -22,10 +23,10 @@ def trained_network(tiny_plan, lesion_phantom):
     final and coarse maps, Adam at 3e-4) on the two-lesion-type phantom."""
     torch.manual_seed(0)
     images, labels = lesion_phantom
-    plugin = registry.get_architecture("coarse_refine")
+    plugin = get_architecture("coarse_refine")
     plan = tiny_plan()
     network = plugin.build_network(plan, 1, 3, deep_supervision=True)
-    loss = registry.get_loss(plugin.default_loss).build_loss(plan, 3, plugin.output_weights(2))
+    loss = get_loss(plugin.default_loss).build_loss(plan, 3, plugin.output_weights(2))
     optimizer, _ = plugin.configure_optimizers(network, num_epochs=1)
     for _ in range(100):
         optimizer.zero_grad()

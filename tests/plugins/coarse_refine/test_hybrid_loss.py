@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from covplan import registry
+from covplan.losses.base import get_loss
 from covplan.errors import CovplanError
 from covplan_coarse_refine.loss import (
     SSIM_C1, gaussian_window, hybrid_loss, one_hot_targets, soft_iou, ssim_map,
@@ -19,7 +19,7 @@ def confident_logits(label_map: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def hybrid(plan=None, output_weights=None):
-    return registry.get_loss("hybrid_bce_ssim_iou").build_loss(plan or {"patch_size": [16, 16]}, 3, output_weights)
+    return get_loss("hybrid_bce_ssim_iou").build_loss(plan or {"patch_size": [16, 16]}, 3, output_weights)
 
 
 def test_gaussian_window_is_normalised_11_by_11_with_its_peak_in_the_centre():

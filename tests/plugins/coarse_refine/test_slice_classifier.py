@@ -2,14 +2,14 @@
 
 import torch
 
-from covplan import registry
+from covplan.architectures.base import get_architecture
 from covplan_coarse_refine.classifier import (
     SliceClassifier, classifier_optimizer, classifier_training_step, patient_diagnosis, slice_labels,
 )
 
 
 def trained_looking_network(tiny_plan):
-    network = registry.get_architecture("coarse_refine").build_network(tiny_plan(), 1, 3)
+    network = get_architecture("coarse_refine").build_network(tiny_plan(), 1, 3)
     # Non-default batch-norm statistics, as a trained network would have.
     network(torch.randn(4, 1, 64, 64))
     return network

@@ -10,7 +10,7 @@ import torch
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from covplan import registry
+from covplan.architectures.base import architectures, get_architecture
 from covplan.architectures.example_plans import unet_plan
 from tests.architectures.topologies import PLANS
 
@@ -19,14 +19,14 @@ def test_found_through_its_entry_point():
     (entry_point,) = [e for e in entry_points(group="covplan") if e.name == "qchc"]
     assert entry_point.value == "covplan_qchc"
     assert entry_point.dist.name == "covplan-qchc"
-    registered = registry.architectures()["qchc_unet"]
+    registered = architectures()["qchc_unet"]
     assert registered.source.distribution == "covplan-qchc"
     assert registered.plugin.dims == (2, 3)
     assert registered.plugin.default_loss == "tversky_ce"
 
 
 def test_nnunet_builds_it_from_a_plan_written_with_the_adapter():
-    plugin = registry.get_architecture("qchc_unet")
+    plugin = get_architecture("qchc_unet")
     plan = PLANS["3d_anisotropic"]
     plan = {**plan, "architecture": plugin.nnunet_architecture(plan)}
     architecture = plan["architecture"]
@@ -39,7 +39,7 @@ def test_nnunet_builds_it_from_a_plan_written_with_the_adapter():
 
 
 def test_paper_optimiser_adam_1e_4_with_reduce_on_plateau():
-    plugin = registry.get_architecture("qchc_unet")
+    plugin = get_architecture("qchc_unet")
     network = plugin.build_network(PLANS["2d_odd_bottleneck"], 1, 3)
     optimizer, scheduler = plugin.configure_optimizers(network, num_epochs=300)
     assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["lr"] == 1e-4
@@ -49,12 +49,12 @@ def test_paper_optimiser_adam_1e_4_with_reduce_on_plateau():
 
 
 def test_planner_caps_features_at_the_papers_512():
-    plugin = registry.get_architecture("qchc_unet")
+    plugin = get_architecture("qchc_unet")
     assert (plugin.base_num_features, plugin.max_num_features) == (32, 512)
 
 
 def test_memory_estimate_counts_the_network_and_grows_with_batch_and_patch():
-    plugin = registry.get_architecture("qchc_unet")
+    plugin = get_architecture("qchc_unet")
     plan = unet_plan([16, 16, 16], [[1, 1, 1], [2, 2, 2], [2, 2, 2]], base_num_features=4)
     one = plugin.estimate_memory(plan, 1, 3, batch_size=1)
     two = plugin.estimate_memory(plan, 1, 3, batch_size=2)
@@ -82,7 +82,7 @@ def test_nnunet_rebuilds_it_from_a_plans_file_in_a_fresh_interpreter(tmp_path):
     """Nothing imports covplan_qchc but nnU-Net's class lookup: the adapter finds the
     plugin through its entry point."""
     plan = PLANS["3d_odd_unpooled_axis"]
-    configuration = {**plan, "architecture": registry.get_architecture("qchc_unet").nnunet_architecture(plan)}
+    configuration = {**plan, "architecture": get_architecture("qchc_unet").nnunet_architecture(plan)}
     plans_file = tmp_path / "plans.json"
     plans_file.write_text(json.dumps({"configurations": {"3d_fullres": configuration}}))
     result = subprocess.run([sys.executable, "-c", NNUNET_REBUILDS_FROM_PLANS_FILE, str(plans_file)],

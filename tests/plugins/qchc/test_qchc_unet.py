@@ -4,7 +4,8 @@ import pytest
 import torch
 from covplan_qchc.network import QCHCUNet, QuickConnectionBlock
 
-from covplan import registry
+from covplan.architectures.base import get_architecture
+from covplan.losses.base import get_loss
 from covplan.architectures.example_plans import unet_plan
 from tests.architectures.phantom import overfit, parameters_without_gradient, phantom_batch
 from tests.architectures.topologies import PLANS
@@ -13,7 +14,7 @@ NUM_CLASSES = 3
 
 
 def build(plan, deep_supervision=False):
-    return registry.get_architecture("qchc_unet").build_network(plan, 1, NUM_CLASSES, deep_supervision)
+    return get_architecture("qchc_unet").build_network(plan, 1, NUM_CLASSES, deep_supervision)
 
 
 @pytest.mark.parametrize("plan_name", sorted(PLANS))
@@ -33,7 +34,7 @@ def test_deep_supervision_gives_the_one_hypercolumn_output_as_a_list():
         # nnU-Net's trainer switches deep supervision off through this attribute for inference.
         network.decoder.deep_supervision = False
         assert torch.equal(network(image), outputs[0])
-    assert registry.get_architecture("qchc_unet").output_weights(len(outputs)) == [1.0]
+    assert get_architecture("qchc_unet").output_weights(len(outputs)) == [1.0]
 
 
 @pytest.mark.parametrize("plan_name", ["3d_anisotropic", "2d_anisotropic"])
@@ -99,8 +100,8 @@ def test_builds_from_nnunet_topology_of_different_depth():
 def test_overfits_a_phantom_batch_with_its_default_loss(patch):
     torch.manual_seed(0)
     plan = unet_plan(patch, [[1] * len(patch)] + [[2] * len(patch)] * 2, base_num_features=4)
-    plugin = registry.get_architecture("qchc_unet")
+    plugin = get_architecture("qchc_unet")
     network = plugin.build_network(plan, 1, NUM_CLASSES)
-    loss = registry.get_loss(plugin.default_loss).build_loss(plan, NUM_CLASSES)
+    loss = get_loss(plugin.default_loss).build_loss(plan, NUM_CLASSES)
     image, labels = phantom_batch(patch)
     assert min(overfit(network, loss, image, labels, steps=150)) > 0.9

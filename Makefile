@@ -48,7 +48,9 @@ demo: venv
 	$(BIN)/python -m covplan evaluate $(DEMO)/new_patients/labelsTr $(DEMO)/predictions -j 1
 	$(BIN)/python -m covplan report $(DEMO)/predictions --images $(DEMO)/new_patients/imagesTr -o $(DEMO)/report
 
+# The layers of ../shared/ARCHITECTURE.md first ([tool.importlinter] in pyproject.toml), then the suite.
 test: venv
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # Side by side with nnU-Net v2; each script appends its table to docs/benchmarks.md.

@@ -5,7 +5,7 @@ What an nnU-Net user with little compute does: keep nnU-Net's plan, its trainer 
 validation batches per epoch, shorten the epochs (here to 20 steps, as in issue 14) and
 train as many epochs as fit T, judged from the epoch time (measured here on the same plan,
 as a user reads it off the first epoch). covplan gets the same T per fold and plans,
-measures and schedules for it (``covplan.planning.budget``). Both run the same folds of
+measures and schedules for it (``covplan.workflows.fit_budget``). Both run the same folds of
 the same 5-fold split with the same seeds and validate without test-time mirroring
 (``--mirroring`` to keep it); every run reports Dice per class (mean over the fold's slices,
 nnU-Net's summary), the minutes it used (training and validation) and the steps it trained.
@@ -56,7 +56,7 @@ def main() -> None:
 
 
 def run(arguments: argparse.Namespace, root: Path) -> None:
-    from covplan.planning.budget import plan_for_budget
+    from covplan.workflows.fit_budget import plan_for_budget
     from covplan.conversion.base import get_converter
 
     device = resolve_device(arguments.device)
@@ -106,7 +106,7 @@ def nnunet_epoch_seconds(work: Path, device, workers: int) -> float:
     the same network, data loader and device (nnU-Net's plain_unet plans)."""
     from covplan.training.probe import measure_throughput
     from covplan.training.trainer import Trainer, TrainingSettings
-    from covplan.training.work_folder import load_training_inputs
+    from covplan.training.inputs import load_training_inputs
 
     trainer = Trainer(load_training_inputs(work, "plain_unet", "2d"), 0,
                       TrainingSettings(device=device.type, num_workers=workers))

@@ -85,7 +85,7 @@ def main() -> None:
 def run(arguments: argparse.Namespace, root: Path) -> None:
     from covplan.conversion.base import get_converter
     from covplan.training.trainer import TrainingSettings, train_fold
-    from covplan.training.work_folder import load_training_inputs
+    from covplan.training.inputs import load_training_inputs
 
     device = resolve_device(arguments.device)
     dataset = root / "dataset"

@@ -59,7 +59,7 @@ def measure(train_step, next_batch, finish, iterations: int, warmup: int, device
 def covplan_throughput(work: Path, architecture: str, configuration: str, workers: int, device,
                        iterations: int, warmup: int) -> Throughput:
     from covplan.training.trainer import Trainer, TrainingSettings
-    from covplan.training.work_folder import load_training_inputs
+    from covplan.training.inputs import load_training_inputs
 
     inputs = load_training_inputs(work, architecture, configuration)
     settings = TrainingSettings(num_workers=workers, device=device.type, evaluate=False)
@@ -114,7 +114,7 @@ def main() -> None:
 
 def run(arguments: argparse.Namespace, root: Path, workers: int) -> None:
     from covplan.architectures.base import get_architecture
-    from covplan.training.work_folder import load_training_inputs
+    from covplan.training.inputs import load_training_inputs
 
     device = resolve_device(arguments.device)
     dataset = arguments.dataset or demo_dataset(root, arguments.kind, arguments.cases, arguments.size)

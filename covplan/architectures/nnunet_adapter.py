@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from covplan.architectures.base import NNUNET_ADAPTER
+from covplan.architectures.base import NNUNET_ADAPTER, get_architecture
 
 
 def build_plugin_network(input_channels: int, num_classes: int, covplan_architecture: str,
@@ -20,8 +20,6 @@ def build_plugin_network(input_channels: int, num_classes: int, covplan_architec
                          **topology: Any) -> nn.Module:
     """Build the network of the architecture plugin named ``covplan_architecture`` from
     the configuration it was planned with."""
-    from covplan.architectures.base import get_architecture
-
     plugin = get_architecture(covplan_architecture)
     plan = {
         **covplan_plan,

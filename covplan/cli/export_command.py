@@ -9,7 +9,7 @@ import click
 from covplan.cli.options import FoldsCommand, folds_option
 from covplan.export import export_archive
 from covplan.inference.predict import available_cores
-from covplan.training.work_folder import Fold
+from covplan.work_folder import Fold
 
 
 @click.command(name="export", cls=FoldsCommand)

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from covplan.errors import CovplanError
-from covplan.training.work_folder import CONFIGURATIONS, Fold, parse_fold
+from covplan.work_folder import CONFIGURATIONS, Fold, parse_fold
 
 FOLD_TEXT = re.compile(r"^(\d+|all)(,(\d+|all))*$")
 FOLDS_OPTIONS = ("-f", "--folds")

@@ -15,10 +15,10 @@ from covplan.cli.train_command import (
     exit_when_interrupted, settings_file_configuration, settings_from_options, training_options,
 )
 from covplan.launch.jobs import DRY_RUN_SCRIPT
-from covplan.planning.budget import budget_summary
+from covplan.planning.budget_candidates import budget_summary
 from covplan.training import format_cross_validation_table
-from covplan.training.plan_and_train import plan_and_train
-from covplan.training.work_folder import Fold
+from covplan.workflows.plan_and_train import plan_and_train
+from covplan.work_folder import Fold
 
 
 @click.command(name="plan-and-train", cls=FoldsCommand)

@@ -9,11 +9,11 @@ import click
 from covplan.cli.options import (architecture_option, configuration_option, num_folds_option,
                                  num_processes_option)
 from covplan.json_files import read_json
-from covplan.planning import plan_dataset
-from covplan.planning.budget import budget_summary, plan_for_budget
+from covplan.planning.budget_candidates import budget_summary
 from covplan.planning.plan import DEFAULT_GPU_MEMORY_GB
 from covplan.planning.splits import DEFAULT_SPLIT_SEED
-from covplan.preprocessing import preprocess
+from covplan.work_folder import splits_path
+from covplan.workflows.plan import plan_and_preprocess
 
 
 def configuration_options(command):
@@ -88,18 +88,15 @@ def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ..
         covplan plan raw/Dataset501_Covid -o work --preset method-a --preprocess -j 4
         covplan plan raw/Dataset501_Covid -o work --time-budget 25 --explain
     """
-    planning = dict(configurations=configurations or None, gpu_memory_gb=gpu_memory, preset=preset,
-                    num_folds=num_folds, seed=seed, num_processes=num_processes)
-    if time_budget is not None:
-        written = plan_for_budget(dataset_dir, work_dir, architectures, 60 * time_budget, device=device, **planning)
-    else:
-        written = plan_dataset(dataset_dir, work_dir, architectures, **planning)
-    for architecture, plans_file in written.items():
+    result = plan_and_preprocess(dataset_dir, work_dir, architectures, then_preprocess,
+                                 None if time_budget is None else 60 * time_budget, device,
+                                 num_processes, configurations=configurations or None, gpu_memory_gb=gpu_memory,
+                                 preset=preset, num_folds=num_folds, seed=seed)
+    for architecture, plans_file in result.plans_files.items():
         echo_plans(plans_file, explain)
         if time_budget is not None and not explain:  # --explain prints it with the reasons
             click.echo(f"  {budget_summary(work_dir, architecture)}")
-    splits_file = work_dir / "splits_final.json"
+    splits_file = splits_path(work_dir)
     click.echo(f"folds: {splits_file} ({len(read_json(splits_file, 'plan again'))} folds)")
-    if then_preprocess and time_budget is None:
-        for identifier, folder in preprocess(work_dir, architectures, configurations or None, num_processes).items():
-            click.echo(f"preprocessed {identifier}: {folder}")
+    for identifier, folder in result.preprocessed.items():
+        click.echo(f"preprocessed {identifier}: {folder}")

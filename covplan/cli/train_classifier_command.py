@@ -8,7 +8,7 @@ import click
 
 from covplan.cli.options import FoldsCommand, architecture_option, folds_option
 from covplan.training.slice_classifier import train_slice_classifier
-from covplan.training.work_folder import Fold
+from covplan.work_folder import Fold
 
 
 @click.command(name="train-classifier", cls=FoldsCommand)

@@ -21,9 +21,10 @@ from covplan.tracking.session import TRACKERS_ENV
 from covplan.training import TrainingSettings, cross_validation_summary, format_cross_validation_table, train_fold
 from covplan.training.data import AUGMENTATIONS
 from covplan.training.evaluation import fold_dice
-from covplan.training.interruption import Interrupted
+from covplan.interruption import Interrupted
 from covplan.training.settings_file import read_settings_file
-from covplan.training.work_folder import Fold, load_training_inputs
+from covplan.work_folder import Fold
+from covplan.training.inputs import load_training_inputs
 
 logger = logging.getLogger(__name__)
 

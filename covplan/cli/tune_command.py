@@ -12,7 +12,8 @@ from covplan.cli.options import (
 )
 from covplan.cli.train_command import TRAINING_OPTIONS, exit_when_interrupted
 from covplan.launch.jobs import DRY_RUN_SCRIPT
-from covplan.search import KEEP_MODELS, SearchSpace, Study, default_storage, format_trials_table, tune
+from covplan.search import KEEP_MODELS, SearchSpace, Study, default_storage, format_trials_table
+from covplan.workflows.tune import tune
 from covplan.search.study import planned_configurations
 from covplan.training import TrainingSettings
 from covplan.training.data import AUGMENTATIONS

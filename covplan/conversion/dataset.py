@@ -18,8 +18,9 @@ from tqdm import tqdm
 from covplan.atomic import write_json_atomic
 from covplan.conversion.output import atomic_output_dir
 from covplan.errors import CovplanError
+from covplan.work_folder import COVPLAN_DATASET_JSON
 
-COVPLAN_DATASET_JSON = "covplan_dataset.json"
+
 FORMAT_VERSION = 1
 FILE_ENDING = ".nii.gz"
 SUBSET_FOLDERS = {"train": "imagesTr", "test": "imagesTs"}

@@ -13,8 +13,8 @@ from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key, loa
 
 from covplan.errors import CovplanError
 from covplan.evaluation.evaluate import foreground_mean, mean_metrics
+from covplan.work_folder import MODEL_SEPARATOR, validation_summary_path
 
-MODEL_SEPARATOR = "__"
 FOREGROUND_MEAN = "foreground mean"
 _FOLD_FOLDER = re.compile(r"fold_(\d+)")
 
@@ -46,7 +46,7 @@ def fold_summaries(model_dir: Path) -> dict[int, dict[str, Any]]:
     """Fold number -> its validation summary (nnU-Net's key types: labels as int, regions as tuples)."""
     summaries = {}
     for fold, folder in fold_dirs(model_dir).items():
-        path = folder / "validation" / "summary.json"
+        path = validation_summary_path(folder)
         if not path.is_file():
             raise CovplanError(f"{path}: missing; score the fold with "
                                f"covplan evaluate GT_DIR {path.parent} --allow-missing")

@@ -21,13 +21,12 @@ from covplan.evaluation.evaluate import DEFAULT_PROCESSES, evaluate_folder
 from covplan.json_files import read_json, read_json_if_present
 from covplan.labels.roles import load_dataset_json
 from covplan.postprocessing import choose_postprocessing, save_postprocessing
-from covplan.postprocessing.choose import ENSEMBLES_FOLDER
+from covplan.work_folder import (DATASET_JSON, ENSEMBLES_FOLDER, FIND_BEST_JSON, MODEL_PLANS_JSON, SUMMARY_JSON, gt_folder,
+                                 validation_folder)
 from covplan.tracking import RunDescription, Tracking
 
 logger = logging.getLogger(__name__)
 
-GT_FOLDER = "gt_segmentations"
-FIND_BEST_FILE = "find_best.json"
 NO_ENSEMBLE_NOTE = ("ensembles need saved validation probabilities (.npz files, as nnU-Net writes them with --npz) "
                     "in every fold of at least two models")
 
@@ -45,7 +44,7 @@ def _validation_probabilities(model_dir: Path) -> dict[str, Path] | None:
     """Case id -> saved validation probabilities over all folds, ``None`` when a fold has none."""
     files = {}
     for fold_dir in fold_dirs(model_dir).values():
-        found = sorted((fold_dir / "validation").glob("*.npz"))
+        found = sorted(validation_folder(fold_dir).glob("*.npz"))
         if not found:
             return None
         files.update({path.name[:-len(".npz")]: path for path in found})
@@ -54,7 +53,7 @@ def _validation_probabilities(model_dir: Path) -> dict[str, Path] | None:
 
 def _ensemble(members: Sequence[Path], probabilities: Sequence[dict[str, Path]], output_dir: Path,
               dataset_json: dict[str, Any]) -> None:
-    plans_file = members[0] / "plans.json"
+    plans_file = members[0] / MODEL_PLANS_JSON
     if not plans_file.is_file():
         raise CovplanError(f"{plans_file}: missing; a model folder carries the plans it was trained with")
     plans_manager = PlansManager(read_json(plans_file, "a model folder carries the plans it was trained with"))
@@ -84,7 +83,7 @@ def _ensembles(work_dir: Path, models: Sequence[Path], gt_dir: Path, dataset_jso
         name = "+".join(model.name for model in pair)
         output_dir = work_dir / ENSEMBLES_FOLDER / name
         _ensemble(pair, [with_probabilities[model] for model in pair], output_dir, dataset_json)
-        summary = evaluate_folder(gt_dir, output_dir, output_dir / "summary.json", dataset_json=dataset_json,
+        summary = evaluate_folder(gt_dir, output_dir, output_dir / SUMMARY_JSON, dataset_json=dataset_json,
                                   num_processes=num_processes, allow_missing_predictions=True)
         members = [model.name for model in pair]
         candidates.append(_candidate(name, "ensemble", output_dir, members, [output_dir], summary))
@@ -92,10 +91,10 @@ def _ensembles(work_dir: Path, models: Sequence[Path], gt_dir: Path, dataset_jso
 
 
 def _dataset_json(models: Sequence[Path], gt_dir: Path) -> dict[str, Any]:
-    for candidate in (models[0] / "dataset.json", gt_dir.parent / "dataset.json"):
+    for candidate in (models[0] / DATASET_JSON, gt_dir.parent / DATASET_JSON):
         if candidate.is_file():
             return load_dataset_json(candidate)
-    raise CovplanError(f"{models[0] / 'dataset.json'}: missing; a model folder carries the dataset.json it was "
+    raise CovplanError(f"{models[0] / DATASET_JSON}: missing; a model folder carries the dataset.json it was "
                        "trained with")
 
 
@@ -109,17 +108,17 @@ def find_best(work_dir: Path, architectures: Sequence[str] | None = None, output
     ``WORK/find_best.json``); returns it. Each tracker of ``tracking`` gets a run with the
     Dice of every candidate, the choice and both files."""
     work_dir = Path(work_dir)
-    gt_dir = work_dir / GT_FOLDER
+    gt_dir = gt_folder(work_dir)
     if not gt_dir.is_dir():
         raise CovplanError(f"{gt_dir}: missing; find-best compares the validation predictions with the references "
                            "the trainer copies there")
     models = model_dirs(work_dir, architectures)
     tracking = tracking or Tracking()
-    plans_file = models[0] / "plans.json"
+    plans_file = models[0] / MODEL_PLANS_JSON
     dataset_name = (read_json_if_present(plans_file, "train the model again") or {}).get("dataset_name")
     run = RunDescription(name=f"find-best {work_dir.name}", kind="find-best", experiment=dataset_name or work_dir.name,
                          folder=work_dir, work=work_dir, params={"models": json.dumps([m.name for m in models])})
-    output_file = Path(output_file) if output_file is not None else work_dir / FIND_BEST_FILE
+    output_file = Path(output_file) if output_file is not None else work_dir / FIND_BEST_JSON
     with tracking.run(run):
         result = _find_best(work_dir, models, gt_dir, output_file, num_processes)
         _report(tracking, result, output_file)
@@ -134,7 +133,7 @@ def _find_best(work_dir: Path, models: list[Path], gt_dir: Path, output_file: Pa
         folds = fold_dirs(model)
         summary = pooled_summary(list(fold_summaries(model).values()))
         candidates.append(_candidate(model.name, "model", model, [model.name],
-                                     [folder / "validation" for folder in folds.values()], summary))
+                                     [validation_folder(folder) for folder in folds.values()], summary))
     ensembles, ensemble_note = _ensembles(work_dir, models, gt_dir, dataset_json, num_processes)
     ranking = sorted(candidates + ensembles, key=lambda entry: -(entry["foreground_dice"] or 0.0))
     best = ranking[0]

@@ -17,6 +17,7 @@ from covplan.errors import CovplanError
 from covplan.json_files import read_json
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.nnunet_pools import nnunet_pools_die_with_parent
+from covplan.work_folder import DATASET_JSON, FINGERPRINT_JSON
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +49,14 @@ def extract_fingerprint(dataset_dir: Path, work_dir: Path, num_processes: int = 
         extractor = DatasetFingerprintExtractor(view.dataset_name, num_processes, verbose=False)
         extractor.run(overwrite_existing=True)
         # Read back what nnunetv2 saved: its JSON export turns numpy values into plain ones.
-        return read_json(view.preprocessed_folder / "dataset_fingerprint.json", "run the fingerprint again")
+        return read_json(view.preprocessed_folder / FINGERPRINT_JSON, "run the fingerprint again")
 
 
 def dataset_hash(dataset_dir: Path) -> str:
     """A digest of ``dataset.json`` and the names and sizes of the training images and
     labels: it changes when cases are added, removed or replaced, and tells one dataset's
     WORK folder from another's without reading every voxel."""
-    digest = hashlib.sha256((dataset_dir / "dataset.json").read_bytes())
+    digest = hashlib.sha256((dataset_dir / DATASET_JSON).read_bytes())
     for folder in HASHED_FOLDERS:
         for path in sorted((dataset_dir / folder).glob("*")):
             if path.is_file() and not path.name.startswith("."):

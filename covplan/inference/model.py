@@ -24,7 +24,8 @@ from covplan.inference.onnx_backend import ONNX_DESCRIPTION_FILE, OnnxNetwork, o
 from covplan.json_files import read_json
 from covplan.architectures.base import architectures, get_architecture
 from covplan.training.checkpoints import CHECKPOINT_FORMAT_VERSION, load_checkpoint
-from covplan.training.work_folder import Fold, TrainingInputs, parse_fold
+from covplan.work_folder import Fold, parse_fold
+from covplan.training.inputs import TrainingInputs
 
 logger = logging.getLogger(__name__)
 

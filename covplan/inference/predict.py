@@ -35,7 +35,7 @@ from covplan.labels.roles import label_roles
 from covplan.postprocessing.choose import postprocessing_for_models
 from covplan.postprocessing.rules import apply_postprocessing
 from covplan.training.distributed import resolve_device
-from covplan.training.work_folder import Fold
+from covplan.work_folder import Fold
 
 logger = logging.getLogger(__name__)
 

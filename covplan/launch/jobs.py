@@ -21,7 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from covplan.errors import CovplanError
-from covplan.training.interruption import interrupted_by_signals
+from covplan.interruption import interrupted_by_signals
 
 logger = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from covplan.planning.budget_candidates import is_candidate
 from covplan.planning.planner import GIB, MIN_BATCH_SIZE, ArchitecturePlanner
 from covplan.planning.presets import Preset
 
@@ -85,8 +86,6 @@ def _memory_lines(planner: ArchitecturePlanner, plan: dict[str, Any], record, nu
 
 def _spacing_reason(configuration: str, plan: dict[str, Any], fingerprint: dict[str, Any],
                     preset_applies: bool) -> str:
-    from covplan.planning.budget import is_candidate
-
     if preset_applies:
         return "fixed by the preset"
     if is_candidate(configuration):

@@ -3,8 +3,6 @@ raw dataset, written to a WORK folder laid out like nnU-Net's preprocessed datas
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,37 +11,31 @@ from typing import Any
 from tqdm import tqdm
 
 from covplan.version import __version__
-from covplan.architectures.base import ArchitecturePlugin
+from covplan.architectures.base import ArchitecturePlugin, architectures, get_architecture
 from covplan.architectures.network_check import check_networks_for_planning
 from covplan.atomic import copy_file_atomic, write_json_atomic
 from covplan.conversion.slice_format import MIXED_SPACING_RATIO
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dataset
 from covplan.json_files import read_json
+from covplan.labels.roles import dataset_label_manager
+from covplan.losses.base import check_loss_supports_labels, get_loss
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
-from covplan.planning.budget import plan_candidates
+from covplan.planning.budget_candidates import plan_candidates
+from covplan.planning.data_identifier import shared_data_identifier
 from covplan.planning.explain import explain_configuration
 from covplan.planning.planner import ArchitecturePlanner
 from covplan.planning.presets import get_preset
 from covplan.planning.splits import (DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, patients_of_cases,
                                      resolve_num_folds)
-from covplan.training.work_folder import CASCADE, CONFIGURATIONS, MAIN_CONFIGURATIONS, with_cascade_stages
+from covplan.work_folder import (CASCADE, CONFIGURATIONS, COVPLAN_DATASET_JSON, DATASET_JSON, FINGERPRINT_JSON,
+                                 MAIN_CONFIGURATIONS, WORK_RECORD_JSON, plans_identifier, plans_path, splits_path,
+                                 with_cascade_stages)
 
 logger = logging.getLogger(__name__)
 
 # nnU-Net's default memory target.
 DEFAULT_GPU_MEMORY_GB = 8.0
-WORK_RECORD = "covplan_work.json"
-# Values of a configuration that decide what preprocessing writes: configurations that
-# agree on all of them share one data folder, whatever their patch, batch or network.
-PREPROCESSING_KEYS = ("preprocessor_name", "spacing", "normalization_schemes", "use_mask_for_norm",
-                      "resampling_fn_data", "resampling_fn_data_kwargs", "resampling_fn_seg",
-                      "resampling_fn_seg_kwargs")
-
-
-def plans_path(work_dir: Path, architecture: str) -> Path:
-    """Where the plans of ``architecture`` live in ``work_dir``."""
-    return work_dir / f"plans_{architecture}.json"
 
 
 def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str] = ("plain_unet",),
@@ -55,13 +47,11 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
     each architecture into ``work_dir``: ``dataset_fingerprint.json``,
     ``plans_<arch>.json``, ``splits_final.json`` and copies of the dataset's JSON files.
     With ``budget_candidates`` the plans also hold the main configuration at coarser
-    spacings, for :func:`covplan.planning.budget.fit_plans_to_budget` to choose from.
+    spacings, for :func:`covplan.workflows.fit_budget.fit_plans_to_budget` to choose from.
     Returns the plans file of each architecture. Every input is checked before anything is
     written; every file is written whole or not at all. ``loss`` is the loss training
     will use (default: each architecture's); one that cannot train on the dataset's
     regions or ignore label is refused here."""
-    from covplan.architectures.base import get_architecture
-
     dataset_dir, work_dir = Path(dataset_dir), Path(work_dir)
     plugins = {name: get_architecture(name) for name in architectures}
     chosen_preset = get_preset(preset) if preset is not None else None
@@ -74,7 +64,7 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
         check_networks_for_planning(list(plugins), dims, len(dataset_json["channel_names"]),
                                     _num_segmentation_heads(dataset_json))
     digest = dataset_hash(dataset_dir)
-    fingerprint_file = work_dir / "dataset_fingerprint.json"
+    fingerprint_file = work_dir / FINGERPRINT_JSON
     reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest) and fingerprint_file.is_file()
     if not reuse_fingerprint:  # a reused fingerprint's dataset passed the check, and its hash is unchanged
         verify_dataset(dataset_dir, num_processes)
@@ -98,10 +88,10 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
                     "gpu_memory_gb": gpu_memory, "dataset_hash": digest}
     memory_cache: dict[str, int] = {}
     with nnunet_dataset_view(dataset_dir, work_dir) as view:
-        write_json_atomic(view.preprocessed_folder / "dataset_fingerprint.json", fingerprint)
+        write_json_atomic(view.preprocessed_folder / FINGERPRINT_JSON, fingerprint)
         all_plans = {}
         for name, plugin in tqdm(plugins.items(), desc="Planning architectures", disable=len(plugins) < 2):
-            planner = ArchitecturePlanner(view.dataset_name, plugin, gpu_memory, f"plans_{name}", chosen_preset,
+            planner = ArchitecturePlanner(view.dataset_name, plugin, gpu_memory, plans_identifier(name), chosen_preset,
                                           wanted, memory_cache)
             all_plans[name] = _plan_architecture(planner, wanted, dataset_dir.name, fingerprint, covplan_keys,
                                                  budget_candidates)
@@ -109,13 +99,13 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
                 logger.warning("no cascade for '%s': nnU-Net plans 3d_lowres only for images several times the "
                                "3d_fullres patch (a smaller --gpu-memory makes the patch smaller)", name)
 
-    write_json_atomic(work_dir / WORK_RECORD, {"format_version": 1, "dataset_dir": str(dataset_dir.resolve()),
+    write_json_atomic(work_dir / WORK_RECORD_JSON, {"format_version": 1, "dataset_dir": str(dataset_dir.resolve()),
                                                "dataset_hash": digest})
     write_json_atomic(fingerprint_file, fingerprint)
-    for file_name in ("dataset.json", "covplan_dataset.json"):
+    for file_name in (DATASET_JSON, COVPLAN_DATASET_JSON):
         if (dataset_dir / file_name).is_file():
             copy_file_atomic(dataset_dir / file_name, work_dir / file_name)
-    write_json_atomic(work_dir / "splits_final.json", splits)
+    write_json_atomic(splits_path(work_dir), splits)
     written = {}
     for name, plans in all_plans.items():
         written[name] = plans_path(work_dir, name)
@@ -162,10 +152,6 @@ def check_losses_support_labels(dataset_json: dict[str, Any], source: Path, plug
                                 loss: str | None = None) -> None:
     """Refuse a dataset whose labels (regions, an ignore label) the loss cannot train on:
     ``loss``, or without it each architecture's default loss."""
-    from covplan.labels.roles import dataset_label_manager
-    from covplan.losses.base import check_loss_supports_labels
-    from covplan.losses.base import get_loss
-
     labels = dataset_label_manager(dataset_json, source)
     if loss is not None:
         check_loss_supports_labels(get_loss(loss), labels, str(source))
@@ -182,8 +168,6 @@ def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], data
                        budget_candidates: bool = False) -> dict[str, Any]:
     """The plans of the planner's architecture, with covplan's block and explanations
     (and the budget candidates of its main configuration, if asked)."""
-    from covplan.architectures.base import architectures
-
     name = planner.plugin.name
     with nnunet_prints_to_log(logger, f"planner for {name}"):
         plans = planner.plan_experiment()
@@ -207,7 +191,7 @@ def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], data
 def check_work_dir(work_dir: Path, dataset_dir: Path, digest: str) -> bool:
     """Refuse a WORK folder that holds another dataset's plans or files covplan did not
     write; True when it holds this very dataset's (its fingerprint can be reused)."""
-    record_file = work_dir / WORK_RECORD
+    record_file = work_dir / WORK_RECORD_JSON
     if record_file.is_file():
         record = read_json(record_file, f"choose a new output folder or delete {work_dir}")
         if record.get("dataset_hash") != digest:
@@ -252,16 +236,3 @@ def _covplan_plans(plans: dict[str, Any], planner: ArchitecturePlanner, wanted: 
     plans["configurations"] = kept
     plans["dataset_name"] = dataset_name
     return plans
-
-
-def shared_data_identifier(configuration: str, plan: dict[str, Any], plans: dict[str, Any]) -> str:
-    """The preprocessed-data folder of a configuration: named by the configuration and a
-    digest of everything that shapes the preprocessed data, so architectures that agree
-    on it (they differ only in patch, batch and network) share one copy."""
-    # Departs from nnU-Net's "<plans_name>_<configuration>": one copy per architecture
-    # would preprocess the same data once per plugin.
-    content = {key: plan[key] for key in PREPROCESSING_KEYS}
-    content["transpose_forward"] = plans["transpose_forward"]
-    content["foreground_intensity_properties_per_channel"] = plans["foreground_intensity_properties_per_channel"]
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
-    return f"covplan_{configuration}_{digest}"

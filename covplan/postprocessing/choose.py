@@ -38,11 +38,11 @@ from covplan.labels.files import case_files, file_ending_of, label_map_reader, r
 from covplan.labels.masks import mean_of_defined, metrics_from_counts
 from covplan.labels.roles import label_roles
 from covplan.postprocessing.rules import apply_postprocessing, check_rule
+from covplan.work_folder import ENSEMBLES_FOLDER
+from covplan.work_folder import POSTPROCESSING_JSON as POSTPROCESSING_FILE
 
 logger = logging.getLogger(__name__)
 
-POSTPROCESSING_FILE = "postprocessing.json"
-ENSEMBLES_FOLDER = "ensembles"  # WORK/ensembles/<model>+<model>/: what find-best chose for an ensemble
 DEFAULT_MIN_SIZES_MM3 = (10.0, 50.0, 100.0, 500.0, 1000.0)
 DEFAULT_MIN_SIZES_MM2 = (5.0, 10.0, 25.0, 50.0, 100.0)
 

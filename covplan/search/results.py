@@ -13,6 +13,7 @@ from typing import Any
 
 from covplan.atomic import atomic_file, save_figure_atomic
 from covplan.errors import CovplanError
+from covplan.search.study import Study, open_study
 from covplan.training.settings_file import write_settings_file
 
 logger = logging.getLogger(__name__)
@@ -34,13 +35,11 @@ class StudyResult:
     plot: Path
 
 
-def write_results(study, keep_models: str = "all") -> StudyResult:
+def write_results(study: Study, keep_models: str = "all") -> StudyResult:
     """Write the table, the plot and the best trial's settings of ``study``
-    (:class:`covplan.search.study.Study`), and remove the checkpoints ``keep_models``
+    and remove the checkpoints ``keep_models``
     says to (``best``: every trial's but the best one's; ``none``: all of them; logs and
     validation results stay)."""
-    from covplan.search.study import open_study
-
     optuna_study = open_study(study)
     trials = optuna_study.get_trials(deepcopy=False)
     complete = [trial for trial in trials if trial.state.name == "COMPLETE"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from covplan.errors import CovplanError
-from covplan.tracking.base import ParamValue, RunDescription, TrackedRun, TrackerPlugin
+from covplan.tracking.base import ParamValue, RunDescription, TrackedRun, TrackerPlugin, get_tracker
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +77,6 @@ class Tracking:
 def open_tracking(names: Sequence[str], tracking_uri: str | None = None) -> Tracking:
     """A :class:`Tracking` over the trackers registered as ``names``. An unknown name or
     a tracker whose packages are missing is refused here, before any work starts."""
-    from covplan.tracking.base import get_tracker
-
     trackers = [get_tracker(name) for name in dict.fromkeys(names)]
     for tracker in trackers:
         missing = [module for module in tracker.requires if find_spec(module) is None]

@@ -3,7 +3,7 @@ the cross-validation summary."""
 
 from covplan.training.evaluation import cross_validation_summary, format_cross_validation_table
 from covplan.training.trainer import Trainer, TrainingSettings, train_fold
-from covplan.training.work_folder import TrainingInputs, load_training_inputs
+from covplan.training.inputs import TrainingInputs, load_training_inputs
 
 __all__ = ["Trainer", "TrainingInputs", "TrainingSettings", "cross_validation_summary",
            "format_cross_validation_table", "load_training_inputs", "train_fold"]

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from covplan.errors import CovplanError
-from covplan.training.work_folder import TrainingInputs
+from covplan.training.inputs import TrainingInputs
 
 # nnunet: nnU-Net's default pipeline (nnUNetTrainer.get_training_transforms).
 # p015: method A's pipeline: mirroring, elastic deformation, rotation, scaling, brightness,

@@ -20,7 +20,8 @@ from covplan.evaluation import evaluate_folder
 from covplan.json_files import read_json_if_present
 from covplan.nnunet_paths import nnunet_prints_to_log
 from covplan.architectures.base import get_architecture
-from covplan.training.work_folder import NEXT_STAGE_FOLDER, TrainingInputs
+from covplan.work_folder import NEXT_STAGE_FOLDER
+from covplan.training.inputs import TrainingInputs
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from covplan.training.budget import Throughput
+from covplan.planning.schedule import Throughput
 from covplan.training.checkpoints import capture_rng_state, restore_rng_state, save_checkpoint_atomically
 from covplan.training.progress import plot_progress
 

@@ -22,7 +22,8 @@ from covplan.architectures.base import get_architecture
 from covplan.training.checkpoints import (CHECKPOINT_FORMAT_VERSION, load_checkpoint, save_checkpoint_atomically,
                                           seed_everything)
 from covplan.training.distributed import resolve_device
-from covplan.training.work_folder import Fold, fold_case_identifiers, load_training_inputs
+from covplan.work_folder import Fold
+from covplan.training.inputs import fold_case_identifiers, load_training_inputs
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from covplan.losses.base import build_plugin_loss, check_loss_supports_labels
 from covplan.architectures.base import architectures, get_architecture
 from covplan.losses.base import get_loss, losses
 from covplan.tracking import Tracking, open_tracking
-from covplan.training.budget import CHECKPOINT_INTERVAL_S, BudgetClock, start_clock
+from covplan.planning.schedule import CHECKPOINT_INTERVAL_S
+from covplan.training.budget_clock import BudgetClock, start_clock
 from covplan.training.checkpoints import (
     CHECKPOINT_FORMAT_VERSION, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint_atomically,
     seed_everything,
@@ -37,13 +38,11 @@ from covplan.training.distributed import (
 )
 from covplan.training.evaluation import evaluate_fold, write_fold_time
 from covplan.training.fold_lock import fold_lock
-from covplan.training.interruption import interrupted_by_signals
+from covplan.interruption import interrupted_by_signals
 from covplan.training.progress import log_columns, peak_memory_mb, plot_progress, write_training_log
 from covplan.training.tracked import budget_params, epoch_metrics, fold_run, report_fold_end
-from covplan.training.work_folder import (
-    Fold, TrainingInputs, check_case_files, fold_case_identifiers, load_training_inputs, with_plan_overrides,
-    write_model_description,
-)
+from covplan.work_folder import Fold
+from covplan.training.inputs import (TrainingInputs, check_case_files, fold_case_identifiers, load_training_inputs, with_plan_overrides, write_model_description)
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ class TrainingSettings:
     iterations_per_epoch: int = 250
     validation_iterations: int = 50
     # Seconds for the whole fold, its final validation included: epochs, iterations and
-    # validation iterations are then fitted to it (covplan.training.budget).
+    # validation iterations are then fitted to it (covplan.planning.schedule).
     time_budget_s: float | None = None
     loss: str | None = None  # None: the architecture plugin's default_loss
     initial_lr: float | None = None  # None: the plugin's configure_optimizers default
@@ -525,7 +524,7 @@ def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | N
                tracking: Tracking | None = None) -> dict[str, Any] | None:
     """Train (or with ``resume``, continue) one fold of ``architecture`` on a planned and
     preprocessed WORK folder; returns the fold's evaluation summary. SIGTERM or SIGINT
-    stops it with :class:`covplan.training.interruption.Interrupted`; ``resume`` continues it.
+    stops it with :class:`covplan.interruption.Interrupted`; ``resume`` continues it.
     ``tracking``: the trackers to report to, with the runs the fold's run belongs to (a
     plan-and-train's) open; default those of ``settings.trackers``."""
     get_architecture(architecture)  # an unknown name fails here, listing the known ones

@@ -25,7 +25,7 @@ class WorkerDataLoader(nnUNetDataLoader):
         # stops its workers itself, and a worker that died of it first would make the trainer
         # report a worker failure instead of the interruption. SIGTERM (what the trainer's
         # clean-up sends a worker that does not stop in time) kills at once, instead of
-        # running the trainer's handler that the fork copied (covplan.training.interruption).
+        # running the trainer's handler that the fork copied (covplan.interruption).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         super().set_thread_id(thread_id)

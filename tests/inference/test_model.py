@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from covplan.inference.model import TrainedModel, available_folds, load_model, normalised_sigmoid
-from covplan.training.work_folder import TrainingInputs
+from covplan.training.inputs import TrainingInputs
 
 
 def test_normalised_sigmoid_by_hand():

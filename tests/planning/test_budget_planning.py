@@ -11,9 +11,10 @@ from click.testing import CliRunner
 
 from covplan.cli import cli
 from covplan.errors import CovplanError
-from covplan.planning import budget as budget_module
-from covplan.planning.budget import CandidateFit, choose_configuration, coarser_spacing
-from covplan.training.budget import Schedule, Throughput
+from covplan.planning import budget_candidates as budget_module
+from covplan.planning.budget_candidates import CandidateFit, choose_configuration, coarser_spacing
+from covplan.planning.schedule import Schedule, Throughput
+from covplan.workflows.fit_budget import plan_for_budget
 
 
 @pytest.mark.parametrize(("spacing", "coarser"), [
@@ -54,8 +55,6 @@ def test_the_rule_takes_what_fits_and_refuses_when_nothing_does():
 
 
 def test_images_too_small_to_coarsen_get_no_candidate_and_keep_the_plan(raw_2d: Path, tmp_path: Path):
-    from covplan.planning.budget import plan_for_budget
-
     work = tmp_path / "work"
     plan_for_budget(raw_2d, work, ["plain_unet"], 120.0, num_processes=1)
     record = json.loads((work / "budget_plain_unet.json").read_text())
@@ -91,7 +90,7 @@ def test_plan_with_a_time_budget_measures_chooses_and_keeps_only_the_choice(raw_
     assert "time budget 2 min per fold on cpu" in result.output
     assert "chosen 2d_x2: only" in result.output
 
-    from covplan.training.work_folder import load_training_inputs
+    from covplan.training.inputs import load_training_inputs
     assert load_training_inputs(work, "plain_unet").configuration_manager.spacing == coarse["spacing"]
     assert budget_module.budget_summary(work, "plain_unet") == \
         f"plain_unet: time budget 2 min per fold on cpu: 2d_x2 ({record['reason']})"

@@ -17,11 +17,11 @@ from click.testing import CliRunner
 
 from covplan.cli import cli
 from covplan.search import SearchSpace, Study, default_storage, open_study, run_trials
-from covplan.search.study import suggest
+from covplan.search.trial import suggest
 from covplan.training import TrainingSettings
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.trainer import Trainer
-from covplan.training.work_folder import load_training_inputs, with_plan_overrides
+from covplan.training.inputs import load_training_inputs, with_plan_overrides
 from tests.fake_plugins import Registers
 
 optuna = pytest.importorskip("optuna", reason="covplan tune needs optuna (pip install 'covplan[tune]')")

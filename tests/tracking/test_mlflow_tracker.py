@@ -23,7 +23,7 @@ from covplan import __version__
 from covplan.evaluation.find_best import find_best
 from covplan.tracking import open_tracking
 from covplan.training import TrainingSettings, train_fold
-from covplan.training.plan_and_train import plan_and_train
+from covplan.workflows.plan_and_train import plan_and_train
 from tests.nnunet_work import TINY_TRAINING
 
 EPOCHS = 2

@@ -14,7 +14,7 @@ from covplan.tracking.base import trackers
 from covplan.tracking import RunDescription, open_tracking
 from covplan.tracking import session as tracking_session
 from covplan.tracking.base import flatten_params
-from covplan.training.interruption import Interrupted
+from covplan.interruption import Interrupted
 from tests.fake_plugins import RecordingTracker, Registers
 
 

@@ -7,11 +7,9 @@ import time
 import pytest
 
 from covplan.errors import CovplanError
-from covplan.training import budget as budget_module
-from covplan.training.budget import (
-    FINAL_VALIDATION_MARGIN, MIN_SCHEDULE_EPOCHS, NNUNET_EPOCHS, NNUNET_ITERATIONS_PER_EPOCH, BudgetClock, Schedule,
-    Throughput, fit_schedule, validation_iterations_for,
-)
+from covplan.training import budget_clock as budget_module
+from covplan.planning.schedule import (FINAL_VALIDATION_MARGIN, MIN_SCHEDULE_EPOCHS, NNUNET_EPOCHS, NNUNET_ITERATIONS_PER_EPOCH, Schedule, Throughput, fit_schedule, validation_iterations_for)
+from covplan.training.budget_clock import BudgetClock
 
 
 def throughput(step: float = 1.0, validation: float = 0.5, checkpoint: float = 0.0, final: float = 0.0,

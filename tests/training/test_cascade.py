@@ -22,7 +22,8 @@ from covplan.cli import cli
 from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, train_fold
 from covplan.training.data import AUGMENTATIONS
-from covplan.training.work_folder import CASCADE, NEXT_STAGE_FOLDER, load_training_inputs, with_cascade_stages
+from covplan.work_folder import CASCADE, NEXT_STAGE_FOLDER, with_cascade_stages
+from covplan.training.inputs import load_training_inputs
 
 ARCH = "plain_unet"
 LOWRES, CASCADE_MODEL, LOWRES_MODEL = "3d_lowres", f"{ARCH}__{CASCADE}", f"{ARCH}__3d_lowres"
@@ -103,10 +104,10 @@ def test_planning_the_cascade_keeps_both_stages_with_it(cascade_work: Path):
 
 
 def test_plan_and_train_trains_the_first_stage_on_every_fold_first(cascade_work: Path):
-    from covplan.training.plan_and_train import _stages
+    from covplan.workflows.plan_and_train import training_stages
 
-    assert _stages(cascade_work, ARCH, CASCADE, [1], 2) == [(LOWRES, [0, 1]), (CASCADE, [1])]
-    assert _stages(cascade_work, ARCH, "3d_fullres", [1], 2) == [("3d_fullres", [1])]
+    assert training_stages(cascade_work, ARCH, CASCADE, [1], 2) == [(LOWRES, [0, 1]), (CASCADE, [1])]
+    assert training_stages(cascade_work, ARCH, "3d_fullres", [1], 2) == [("3d_fullres", [1])]
 
 
 def test_preprocessing_the_cascade_preprocesses_both_stages(cascade_work: Path):

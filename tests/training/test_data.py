@@ -6,7 +6,7 @@ import pytest
 
 from covplan.errors import CovplanError
 from covplan.training.data import build_augmentation, build_batch_generators, deep_supervision_scales
-from covplan.training.work_folder import fold_case_identifiers, load_training_inputs
+from covplan.training.inputs import fold_case_identifiers, load_training_inputs
 
 
 def test_deep_supervision_scales_from_output_shapes():

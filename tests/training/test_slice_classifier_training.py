@@ -12,7 +12,7 @@ from covplan.errors import CovplanError
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.slice_classifier import (SLICE_CLASSIFIER_FILE, build_slice_classifier, load_slice_classifier,
                                                slice_classifier_recipe, train_slice_classifier)
-from covplan.training.work_folder import load_training_inputs
+from covplan.training.inputs import load_training_inputs
 from tests.slice_classifier_work import CLASSIFIER_ITERATIONS, LESION_FREE_CASES
 
 

@@ -18,7 +18,7 @@ from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, train_fold
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.trainer import Trainer
-from covplan.training.work_folder import load_training_inputs
+from covplan.training.inputs import load_training_inputs
 from tests.fake_plugins import FakeLoss, Registers
 from tests.nnunet_work import TINY_TRAINING, TRAINED_EPOCHS
 

@@ -6,11 +6,14 @@ configuration at a coarser spacing (:data:`SPACING_FACTORS`, planned by nnU-Net'
 rules the way it plans ``3d_lowres``: patch, batch and topology for that spacing),
 preprocesses both, times a few real training steps of each on the device training will
 use (:func:`covplan.training.probe.measure_throughput`), fits the schedule of each to the
-budget (:func:`covplan.training.budget.fit_schedule`) and keeps the one the rule in
+budget (:func:`covplan.planning.schedule.fit_schedule`) and keeps the one the rule in
 :func:`choose_configuration` prefers, under the main configuration's name: training,
 prediction and export then use it as they would nnU-Net's plan. What was measured and
 chosen goes to ``WORK/budget_<arch>.json`` and the plans' explanation
 (``covplan plan --explain``). Without ``--time-budget`` the plans stay nnU-Net's.
+
+This module holds the planning side: the candidates, the rule and the records. The
+measuring, which builds a trainer, is a workflow: :mod:`covplan.workflows.fit_budget`.
 
 The rule comes from experiments on the 50 real COVID-SemiSeg slices, reported in
 docs/planning.md ("Planning for a time budget").
@@ -28,9 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
 from covplan.json_files import read_json
+from covplan.planning.data_identifier import shared_data_identifier
+from covplan.planning.schedule import Schedule, Throughput
+from covplan.work_folder import CASCADE, DATA_FOLDER_PREFIX, budget_record_path, planned_plans
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +48,6 @@ MIN_CANDIDATE_IN_PLANE_VOXELS = 128
 # The rule: the full-resolution plan needs this many training steps in the budget to beat
 # its coarser candidate (docs/planning.md, "Planning for a time budget").
 MIN_FULL_RESOLUTION_STEPS = 300
-BUDGET_RECORD = "budget_{architecture}.json"
 
 
 def candidate_name(configuration: str, factor: float) -> str:
@@ -65,8 +69,6 @@ def plan_candidates(planner, plans: dict[str, Any], configuration: str) -> dict[
     """The budget candidates of ``configuration``: nnU-Net's planner run again at each
     coarser spacing (patch, batch, topology and the plugin's memory by its rules), with
     the median shape and dataset size scaled as nnU-Net scales them for 3d_lowres."""
-    from covplan.planning.plan import shared_data_identifier
-
     main = plans["configurations"][configuration]
     record = planner.records[configuration]
     candidates = {}
@@ -103,8 +105,8 @@ class CandidateFit:
 
     configuration: str
     plan: dict[str, Any]
-    throughput: Any  # covplan.training.budget.Throughput
-    schedule: Any  # covplan.training.budget.Schedule or None when not even one step fits
+    throughput: Throughput
+    schedule: Schedule | None  # None when not even one step fits
     setup_s: float
     problem: str | None = None  # why no schedule fits
 
@@ -137,84 +139,45 @@ def choose_configuration(main: CandidateFit, coarser: Sequence[CandidateFit]) ->
                   f"which reach a higher Dice in the experiments of docs/planning.md")
 
 
-def fit_plans_to_budget(work_dir: Path, architectures: Sequence[str], budget_s: float, device: str = "auto",
-                        num_workers: int | None = None, test_time_mirroring: bool = True) -> dict[str, Path]:
-    """For each architecture's plans in ``work_dir`` (planned with budget candidates and
-    preprocessed), measure every candidate, keep the chosen one under the main
-    configuration's name, drop the others and their data, and write the budget record.
-    Returns each architecture's record file."""
-    from covplan.planning.plan import plans_path
-
-    work_dir = Path(work_dir)
-    written = {}
-    for architecture in architectures:
-        plans = read_json(plans_path(work_dir, architecture), "plan again with `covplan plan --time-budget`")
-        planned = plans["covplan"].pop("budget_candidates", None)
-        if planned is None:
-            raise CovplanError(f"{plans_path(work_dir, architecture)} was not planned for a time budget; plan with "
-                               f"`covplan plan ... --time-budget MINUTES`")
-        main_name, candidates = planned["configuration"], planned["candidates"]
-        fits = {name: _measure(work_dir, architecture, name, budget_s, device, num_workers, test_time_mirroring)
-                for name in [main_name, *candidates]}
-        chosen, reason = choose_configuration(fits[main_name], [fits[name] for name in candidates])
-        logger.info("%s: %s", architecture, reason)
-        record = {"format_version": 1, "architecture": architecture, "budget_min": round(budget_s / 60, 3),
-                  "scope": "per fold", "device": fits[main_name].throughput.device, "configuration": main_name,
-                  "chosen": chosen.configuration, "reason": reason,
-                  "candidates": {name: fit.as_dict() for name, fit in fits.items()}}
-        plans["configurations"] = {name: plan for name, plan in plans["configurations"].items()
-                                   if not is_candidate(name)}
-        plans["configurations"][main_name] = chosen.plan
-        explanation = plans["covplan"]["explanation"]
-        explanation[main_name] = [*explanation.pop(chosen.configuration, explanation[main_name]),
-                                  *budget_explanation(record)]
-        for name in candidates:
-            explanation.pop(name, None)
-        plans["covplan"]["budget"] = {key: record[key] for key in ("budget_min", "device", "chosen", "reason")}
-        written[architecture] = work_dir / BUDGET_RECORD.format(architecture=architecture)
-        write_json_atomic(written[architecture], record)
-        write_json_atomic(plans_path(work_dir, architecture), plans)
-    remove_unused_data(work_dir)
-    return written
+def apply_budget_choice(plans: dict[str, Any], architecture: str, budget_s: float,
+                        fits: dict[str, CandidateFit]) -> dict[str, Any]:
+    """Choose among the measured ``fits`` of ``plans``'s budget candidates (the main
+    configuration's first), keep the chosen plan under the main configuration's name and
+    drop the candidates from ``plans`` (in place). Returns the budget record."""
+    planned = plans["covplan"].pop("budget_candidates")
+    main_name, candidates = planned["configuration"], planned["candidates"]
+    chosen, reason = choose_configuration(fits[main_name], [fits[name] for name in candidates])
+    logger.info("%s: %s", architecture, reason)
+    record = {"format_version": 1, "architecture": architecture, "budget_min": round(budget_s / 60, 3),
+              "scope": "per fold", "device": fits[main_name].throughput.device, "configuration": main_name,
+              "chosen": chosen.configuration, "reason": reason,
+              "candidates": {name: fit.as_dict() for name, fit in fits.items()}}
+    plans["configurations"] = {name: plan for name, plan in plans["configurations"].items()
+                               if not is_candidate(name)}
+    plans["configurations"][main_name] = chosen.plan
+    explanation = plans["covplan"]["explanation"]
+    explanation[main_name] = [*explanation.pop(chosen.configuration, explanation[main_name]),
+                              *budget_explanation(record)]
+    for name in candidates:
+        explanation.pop(name, None)
+    plans["covplan"]["budget"] = {key: record[key] for key in ("budget_min", "device", "chosen", "reason")}
+    return record
 
 
-def _measure(work_dir: Path, architecture: str, configuration: str, budget_s: float, device: str,
-             num_workers: int | None, test_time_mirroring: bool) -> CandidateFit:
-    """A trainer of the candidate on fold 0 (or every case without folds), measured."""
-    import time
-
-    from covplan.training.budget import fit_schedule
-    from covplan.training.distributed import leave_process_group
-    from covplan.training.probe import measure_throughput
-    from covplan.training.trainer import Trainer, TrainingSettings
-    from covplan.training.work_folder import load_training_inputs
-
-    started = time.monotonic()
-    inputs = load_training_inputs(work_dir, architecture, configuration)
-    fold = 0 if (work_dir / "splits_final.json").is_file() else "all"
-    settings = TrainingSettings(device=device, num_workers=num_workers, test_time_mirroring=test_time_mirroring)
-    trainer = Trainer(inputs, fold, settings)
-    try:
-        throughput = measure_throughput(trainer)
-    finally:
-        trainer.shutdown_loaders()
-        leave_process_group()
-    setup_s = time.monotonic() - started
-    schedule, problem = None, None
-    try:
-        schedule = fit_schedule(throughput, budget_s, setup_s)
-    except CovplanError as error:
-        problem = f"{architecture} {configuration}: {error}"
-    logger.info("%s %s: %.3g s a step, %s", architecture, configuration, throughput.seconds_per_step,
-                f"{schedule.steps} steps fit" if schedule is not None else "not one step fits")
-    return CandidateFit(configuration, inputs.plans["configurations"][configuration], throughput, schedule, setup_s,
-                        problem)
+def budget_candidates(plans: dict[str, Any], plans_file: Path) -> list[str]:
+    """The configurations to measure in ``plans`` (read from ``plans_file``): the main one
+    first, then its coarser candidates; refused when it was not planned for a budget."""
+    planned = plans["covplan"].get("budget_candidates")
+    if planned is None:
+        raise CovplanError(f"{plans_file} was not planned for a time budget; plan with "
+                           f"`covplan plan ... --time-budget MINUTES`")
+    return [planned["configuration"], *planned["candidates"]]
 
 
 def budget_summary(work_dir: Path, architecture: str) -> str | None:
     """One line on what the budget chose for ``architecture`` in ``work_dir`` (None
     without a budget record)."""
-    path = Path(work_dir) / BUDGET_RECORD.format(architecture=architecture)
+    path = budget_record_path(work_dir, architecture)
     if not path.is_file():
         return None
     record = read_json(path, "plan again with `covplan plan --time-budget`")
@@ -241,10 +204,10 @@ def remove_unused_data(work_dir: Path) -> None:
     """Delete the preprocessed data folders no plans file in ``work_dir`` names any more
     (those of candidates not chosen): covplan wrote them, and they can be rebuilt."""
     used = set()
-    for plans_file in work_dir.glob("plans_*.json"):
+    for plans_file in planned_plans(work_dir).values():
         for plan in read_json(plans_file, "plan again")["configurations"].values():
             used.add(plan.get("data_identifier"))
-    for folder in work_dir.glob("covplan_*"):
+    for folder in work_dir.glob(f"{DATA_FOLDER_PREFIX}*"):
         if folder.is_dir() and folder.name not in used:
             shutil.rmtree(folder)
 
@@ -255,26 +218,7 @@ def _shape(values: Sequence[float]) -> str:
 
 def refuse_cascade_budget(configurations: Sequence[str] | None) -> None:
     """A time budget fits one configuration's plans, but the cascade's two stages share theirs."""
-    from covplan.training.work_folder import CASCADE
-
     if configurations and CASCADE in configurations:
         raise CovplanError("--time-budget fits the plans of one configuration, but the cascade's two stages share "
                            "theirs; plan and train the cascade without --time-budget, or give each fold one with "
                            "`covplan train --time-budget`")
-
-
-def plan_for_budget(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], budget_s: float,
-                    configurations: Sequence[str] | None = None, device: str = "auto", num_workers: int | None = None,
-                    test_time_mirroring: bool = True, num_processes: int = 2, **planning: Any) -> dict[str, Path]:
-    """Plan ``dataset_dir`` with budget candidates, preprocess them and keep what fits
-    ``budget_s`` seconds per fold (:func:`fit_plans_to_budget`); ``planning`` goes to
-    :func:`covplan.planning.plan_dataset`. Returns each architecture's plans file."""
-    from covplan.planning.plan import plan_dataset
-    from covplan.preprocessing import preprocess
-
-    refuse_cascade_budget(configurations)
-    written = plan_dataset(dataset_dir, work_dir, architectures, configurations=configurations,
-                           num_processes=num_processes, budget_candidates=True, **planning)
-    preprocess(work_dir, architectures, None, num_processes)
-    fit_plans_to_budget(work_dir, architectures, budget_s, device, num_workers, test_time_mirroring)
-    return written

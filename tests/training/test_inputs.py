@@ -8,7 +8,8 @@ import shutil
 import pytest
 
 from covplan.errors import CovplanError
-from covplan.training.work_folder import fold_case_identifiers, load_training_inputs, parse_fold
+from covplan.training.inputs import fold_case_identifiers, load_training_inputs
+from covplan.work_folder import parse_fold
 
 
 def test_reads_plans_configuration_and_folds(sphere_work):

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from covplan.cli import cli
 from covplan.training.checkpoints import load_checkpoint
-from covplan.training.interruption import HANDLED_SIGNALS, Interrupted, interrupted_by_signals
+from covplan.interruption import HANDLED_SIGNALS, Interrupted, interrupted_by_signals
 from tests.processes import TINY_EPOCHS_ON_WORKERS, children_of, needs_proc, start_training
 
 

@@ -6,18 +6,21 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from covplan.errors import CovplanError
 from covplan.json_files import read_json, read_json_if_present
+from covplan.launch import Call, Launcher, run_jobs
+from covplan.planning import plan_dataset
+from covplan.planning.budget_candidates import refuse_cascade_budget
+from covplan.planning.plan import planned_num_folds
+from covplan.preprocessing import preprocess
 from covplan.tracking import RunDescription, Tracking, open_tracking
 from covplan.tracking.base import flatten_params
-from covplan.training.evaluation import cross_validation_summary
-from covplan.training.trainer import TrainingSettings, fold_finished, train_fold
-from covplan.training.work_folder import Fold, load_training_inputs
-
-if TYPE_CHECKING:
-    from covplan.launch import Launcher
+from covplan.training import TrainingSettings, cross_validation_summary, load_training_inputs, train_fold
+from covplan.training.trainer import fold_finished
+from covplan.work_folder import CV_SUMMARY_JSON, Fold, budget_record_path, fold_folder, plans_path, splits_path
+from covplan.workflows.fit_budget import plan_for_budget
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
     before any work.
 
     With ``settings.time_budget_s`` the plans are fitted to the budget
-    (:func:`covplan.planning.budget.plan_for_budget`); ``budget_scope`` says whether the
+    (:func:`covplan.workflows.fit_budget.plan_for_budget`); ``budget_scope`` says whether the
     budget is each fold's (``fold``) or the whole run's (``total``: split evenly over
     every fold of every architecture).
 
@@ -64,11 +67,6 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
                     configuration: str | None, settings: TrainingSettings, resume: bool, gpu_memory_gb: float | None,
                     preset: str | None, num_processes: int, budget_scope: str, num_folds: int | None,
                     tracking: Tracking, launcher: Launcher | None) -> dict[str, dict[str, Any]]:
-    from covplan.planning import plan_dataset
-    from covplan.planning.budget import BUDGET_RECORD, plan_for_budget, refuse_cascade_budget
-    from covplan.planning.plan import planned_num_folds
-    from covplan.preprocessing import preprocess
-
     configurations = [configuration] if configuration else None
     planning = dict(configurations=configurations, gpu_memory_gb=gpu_memory_gb, preset=preset,
                     num_processes=num_processes, num_folds=num_folds, loss=settings.loss)
@@ -89,14 +87,14 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
                         num_workers=settings.num_workers, test_time_mirroring=settings.test_time_mirroring,
                         **planning)
         # What the probe measured for each candidate configuration, and which was chosen.
-        tracking.log_artifacts(Path(work_dir) / BUDGET_RECORD.format(architecture=name) for name in architectures)
+        tracking.log_artifacts(budget_record_path(work_dir, name) for name in architectures)
     else:
         plan_dataset(dataset_dir, work_dir, architectures, **planning)
         preprocess(work_dir, architectures, configurations, num_processes)
     if folds is None:
-        folds = list(range(len(read_json(Path(work_dir) / "splits_final.json", "plan the dataset again"))))
+        folds = list(range(len(read_json(splits_path(work_dir), "plan the dataset again"))))
     work = Path(work_dir)
-    stages = {architecture: _stages(work, architecture, configuration, folds, split_size)
+    stages = {architecture: training_stages(work, architecture, configuration, folds, split_size)
               for architecture in architectures}
     # A cascade's second stage needs every fold of its first: the stages run in rounds, the
     # folds of one round side by side when a launcher runs them as jobs.
@@ -120,7 +118,7 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
                 summaries[model_folder.name] = summary = cross_validation_summary(model_folder)
                 tracking.log_metrics({f"{model_folder.name}/cv_dice_{name}": value
                                       for name, value in summary["mean"].items() if value is not None})
-                tracking.log_artifacts([model_folder / "cv_summary.json"], folder=model_folder.name)
+                tracking.log_artifacts([model_folder / CV_SUMMARY_JSON], folder=model_folder.name)
     return summaries
 
 
@@ -128,13 +126,11 @@ def _train_as_jobs(work_dir: Path, trainings: Sequence[tuple[str, str, Sequence[
                    resume: bool, launcher: Launcher) -> None:
     """Every fold of every (architecture, configuration, folds) as its own job (with
     ``resume``, every fold not finished yet)."""
-    from covplan.launch import Call, run_jobs
-
     calls = []
     for architecture, configuration, folds in trainings:
         model_folder = load_training_inputs(work_dir, architecture, configuration).model_folder
         for fold in folds:
-            if resume and fold_finished(model_folder / f"fold_{fold}"):
+            if resume and fold_finished(fold_folder(model_folder, fold)):
                 logger.info("%s fold %s is finished: not submitted again", model_folder.name, fold)
                 continue
             calls.append(Call(f"{model_folder.name} fold {fold}", train_fold,
@@ -142,7 +138,7 @@ def _train_as_jobs(work_dir: Path, trainings: Sequence[tuple[str, str, Sequence[
     run_jobs(calls, launcher, settings.device)
 
 
-def _stages(work_dir: Path, architecture: str, configuration: str | None, folds: Sequence[Fold],
+def training_stages(work_dir: Path, architecture: str, configuration: str | None, folds: Sequence[Fold],
             split_size: int) -> list[tuple[str, Sequence[Fold]]]:
     """The configurations to train, in order, with their folds: for a cascade its first
     stage on every fold of the split (each case's first-stage prediction, the second
@@ -157,7 +153,5 @@ def _stages(work_dir: Path, architecture: str, configuration: str | None, folds:
 def _fitted_to_budget(work_dir: Path, architectures: Sequence[str]) -> bool:
     """Every architecture has plans fitted to a budget: a resumed run keeps them (measuring
     again could choose otherwise, and the checkpoints belong to these plans)."""
-    from covplan.planning.plan import plans_path
-
     files = [plans_path(work_dir, architecture) for architecture in architectures]
     return all("budget" in (read_json_if_present(file, "plan again") or {"covplan": {}})["covplan"] for file in files)

@@ -1,11 +1,5 @@
-"""What training reads from a WORK folder that ``covplan plan --preprocess`` wrote, and where
-it writes the trained models.
-
-The layout mirrors an nnU-Net preprocessed dataset folder: ``dataset.json``,
-``dataset_fingerprint.json``, ``plans_<arch>.json``, ``splits_final.json``,
-``gt_segmentations/`` and one folder of preprocessed cases per ``data_identifier``. Models
-go to ``WORK/<arch>__<configuration>/fold_F/``.
-"""
+"""What training reads from a WORK folder that ``covplan plan --preprocess`` wrote (its
+layout: :mod:`covplan.work_folder`), checked before a fold starts."""
 
 from __future__ import annotations
 
@@ -13,32 +7,15 @@ import copy
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
+from covplan.architectures.base import get_architecture
 from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
 from covplan.json_files import read_json, read_json_if_present
-
-Fold = Union[int, str]  # an index into splits_final.json, or "all"
-CASCADE = "3d_cascade_fullres"
-# The configurations covplan plans: nnU-Net's.
-CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres", CASCADE)
-MAIN_CONFIGURATIONS = ("3d_fullres", "2d")  # the default configuration: the first one planned
-# What the cascade's second stage needs planned and preprocessed beside it: its first stage,
-# and 3d_fullres, whose plan and data it inherits (nnU-Net's planner links them so).
-CASCADE_NEEDS = ("3d_lowres", "3d_fullres")
-# Where a first stage writes its validation predictions for the next stage, in its model
-# folder (nnU-Net's name).
-NEXT_STAGE_FOLDER = "predicted_next_stage"
-
-
-def with_cascade_stages(configurations: Sequence[str]) -> list[str]:
-    """``configurations`` and, when the cascade is among them, the ones it needs."""
-    configurations = list(configurations)
-    if CASCADE not in configurations:
-        return configurations
-    return configurations + [name for name in CASCADE_NEEDS if name not in configurations]
-
+from covplan.work_folder import (CASE_FILES, COVPLAN_DATASET_JSON, DATASET_JSON, FINGERPRINT_JSON,
+                                 MAIN_CONFIGURATIONS, MODEL_PLANS_JSON, Fold, fold_folder, gt_folder, model_folder,
+                                 next_stage_predictions, plans_path, splits_path)
 
 @dataclass(frozen=True)
 class TrainingInputs:
@@ -99,8 +76,7 @@ class TrainingInputs:
         first stage's training wrote them (as nnU-Net's ``folder_with_segs_from_previous_stage``)."""
         if self.previous_stage is None:
             return None
-        return (self.work / f"{self.architecture}__{self.previous_stage}" / NEXT_STAGE_FOLDER
-                / self.configuration)
+        return next_stage_predictions(self.work, self.architecture, self.previous_stage, self.configuration)
 
     @property
     def preprocessed_folder(self) -> Path:
@@ -108,10 +84,10 @@ class TrainingInputs:
 
     @property
     def model_folder(self) -> Path:
-        return self.work / f"{self.architecture}__{self.configuration}"
+        return model_folder(self.work, self.architecture, self.configuration)
 
     def fold_folder(self, fold: Fold) -> Path:
-        return self.model_folder / f"fold_{fold}"
+        return fold_folder(self.model_folder, fold)
 
 
 def load_training_inputs(work: Path, architecture: str, configuration: str | None = None) -> TrainingInputs:
@@ -119,15 +95,15 @@ def load_training_inputs(work: Path, architecture: str, configuration: str | Non
     WORK folder raises a :class:`CovplanError` that says which command makes it."""
     work = Path(work)
     fix = f"run `covplan plan DATASET_DIR -o {work} --arch {architecture} --preprocess` first"
-    plans = read_json(work / f"plans_{architecture}.json", fix)
+    plans = read_json(plans_path(work, architecture), fix)
     planned = list(plans.get("configurations", {}))
     if configuration is None:
         configuration = next((name for name in MAIN_CONFIGURATIONS if name in planned), planned[0] if planned else None)
     if configuration not in planned:
-        raise CovplanError(f"configuration '{configuration}' is not in {work / f'plans_{architecture}.json'}; "
+        raise CovplanError(f"configuration '{configuration}' is not in {plans_path(work, architecture)}; "
                            f"planned: {', '.join(planned) or 'none'}")
     inputs = TrainingInputs(work, architecture, configuration, plans,
-                            read_json(work / "dataset.json", fix), read_json(work / "dataset_fingerprint.json", fix))
+                            read_json(work / DATASET_JSON, fix), read_json(work / FINGERPRINT_JSON, fix))
     folder = inputs.preprocessed_folder
     if not folder.is_dir() or not any(folder.iterdir()):
         raise CovplanError(f"no preprocessed cases in {folder}; run `covplan preprocess {work}` "
@@ -144,8 +120,6 @@ def with_plan_overrides(inputs: TrainingInputs, batch_size: int | None,
     differs from the WORK folder's plans only here)."""
     if batch_size is None and not architecture_params:
         return inputs
-    from covplan.architectures.base import get_architecture
-
     plans = copy.deepcopy(inputs.plans)
     plan = plans["configurations"][inputs.configuration]
     if batch_size is not None:
@@ -157,16 +131,6 @@ def with_plan_overrides(inputs: TrainingInputs, batch_size: int | None,
     return replace(inputs, plans=plans)
 
 
-def parse_fold(text: str) -> Fold:
-    """``"all"`` or a fold index, as given on the command line."""
-    if text == "all":
-        return "all"
-    try:
-        return int(text)
-    except ValueError:
-        raise CovplanError(f"fold must be a number or 'all', not '{text}'") from None
-
-
 def fold_case_identifiers(inputs: TrainingInputs, fold: Fold) -> tuple[list[str], list[str]]:
     """Training and validation case identifiers of ``fold`` from ``splits_final.json``.
     Fold ``all`` trains on every case and validates on them too, as in nnU-Net."""
@@ -176,17 +140,12 @@ def fold_case_identifiers(inputs: TrainingInputs, fold: Fold) -> tuple[list[str]
         identifiers = sorted(infer_dataset_class(str(inputs.preprocessed_folder)).get_identifiers(
             str(inputs.preprocessed_folder)))
         return identifiers, identifiers
-    splits_file = inputs.work / "splits_final.json"
+    splits_file = splits_path(inputs.work)
     splits = read_json(splits_file, f"run `covplan plan ... -o {inputs.work}` to write the folds")
     if not isinstance(fold, int) or not 0 <= fold < len(splits):
         raise CovplanError(f"fold {fold} is out of range: {splits_file} has folds 0 to {len(splits) - 1}; "
                            f"choose --folds among them, or all")
     return list(splits[fold]["train"]), list(splits[fold]["val"])
-
-
-# The files nnU-Net's preprocessor writes per case, by the data file's ending
-# (nnunetv2's nnUNetDatasetBlosc2 and nnUNetDatasetNumpy).
-CASE_FILES = {"b2nd": ("{}.b2nd", "{}_seg.b2nd", "{}.pkl"), "npz": ("{}.npz", "{}.pkl")}
 
 
 def check_case_files(inputs: TrainingInputs, train_ids: list[str], val_ids: list[str], references: bool) -> None:
@@ -199,7 +158,7 @@ def check_case_files(inputs: TrainingInputs, train_ids: list[str], val_ids: list
               for pattern in CASE_FILES[ending]]
     if references:
         file_ending = inputs.dataset_json.get("file_ending", ".nii.gz")
-        wanted += [inputs.work / "gt_segmentations" / f"{case}{file_ending}" for case in sorted(val_ids)]
+        wanted += [gt_folder(inputs.work) / f"{case}{file_ending}" for case in sorted(val_ids)]
     missing = [path for path in wanted if not path.is_file()]
     if missing:
         shown = ", ".join(str(path.relative_to(inputs.work)) for path in missing[:4])
@@ -221,7 +180,7 @@ def _check_previous_stage(inputs: TrainingInputs, case_ids: list[str]) -> None:
                if path.suffix in (".b2nd", ".npz")} if folder.is_dir() else set()
     missing = [case for case in case_ids if case not in present]
     if missing:
-        splits = read_json(inputs.work / "splits_final.json", f"plan {inputs.work} again")
+        splits = read_json(splits_path(inputs.work), f"plan {inputs.work} again")
         folds = " ".join(map(str, range(len(splits))))
         raise CovplanError(f"{folder}: the first stage's predictions of {len(missing)} case(s) are missing "
                            f"({', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}); train every fold of "
@@ -233,10 +192,10 @@ def write_model_description(inputs: TrainingInputs) -> None:
     """Plans (under nnU-Net's name ``plans.json``), dataset.json, fingerprint and, when
     the WORK folder has it, covplan_dataset.json (the intensity domain predict checks)
     beside the folds: the model folder alone is enough to predict."""
-    descriptions = [("plans.json", inputs.plans), ("dataset.json", inputs.dataset_json),
-                    ("dataset_fingerprint.json", inputs.fingerprint)]
-    covplan_dataset = read_json_if_present(inputs.work / "covplan_dataset.json", "plan the dataset again")
+    descriptions = [(MODEL_PLANS_JSON, inputs.plans), (DATASET_JSON, inputs.dataset_json),
+                    (FINGERPRINT_JSON, inputs.fingerprint)]
+    covplan_dataset = read_json_if_present(inputs.work / COVPLAN_DATASET_JSON, "plan the dataset again")
     if covplan_dataset is not None:
-        descriptions.append(("covplan_dataset.json", covplan_dataset))
+        descriptions.append((COVPLAN_DATASET_JSON, covplan_dataset))
     for name, content in descriptions:
         write_json_atomic(inputs.model_folder / name, content)

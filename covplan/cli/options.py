@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from covplan.errors import CovplanError
-from covplan.launch import Launcher
+from covplan.launch import LAUNCHERS, Launcher
 from covplan.tracking.session import TRACKERS_ENV
 from covplan.training.work_folder import CONFIGURATIONS, Fold, parse_fold
 
@@ -151,7 +151,7 @@ TRACKING_OPTIONS: list[OptionSpec] = [
 
 # The options that run work as jobs: plan-and-train and tune.
 LAUNCHER_OPTIONS: list[OptionSpec] = [
-    (("--launcher",), dict(type=click.Choice(["local", "slurm"]), default=None,
+    (("--launcher",), dict(type=click.Choice(LAUNCHERS), default=None,
                            help="Run each fold (tune: each trial) as its own job with submitit (pip install "
                                 "'covplan[slurm]'): local on this machine, slurm on a cluster [default: one "
                                 "after the other in this process].")),

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from covplan.architectures.base import ArchitecturePlugin
-from covplan.architectures.memory import on_meta_device
 from covplan.architectures.plain_unet import CLASS_KWARGS, PLAIN_CONV_UNET
 
 # nnU-Net's feature caps when an architecture sets none (ExperimentPlanner.UNet_max_features_2d/3d).
@@ -65,13 +63,3 @@ def describe_plan(plan: dict[str, Any]) -> str:
     features = topology["features_per_stage"]
     return (f"patch {'x'.join(map(str, plan['patch_size']))}, {topology['n_stages']} stages, "
             f"features {features[0]}-{features[-1]}")
-
-
-def parameter_count(plugin: ArchitecturePlugin, plan: dict[str, Any], num_input_channels: int = 1,
-                    num_classes: int = 3) -> int:
-    """Trainable parameters of ``plugin``'s network for ``plan``. The network is built
-    on the meta device: nothing is allocated or initialised, so even a large 3D network
-    is counted in a moment."""
-    with on_meta_device():
-        network = plugin.build_network(plan, num_input_channels, num_classes)
-    return sum(p.numel() for p in network.parameters() if p.requires_grad)

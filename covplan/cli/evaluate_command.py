@@ -41,7 +41,8 @@ PRINTED_COLUMNS = (("Dice", "Dice"), ("IoU", "IoU"), ("Sens", "Sensitivity"), ("
                    ("Prec", "Precision"), ("HD95", "HD95"), ("NSD", "NSD"), ("LesF1", "LesionF1"))
 
 
-def _print_means(summary: dict[str, Any]) -> None:
+def echo_means(summary: dict[str, Any]) -> None:
+    """The table of mean metrics per class and over the foreground of an evaluation summary."""
     columns = [(heading, key) for heading, key in PRINTED_COLUMNS if key in summary["foreground_mean"]]
     rows = [(summary["names"].get(label_or_region_to_key(key), str(key)), means) for key, means in summary["mean"].items()]
     rows.append(("foreground mean", summary["foreground_mean"]))
@@ -108,4 +109,4 @@ def evaluate_command(gt_dir: Path, pred_dir: Path, output_file: Path | None, lab
                               num_processes=num_processes, allow_missing_predictions=allow_missing,
                               options=MetricOptions(boundary=boundary, surface_tolerance_mm=surface_tolerance,
                                                     lesions=lesions, min_lesion_overlap=lesion_overlap))
-    _print_means(summary)
+    echo_means(summary)

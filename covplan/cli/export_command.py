@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from covplan.cli.options import FoldsCommand, folds_option
+from covplan.cli.options import FoldsCommand, checkpoint_option, folds_option
 from covplan.export import export_archive
 from covplan.inference.predict import available_cores
 from covplan.work_folder import Fold
@@ -17,8 +17,7 @@ from covplan.work_folder import Fold
 @click.option("-o", "--output", "target", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The archive to write, NAME.zip.")
 @folds_option("Folds to ship: -f 0 1, -f 0,1 or all [default: every trained fold].")
-@click.option("--checkpoint", type=click.Choice(["final", "best"]), default="final", show_default=True,
-              help="Which checkpoint of each fold.")
+@checkpoint_option("Which checkpoint of each fold.")
 @click.option("--onnx", is_flag=True,
               help="Also export each fold's network as ONNX, checked against torch on a random patch, for "
                    "`covplan predict --backend onnxruntime`.")

@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from covplan.cli.options import architecture_option, num_processes_option
-from covplan.cli.train_command import tracking_options
+from covplan.cli.options import architecture_option, num_processes_option, tracking_options
 from covplan.evaluation import DEFAULT_PROCESSES
 from covplan.evaluation.find_best import find_best
 from covplan.tracking import open_tracking

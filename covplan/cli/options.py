@@ -1,8 +1,10 @@
 """The options several commands share, declared once so that a name means one thing
 everywhere: ``-f/--folds`` selects folds (numbers or ``all``), ``--num-folds`` is how many
 folds to plan, ``-a/--arch`` an architecture plugin, ``-c/--configuration`` a plans
-configuration, ``-j/--num-processes`` worker processes. tests/cli/test_options.py checks that
-every command agrees."""
+configuration, ``-j/--num-processes`` worker processes, ``--device`` where torch runs,
+``--checkpoint`` which checkpoint of a fold, ``--seed`` a training seed, and the launcher and
+tracker option sets. tests/cli/test_options.py checks that every command agrees. The option
+sets of the commands that plan and train are in planning_options.py and training_options.py."""
 
 from __future__ import annotations
 
@@ -14,12 +16,18 @@ from typing import Any
 import click
 
 from covplan.errors import CovplanError
+from covplan.launch import LAUNCHERS, Launcher
+from covplan.tracking.session import TRACKERS_ENV
 from covplan.work_folder import CONFIGURATIONS, Fold, parse_fold
 
 FOLD_TEXT = re.compile(r"^(\d+|all)(,(\d+|all))*$")
 FOLDS_OPTIONS = ("-f", "--folds")
 
+DEVICES = ("auto", "cpu", "cuda")
+
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+# An option as (declarations, keyword arguments): the form of the option lists several commands share.
+OptionSpec = tuple[tuple[str, ...], dict[str, Any]]
 
 
 def spread_folds(args: list[str]) -> list[str]:
@@ -81,6 +89,37 @@ def configuration_option(help: str, multiple: bool = False, **keywords: Any) -> 
                         multiple=multiple, type=click.Choice(CONFIGURATIONS), help=help, **keywords)
 
 
+def option_from(spec: OptionSpec) -> Decorator:
+    """The click option ``spec`` declares."""
+    declarations, keywords = spec
+    return click.option(*declarations, **keywords)
+
+
+def device_spec(help: str) -> OptionSpec:
+    """``--device``: where torch runs, ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``."""
+    return ("--device",), dict(type=click.Choice(DEVICES), default="auto", show_default=True, help=help)
+
+
+def device_option(help: str) -> Decorator:
+    """:func:`device_spec` as a decorator."""
+    return option_from(device_spec(help))
+
+
+# ``--seed`` of the commands that train (the plan's fold split has its own seed).
+SEED_OPTION: OptionSpec = (("--seed",), dict(type=int, default=12345, show_default=True, help="Random seed."))
+
+
+def seed_option() -> Decorator:
+    """:data:`SEED_OPTION` as a decorator."""
+    return option_from(SEED_OPTION)
+
+
+def checkpoint_option(help: str) -> Decorator:
+    """``--checkpoint``: which checkpoint of each fold, ``final`` or ``best``."""
+    return click.option("--checkpoint", type=click.Choice(["final", "best"]), default="final", show_default=True,
+                        help=help)
+
+
 def _num_processes(help: str, default: int, name: str) -> tuple[list[str], dict[str, Any]]:
     return ["-j", "--num-processes", name], dict(type=click.IntRange(min=1), default=default, show_default=True,
                                                  help=help)
@@ -98,9 +137,21 @@ def num_processes_param(help: str, default: int = 2, name: str = "num_processes"
     return click.Option(declarations, **attributes)
 
 
-# (option declarations, keyword arguments) of the options that run work as jobs: plan-and-train and tune.
-LAUNCHER_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (("--launcher",), dict(type=click.Choice(["local", "slurm"]), default=None,
+# The options that select experiment trackers: train, plan-and-train and find-best.
+TRACKING_OPTIONS: list[OptionSpec] = [
+    (("--tracker", "trackers"), dict(multiple=True, metavar="NAME", envvar=TRACKERS_ENV, show_envvar=True,
+                                     help="Also report parameters, metrics and files to this experiment tracker "
+                                          "(tensorboard, mlflow or a plugin's; see `covplan plugins`); repeat for "
+                                          "several. The environment variable takes names separated by spaces.")),
+    (("--tracking-uri",), dict(default=None, metavar="URI",
+                               help="Tracking store or server of trackers that have one, e.g. "
+                                    "http://localhost:5000 for MLflow [default: mlflow's sqlite store "
+                                    "WORK/mlflow.db].")),
+]
+
+# The options that run work as jobs: plan-and-train and tune.
+LAUNCHER_OPTIONS: list[OptionSpec] = [
+    (("--launcher",), dict(type=click.Choice(LAUNCHERS), default=None,
                            help="Run each fold (tune: each trial) as its own job with submitit (pip install "
                                 "'covplan[slurm]'): local on this machine, slurm on a cluster [default: one "
                                 "after the other in this process].")),
@@ -119,12 +170,16 @@ LAUNCHER_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
 ]
 
 
-def with_options(command: Callable[..., Any], options: list[tuple[tuple[str, ...], dict[str, Any]]]
-                 ) -> Callable[..., Any]:
+def with_options(command: Callable[..., Any], options: list[OptionSpec]) -> Callable[..., Any]:
     """``command`` with the click options ``options`` lists, in that order."""
-    for declarations, keywords in reversed(options):
-        command = click.option(*declarations, **keywords)(command)
+    for spec in reversed(options):
+        command = option_from(spec)(command)
     return command
+
+
+def tracking_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the tracker options of :data:`TRACKING_OPTIONS` to a click command."""
+    return with_options(command, TRACKING_OPTIONS)
 
 
 def launcher_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -133,11 +188,10 @@ def launcher_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def launcher_from_options(folder: Path, launcher: str | None, jobs_at_once: int, gpus_per_job: int | None,
-                          cpus_per_job: int | None, job_minutes: int, partition: str | None, dry_run: bool):
+                          cpus_per_job: int | None, job_minutes: int, partition: str | None,
+                          dry_run: bool) -> Launcher | None:
     """The :class:`covplan.launch.Launcher` the launcher options describe (None without
     --launcher), its job logs in ``folder``."""
-    from covplan.launch import Launcher
-
     if dry_run and launcher != "slurm":
         raise click.BadParameter("--dry-run shows the sbatch script of --launcher slurm", param_hint="--dry-run")
     if launcher is None:

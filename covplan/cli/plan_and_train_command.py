@@ -10,10 +10,9 @@ import click
 from covplan.cli.options import (
     FoldsCommand, folds_option, launcher_from_options, launcher_options, num_folds_option, num_processes_option,
 )
-from covplan.cli.plan_command import planning_options
-from covplan.cli.train_command import (
-    exit_when_interrupted, settings_file_configuration, settings_from_options, training_options,
-)
+from covplan.cli.planning_options import planning_options
+from covplan.cli.resume_hint import exit_when_interrupted
+from covplan.cli.training_options import settings_file_configuration, settings_from_options, training_options
 from covplan.launch.jobs import DRY_RUN_SCRIPT
 from covplan.planning.budget_candidates import budget_summary
 from covplan.training import format_cross_validation_table

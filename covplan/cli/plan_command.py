@@ -6,21 +6,13 @@ from pathlib import Path
 
 import click
 
-from covplan.cli.options import (architecture_option, configuration_option, num_folds_option,
-                                 num_processes_option)
+from covplan.cli.options import device_option, num_folds_option
+from covplan.cli.planning_options import configuration_options, planning_options
 from covplan.json_files import read_json
 from covplan.planning.budget_candidates import budget_summary
-from covplan.planning.plan import DEFAULT_GPU_MEMORY_GB
 from covplan.planning.splits import DEFAULT_SPLIT_SEED
 from covplan.work_folder import splits_path
 from covplan.workflows.plan import plan_and_preprocess
-
-
-def configuration_options(command):
-    """The -c/--configuration and -j/--num-processes options plan and preprocess share."""
-    command = num_processes_option("Worker processes for fingerprinting and preprocessing.")(command)
-    return configuration_option("Only these configurations (repeat the option; default: all the data allows).",
-                                multiple=True)(command)
 
 
 def echo_plans(plans_file: Path, explain: bool) -> None:
@@ -40,24 +32,6 @@ def echo_plans(plans_file: Path, explain: bool) -> None:
                 click.echo(f"    - {line}")
 
 
-def planning_options(command):
-    """DATASET_DIR, -o/--output, -a/--arch, --gpu-memory and --preset: what plan and
-    plan-and-train share."""
-    for option in reversed([
-        click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)),
-        click.option("-o", "--output", "work_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-                     help="WORK folder for fingerprint, plans, splits (and preprocessed data)."),
-        architecture_option("Architecture plugin to plan for (repeat for several; see `covplan plugins`).",
-                            multiple=True, default=("plain_unet",), show_default=True),
-        click.option("--gpu-memory", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_GPU_MEMORY_GB,
-                     show_default=True, help="GPU memory target in GB that sizes patch and batch (nnU-Net's "
-                                             "default: 8)."),
-        click.option("--preset", help="Published configuration to use instead of the planned one, e.g. method-a."),
-    ]):
-        command = option(command)
-    return command
-
-
 @click.command(name="plan")
 @planning_options
 @configuration_options
@@ -68,8 +42,7 @@ def planning_options(command):
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Minutes of training per fold: measure a few training steps of the planned configuration and "
                    "of a coarser one and keep what reaches the higher Dice in that time (implies --preprocess).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="With --time-budget: where the steps are measured (where training will run).")
+@device_option("With --time-budget: where the steps are measured (where training will run).")
 def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], configurations: tuple[str, ...],
                  num_processes: int, gpu_memory: float, preset: str | None, num_folds: int | None, seed: int,
                  explain: bool,

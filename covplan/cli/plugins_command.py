@@ -8,40 +8,17 @@ from typing import Any
 import click
 
 from covplan.architectures.base import architectures
+from covplan.architectures.network_sizes import COUNTED_CLASSES, COUNTED_INPUT_CHANNELS, network_sizes
 from covplan.conversion.base import converters
 from covplan.losses.base import losses
 from covplan.planning.presets import PRESETS
 from covplan.tracking.base import trackers
-from covplan.architectures.base import ArchitecturePlugin
-from covplan.architectures.example_plans import describe_plan, parameter_count, reference_plan
 from covplan.plugins import broken_plugins
-
-# What --verbose builds each architecture for.
-COUNTED_INPUT_CHANNELS = 1
-COUNTED_CLASSES = 3
-
-
-def network_sizes(plugin: ArchitecturePlugin) -> list[dict[str, Any]]:
-    """Parameter count of ``plugin``'s network for the reference plan of each
-    dimensionality it supports (see :func:`reference_plan`), with that plan described.
-    A plugin that fails to build is reported with its error, not raised: one broken
-    network must not hide the others."""
-    sizes = []
-    for dims in plugin.dims:
-        plan = reference_plan(dims, plugin.base_num_features, plugin.max_num_features)
-        size: dict[str, Any] = {"dims": dims, "plan": describe_plan(plan)}
-        try:
-            size["parameters"] = parameter_count(plugin, plan, COUNTED_INPUT_CHANNELS, COUNTED_CLASSES)
-        except Exception as error:  # a third party's network bug must not stop the listing
-            size["error"] = f"{type(error).__name__}: {error}"
-        sizes.append(size)
-    return sizes
-
 
 def plugin_listing(with_network_sizes: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Every registered architecture, loss, converter, tracker and planning preset, and every broken plugin, as
     JSON-ready dictionaries; with ``with_network_sizes`` each architecture also gets
-    ``network_sizes`` (see :func:`network_sizes`)."""
+    ``network_sizes`` (see :func:`covplan.architectures.network_sizes.network_sizes`)."""
     rows: list[dict[str, Any]] = []
     for kind, collection in (("architecture", architectures()), ("loss", losses()),
                              ("converter", converters()), ("tracker", trackers()),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from covplan.cli.options import FoldsCommand, folds_option
+from covplan.cli.options import FoldsCommand, checkpoint_option, device_option, folds_option
 from covplan.errors import CovplanError
 from covplan.inference import PredictionSettings, predict
 from covplan.inference.crop import CROP_MODES
@@ -30,8 +30,7 @@ from covplan.inference.outputs import VOLUME_FORMATS
               help="A cascade's first stage (WORK/<arch>__3d_lowres), for a -m <arch>__3d_cascade_fullres model "
                    "copied without it [default: the model folder beside the cascade's, as training and archives "
                    "lay them out].")
-@click.option("--checkpoint", type=click.Choice(["final", "best"]), default="final", show_default=True,
-              help="Which checkpoint of each fold of a model folder (an archive holds the one it was exported with).")
+@checkpoint_option("Which checkpoint of each fold of a model folder (an archive holds the one it was exported with).")
 @click.option("--tta/--no-tta", default=True, show_default=True, help="Mirroring test-time augmentation.")
 @click.option("--fast", is_flag=True,
               help="No mirroring (8 passes a tile in 3D, 4 in 2D, become 1) and a quarter-patch overlap between tiles "
@@ -50,8 +49,7 @@ from covplan.inference.outputs import VOLUME_FORMATS
 @click.option("--save-uncertainty", is_flag=True,
               help="Also write uncertainty/<case>_entropy.nii.gz, uncertainty/<case>_variance.nii.gz and "
                    "uncertainty_summary.json.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="auto: CUDA (with mixed precision) when available, else CPU.")
+@device_option("auto: CUDA (with mixed precision) when available, else CPU.")
 @click.option("--overwrite", is_flag=True, help="Predict cases again whose outputs exist (kept otherwise).")
 @click.option("--postprocess/--no-postprocess", default=True, show_default=True,
               help="Apply the post-processing `covplan find-best` chose on cross-validation and stored with the "

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from covplan.cli.options import architecture_option
-from covplan.cli.plan_command import configuration_options
+from covplan.cli.planning_options import configuration_options
 from covplan.preprocessing import preprocess
 
 

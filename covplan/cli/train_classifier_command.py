@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from covplan.cli.options import FoldsCommand, architecture_option, folds_option
+from covplan.cli.options import FoldsCommand, architecture_option, device_option, folds_option, seed_option
 from covplan.training.slice_classifier import train_slice_classifier
 from covplan.work_folder import Fold
 
@@ -20,9 +20,8 @@ from covplan.work_folder import Fold
               help="Training batches of the classifier head.")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Adam's learning rate; default the plugin's (coarse_refine: 3e-4).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="auto: CUDA when available, else CPU.")
-@click.option("--seed", type=int, default=12345, show_default=True, help="Random seed.")
+@device_option("auto: CUDA when available, else CPU.")
+@seed_option()
 def train_classifier_command(work: Path, folds: list[Fold], architecture: str, iterations: int,
                              learning_rate: float | None, device: str, seed: int) -> None:
     """Train the slice classifier (lesion / no lesion) of trained 2D folds.

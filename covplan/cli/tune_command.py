@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from covplan.losses.base import losses as registered_losses
 from covplan.cli.options import (
     FoldsCommand, architecture_option, folds_option, launcher_from_options, launcher_options, with_options,
 )
-from covplan.cli.train_command import TRAINING_OPTIONS, exit_when_interrupted
+from covplan.cli.resume_hint import exit_when_interrupted
+from covplan.cli.training_options import TRAINING_OPTIONS
 from covplan.launch.jobs import DRY_RUN_SCRIPT
 from covplan.search import KEEP_MODELS, SearchSpace, Study, default_storage, format_trials_table
 from covplan.workflows.tune import tune
@@ -23,7 +26,7 @@ SHARED = {"--epochs", "--iters-per-epoch", "--val-iters", "--time-budget", "--de
           "--tta/--no-tta"}
 
 
-def shared_training_options(command):
+def shared_training_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options of :data:`SHARED`, as `covplan train` declares them."""
     return with_options(command, [option for option in TRAINING_OPTIONS if option[0][0] in SHARED])
 
@@ -79,8 +82,6 @@ def tune_command(work: Path, architectures: tuple[str, ...], folds: list | None,
         covplan tune work --trials 100 --time-budget 30 --storage postgresql://me@db/covplan --launcher slurm
         covplan train work -a plain_unet -f 0 1 2 3 4 --settings work/tune/plain_unet/best_settings.json
     """
-    from covplan.losses.base import losses as registered_losses
-
     if lr_min > lr_max:
         raise click.BadParameter(f"--lr-min {lr_min:g} is above --lr-max {lr_max:g}", param_hint="--lr-min")
     architectures = architectures or ("plain_unet",)

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from covplan.cli import cli
+from covplan.cli.evaluate_command import echo_means
 from tests.helpers import LUNG_INFECTION_LABELS, lung_infection_pair, write_json, write_nifti
 
 
@@ -82,14 +83,12 @@ def test_a_label_value_dataset_json_does_not_name_is_refused_as_report_refuses_i
 
 
 def test_wide_values_keep_a_space_between_columns(tmp_path):
-    from covplan.cli.evaluate_command import _print_means
-
     summary = {"names": {"1": "lung"}, "mean": {1: {"Dice": 0.0161, "HD95": 174.15012}},
                "foreground_mean": {"Dice": 0.0161, "HD95": 174.15012}}
 
     @click.command()
     def show():
-        _print_means(summary)
+        echo_means(summary)
 
     lines = CliRunner().invoke(show).output.splitlines()
     assert lines[0].split() == ["class", "Dice", "HD95"]

@@ -26,7 +26,7 @@ from covplan.labels.files import DICOM_SEG_ENDING, case_files, file_ending_of, l
 from covplan.labels.roles import INFECTION_REGION, LabelRoles, column_name, label_roles
 from covplan.reporting.figures import label_colours, overlay_png, values_by_grade_png
 from covplan.reporting.html_page import render_html
-from covplan.reporting.lung_mask import derive_lung_mask
+from covplan.labels.lung_mask import derive_lung_mask
 from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_case, summarise_patients
 from covplan.reporting.severity import SEVERITY_BANDS
 
@@ -36,7 +36,7 @@ IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png", ".jpg", ".jpeg", ".
 CHANNEL_SUFFIX = "_0000"  # nnU-Net's name for the first (here: only) image channel
 SEVERITY_PLOT = "severity_by_grade.png"
 LUNG_MASKS_SOURCE = "lung masks"
-DERIVED_LUNG_SOURCE = "derived"  # from the image, by covplan.reporting.lung_mask
+DERIVED_LUNG_SOURCE = "derived"  # from the image, by covplan.labels.lung_mask
 
 
 @dataclass
@@ -282,7 +282,7 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
 
     A model without a lung class gets its lungs from ``lung_mask_dir``, else, with
     ``derive_lungs``, derived from each case's image in ``images``
-    (:mod:`covplan.reporting.lung_mask`); report.json lists the cases whose lung was derived.
+    (:mod:`covplan.labels.lung_mask`); report.json lists the cases whose lung was derived.
 
     DICOM-SEG predictions carry their patient's and study's identifiers; only with
     ``keep_identifiers`` do they reach the report (each case's, and the PatientID as its

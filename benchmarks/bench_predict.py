@@ -260,7 +260,8 @@ def architecture_timings(work: Path, images: list[Path], architectures: list[str
     import torch
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 
-    from covplan.inference.model import ModelPredictor, load_model
+    from covplan.inference.model_loading import load_model
+    from covplan.inference.predictor import ModelPredictor
 
     predictors = {name: ModelPredictor(load_model(work / f"{name}__2d"), torch.device("cpu"), mirroring)
                   for name in architectures}

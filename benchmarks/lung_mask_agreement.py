@@ -1,5 +1,5 @@
 """Agreement of the lung mask `covplan report` derives from the image
-(covplan.reporting.lung_mask) with lung labels that exist:
+(covplan.labels.lung_mask) with lung labels that exist:
 
 - the lung label of converted COVID-19-CT-Seg-like demo data (`covplan demo-data --kind
   ct3d`, converted by covid-ct-seg both to grey8, the published windowing, and to HU);
@@ -22,7 +22,7 @@ from metrics_cost import DEFAULT_CT, crude_lung
 from PIL import Image
 
 from covplan.demo_data.layouts import write_demo_data
-from covplan.reporting.lung_mask import derive_lung_mask
+from covplan.labels.lung_mask import derive_lung_mask
 from dataset_converters.covid_ct_seg import CovidCtSegConverter
 
 SEMISEG = DEFAULT_CT.parents[1] / "covid_semiseg_train"

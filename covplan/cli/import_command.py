@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from covplan.export import import_archive
+from covplan.inference.archive_reader import import_archive
 
 
 @click.command(name="import")

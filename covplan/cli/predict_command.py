@@ -10,7 +10,7 @@ from covplan.cli.options import FoldsCommand, checkpoint_option, device_option, 
 from covplan.errors import CovplanError
 from covplan.inference import PredictionSettings, predict
 from covplan.inference.crop import CROP_MODES
-from covplan.inference.model import BACKENDS
+from covplan.inference.model_loading import BACKENDS
 from covplan.inference.outputs import VOLUME_FORMATS
 
 

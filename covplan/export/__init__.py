@@ -1,7 +1,7 @@
-"""Trained models shipped as one archive (``covplan export`` / ``covplan import``), with
-their networks as ONNX on request."""
+"""Trained models shipped as one archive (``covplan export``), with their networks as ONNX
+on request. Reading an archive back (``covplan import``, ``covplan predict``) is
+inference's job: :mod:`covplan.inference.archive_reader`."""
 
-from covplan.export.archive import (ArchivedModel, export_archive, import_archive, is_archive, read_manifest,
-                                    unpacked_archive)
+from covplan.export.archive import export_archive
 
-__all__ = ["ArchivedModel", "export_archive", "import_archive", "is_archive", "read_manifest", "unpacked_archive"]
+__all__ = ["export_archive"]

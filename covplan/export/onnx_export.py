@@ -23,7 +23,7 @@ import torch
 
 from covplan.architectures.inference import FullResolutionOutput
 from covplan.errors import CovplanError
-from covplan.inference.model import TrainedModel
+from covplan.inference.model_loading import TrainedModel
 from covplan.inference.onnx_backend import ONNX_EXTRA, ONNX_NETWORK_FILE, import_onnxruntime, inference_session
 from covplan.architectures.base import architectures
 

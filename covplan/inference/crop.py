@@ -35,6 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 from covplan.conversion.images import HU_WINDOW
+from covplan.labels.lung_mask import derive_lung_mask
 
 logger = logging.getLogger(__name__)
 
@@ -135,10 +136,8 @@ def body_box(image: np.ndarray, spacing_zyx: Sequence[float], intensity_domain: 
 
 def lung_box(image: np.ndarray, spacing_zyx: Sequence[float], intensity_domain: str | None) -> CropBox:
     """The lungs' bounding box with :data:`MARGIN_MM` around it, the lungs found by
-    :func:`covplan.reporting.lung_mask.derive_lung_mask` (the report's method) on the
+    :func:`covplan.labels.lung_mask.derive_lung_mask` (the report's method) on the
     coarsened grid; the body's box when no lung is found."""
-    from covplan.reporting.lung_mask import derive_lung_mask
-
     coarse, strides = _coarse(image, spacing_zyx)
     lungs = derive_lung_mask(coarse)
     if not lungs.any():

@@ -22,10 +22,11 @@ from covplan.errors import CovplanError
 from covplan.inference.crop import crop_box
 from covplan.inference.dicom_outputs import dicom_library, write_dicom_seg
 from covplan.inference.inputs import InputCase, find_cases, read_case
-from covplan.inference.model import (DEFAULT_TILE_STEP, ModelPredictor, TrainedModel, check_models_agree,
-                                     load_model, load_onnx_model)
+from covplan.inference.model_loading import TrainedModel, check_models_agree, load_model, load_onnx_model
+from covplan.inference.model_sources import ModelSource, model_sources
 from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, VOLUME_FORMATS, image_on_input_grid, label_file,
                                       write_label_map, write_nifti, write_probabilities)
+from covplan.inference.predictor import DEFAULT_TILE_STEP, ModelPredictor
 from covplan.inference.rtstruct import write_rtstruct
 from covplan.inference.slice_skipping import SliceGate, load_slice_gate, write_slice_classification
 from covplan.inference.uncertainty import (UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY, RunningMoments, lesion_uncertainty,
@@ -211,33 +212,7 @@ def _slice_gate(models: list[TrainedModel], settings: PredictionSettings, device
     return gate
 
 
-@dataclass(frozen=True)
-class _ModelSource:
-    folder: Path
-    checkpoint: str
-    name: str  # the archive's name (its model card's), else the model folder's
-
-
-def _model_sources(model_paths: list[Path], settings: PredictionSettings, stack: ExitStack) -> list[_ModelSource]:
-    """Model folders as given, and those of each archive unpacked (and verified) for the
-    duration of ``stack``, with the checkpoint each holds."""
-    # covplan.export builds on this package, so it is imported where it is used.
-    from covplan.export.archive import is_archive, unpacked_archive
-
-    sources = []
-    for path in map(Path, model_paths):
-        if is_archive(path):
-            archived = stack.enter_context(unpacked_archive(path, need_plugins=settings.backend == "torch"))
-            sources += [_ModelSource(model.folder, model.checkpoint, path.stem) for model in archived]
-        elif path.is_dir():
-            sources.append(_ModelSource(path, settings.checkpoint, path.name))
-        else:
-            raise CovplanError(f"{path}: neither a model folder (WORK/<arch>__<configuration>) nor a model archive "
-                               f"(.zip from `covplan export`)")
-    return sources
-
-
-def _load(source: _ModelSource, settings: PredictionSettings) -> TrainedModel:
+def _load(source: ModelSource, settings: PredictionSettings) -> TrainedModel:
     if settings.backend == "onnxruntime":
         return load_onnx_model(source.folder, settings.folds, settings.previous_stage)
     return load_model(source.folder, settings.folds, source.checkpoint, settings.previous_stage)
@@ -255,14 +230,14 @@ def predict(input_path: Path, output_dir: Path, model_paths: list[Path],
     torch.set_num_threads(threads)
     try:
         with ExitStack() as stack:
-            sources = _model_sources(model_paths, settings, stack)
+            sources = model_sources(model_paths, settings.checkpoint, settings.backend == "torch", stack)
             return _predict_cases(stack.enter_context(unzipped(Path(input_path))), output_dir, sources, settings,
                                   threads)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _predict_cases(input_path: Path, output_dir: Path, sources: list[_ModelSource], settings: PredictionSettings,
+def _predict_cases(input_path: Path, output_dir: Path, sources: list[ModelSource], settings: PredictionSettings,
                    threads: int) -> PredictionResult:
     # ONNX Runtime runs on the CPU here (its CUDA build is another package).
     device = resolve_device("cpu" if settings.backend == "onnxruntime" else settings.device)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from covplan.atomic import write_json_atomic
-from covplan.inference.model import TrainedModel
+from covplan.inference.model_loading import TrainedModel
 from covplan.json_files import read_json_if_present
 from covplan.training.slice_classifier import SLICE_CLASSIFIER_FILE, load_slice_classifier
 

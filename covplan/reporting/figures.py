@@ -11,6 +11,9 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from covplan.labels.roles import INFECTION_REGION
+from covplan.reporting.measure import PatientSummary
+
 LUNG_COLOURS = ("tab:blue", "tab:cyan")
 LESION_COLOURS = ("tab:red", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
 # The usual lung window (level -600 HU, width 1500 HU) for images in Hounsfield units.
@@ -93,3 +96,24 @@ def values_by_grade_png(values: Mapping[str, Mapping[str, Sequence[float]]], y_l
     axes.set_ylabel(y_label)
     axes.legend(handles=handles, fontsize=8, frameon=False)
     return _png_bytes(figure)
+
+
+def severity_by_grade_png(patients: list[PatientSummary], lesion_names: list[str], lung_known: bool) -> bytes | None:
+    """Lesion share (or amount, without a lung) per patient by the source data's grade;
+    None when no patient has a grade with a value."""
+    graded = [patient for patient in patients if patient.source.get("severity")]
+    if not graded:
+        return None
+    measures = lesion_names + ([INFECTION_REGION] if len(lesion_names) > 1 else [])
+    values: dict[str, dict[str, list[float]]] = {measure: {} for measure in measures}
+    for patient in graded:
+        for measure in measures:
+            amount = patient.infection if measure == INFECTION_REGION else patient.lesions[measure]
+            value = patient.percent_of_lung(amount) if lung_known else amount
+            if value is not None:
+                values[measure].setdefault(patient.source["severity"], []).append(value)
+    values = {measure: per_grade for measure, per_grade in values.items() if per_grade}
+    if not values:  # every graded patient's lung is unknown (no image to derive it from)
+        return None
+    y_label = "percent of lung" if lung_known else f"lesion amount ({patients[0].unit})"
+    return values_by_grade_png(values, y_label)

@@ -1,88 +1,38 @@
 """``covplan report``: per-patient lung and lesion amounts, severity grade and
 positive/negative from a folder of predicted label maps, as CSV, JSON, overlay PNGs and
-one self-contained HTML page."""
+one self-contained HTML page. This module measures each case and puts the report together;
+its inputs are read by ``prediction_files`` and ``source_images``, its CSV rows made by
+``table``, its pictures drawn by ``figures`` and its page by ``html_page``."""
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import SimpleITK as sitk
-from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
 from tqdm import tqdm
 
 from covplan.atomic import atomic_directory, refuse_existing, write_json_atomic
 from covplan.errors import CovplanError
-from covplan.inference.slice_skipping import SLICE_CLASSIFICATION_FILE
-from covplan.inference.uncertainty import UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY
-from covplan.json_files import read_json
-from covplan.labels.dicom_seg import dicom_identifiers
-from covplan.labels.files import DICOM_SEG_ENDING, case_files, file_ending_of, label_map_reader, read_label_map
-from covplan.labels.roles import INFECTION_REGION, LabelRoles, column_name, label_roles
-from covplan.reporting.figures import label_colours, overlay_png, values_by_grade_png
+from covplan.inference.uncertainty import UNCERTAINTY_NOTE
+from covplan.labels.files import read_label_map
+from covplan.labels.lung_mask import derive_lung_mask
+from covplan.labels.roles import LabelRoles, label_roles
+from covplan.reporting.figures import label_colours, overlay_png, severity_by_grade_png
 from covplan.reporting.html_page import render_html
-from covplan.reporting.lung_mask import derive_lung_mask
 from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_case, summarise_patients
+from covplan.reporting.prediction_files import LabelMapFolder, case_uncertainty, dicom_seg_identifiers, skipped_slices
 from covplan.reporting.severity import SEVERITY_BANDS
+from covplan.reporting.source_images import image_files, read_grey_image
+from covplan.reporting.table import patient_rows, rounded, write_csv
 
 logger = logging.getLogger(__name__)
 
-IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png", ".jpg", ".jpeg", ".bmp", ".tiff", ".tif", ".dcm")
-CHANNEL_SUFFIX = "_0000"  # nnU-Net's name for the first (here: only) image channel
 SEVERITY_PLOT = "severity_by_grade.png"
 LUNG_MASKS_SOURCE = "lung masks"
-DERIVED_LUNG_SOURCE = "derived"  # from the image, by covplan.reporting.lung_mask
-
-
-@dataclass
-class _LabelMapFolder:
-    """The label maps of a folder and the nnU-Net reader for them."""
-
-    files: dict[str, Path]
-    reader: BaseReaderWriter
-
-    @classmethod
-    def open(cls, folder: Path, dataset_json: Mapping[str, Any] | None = None) -> _LabelMapFolder:
-        file_ending = (dataset_json or {}).get("file_ending") or file_ending_of(folder)
-        files = case_files(folder, file_ending)
-        if not files:
-            raise CovplanError(f"{folder}: no label maps ending in {file_ending}")
-        return cls(files, label_map_reader(next(iter(files.values())), file_ending, dataset_json))
-
-
-def image_files(images: Path) -> dict[str, Path]:
-    """Case id -> image for a file or folder of images (nnU-Net's ``_0000`` suffix dropped)."""
-    paths = [images] if images.is_file() else sorted(path for path in images.iterdir()
-                                                    if path.is_file() and not path.name.startswith("."))
-    found = {}
-    for path in paths:
-        ending = next((ending for ending in IMAGE_ENDINGS if path.name.lower().endswith(ending)), None)
-        if ending is not None:
-            case_id = path.name[:-len(ending)]
-            found[case_id.removesuffix(CHANNEL_SUFFIX)] = path
-    return found
-
-
-def read_image(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray:
-    """A grey image as a (z, y, x) array (colour averaged), checked against its label map."""
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        raise CovplanError(f"{path}: cannot read the image ({str(error).strip().splitlines()[-1]})") from error
-    array = sitk.GetArrayFromImage(image).astype(np.float32)
-    if image.GetNumberOfComponentsPerPixel() > 1:
-        array = array.mean(axis=-1)
-    if array.ndim == 2:
-        array = array[np.newaxis]
-    if array.shape != expected_shape:
-        raise CovplanError(f"{path}: image shape {array.shape} differs from its prediction {expected_shape}; "
-                           "give the images the predictions were made from")
-    return array
+DERIVED_LUNG_SOURCE = "derived"  # from the image, by covplan.labels.lung_mask
 
 
 def _patient_ids(covplan_dataset: Mapping[str, Any] | None, identifiers: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -93,67 +43,7 @@ def _patient_ids(covplan_dataset: Mapping[str, Any] | None, identifiers: dict[st
     return found | {case_id: str(entry.get("patient_id", case_id)) for case_id, entry in cases.items()}
 
 
-def dicom_seg_identifiers(predictions: _LabelMapFolder) -> dict[str, dict[str, str]]:
-    """The patient and study identifiers each DICOM-SEG prediction carries (none for other formats)."""
-
-    return {case_id: dicom_identifiers(path) for case_id, path in predictions.files.items()
-            if path.name.endswith(DICOM_SEG_ENDING)}
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def patient_row(patient: PatientSummary, lesion_names: list[str], outside_lung_column: bool = False) -> dict[str, Any]:
-    """One line of report.csv (``None`` = unknown, an empty CSV cell); with
-    ``outside_lung_column`` (region-based models) also the lesion amount outside the lung."""
-    unit = patient.unit
-    row: dict[str, Any] = {"patient_id": patient.patient_id, "cases": len(patient.case_ids),
-                           "positive_cases": len(patient.positive_case_ids),
-                           "result": "positive" if patient.positive else "negative",
-                           f"lung_{unit}": _round(patient.lung, 3)}
-    amounts = dict(patient.lesions) if len(lesion_names) > 1 else {}
-    amounts[INFECTION_REGION] = patient.infection
-    for name, amount in amounts.items():
-        row[f"{column_name(name)}_{unit}"] = _round(amount, 3)
-        row[f"{column_name(name)}_percent_of_lung"] = _round(patient.percent_of_lung(amount), 2)
-    if outside_lung_column:
-        row[f"lesion_outside_lung_{unit}"] = _round(patient.lesion_outside_lung, 3)
-    grade = patient.severity
-    row["severity_grade"], row["severity"] = grade if grade is not None else (None, None)
-    row.update({f"source_{key}": value for key, value in patient.source.items()})
-    return row
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    columns = list(dict.fromkeys(column for row in rows for column in row))
-    with path.open("w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _severity_plot(patients: list[PatientSummary], lesion_names: list[str], lung_known: bool) -> bytes | None:
-    """Lesion share (or amount, without a lung) per patient by the source data's grade."""
-    graded = [patient for patient in patients if patient.source.get("severity")]
-    if not graded:
-        return None
-    measures = lesion_names + ([INFECTION_REGION] if len(lesion_names) > 1 else [])
-    values: dict[str, dict[str, list[float]]] = {measure: {} for measure in measures}
-    for patient in graded:
-        for measure in measures:
-            amount = patient.infection if measure == INFECTION_REGION else patient.lesions[measure]
-            value = patient.percent_of_lung(amount) if lung_known else amount
-            if value is not None:
-                values[measure].setdefault(patient.source["severity"], []).append(value)
-    values = {measure: per_grade for measure, per_grade in values.items() if per_grade}
-    if not values:  # every graded patient's lung is unknown (no image to derive it from)
-        return None
-    y_label = "percent of lung" if lung_known else f"lesion amount ({patients[0].unit})"
-    return values_by_grade_png(values, y_label)
-
-
-def _case_lung_mask(case_id: str, path: Path, shape: tuple[int, ...], lung_masks: _LabelMapFolder | None,
+def _case_lung_mask(case_id: str, path: Path, shape: tuple[int, ...], lung_masks: LabelMapFolder | None,
                     image: np.ndarray | None, derive_lungs: bool) -> tuple[np.ndarray | None, str]:
     """A model without lung: the case's lung mask from the mask folder, else derived from
     its image (when asked and there is one), and where it came from."""
@@ -170,8 +60,8 @@ def _case_lung_mask(case_id: str, path: Path, shape: tuple[int, ...], lung_masks
     return None, LUNG_MASKS_SOURCE
 
 
-def _measure_cases(predictions: _LabelMapFolder, roles: LabelRoles, patient_ids: Mapping[str, str],
-                   images: dict[str, Path], lung_masks: _LabelMapFolder | None,
+def _measure_cases(predictions: LabelMapFolder, roles: LabelRoles, patient_ids: Mapping[str, str],
+                   images: dict[str, Path], lung_masks: LabelMapFolder | None,
                    derive_lungs: bool) -> tuple[list[CaseMeasurement], dict[str, bytes]]:
     colours = label_colours(roles.lung_labels, roles.lesion_labels)
     measurements, overlays = [], {}
@@ -180,7 +70,7 @@ def _measure_cases(predictions: _LabelMapFolder, roles: LabelRoles, patient_ids:
         label_map, spacing = read_label_map(predictions.reader, path)
         roles.refuse_unnamed_values(np.unique(label_map).tolist(), path,
                                     "give the dataset.json of the model that made these predictions")
-        image = read_image(images[case_id], label_map.shape) if case_id in images else None
+        image = read_grey_image(images[case_id], label_map.shape) if case_id in images else None
         lung_mask, lung_mask_source = (None, LUNG_MASKS_SOURCE) if roles.lung_region else \
             _case_lung_mask(case_id, path, label_map.shape, lung_masks, image, derive_lungs)
         measurement = measure_case(case_id, patient_ids.get(case_id, case_id), label_map, spacing, roles, lung_mask,
@@ -191,50 +81,6 @@ def _measure_cases(predictions: _LabelMapFolder, roles: LabelRoles, patient_ids:
                                         roles.names, title, pixel_aspect=spacing[1] / spacing[2])
         measurements.append(measurement)
     return measurements, overlays
-
-
-def case_uncertainty(prediction_dir: Path) -> dict[str, float | None]:
-    """Per case, the mean ensemble uncertainty inside its predicted lesions, from the
-    ``uncertainty_summary.json`` that ``covplan predict --save-uncertainty`` writes; empty
-    when it was not asked for."""
-    path = prediction_dir / UNCERTAINTY_SUMMARY
-    if not path.is_file():
-        return {}
-    try:
-        cases = read_json(path, "predict again with --save-uncertainty --overwrite")["cases"]
-        return {case_id: entry["mean_entropy_in_lesions"] for case_id, entry in cases.items()}
-    except (ValueError, KeyError, TypeError) as error:
-        raise CovplanError(f"{path}: not an uncertainty summary of covplan predict ({error}); "
-                           "predict again with --save-uncertainty --overwrite") from error
-
-
-def skipped_slices(prediction_dir: Path) -> dict[str, Any] | None:
-    """How many slices the coarse-refine slice classifier called lesion-free, so that
-    predict skipped them (``slice_classification.json``); None when no classifier ran."""
-    path = prediction_dir / SLICE_CLASSIFICATION_FILE
-    if not path.is_file():
-        return None
-    try:
-        cases = read_json(path, "predict again with --overwrite")["cases"]
-        skipped = sorted(case_id for case_id, decision in cases.items() if decision["skipped"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise CovplanError(f"{path}: not a slice classification of covplan predict ({error}); "
-                           "predict again with --overwrite") from error
-    return {"classified": len(cases), "skipped": len(skipped), "skipped_cases": skipped}
-
-
-def _patient_rows(patients: list[PatientSummary], lesion_names: list[str],
-                  uncertainty: dict[str, float | None], outside_lung_column: bool) -> list[dict[str, Any]]:
-    """report.csv's rows; with uncertainty, each patient's most uncertain case sets its
-    score and the patients to check by hand come first."""
-    rows = [patient_row(patient, lesion_names, outside_lung_column) for patient in patients]
-    if not uncertainty:
-        return rows
-    for patient, row in zip(patients, rows):
-        scores = [score for case_id in patient.case_ids if (score := uncertainty.get(case_id)) is not None]
-        row["lesion_uncertainty"] = round(max(scores), 4) if scores else None
-    return sorted(rows, key=lambda row: -1.0 if row["lesion_uncertainty"] is None else row["lesion_uncertainty"],
-                  reverse=True)
 
 
 def lung_source_of(measurements: list[CaseMeasurement]) -> str | None:
@@ -260,8 +106,8 @@ def _report_content(prediction_dir: Path, unit: str, lesion_names: list[str], pa
                            for band in SEVERITY_BANDS],
         "uncertainty": UNCERTAINTY_NOTE if uncertainty else None,
         "skipped_slices": skipped_slices(prediction_dir),
-        "patients": _patient_rows(patients, lesion_names, uncertainty, outside_lung_column),
-        "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": _round(m.lung, 3),
+        "patients": patient_rows(patients, lesion_names, uncertainty, outside_lung_column),
+        "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": rounded(m.lung, 3),
                    "lung_source": m.lung_source, "lesion_outside_lung": round(m.lesion_outside_lung, 3),
                    "lesions": {name: round(amount, 3) for name, amount in m.lesions.items()},
                    "infection": round(m.infection, 3), "positive": m.positive,
@@ -282,7 +128,7 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
 
     A model without a lung class gets its lungs from ``lung_mask_dir``, else, with
     ``derive_lungs``, derived from each case's image in ``images``
-    (:mod:`covplan.reporting.lung_mask`); report.json lists the cases whose lung was derived.
+    (:mod:`covplan.labels.lung_mask`); report.json lists the cases whose lung was derived.
 
     DICOM-SEG predictions carry their patient's and study's identifiers; only with
     ``keep_identifiers`` do they reach the report (each case's, and the PatientID as its
@@ -292,12 +138,12 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
     if not roles.lesion_labels:
         raise CovplanError("dataset.json names no lesion label (every foreground label is a lung); "
                            "nothing to report")
-    predictions = _LabelMapFolder.open(Path(prediction_dir), dataset_json)
+    predictions = LabelMapFolder.open(Path(prediction_dir), dataset_json)
     lung_masks = None
     if lung_mask_dir is not None and roles.lung_region:
         logger.warning("the model has a lung label; the lung masks in %s are not used", lung_mask_dir)
     elif lung_mask_dir is not None:
-        lung_masks = _LabelMapFolder.open(Path(lung_mask_dir))
+        lung_masks = LabelMapFolder.open(Path(lung_mask_dir))
     elif derive_lungs and images is None and not roles.lung_region:
         logger.warning("the model has no lung label and no --images were given: the lung, the shares and the grade "
                        "stay unknown; give --images to derive the lungs from them")
@@ -317,14 +163,14 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
     patients = summarise_patients(measurements, (covplan_dataset or {}).get("patients"))
     report = _report_content(Path(prediction_dir), units.pop(), lesion_names, patients, measurements,
                              outside_lung_column=bool(roles.regions), identifiers=identifiers)
-    severity_plot = _severity_plot(patients, lesion_names, lung_known=report["lung_source"] is not None)
+    severity_plot = severity_by_grade_png(patients, lesion_names, lung_known=report["lung_source"] is not None)
     with atomic_directory(Path(output_dir), overwrite=overwrite) as staging:
         (staging / "overlays").mkdir()
         for case_id, png in overlays.items():
             (staging / "overlays" / f"{case_id}.png").write_bytes(png)
         if severity_plot is not None:
             (staging / SEVERITY_PLOT).write_bytes(severity_plot)
-        _write_csv(staging / "report.csv", report["patients"])
+        write_csv(staging / "report.csv", report["patients"])
         write_json_atomic(staging / "report.json", report)
         (staging / "report.html").write_text(render_html(report, overlays, severity_plot))
     logger.info("wrote the report of %d case(s), %d patient(s) to %s", len(measurements), len(patients), output_dir)

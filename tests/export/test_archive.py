@@ -15,8 +15,9 @@ import torch
 
 from covplan.architectures.plain_unet import PlainUNet
 from covplan.errors import CovplanError
-from covplan.export import export_archive, import_archive, read_manifest
-from covplan.export.archive import MANIFEST_FILE, MODEL_CARD_FILE, TRAINING_STATE_KEYS
+from covplan.export import export_archive
+from covplan.export.archive import MODEL_CARD_FILE, TRAINING_STATE_KEYS
+from covplan.inference.archive_reader import MANIFEST_FILE, import_archive, read_manifest
 from covplan.inference import PredictionSettings, predict
 from tests.fake_plugins import Registers
 from tests.inference.spheres import dice, write_sphere_volume
@@ -89,12 +90,14 @@ def test_onnx_runtime_agrees_with_torch(archive, sphere_input, tmp_path):
 
 def test_onnx_runtime_needs_no_plugin(archive, sphere_input, tmp_path, monkeypatch):
     # As on a machine without the architecture's distribution: looking it up fails.
-    import covplan.inference.model as model_module
+    import covplan.inference.model_loading as model_loading
+    import covplan.inference.predictor as predictor
 
     def no_plugin(name):
         raise AssertionError(f"looked up the plugin {name}")
 
-    monkeypatch.setattr(model_module, "get_architecture", no_plugin)
+    for module in (model_loading, predictor):
+        monkeypatch.setattr(module, "get_architecture", no_plugin)
     predict(sphere_input[0], tmp_path / "onnx", [archive], PredictionSettings(backend="onnxruntime", **FAST))
     assert labels(tmp_path / "onnx").shape == sphere_input[1].shape
 

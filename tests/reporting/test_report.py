@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from covplan.errors import CovplanError
-from covplan.reporting.report import build_report, image_files
+from covplan.reporting.report import build_report
+from covplan.reporting.source_images import image_files
 from tests.helpers import LESION_TYPE_LABELS, write_nifti, write_png
 
 LUNG_INFECTION_JSON = {"labels": {"background": 0, "lung": 1, "infection": 2}, "file_ending": ".nii.gz"}

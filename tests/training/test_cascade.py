@@ -203,7 +203,7 @@ def test_predict_chains_both_stages_and_nnunets_predictor_agrees(trained_cascade
 
 
 def test_a_second_stage_without_its_first_names_it_and_takes_it_explicitly(trained_cascade: Path, tmp_path: Path):
-    from covplan.inference.model import load_model
+    from covplan.inference.model_loading import load_model
 
     alone = Path(shutil.copytree(trained_cascade / CASCADE_MODEL, tmp_path / CASCADE_MODEL))
     with pytest.raises(CovplanError, match=f"needs its first stage {LOWRES_MODEL}, which is not in {tmp_path}; "

@@ -1,4 +1,4 @@
-"""The lung mask derived from the image (covplan.reporting.lung_mask) against known lungs:
+"""The lung mask derived from the image (covplan.labels.lung_mask) against known lungs:
 synthetic chest CT in HU and windowed to 8-bit, and the real LIDC-IDRI CT."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import SimpleITK as sitk
 
 from covplan.conversion.images import hu_to_grey8
 from covplan.demo_data.phantom import chest_phantom
-from covplan.reporting.lung_mask import LUNG_MAX_HU, derive_lung_mask, otsu_threshold
+from covplan.labels.lung_mask import LUNG_MAX_HU, derive_lung_mask, otsu_threshold
 from tests.conftest import SHARED_DATA
 
 LIDC = SHARED_DATA / "lidc_idri_0001" / "LIDC-IDRI-0001.nii.gz"

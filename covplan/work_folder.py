@@ -112,6 +112,22 @@ def fold_folder(model_folder: Path, fold: Fold) -> Path:
     return Path(model_folder) / f"fold_{fold}"
 
 
+def numbered_fold_folders(model_folder: Path) -> dict[int, Path]:
+    """Fold number -> ``fold_N`` folder, in order; ``fold_all`` (trained on every case, so
+    it has no held-out validation) is no cross-validation fold and is left out."""
+    folds = {}
+    for folder in Path(model_folder).iterdir():
+        number = folder.name.removeprefix("fold_")
+        if folder.name.startswith("fold_") and number.isdigit() and folder.is_dir():
+            folds[int(number)] = folder
+    return dict(sorted(folds.items()))
+
+
+def checkpoint_files(model_folder: Path) -> list[Path]:
+    """Every checkpoint of every fold of ``model_folder``."""
+    return sorted(Path(model_folder).glob("fold_*/checkpoint_*.pth"))
+
+
 def next_stage_predictions(work: Path, architecture: str, first_stage: str, next_stage: str) -> Path:
     """A cascade's first-stage cross-validation predictions on the next stage's grid, where
     the first stage's training writes them (nnU-Net's ``folder_with_segs_from_previous_stage``)."""

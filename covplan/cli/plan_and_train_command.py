@@ -18,6 +18,7 @@ from covplan.planning.budget_candidates import budget_summary
 from covplan.training import format_cross_validation_table
 from covplan.workflows.plan_and_train import plan_and_train
 from covplan.work_folder import Fold
+from covplan.work_folder import JOBS_FOLDER
 
 
 @click.command(name="plan-and-train", cls=FoldsCommand)
@@ -54,7 +55,7 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
         covplan plan-and-train converted -o work --time-budget 25 --launcher slurm --jobs 5 --dry-run
     """
     configuration = settings_file_configuration(options["settings_file"], architectures, configuration)
-    jobs = launcher_from_options(work_dir / "jobs" / "plan-and-train", launcher, jobs_at_once, gpus_per_job,
+    jobs = launcher_from_options(work_dir / JOBS_FOLDER / "plan-and-train", launcher, jobs_at_once, gpus_per_job,
                                  cpus_per_job, job_minutes, partition, dry_run)
     with exit_when_interrupted():
         summaries = plan_and_train(dataset_dir, work_dir, architectures, folds, configuration,

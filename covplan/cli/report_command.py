@@ -10,6 +10,7 @@ import click
 from covplan.errors import CovplanError
 from covplan.labels.roles import find_dataset_json, load_dataset_json
 from covplan.reporting.report import build_report
+from covplan.work_folder import COVPLAN_DATASET_JSON
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ def report_command(pred_dir: Path, output_dir: Path, images: Path | None, datase
     dataset_json = dataset_json or find_dataset_json(*[folder for folder in (pred_dir, images) if folder is not None])
     if dataset_json is None:
         raise CovplanError(f"{pred_dir}: no dataset.json in or beside it; give --dataset-json to name the labels")
-    if covplan_dataset_json is None and (dataset_json.parent / "covplan_dataset.json").is_file():
-        covplan_dataset_json = dataset_json.parent / "covplan_dataset.json"
+    if covplan_dataset_json is None and (dataset_json.parent / COVPLAN_DATASET_JSON).is_file():
+        covplan_dataset_json = dataset_json.parent / COVPLAN_DATASET_JSON
     logger.info("labels from %s, patients from %s", dataset_json, covplan_dataset_json)
     report = build_report(pred_dir, output_dir, load_dataset_json(dataset_json), images=images,
                           covplan_dataset=load_dataset_json(covplan_dataset_json) if covplan_dataset_json else None,

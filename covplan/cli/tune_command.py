@@ -20,6 +20,7 @@ from covplan.workflows.tune import tune
 from covplan.search.study import planned_configurations
 from covplan.training import TrainingSettings
 from covplan.training.data import AUGMENTATIONS
+from covplan.work_folder import JOBS_FOLDER
 
 # The training options a study shares with `covplan train`: they hold for every trial.
 SHARED = {"--epochs", "--iters-per-epoch", "--val-iters", "--time-budget", "--device", "--seed", "--num-workers",
@@ -90,7 +91,7 @@ def tune_command(work: Path, architectures: tuple[str, ...], folds: list | None,
                         losses or tuple(registered_losses()), augmentations or AUGMENTATIONS, (lr_min, lr_max))
     study = Study(work, name, storage or default_storage(work, name), trials, space, _settings(**options),
                   tuple(folds or (0,)), pruning)
-    jobs = launcher_from_options(study.folder / "jobs", launcher, jobs_at_once, gpus_per_job, cpus_per_job,
+    jobs = launcher_from_options(study.folder / JOBS_FOLDER, launcher, jobs_at_once, gpus_per_job, cpus_per_job,
                                  job_minutes, partition, dry_run)
     with exit_when_interrupted(resume_flag=None):  # the same command continues the study
         result = tune(study, keep_models, jobs)

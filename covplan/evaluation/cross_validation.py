@@ -4,7 +4,6 @@ fold and pooled over all folds, every metric of every class, read from the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,9 @@ from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key, loa
 
 from covplan.errors import CovplanError
 from covplan.evaluation.evaluate import foreground_mean, mean_metrics
-from covplan.work_folder import MODEL_SEPARATOR, validation_summary_path
+from covplan.work_folder import MODEL_SEPARATOR, numbered_fold_folders, validation_summary_path
 
 FOREGROUND_MEAN = "foreground mean"
-_FOLD_FOLDER = re.compile(r"fold_(\d+)")
 
 
 def model_dirs(work_dir: Path, architectures: Sequence[str] | None = None) -> list[Path]:
@@ -34,12 +32,7 @@ def model_dirs(work_dir: Path, architectures: Sequence[str] | None = None) -> li
 def fold_dirs(model_dir: Path) -> dict[int, Path]:
     """Fold number -> ``fold_N`` folder; ``fold_all`` (trained on every case, so it has no
     held-out validation) is not a cross-validation fold and is left out."""
-    folds = {}
-    for folder in model_dir.iterdir():
-        match = _FOLD_FOLDER.fullmatch(folder.name)
-        if match and folder.is_dir():
-            folds[int(match.group(1))] = folder
-    return dict(sorted(folds.items()))
+    return numbered_fold_folders(model_dir)
 
 
 def fold_summaries(model_dir: Path) -> dict[int, dict[str, Any]]:

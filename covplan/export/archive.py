@@ -44,14 +44,14 @@ from covplan.postprocessing.choose import ENSEMBLES_FOLDER, POSTPROCESSING_FILE,
 from covplan.architectures.base import architectures
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.slice_classifier import SLICE_CLASSIFIER_FILE
+from covplan.work_folder import CV_SUMMARY_JSON, MODEL_DESCRIPTION_FILES, fold_folder
 
 logger = logging.getLogger(__name__)
 
 MODEL_CARD_FILE = "MODEL_CARD.md"
 # The model folder's files prediction and the model card read; others (logs, validation
 # outputs, other checkpoints) stay in WORK.
-MODEL_FILES = ("plans.json", "dataset.json", "covplan_dataset.json", "dataset_fingerprint.json", POSTPROCESSING_FILE,
-               "cv_summary.json")
+MODEL_FILES = (*MODEL_DESCRIPTION_FILES, POSTPROCESSING_FILE, CV_SUMMARY_JSON)
 # What only resuming a training run needs: an archive predicts, so its checkpoints leave
 # these out (the optimiser's moments alone are twice the weights). nnU-Net's predictor
 # reads the rest.
@@ -74,7 +74,7 @@ def _stage_model(model: TrainedModel, checkpoint: str, staging: Path, onnx: bool
         if (model.folder / name).is_file():
             shutil.copyfile(model.folder / name, target / name)
     for fold in model.folds:
-        source, fold_target = model.folder / f"fold_{fold}", target / f"fold_{fold}"
+        source, fold_target = fold_folder(model.folder, fold), fold_folder(target, fold)
         fold_target.mkdir()
         _write_prediction_checkpoint(source / CHECKPOINTS[checkpoint], fold_target / CHECKPOINTS[checkpoint])
         if (source / SLICE_CLASSIFIER_FILE).is_file():

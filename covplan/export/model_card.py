@@ -10,6 +10,7 @@ from typing import Any
 
 from covplan.json_files import read_json_if_present
 from covplan.postprocessing.choose import POSTPROCESSING_FILE
+from covplan.work_folder import COVPLAN_DATASET_JSON, CV_SUMMARY_JSON, DATASET_JSON, MODEL_PLANS_JSON
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -17,9 +18,9 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _training_data(folder: Path) -> list[str]:
-    dataset = _read(folder / "dataset.json")
-    plans = _read(folder / "plans.json")
-    domain = _read(folder / "covplan_dataset.json").get("intensity_domain", "unknown")
+    dataset = _read(folder / DATASET_JSON)
+    plans = _read(folder / MODEL_PLANS_JSON)
+    domain = _read(folder / COVPLAN_DATASET_JSON).get("intensity_domain", "unknown")
     spacing = plans.get("original_median_spacing_after_transp")
     shape = plans.get("original_median_shape_after_transp")
     lines = [f"- Dataset: {plans.get('dataset_name', '?')}, {dataset.get('numTraining', '?')} training cases, "
@@ -31,7 +32,7 @@ def _training_data(folder: Path) -> list[str]:
 
 
 def _cross_validation(folder: Path) -> list[str]:
-    summary = _read(folder / "cv_summary.json")
+    summary = _read(folder / CV_SUMMARY_JSON)
     if not summary.get("folds"):
         return ["- No cross-validation summary (`covplan train` writes cv_summary.json)."]
     classes = summary["classes"]

@@ -26,6 +26,7 @@ from covplan.errors import CovplanError
 from covplan.inference.model_loading import TrainedModel
 from covplan.inference.onnx_backend import ONNX_EXTRA, ONNX_NETWORK_FILE, import_onnxruntime, inference_session
 from covplan.architectures.base import architectures
+from covplan.work_folder import fold_folder
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def export_fold(model: TrainedModel, fold, target_folder: Path, threads: int = 1
     network.network.load_state_dict(model.fold_weights[fold])
     generator = torch.Generator().manual_seed(CHECK_SEED)
     example = torch.randn(1, model.num_input_channels, *model.configuration_manager.patch_size, generator=generator)
-    relative = Path(f"fold_{fold}") / ONNX_NETWORK_FILE
+    relative = fold_folder(Path(), fold) / ONNX_NETWORK_FILE
     (target_folder / relative).parent.mkdir(parents=True, exist_ok=True)
     difference, bound = export_checked(network, example, target_folder / relative,
                                        f"{model.folder.name} fold {fold} ({_plugin_label(model)})", threads)

@@ -20,10 +20,11 @@ from covplan.architectures.base import architectures, get_architecture
 from covplan.training.checkpoints import CHECKPOINT_FORMAT_VERSION, load_checkpoint
 from covplan.work_folder import Fold, parse_fold
 from covplan.training.inputs import TrainingInputs
+from covplan.work_folder import (CHECKPOINTS, COVPLAN_DATASET_JSON, DATASET_JSON, FINGERPRINT_JSON, MODEL_PLANS_JSON,
+                                 fold_folder, model_folder_name, numbered_fold_folders)
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINTS = {"final": "checkpoint_final.pth", "best": "checkpoint_best.pth"}
 BACKENDS = ("torch", "onnxruntime")
 
 
@@ -47,11 +48,10 @@ def _read_model_json(path: Path, folder: Path) -> dict[str, Any]:
 def available_folds(folder: Path, checkpoint_name: str) -> list[Fold]:
     """Folds with the checkpoint: the numbered ones, or ``all`` when there are none (as
     nnU-Net's predictor chooses)."""
-    numbered = sorted(int(path.parent.name.removeprefix("fold_")) for path in folder.glob(f"fold_*/{checkpoint_name}")
-                      if path.parent.name.removeprefix("fold_").isdigit())
+    numbered = [fold for fold, path in numbered_fold_folders(folder).items() if (path / checkpoint_name).is_file()]
     if numbered:
         return numbered
-    return ["all"] if (folder / "fold_all" / checkpoint_name).is_file() else []
+    return ["all"] if (fold_folder(folder, "all") / checkpoint_name).is_file() else []
 
 
 def _check_version(checkpoint: dict[str, Any], path: Path) -> None:
@@ -126,14 +126,14 @@ class TrainedModel:
 
 
 def _model_inputs(folder: Path, plans: dict[str, Any], architecture: str, configuration: str) -> TrainingInputs:
-    dataset_json = _read_model_json(folder / "dataset.json", folder)
-    fingerprint_file = folder / "dataset_fingerprint.json"
+    dataset_json = _read_model_json(folder / DATASET_JSON, folder)
+    fingerprint_file = folder / FINGERPRINT_JSON
     fingerprint = _read_model_json(fingerprint_file, folder) if fingerprint_file.is_file() else {}
     return TrainingInputs(folder.parent, architecture, configuration, plans, dataset_json, fingerprint)
 
 
 def _intensity_domain(folder: Path) -> str | None:
-    covplan_dataset = folder / "covplan_dataset.json"
+    covplan_dataset = folder / COVPLAN_DATASET_JSON
     return _read_model_json(covplan_dataset, folder).get("intensity_domain") if covplan_dataset.is_file() else None
 
 
@@ -145,7 +145,7 @@ def previous_stage_folder(folder: Path, inputs: TrainingInputs, given: Path | No
     stage = inputs.configuration_manager.previous_stage_name
     if stage is None:
         return None
-    expected = f"{inputs.architecture}__{stage}"
+    expected = model_folder_name(inputs.architecture, stage)
     previous = Path(given) if given is not None else folder.parent / expected
     if not previous.is_dir():
         raise CovplanError(f"{folder} is a cascade's second stage and needs its first stage {expected}, which is not "
@@ -169,7 +169,7 @@ def load_onnx_model(folder: Path, folds: list[Fold] | None = None, previous_stag
                            f"`covplan export {folder} --onnx -o MODEL.zip` and predict from MODEL.zip, or use "
                            f"--backend torch")
     description = read_json(description_file, "export the model again with `covplan export --onnx`")
-    plans = _read_model_json(folder / "plans.json", folder)
+    plans = _read_model_json(folder / MODEL_PLANS_JSON, folder)
     folds = [parse_fold(str(fold)) for fold in folds] if folds else [parse_fold(fold) for fold in description["folds"]]
     inputs = _model_inputs(folder, plans, description["architecture"], description["configuration"])
     mirror_axes = description["mirror_axes"]
@@ -187,8 +187,8 @@ def load_model(folder: Path, folds: list[Fold] | None = None, checkpoint: str = 
     second stage comes with its first stage (``previous_stage``, default the model folder
     beside it), with the same folds and checkpoint."""
     folder = Path(folder)
-    plans = _read_model_json(folder / "plans.json", folder)
-    _read_model_json(folder / "dataset.json", folder)  # a folder that is no model is named before its checkpoints
+    plans = _read_model_json(folder / MODEL_PLANS_JSON, folder)
+    _read_model_json(folder / DATASET_JSON, folder)  # a folder that is no model is named before its checkpoints
     checkpoint_name = CHECKPOINTS[checkpoint]
     folds = [parse_fold(str(fold)) for fold in folds] if folds else available_folds(folder, checkpoint_name)
     if not folds:
@@ -196,7 +196,7 @@ def load_model(folder: Path, folds: list[Fold] | None = None, checkpoint: str = 
                            + ("" if checkpoint == "best" else " or choose --checkpoint best"))
     weights, first = {}, None
     for fold in folds:
-        path = folder / f"fold_{fold}" / checkpoint_name
+        path = fold_folder(folder, fold) / checkpoint_name
         loaded = load_checkpoint(path)
         _check_version(loaded, path)
         weights[fold] = loaded["network_weights"]
@@ -212,7 +212,7 @@ def load_model(folder: Path, folds: list[Fold] | None = None, checkpoint: str = 
         try:
             network.load_state_dict(state)
         except RuntimeError as error:
-            raise CovplanError(f"{folder / f'fold_{fold}' / checkpoint_name} does not fit the network of "
+            raise CovplanError(f"{fold_folder(folder, fold) / checkpoint_name} does not fit the network of "
                                f"'{architecture}' installed now ({str(error).splitlines()[0]}); install the plugin "
                                f"version it was trained with or train again") from error
     return model

@@ -15,6 +15,7 @@ from covplan.atomic import write_json_atomic
 from covplan.inference.model_loading import TrainedModel
 from covplan.json_files import read_json_if_present
 from covplan.training.slice_classifier import SLICE_CLASSIFIER_FILE, load_slice_classifier
+from covplan.work_folder import fold_folder
 
 SLICE_CLASSIFICATION_FILE = "slice_classification.json"
 NEGATIVE_BELOW = 0.5  # the paper's decision: lesion when the probability is at least 0.5
@@ -51,7 +52,7 @@ class SliceGate:
 def load_slice_gate(model: TrainedModel, device: torch.device) -> SliceGate | None:
     """The gate of a 2D model whose every chosen fold has ``slice_classifier.pth``; None
     otherwise (nothing is skipped then)."""
-    paths = [model.folder / f"fold_{fold}" / SLICE_CLASSIFIER_FILE for fold in model.fold_weights]
+    paths = [fold_folder(model.folder, fold) / SLICE_CLASSIFIER_FILE for fold in model.fold_weights]
     if model.dims != 2 or not all(path.is_file() for path in paths):
         return None
     inputs = model.inputs

@@ -15,6 +15,7 @@ from covplan.atomic import atomic_file, save_figure_atomic
 from covplan.errors import CovplanError
 from covplan.search.study import Study, open_study
 from covplan.training.settings_file import write_settings_file
+from covplan.work_folder import checkpoint_files
 
 logger = logging.getLogger(__name__)
 
@@ -124,5 +125,5 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def _remove_checkpoints(folder: Path) -> None:
-    for checkpoint in folder.glob("*/fold_*/checkpoint_*.pth"):
+    for checkpoint in (path for model in folder.iterdir() if model.is_dir() for path in checkpoint_files(model)):
         checkpoint.unlink()

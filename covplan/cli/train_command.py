@@ -18,12 +18,11 @@ from covplan.cli.options import (
 )
 from covplan.errors import CovplanError
 from covplan.tracking.session import TRACKERS_ENV
-from covplan.training import TrainingSettings, cross_validation_summary, format_cross_validation_table, train_fold
+from covplan.training import TrainingSettings, train_folds
 from covplan.training.data import AUGMENTATIONS
-from covplan.training.evaluation import fold_dice
 from covplan.training.interruption import Interrupted
 from covplan.training.settings_file import read_settings_file
-from covplan.training.work_folder import Fold, load_training_inputs
+from covplan.training.work_folder import Fold
 
 logger = logging.getLogger(__name__)
 
@@ -174,19 +173,7 @@ def train_command(work: Path, architecture: str, folds: list[Fold], configuratio
     """
     configuration = settings_file_configuration(options["settings_file"], [architecture], configuration)
     settings = settings_from_options(**options)
-    summaries = {}
     with exit_when_interrupted():
-        for fold in folds:
-            summaries[str(fold)] = train_fold(work, architecture, fold, configuration, settings, resume=resume)
-    evaluated = {fold: fold_dice(summary) for fold, summary in summaries.items() if summary is not None}
-    if not evaluated:
-        return
-    model_folder = load_training_inputs(work, architecture, configuration).model_folder
-    this_run = {"classes": list(dict.fromkeys(name for dice in evaluated.values() for name in dice)),
-                "folds": evaluated}
-    try:
-        table = this_run if list(evaluated) == ["all"] else cross_validation_summary(model_folder)
-    except CovplanError as error:  # another fold is still training, or was trained without evaluation
-        logger.warning("no cross-validation table: %s", error)
-        table = this_run
-    click.echo(format_cross_validation_table(table, title=f"{model_folder.name}:"))
+        table = train_folds(work, architecture, folds, configuration, settings, resume=resume)
+    if table is not None:
+        click.echo(table)

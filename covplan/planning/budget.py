@@ -186,7 +186,8 @@ def _measure(work_dir: Path, architecture: str, configuration: str, budget_s: fl
     from covplan.training.budget import fit_schedule
     from covplan.training.distributed import leave_process_group
     from covplan.training.probe import measure_throughput
-    from covplan.training.trainer import Trainer, TrainingSettings
+    from covplan.training.settings import TrainingSettings
+    from covplan.training.trainer import Trainer
     from covplan.training.work_folder import load_training_inputs
 
     started = time.monotonic()

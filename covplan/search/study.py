@@ -35,7 +35,8 @@ from covplan.errors import CovplanError
 from covplan.json_files import read_json
 from covplan.training.interruption import Interrupted
 from covplan.training.settings_file import RECIPE_FIELDS
-from covplan.training.trainer import TrainingSettings, train_fold
+from covplan.training.fold_runner import train_fold
+from covplan.training.settings import TrainingSettings
 from covplan.training.work_folder import MAIN_CONFIGURATIONS, Fold, load_training_inputs
 
 logger = logging.getLogger(__name__)

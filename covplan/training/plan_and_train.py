@@ -12,8 +12,9 @@ from covplan.errors import CovplanError
 from covplan.json_files import read_json, read_json_if_present
 from covplan.tracking import RunDescription, Tracking, open_tracking
 from covplan.tracking.base import flatten_params
-from covplan.training.evaluation import cross_validation_summary
-from covplan.training.trainer import TrainingSettings, fold_finished, train_fold
+from covplan.training.fold_runner import fold_finished, train_fold
+from covplan.training.fold_validation import cross_validation_summary
+from covplan.training.settings import TrainingSettings
 from covplan.training.work_folder import Fold, load_training_inputs
 
 if TYPE_CHECKING:

@@ -112,7 +112,7 @@ def _train_and_evaluate(trainer: Trainer, resume: bool) -> dict[str, Any] | None
         budget_state = _start(trainer, resume)
         if budget_state is not None or trainer.settings.time_budget_s is not None:
             fit_to_budget(trainer, budget_state)
-        trainer.train()
+        trainer.run_epochs()
     finally:
         trainer.shutdown_loaders()
     if trainer.group.is_distributed:

@@ -253,7 +253,7 @@ class Trainer:
                        state.epoch, self.settings.num_epochs)
         return True
 
-    def train(self) -> None:
+    def run_epochs(self) -> None:
         """Run epochs until the last one, or until :meth:`should_stop`; after each, the
         time budget (if any) learns what it cost and ``settings.on_epoch_end`` sees its row."""
         while self.state.epoch < self.settings.num_epochs and not self.should_stop():

@@ -105,7 +105,7 @@ def nnunet_epoch_seconds(work: Path, device, workers: int) -> float:
     """One epoch of the nnU-Net recipe on this plan, from covplan's throughput probe on
     the same network, data loader and device (nnU-Net's plain_unet plans)."""
     from covplan.training.probe import measure_throughput
-    from covplan.training.trainer import Trainer, TrainingSettings
+    from covplan.training import Trainer, TrainingSettings
     from covplan.training.inputs import load_training_inputs
 
     trainer = Trainer(load_training_inputs(work, "plain_unet", "2d"), 0,
@@ -149,7 +149,7 @@ def covplan_run(work: Path, fold: int, seed: int, device, budget_s: float, worke
 def fold_class_dice(work: Path, validation_folder: Path) -> dict[str, float | None]:
     """Dice per class and of the merged infection, scored the same way for both tools."""
     from covplan.evaluation import evaluate_folder
-    from covplan.training.evaluation import fold_dice
+    from covplan.training.fold_validation import fold_dice
 
     dataset_json = json.loads((work / "dataset.json").read_text())
     summary = evaluate_folder(work / "gt_segmentations", validation_folder,

@@ -45,7 +45,7 @@ def train_nnunet_fold(work: Path, fold: int, device, epochs: int, iterations_per
 
 def class_dice(model_folder: Path, label_names: dict[str, str]) -> dict[str, dict[str, float | None]]:
     """Fold (and ``mean``) -> class name -> Dice, nnU-Net's label keys named by dataset.json."""
-    from covplan.training.evaluation import cross_validation_summary
+    from covplan.training.fold_validation import cross_validation_summary
 
     summary = cross_validation_summary(model_folder)
     rows = {**summary["folds"], "mean": summary["mean"]}
@@ -84,7 +84,7 @@ def main() -> None:
 
 def run(arguments: argparse.Namespace, root: Path) -> None:
     from covplan.conversion.base import get_converter
-    from covplan.training.trainer import TrainingSettings, train_fold
+    from covplan.training import TrainingSettings, train_fold
     from covplan.training.inputs import load_training_inputs
 
     device = resolve_device(arguments.device)

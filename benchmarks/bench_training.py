@@ -58,7 +58,7 @@ def measure(train_step, next_batch, finish, iterations: int, warmup: int, device
 
 def covplan_throughput(work: Path, architecture: str, configuration: str, workers: int, device,
                        iterations: int, warmup: int) -> Throughput:
-    from covplan.training.trainer import Trainer, TrainingSettings
+    from covplan.training import Trainer, TrainingSettings
     from covplan.training.inputs import load_training_inputs
 
     inputs = load_training_inputs(work, architecture, configuration)

@@ -11,10 +11,7 @@ import click
 from covplan.cli.options import FoldsCommand, architecture_option, folds_option
 from covplan.cli.resume_hint import exit_when_interrupted
 from covplan.cli.training_options import settings_file_configuration, settings_from_options, training_options
-from covplan.errors import CovplanError
-from covplan.training import cross_validation_summary, format_cross_validation_table, train_fold
-from covplan.training.evaluation import fold_dice
-from covplan.training.inputs import load_training_inputs
+from covplan.training import train_folds
 from covplan.work_folder import Fold
 
 logger = logging.getLogger(__name__)
@@ -43,19 +40,7 @@ def train_command(work: Path, architecture: str, folds: list[Fold], configuratio
     """
     configuration = settings_file_configuration(options["settings_file"], [architecture], configuration)
     settings = settings_from_options(**options)
-    summaries = {}
     with exit_when_interrupted():
-        for fold in folds:
-            summaries[str(fold)] = train_fold(work, architecture, fold, configuration, settings, resume=resume)
-    evaluated = {fold: fold_dice(summary) for fold, summary in summaries.items() if summary is not None}
-    if not evaluated:
-        return
-    model_folder = load_training_inputs(work, architecture, configuration).model_folder
-    this_run = {"classes": list(dict.fromkeys(name for dice in evaluated.values() for name in dice)),
-                "folds": evaluated}
-    try:
-        table = this_run if list(evaluated) == ["all"] else cross_validation_summary(model_folder)
-    except CovplanError as error:  # another fold is still training, or was trained without evaluation
-        logger.warning("no cross-validation table: %s", error)
-        table = this_run
-    click.echo(format_cross_validation_table(table, title=f"{model_folder.name}:"))
+        table = train_folds(work, architecture, folds, configuration, settings, resume=resume)
+    if table is not None:
+        click.echo(table)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from covplan.errors import CovplanError
-from covplan.training import TrainingSettings
+from covplan.training.settings import TrainingSettings
 from covplan.work_folder import MAIN_CONFIGURATIONS, TUNE_FOLDER, Fold
 from covplan.training.inputs import load_training_inputs
 

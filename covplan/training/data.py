@@ -13,6 +13,7 @@ import numpy as np
 
 from covplan.errors import CovplanError
 from covplan.training.inputs import TrainingInputs
+from covplan.training.worker_loader import WorkerDataLoader
 
 # nnunet: nnU-Net's default pipeline (nnUNetTrainer.get_training_transforms).
 # p015: method A's pipeline: mirroring, elastic deformation, rotation, scaling, brightness,
@@ -178,8 +179,6 @@ def build_batch_generators(inputs: TrainingInputs, train_ids: list[str], val_ids
     from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
-    from covplan.training.worker_loader import WorkerDataLoader
-
     folder = str(inputs.preprocessed_folder)
     dataset_class = infer_dataset_class(folder)
     patch_size = tuple(inputs.configuration_manager.patch_size)
@@ -200,3 +199,13 @@ def build_batch_generators(inputs: TrainingInputs, train_ids: list[str], val_ids
                 loader, None, processes, num_cached=max(3, processes), seeds=[seed + i for i in range(processes)],
                 pin_memory=pin_memory, wait_time=0.002))
     return tuple(generators)
+
+
+def stop_batch_generators(*generators: Any) -> None:
+    """Stop the background workers of batch generators that have them."""
+    for batches in generators:
+        # batchgenerators' augmenters have no public way to stop their workers other than
+        # being garbage-collected (__del__ calls _finish); nnU-Net's trainer calls
+        # _finish() for the same reason, so that a run ends with its workers gone.
+        if hasattr(batches, "_finish"):
+            batches._finish()

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from covplan.errors import CovplanError
+
 
 @dataclass(frozen=True)
 class ProcessGroup:
@@ -57,8 +59,6 @@ def main_process_values(values: list[int], group: ProcessGroup, device: torch.de
 def resolve_device(name: str) -> torch.device:
     """``auto``: CUDA when present, else CPU; under torchrun each process its own GPU
     (``LOCAL_RANK``)."""
-    from covplan.errors import CovplanError
-
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":

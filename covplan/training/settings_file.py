@@ -15,7 +15,7 @@ from typing import Any
 from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
 from covplan.json_files import read_json
-from covplan.training.trainer import TrainingSettings
+from covplan.training.settings import TrainingSettings
 
 SETTINGS_FORMAT_VERSION = 1
 RECIPE_FIELDS = ("num_epochs", "iterations_per_epoch", "validation_iterations", "time_budget_s", "loss",

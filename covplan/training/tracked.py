@@ -10,6 +10,8 @@ from typing import Any
 
 from covplan.tracking import RunDescription, Tracking
 from covplan.tracking.base import ParamValue, flatten_params
+from covplan.training.fold_validation import fold_dice
+from covplan.training.run_state import provenance
 
 # The files of a fold folder a tracker keeps with the run, where they exist.
 FOLD_ARTIFACTS = ("training_log.csv", "progress.png", "fold_time.json", "validation/summary.json")
@@ -21,7 +23,7 @@ def fold_run(trainer) -> RunDescription:
     of the dataset fingerprint."""
     inputs = trainer.inputs
     plans = {"plans_name": inputs.plans.get("plans_name"), "configuration": inputs.configuration, **inputs.plan}
-    params = {**flatten_params(trainer.provenance()), **flatten_params(plans, "plans."),
+    params = {**flatten_params(provenance(inputs.architecture, trainer.loss_name)), **flatten_params(plans, "plans."),
               **flatten_params(trainer.settings.record(), "settings."), "fold": str(trainer.fold),
               **flatten_params(fingerprint_summary(inputs.fingerprint), "fingerprint.")}
     return RunDescription(name=f"{inputs.model_folder.name} fold {trainer.fold}", kind="fold",
@@ -60,8 +62,6 @@ def report_fold_end(tracking: Tracking, fold_folder: Path, summary: dict[str, An
     """The validation Dice per class (``validation_dice_<class>``, and the foreground
     mean), the full plans and the fold's files."""
     if summary is not None:
-        from covplan.training.evaluation import fold_dice
-
         dice = {f"validation_dice_{name}": value for name, value in fold_dice(summary).items() if value is not None}
         foreground = summary.get("foreground_mean", {}).get("Dice")
         tracking.log_metrics({**dice, **({} if foreground is None else {"validation_dice_foreground": foreground})})

@@ -18,7 +18,7 @@ from covplan.preprocessing import preprocess
 from covplan.tracking import RunDescription, Tracking, open_tracking
 from covplan.tracking.base import flatten_params
 from covplan.training import TrainingSettings, cross_validation_summary, load_training_inputs, train_fold
-from covplan.training.trainer import fold_finished
+from covplan.training.fold_runner import fold_finished
 from covplan.work_folder import CV_SUMMARY_JSON, Fold, budget_record_path, fold_folder, plans_path, splits_path
 from covplan.workflows.fit_budget import plan_for_budget
 

@@ -34,7 +34,7 @@ def test_resume_after_a_kill_reaches_the_same_result(sphere_work, tmp_path, monk
 
     def end_epoch_then_killed(trainer, row):
         end_epoch(trainer, row)
-        if trainer.epoch == 1:
+        if trainer.state.epoch == 1:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(Trainer, "end_epoch", end_epoch_then_killed)

@@ -61,7 +61,7 @@ def test_a_resumed_fold_keeps_its_schedule_and_spends_only_what_is_left(disc_wor
 
     def end_epoch_then_killed(trainer, row):
         end_epoch(trainer, row)
-        if trainer.epoch == 2:
+        if trainer.state.epoch == 2:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(Trainer, "end_epoch", end_epoch_then_killed)

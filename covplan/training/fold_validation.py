@@ -1,6 +1,6 @@
-"""Fold-wise evaluation: the fold's validation cases predicted in full with nnU-Net's
-sliding-window predictor and scored by ``covplan.evaluation``; a cross-validation summary
-over folds."""
+"""The final validation of a fold: its validation cases predicted in full with nnU-Net's
+sliding-window predictor and scored by ``covplan.evaluation``, the time the fold took; and
+the cross-validation summary over the folds of a model folder."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
 from torch import nn
 from tqdm import tqdm
 
 from covplan.architectures.inference import FullResolutionOutput
 from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.evaluation import evaluate_folder
+from covplan.evaluation.cross_validation import fold_summaries
 from covplan.json_files import read_json_if_present
 from covplan.nnunet_paths import nnunet_prints_to_log
 from covplan.architectures.base import get_architecture
@@ -135,8 +137,6 @@ def write_fold_time(fold_folder: Path, training_s: float, total_s: float, histor
 def fold_dice(summary: dict[str, Any]) -> dict[str, float | None]:
     """Class (and merged region) name -> Dice of one evaluation summary with nnU-Net's
     key types (labels as int, regions as tuples): labels first, then regions."""
-    from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
-
     names = summary.get("names", {})
     keys = sorted(summary["mean"], key=lambda key: (isinstance(key, tuple), key if isinstance(key, int) else 0))
     return {names.get(label_or_region_to_key(key), str(key)): summary["mean"][key]["Dice"] for key in keys}
@@ -147,8 +147,6 @@ def cross_validation_summary(model_folder: Path) -> dict[str, Any]:
     ``model_folder`` and their mean over folds, the way method A's Table 1 averages its
     folds (``covplan.evaluation.cross_validation_table`` pools the cases instead, as
     nnU-Net does); written to ``model_folder/cv_summary.json``."""
-    from covplan.evaluation.cross_validation import fold_summaries
-
     folds = {str(fold): fold_dice(summary) for fold, summary in fold_summaries(model_folder).items()}
     classes = list(dict.fromkeys(name for dice in folds.values() for name in dice))
     mean = {name: _mean_of_defined([dice.get(name) for dice in folds.values()]) for name in classes}

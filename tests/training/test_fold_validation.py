@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from covplan.training.evaluation import cross_validation_summary, format_cross_validation_table
+from covplan.training.fold_validation import cross_validation_summary, format_cross_validation_table
 
 
 def write_fold_summary(model_folder, fold, lung, lesion):

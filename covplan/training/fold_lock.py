@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from covplan.errors import CovplanError
+from covplan.work_folder import TRAINING_LOCK
 
-LOCK_FILE = "training.lock"
 
 
 def _holder(lock: Path) -> tuple[int | None, str]:
@@ -42,7 +42,7 @@ def fold_lock(fold_folder: Path) -> Iterator[Path]:
     the command that clears it. The lock is removed when training ends, however it ends."""
     created = [folder for folder in (fold_folder, *fold_folder.parents) if not folder.exists()]
     fold_folder.mkdir(parents=True, exist_ok=True)
-    lock = fold_folder / LOCK_FILE
+    lock = fold_folder / TRAINING_LOCK
     host = socket.gethostname()
     try:
         descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

@@ -33,7 +33,7 @@ from covplan.training.run_state import checkpoint_to_resume
 from covplan.training.settings import TrainingSettings
 from covplan.training.tracked import budget_params, fold_run, report_fold_end
 from covplan.training.trainer import Trainer
-from covplan.work_folder import Fold
+from covplan.work_folder import CHECKPOINT_FINAL, CHECKPOINT_LATEST, Fold, validation_summary_path
 from covplan.training.inputs import load_training_inputs, with_plan_overrides, write_model_description
 
 logger = logging.getLogger(__name__)
@@ -90,13 +90,13 @@ def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | N
 def fold_finished(fold_folder: Path) -> bool:
     """The run ended: its final checkpoint is the last one written (a later run that was
     interrupted leaves a newer checkpoint_latest.pth, which --resume continues)."""
-    final, latest = fold_folder / "checkpoint_final.pth", fold_folder / "checkpoint_latest.pth"
+    final, latest = fold_folder / CHECKPOINT_FINAL, fold_folder / CHECKPOINT_LATEST
     return final.is_file() and (not latest.is_file() or final.stat().st_mtime_ns >= latest.stat().st_mtime_ns)
 
 
 def _validation_summary(fold_folder: Path) -> dict[str, Any] | None:
     """The evaluation summary a finished fold wrote (None when it was trained without)."""
-    path = fold_folder / "validation" / "summary.json"
+    path = validation_summary_path(fold_folder)
     return load_summary_json(str(path)) if path.is_file() else None
 
 
@@ -120,7 +120,7 @@ def _train_and_evaluate(trainer: Trainer, resume: bool) -> dict[str, Any] | None
         torch.distributed.barrier()
     if not trainer.group.is_main:
         return None
-    save_checkpoint_atomically(trainer.checkpoint(), trainer.output_folder / "checkpoint_final.pth")
+    save_checkpoint_atomically(trainer.checkpoint(), trainer.output_folder / CHECKPOINT_FINAL)
     state = trainer.state
     training_s = state.elapsed_s
     summary = None

@@ -22,7 +22,8 @@ from covplan.evaluation.cross_validation import fold_summaries
 from covplan.json_files import read_json_if_present
 from covplan.nnunet_paths import nnunet_prints_to_log
 from covplan.architectures.base import get_architecture
-from covplan.work_folder import NEXT_STAGE_FOLDER
+from covplan.work_folder import (CV_SUMMARY_JSON, FOLD_TIME_JSON, NEXT_STAGE_FOLDER, SUMMARY_JSON, fold_folder,
+                                 gt_folder, validation_folder)
 from covplan.training.inputs import TrainingInputs
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: li
     dataset = infer_dataset_class(str(inputs.preprocessed_folder))(str(inputs.preprocessed_folder), validation_ids,
                                                                    previous_stage)
     next_stages = _next_stage_writers(inputs, fold_folder)
-    with atomic_directory(fold_folder / "validation", overwrite=True) as folder:
+    with atomic_directory(validation_folder(fold_folder), overwrite=True) as folder:
         for identifier in tqdm(validation_ids, desc=f"validating {fold_folder.name}", unit="case"):
             data, _, segmentation_before, properties = dataset.load_case(identifier)
             data = data[:]
@@ -74,7 +75,7 @@ def evaluate_fold(network: nn.Module, inputs: TrainingInputs, validation_ids: li
             for write in next_stages:
                 write(logits, properties, identifier)
         # One process: a fold's few cases do not repay starting workers.
-        summary = evaluate_folder(inputs.work / "gt_segmentations", folder, folder / "summary.json",
+        summary = evaluate_folder(gt_folder(inputs.work), folder, folder / SUMMARY_JSON,
                                   dataset_json=inputs.dataset_json, num_processes=1, allow_missing_predictions=True)
     logger.info("%s: mean foreground Dice %s", fold_folder, summary["foreground_mean"]["Dice"])
     return summary
@@ -120,7 +121,6 @@ def _write_for_next_stage(logits: torch.Tensor, properties: dict, identifier: st
     Path(f"{temporary}{ending}").replace(output / f"{identifier}{ending}")
 
 
-FOLD_TIME_FILE = "fold_time.json"
 
 
 def write_fold_time(fold_folder: Path, training_s: float, total_s: float, history: list[dict[str, Any]],
@@ -131,7 +131,7 @@ def write_fold_time(fold_folder: Path, training_s: float, total_s: float, histor
     record = {"training_s": round(training_s, 1), "total_s": round(total_s, 1), "epochs": len(history),
               "steps": sum(int(row.get("iterations") or 0) for row in history),
               "last_lr": history[-1]["lr"] if history else None, "budget": budget}
-    write_json_atomic(fold_folder / FOLD_TIME_FILE, record)
+    write_json_atomic(fold_folder / FOLD_TIME_JSON, record)
 
 
 def fold_dice(summary: dict[str, Any]) -> dict[str, float | None]:
@@ -151,14 +151,14 @@ def cross_validation_summary(model_folder: Path) -> dict[str, Any]:
     classes = list(dict.fromkeys(name for dice in folds.values() for name in dice))
     mean = {name: _mean_of_defined([dice.get(name) for dice in folds.values()]) for name in classes}
     result = {"metric": "Dice", "classes": classes, "folds": folds, "mean": mean,
-              "minutes": {fold: _fold_minutes(model_folder / f"fold_{fold}") for fold in folds}}
-    write_json_atomic(model_folder / "cv_summary.json", result)
+              "minutes": {fold: _fold_minutes(fold_folder(model_folder, fold)) for fold in folds}}
+    write_json_atomic(model_folder / CV_SUMMARY_JSON, result)
     return result
 
 
 def _fold_minutes(fold_folder: Path) -> dict[str, float | None] | None:
     """Minutes the fold used, and its budget: what the CV table shows beside the Dice."""
-    path = fold_folder / FOLD_TIME_FILE
+    path = fold_folder / FOLD_TIME_JSON
     record = read_json_if_present(path, "train the fold again with --resume")
     if record is None:
         return None

@@ -15,6 +15,7 @@ import torch
 from covplan.planning.schedule import Throughput
 from covplan.training.checkpoints import capture_rng_state, restore_rng_state, save_checkpoint_atomically
 from covplan.training.progress import plot_progress
+from covplan.work_folder import PROGRESS_PNG
 
 WARMUP_STEPS = 2  # the first steps start workers and allocate; they are not timed
 MEASURED_STEPS = 4
@@ -90,7 +91,7 @@ def _checkpoint_seconds(trainer) -> float:
             save_checkpoint_atomically(checkpoint, Path(scratch) / f"checkpoint_{name}.pth")
         row = {"epoch": 0, "train_loss": 1.0, "val_loss": 1.0, "ema_dice": 0.0, "lr": 0.01, "epoch_time_s": 1.0,
                **{f"dice_{name}": 0.0 for name in trainer.class_names}}
-        plot_progress([row], trainer.class_names, Path(scratch) / "progress.png")
+        plot_progress([row], trainer.class_names, Path(scratch) / PROGRESS_PNG)
         return time.perf_counter() - started
 
 

@@ -19,7 +19,7 @@ from covplan.losses.base import losses
 from covplan.training.budget_clock import BudgetClock
 from covplan.training.checkpoints import capture_rng_state, load_checkpoint
 from covplan.training.pseudo_dice import PseudoDice
-from covplan.work_folder import Fold
+from covplan.work_folder import CHECKPOINT_LATEST, Fold
 from covplan.training.inputs import TrainingInputs
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def checkpoint_to_resume(inputs: TrainingInputs, fold: Fold, device: torch.devic
     """The fold's latest checkpoint when ``resume`` asks for it and there is one. A fold
     trained without a time budget is not resumed with one, nor a fold of other plans."""
     fold_folder = inputs.fold_folder(fold)
-    latest = fold_folder / "checkpoint_latest.pth"
+    latest = fold_folder / CHECKPOINT_LATEST
     if not latest.is_file():
         if resume:
             logger.warning("nothing to resume in %s (no checkpoint_latest.pth); training from the start",

@@ -22,13 +22,13 @@ from covplan.architectures.base import get_architecture
 from covplan.training.checkpoints import (CHECKPOINT_FORMAT_VERSION, load_checkpoint, save_checkpoint_atomically,
                                           seed_everything)
 from covplan.training.distributed import resolve_device
-from covplan.work_folder import Fold
+from covplan.work_folder import CHECKPOINT_FINAL, Fold
 from covplan.training.inputs import fold_case_identifiers, load_training_inputs
 
 logger = logging.getLogger(__name__)
 
 SLICE_CLASSIFIER_FILE = "slice_classifier.pth"
-SEGMENTATION_CHECKPOINT = "checkpoint_final.pth"
+SEGMENTATION_CHECKPOINT = CHECKPOINT_FINAL
 
 
 def slice_classifier_recipe(architecture: str) -> SliceClassifierRecipe:

@@ -12,9 +12,11 @@ from covplan.tracking import RunDescription, Tracking
 from covplan.tracking.base import ParamValue, flatten_params
 from covplan.training.fold_validation import fold_dice
 from covplan.training.run_state import provenance
+from covplan.work_folder import (FOLD_TIME_JSON, MODEL_PLANS_JSON, PROGRESS_PNG, SUMMARY_JSON, TRAINING_LOG_CSV,
+                                 VALIDATION_FOLDER)
 
 # The files of a fold folder a tracker keeps with the run, where they exist.
-FOLD_ARTIFACTS = ("training_log.csv", "progress.png", "fold_time.json", "validation/summary.json")
+FOLD_ARTIFACTS = (TRAINING_LOG_CSV, PROGRESS_PNG, FOLD_TIME_JSON, f"{VALIDATION_FOLDER}/{SUMMARY_JSON}")
 
 
 def fold_run(trainer) -> RunDescription:
@@ -65,4 +67,4 @@ def report_fold_end(tracking: Tracking, fold_folder: Path, summary: dict[str, An
         dice = {f"validation_dice_{name}": value for name, value in fold_dice(summary).items() if value is not None}
         foreground = summary.get("foreground_mean", {}).get("Dice")
         tracking.log_metrics({**dice, **({} if foreground is None else {"validation_dice_foreground": foreground})})
-    tracking.log_artifacts([fold_folder.parent / "plans.json", *(fold_folder / name for name in FOLD_ARTIFACTS)])
+    tracking.log_artifacts([fold_folder.parent / MODEL_PLANS_JSON, *(fold_folder / name for name in FOLD_ARTIFACTS)])

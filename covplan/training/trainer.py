@@ -35,7 +35,8 @@ from covplan.training.run_state import (
 )
 from covplan.training.settings import TrainingSettings
 from covplan.training.tracked import epoch_metrics
-from covplan.work_folder import Fold
+from covplan.work_folder import (CHECKPOINT_BEST, CHECKPOINT_LATEST, DATASET_JSON, PROGRESS_PNG, TRAINING_LOG_CSV,
+                                 Fold)
 from covplan.training.inputs import TrainingInputs, check_case_files, fold_case_identifiers, with_plan_overrides
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class Trainer:
         self.plugin = get_architecture(inputs.architecture)
         self.loss_name = self.settings.loss or self.plugin.default_loss
         self.loss_plugin = get_loss(self.loss_name)
-        check_loss_supports_labels(self.loss_plugin, inputs.label_manager, str(inputs.work / "dataset.json"))
+        check_loss_supports_labels(self.loss_plugin, inputs.label_manager, str(inputs.work / DATASET_JSON))
         self.train_ids, self.val_ids = fold_case_identifiers(inputs, fold)
         check_case_files(inputs, self.train_ids, self.val_ids, references=self.settings.evaluate)
         self.output_folder = inputs.fold_folder(fold)
@@ -227,16 +228,16 @@ class Trainer:
             return
         logger.info("epoch %d: train loss %.4f, validation loss %.4f, pseudo Dice %s", row["epoch"],
                     row["train_loss"], row["val_loss"], [round(row[f"dice_{n}"], 4) for n in self.class_names])
-        write_training_log(state.history, self.columns, self.output_folder / "training_log.csv")
+        write_training_log(state.history, self.columns, self.output_folder / TRAINING_LOG_CSV)
         self.tracking.log_metrics(epoch_metrics(row), step=row["epoch"])  # after the log: a tracker cannot lose it
         if not (state.budget is None or state.epoch == self.settings.num_epochs
                 or time.monotonic() - state.last_saved >= CHECKPOINT_INTERVAL_S):
             return
         checkpoint = self.checkpoint()
-        save_checkpoint_atomically(checkpoint, self.output_folder / "checkpoint_latest.pth")
+        save_checkpoint_atomically(checkpoint, self.output_folder / CHECKPOINT_LATEST)
         if new_best:
-            save_checkpoint_atomically(checkpoint, self.output_folder / "checkpoint_best.pth")
-        plot_progress(state.history, self.class_names, self.output_folder / "progress.png")
+            save_checkpoint_atomically(checkpoint, self.output_folder / CHECKPOINT_BEST)
+        plot_progress(state.history, self.class_names, self.output_folder / PROGRESS_PNG)
         state.last_saved = time.monotonic()
 
     def should_stop(self) -> bool:

@@ -10,10 +10,10 @@ from typing import Any
 
 import torch
 
+from covplan.architectures.base import architectures
 from covplan.architectures.example_plans import reference_plan
 from covplan.architectures.memory import on_meta_device
 from covplan.registry import PluginError
-from covplan.architectures.base import architectures
 
 
 def _shapes(output: Any) -> list[tuple[int, ...]] | None:

@@ -20,7 +20,6 @@ from covplan.conversion.output import atomic_output_dir
 from covplan.errors import CovplanError
 from covplan.work_folder import COVPLAN_DATASET_JSON
 
-
 FORMAT_VERSION = 1
 FILE_ENDING = ".nii.gz"
 SUBSET_FOLDERS = {"train": "imagesTr", "test": "imagesTs"}

@@ -14,8 +14,14 @@ from PIL import Image
 from covplan.atomic import write_json_atomic
 from covplan.conversion.images import hu_to_grey8
 from covplan.conversion.output import atomic_output_dir
-from covplan.conversion.slice_format import (LESION_COLOURS, MASK_SUFFIXES, PATIENTS_CSV, PATIENTS_CSV_COLUMNS,
-                                             SEMISEG_IMAGES, SEMISEG_MASKS)
+from covplan.conversion.slice_format import (
+    LESION_COLOURS,
+    MASK_SUFFIXES,
+    PATIENTS_CSV,
+    PATIENTS_CSV_COLUMNS,
+    SEMISEG_IMAGES,
+    SEMISEG_MASKS,
+)
 from covplan.demo_data.phantom import CONSOLIDATION, FIBROSIS, GGO, chest_phantom
 
 # AppleDouble header: what the macOS "._*" files in the MSD tarballs start with.

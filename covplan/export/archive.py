@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from covplan.version import __version__
+from covplan.architectures.base import architectures
 from covplan.atomic import atomic_file, refuse_existing, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.export.model_card import model_card
@@ -41,9 +41,9 @@ from covplan.inference.archive_reader import ARCHIVE_FORMAT_VERSION, ARCHIVE_SUF
 from covplan.inference.model_loading import CHECKPOINTS, TrainedModel, check_models_agree, load_model
 from covplan.inference.onnx_backend import ONNX_DESCRIPTION_FILE
 from covplan.postprocessing.choose import ENSEMBLES_FOLDER, POSTPROCESSING_FILE, postprocessing_folder
-from covplan.architectures.base import architectures
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.slice_classifier import SLICE_CLASSIFIER_FILE
+from covplan.version import __version__
 from covplan.work_folder import CV_SUMMARY_JSON, MODEL_DESCRIPTION_FILES, fold_folder
 
 logger = logging.getLogger(__name__)

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from covplan.architectures.base import architectures
 from covplan.architectures.inference import FullResolutionOutput
 from covplan.errors import CovplanError
 from covplan.inference.model_loading import TrainedModel
 from covplan.inference.onnx_backend import ONNX_EXTRA, ONNX_NETWORK_FILE, import_onnxruntime, inference_session
-from covplan.architectures.base import architectures
 from covplan.work_folder import fold_folder
 
 logger = logging.getLogger(__name__)

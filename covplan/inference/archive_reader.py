@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from covplan.version import __version__
+from covplan.architectures.base import architectures
 from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.errors import CovplanError
-from covplan.architectures.base import architectures
+from covplan.version import __version__
 
 ARCHIVE_FORMAT_VERSION = 1
 MANIFEST_FILE = "covplan_archive.json"

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 from pydicom.sr.codedict import codes
 
-from covplan.version import __version__
 from covplan.atomic import atomic_file
 from covplan.conversion.dicom_series import series_of, sorted_series
 from covplan.errors import CovplanError
 from covplan.labels.dicom_seg import dicom_library
 from covplan.labels.roles import label_roles
+from covplan.version import __version__
 
 MANUFACTURER = "covplan"
 SERIES_NUMBER = 9901  # beside the scanner's own series numbers in a viewer's list

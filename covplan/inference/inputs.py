@@ -15,8 +15,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from covplan.conversion.dicom_series import choose_series, read_headers, read_series_volume, series_of
-from covplan.conversion.images import (NIFTI_SUFFIXES, SKIP_HINT, detect_intensity_domain, map_to_domain, read_image,
-                                       refuse_multichannel)
+from covplan.conversion.images import (
+    NIFTI_SUFFIXES,
+    SKIP_HINT,
+    detect_intensity_domain,
+    map_to_domain,
+    read_image,
+    refuse_multichannel,
+)
 from covplan.conversion.slice_format import IMAGE_SUFFIXES
 from covplan.conversion.slice_reader import DEFAULT_PIXEL_SPACING_MM, read_slice
 from covplan.errors import CovplanError

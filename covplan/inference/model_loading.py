@@ -13,15 +13,24 @@ from typing import Any
 
 import torch
 
+from covplan.architectures.base import architectures, get_architecture
 from covplan.errors import CovplanError
 from covplan.inference.onnx_backend import ONNX_DESCRIPTION_FILE, onnx_files
 from covplan.json_files import read_json
-from covplan.architectures.base import architectures, get_architecture
 from covplan.training.checkpoints import CHECKPOINT_FORMAT_VERSION, load_checkpoint
-from covplan.work_folder import Fold, parse_fold
 from covplan.training.inputs import TrainingInputs
-from covplan.work_folder import (CHECKPOINTS, COVPLAN_DATASET_JSON, DATASET_JSON, FINGERPRINT_JSON, MODEL_PLANS_JSON,
-                                 fold_folder, model_folder_name, numbered_fold_folders)
+from covplan.work_folder import (
+    CHECKPOINTS,
+    COVPLAN_DATASET_JSON,
+    DATASET_JSON,
+    FINGERPRINT_JSON,
+    MODEL_PLANS_JSON,
+    Fold,
+    fold_folder,
+    model_folder_name,
+    numbered_fold_folders,
+    parse_fold,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -24,13 +24,26 @@ from covplan.inference.dicom_outputs import dicom_library, write_dicom_seg
 from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.model_loading import TrainedModel, check_models_agree, load_model, load_onnx_model
 from covplan.inference.model_sources import ModelSource, model_sources
-from covplan.inference.outputs import (NIFTI_ENDING, PNG_ENDING, VOLUME_FORMATS, image_on_input_grid, label_file,
-                                      write_label_map, write_nifti, write_probabilities)
+from covplan.inference.outputs import (
+    NIFTI_ENDING,
+    PNG_ENDING,
+    VOLUME_FORMATS,
+    image_on_input_grid,
+    label_file,
+    write_label_map,
+    write_nifti,
+    write_probabilities,
+)
 from covplan.inference.predictor import DEFAULT_TILE_STEP, ModelPredictor
 from covplan.inference.rtstruct import write_rtstruct
 from covplan.inference.slice_skipping import SliceGate, load_slice_gate, write_slice_classification
-from covplan.inference.uncertainty import (UNCERTAINTY_NOTE, UNCERTAINTY_SUMMARY, RunningMoments, lesion_uncertainty,
-                                          predictive_entropy)
+from covplan.inference.uncertainty import (
+    UNCERTAINTY_NOTE,
+    UNCERTAINTY_SUMMARY,
+    RunningMoments,
+    lesion_uncertainty,
+    predictive_entropy,
+)
 from covplan.json_files import read_json_if_present
 from covplan.labels.roles import label_roles
 from covplan.postprocessing.choose import postprocessing_for_models

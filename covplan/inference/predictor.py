@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
+from covplan.architectures.base import get_architecture
 from covplan.architectures.inference import FullResolutionOutput
 from covplan.errors import CovplanError
 from covplan.inference.crop import CropBox
 from covplan.inference.model_loading import TrainedModel
 from covplan.inference.onnx_backend import OnnxNetwork
-from covplan.architectures.base import get_architecture
 from covplan.work_folder import Fold
 
 # nnU-Net's default overlap of neighbouring sliding-window tiles (half a patch).

@@ -23,10 +23,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from skimage.measure import find_contours
 
-from covplan.version import __version__
 from covplan.atomic import atomic_file
-from covplan.inference.dicom_outputs import (MANUFACTURER, SERIES_NUMBER, SegmentLabel, labelled_sources,
-                                             segment_labels)
+from covplan.inference.dicom_outputs import MANUFACTURER, SERIES_NUMBER, SegmentLabel, labelled_sources, segment_labels
+from covplan.version import __version__
 
 RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 # The study as RTSTRUCTs conventionally reference it (Study Component Management).

@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
-from nnunetv2.imageio.reader_writer_registry import (determine_reader_writer_from_dataset_json,
-                                                     determine_reader_writer_from_file_ending)
+from nnunetv2.imageio.reader_writer_registry import (
+    determine_reader_writer_from_dataset_json,
+    determine_reader_writer_from_file_ending,
+)
 
 from covplan.errors import CovplanError
 from covplan.labels.dicom_seg import DICOM_SEG_ENDING, DicomSegReader

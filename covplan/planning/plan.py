@@ -10,7 +10,6 @@ from typing import Any
 
 from tqdm import tqdm
 
-from covplan.version import __version__
 from covplan.architectures.base import ArchitecturePlugin, architectures, get_architecture
 from covplan.architectures.network_check import check_networks_for_planning
 from covplan.atomic import copy_file_atomic, write_json_atomic
@@ -26,11 +25,27 @@ from covplan.planning.data_identifier import shared_data_identifier
 from covplan.planning.explain import explain_configuration
 from covplan.planning.planner import ArchitecturePlanner
 from covplan.planning.presets import get_preset
-from covplan.planning.splits import (DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, patients_of_cases,
-                                     resolve_num_folds)
-from covplan.work_folder import (CASCADE, CONFIGURATIONS, COVPLAN_DATASET_JSON, DATASET_JSON, FINGERPRINT_JSON,
-                                 MAIN_CONFIGURATIONS, WORK_RECORD_JSON, plans_identifier, plans_path, splits_path,
-                                 with_cascade_stages)
+from covplan.planning.splits import (
+    DEFAULT_NUM_FOLDS,
+    DEFAULT_SPLIT_SEED,
+    patient_grouped_splits,
+    patients_of_cases,
+    resolve_num_folds,
+)
+from covplan.version import __version__
+from covplan.work_folder import (
+    CASCADE,
+    CONFIGURATIONS,
+    COVPLAN_DATASET_JSON,
+    DATASET_JSON,
+    FINGERPRINT_JSON,
+    MAIN_CONFIGURATIONS,
+    WORK_RECORD_JSON,
+    plans_identifier,
+    plans_path,
+    splits_path,
+    with_cascade_stages,
+)
 
 logger = logging.getLogger(__name__)
 

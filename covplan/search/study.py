@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from covplan.errors import CovplanError
+from covplan.training.inputs import load_training_inputs
 from covplan.training.settings import TrainingSettings
 from covplan.work_folder import MAIN_CONFIGURATIONS, TUNE_FOLDER, Fold
-from covplan.training.inputs import load_training_inputs
 
 logger = logging.getLogger(__name__)
 

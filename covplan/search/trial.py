@@ -15,7 +15,7 @@ from covplan.architectures.base import get_architecture
 from covplan.errors import CovplanError
 from covplan.interruption import Interrupted
 from covplan.json_files import read_json
-from covplan.search.study import Study, SearchSpace, counted_trials, open_study, requeue_interrupted
+from covplan.search.study import SearchSpace, Study, counted_trials, open_study, requeue_interrupted
 from covplan.training import load_training_inputs, train_fold
 from covplan.training.settings_file import RECIPE_FIELDS
 from covplan.work_folder import GT_FOLDER, planned_plans

@@ -15,7 +15,6 @@ from covplan.errors import CovplanError
 from covplan.work_folder import TRAINING_LOCK
 
 
-
 def _holder(lock: Path) -> tuple[int | None, str]:
     """Process id and host written in ``lock`` (None when unreadable: a half-written lock)."""
     try:

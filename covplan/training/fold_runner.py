@@ -16,25 +16,29 @@ from typing import Any
 import torch
 from nnunetv2.evaluation.evaluate_predictions import load_summary_json
 
+from covplan.architectures.base import get_architecture
 from covplan.architectures.network_check import check_network
 from covplan.errors import CovplanError
-from covplan.architectures.base import get_architecture
+from covplan.interruption import interrupted_by_signals
 from covplan.tracking import Tracking
 from covplan.training.budget_clock import start_clock
 from covplan.training.checkpoints import save_checkpoint_atomically
 from covplan.training.distributed import leave_process_group, main_process_values
 from covplan.training.fold_lock import fold_lock
 from covplan.training.fold_validation import (
-    cross_validation_summary, evaluate_fold, fold_dice, format_cross_validation_table, write_fold_time,
+    cross_validation_summary,
+    evaluate_fold,
+    fold_dice,
+    format_cross_validation_table,
+    write_fold_time,
 )
-from covplan.interruption import interrupted_by_signals
+from covplan.training.inputs import load_training_inputs, with_plan_overrides, write_model_description
 from covplan.training.probe import measure_throughput
 from covplan.training.run_state import checkpoint_to_resume
 from covplan.training.settings import TrainingSettings
 from covplan.training.tracked import budget_params, fold_run, report_fold_end
 from covplan.training.trainer import Trainer
 from covplan.work_folder import CHECKPOINT_FINAL, CHECKPOINT_LATEST, Fold, validation_summary_path
-from covplan.training.inputs import load_training_inputs, with_plan_overrides, write_model_description
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ the cross-validation summary over the folds of a model folder."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -15,16 +15,23 @@ from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
 from torch import nn
 from tqdm import tqdm
 
+from covplan.architectures.base import get_architecture
 from covplan.architectures.inference import FullResolutionOutput
 from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.evaluation import evaluate_folder
 from covplan.evaluation.cross_validation import fold_summaries
 from covplan.json_files import read_json_if_present
 from covplan.nnunet_paths import nnunet_prints_to_log
-from covplan.architectures.base import get_architecture
-from covplan.work_folder import (CV_SUMMARY_JSON, FOLD_TIME_JSON, NEXT_STAGE_FOLDER, SUMMARY_JSON, fold_folder,
-                                 gt_folder, validation_folder)
 from covplan.training.inputs import TrainingInputs
+from covplan.work_folder import (
+    CV_SUMMARY_JSON,
+    FOLD_TIME_JSON,
+    NEXT_STAGE_FOLDER,
+    SUMMARY_JSON,
+    fold_folder,
+    gt_folder,
+    validation_folder,
+)
 
 logger = logging.getLogger(__name__)
 

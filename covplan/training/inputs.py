@@ -13,9 +13,22 @@ from covplan.architectures.base import get_architecture
 from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
 from covplan.json_files import read_json, read_json_if_present
-from covplan.work_folder import (CASE_FILES, COVPLAN_DATASET_JSON, DATASET_JSON, FINGERPRINT_JSON,
-                                 MAIN_CONFIGURATIONS, MODEL_PLANS_JSON, Fold, fold_folder, gt_folder, model_folder,
-                                 next_stage_predictions, plans_path, splits_path)
+from covplan.work_folder import (
+    CASE_FILES,
+    COVPLAN_DATASET_JSON,
+    DATASET_JSON,
+    FINGERPRINT_JSON,
+    MAIN_CONFIGURATIONS,
+    MODEL_PLANS_JSON,
+    Fold,
+    fold_folder,
+    gt_folder,
+    model_folder,
+    next_stage_predictions,
+    plans_path,
+    splits_path,
+)
+
 
 @dataclass(frozen=True)
 class TrainingInputs:

@@ -13,14 +13,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from covplan.errors import CovplanError
 from covplan.architectures.base import architectures
+from covplan.errors import CovplanError
 from covplan.losses.base import losses
 from covplan.training.budget_clock import BudgetClock
 from covplan.training.checkpoints import capture_rng_state, load_checkpoint
+from covplan.training.inputs import TrainingInputs
 from covplan.training.pseudo_dice import PseudoDice
 from covplan.work_folder import CHECKPOINT_LATEST, Fold
-from covplan.training.inputs import TrainingInputs
 
 logger = logging.getLogger(__name__)
 

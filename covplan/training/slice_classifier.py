@@ -15,15 +15,19 @@ from typing import Any
 import torch
 from tqdm import trange
 
+from covplan.architectures.base import get_architecture
 from covplan.architectures.slice_classifier import SliceClassifierNetwork, SliceClassifierRecipe
 from covplan.errors import CovplanError
 from covplan.labels.roles import label_roles
-from covplan.architectures.base import get_architecture
-from covplan.training.checkpoints import (CHECKPOINT_FORMAT_VERSION, load_checkpoint, save_checkpoint_atomically,
-                                          seed_everything)
+from covplan.training.checkpoints import (
+    CHECKPOINT_FORMAT_VERSION,
+    load_checkpoint,
+    save_checkpoint_atomically,
+    seed_everything,
+)
 from covplan.training.distributed import resolve_device
-from covplan.work_folder import CHECKPOINT_FINAL, Fold
 from covplan.training.inputs import fold_case_identifiers, load_training_inputs
+from covplan.work_folder import CHECKPOINT_FINAL, Fold
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,14 @@ from covplan.tracking import RunDescription, Tracking
 from covplan.tracking.base import ParamValue, flatten_params
 from covplan.training.fold_validation import fold_dice
 from covplan.training.run_state import provenance
-from covplan.work_folder import (FOLD_TIME_JSON, MODEL_PLANS_JSON, PROGRESS_PNG, SUMMARY_JSON, TRAINING_LOG_CSV,
-                                 VALIDATION_FOLDER)
+from covplan.work_folder import (
+    FOLD_TIME_JSON,
+    MODEL_PLANS_JSON,
+    PROGRESS_PNG,
+    SUMMARY_JSON,
+    TRAINING_LOG_CSV,
+    VALIDATION_FOLDER,
+)
 
 # The files of a fold folder a tracker keeps with the run, where they exist.
 FOLD_ARTIFACTS = (TRAINING_LOG_CSV, PROGRESS_PNG, FOLD_TIME_JSON, f"{VALIDATION_FOLDER}/{SUMMARY_JSON}")

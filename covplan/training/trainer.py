@@ -14,30 +14,33 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from covplan.architectures.base import get_architecture
 from covplan.architectures.recipes import step_scheduler
 from covplan.errors import CovplanError
-from covplan.losses.base import build_plugin_loss, check_loss_supports_labels
-from covplan.architectures.base import get_architecture
-from covplan.losses.base import get_loss
-from covplan.tracking import Tracking, open_tracking
+from covplan.losses.base import build_plugin_loss, check_loss_supports_labels, get_loss
 from covplan.planning.schedule import CHECKPOINT_INTERVAL_S
+from covplan.tracking import Tracking, open_tracking
 from covplan.training.checkpoints import (
-    CHECKPOINT_FORMAT_VERSION, restore_rng_state, save_checkpoint_atomically, seed_everything,
+    CHECKPOINT_FORMAT_VERSION,
+    restore_rng_state,
+    save_checkpoint_atomically,
+    seed_everything,
 )
 from covplan.training.data import (
-    build_augmentation, build_batch_generators, deep_supervision_scales, default_num_workers, stop_batch_generators,
+    build_augmentation,
+    build_batch_generators,
+    deep_supervision_scales,
+    default_num_workers,
+    stop_batch_generators,
 )
 from covplan.training.distributed import join_process_group, main_process_values, resolve_device, sum_over_processes
+from covplan.training.inputs import TrainingInputs, check_case_files, fold_case_identifiers, with_plan_overrides
 from covplan.training.progress import log_columns, peak_memory_mb, plot_progress, write_training_log
 from covplan.training.pseudo_dice import confusion_counts, moving_average, pseudo_dice, pseudo_dice_classes
-from covplan.training.run_state import (
-    RunState, load_optimisation_state, nnunet_keys, optimisation_state, provenance,
-)
+from covplan.training.run_state import RunState, load_optimisation_state, nnunet_keys, optimisation_state, provenance
 from covplan.training.settings import TrainingSettings
 from covplan.training.tracked import epoch_metrics
-from covplan.work_folder import (CHECKPOINT_BEST, CHECKPOINT_LATEST, DATASET_JSON, PROGRESS_PNG, TRAINING_LOG_CSV,
-                                 Fold)
-from covplan.training.inputs import TrainingInputs, check_case_files, fold_case_identifiers, with_plan_overrides
+from covplan.work_folder import CHECKPOINT_BEST, CHECKPOINT_LATEST, DATASET_JSON, PROGRESS_PNG, TRAINING_LOG_CSV, Fold
 
 logger = logging.getLogger(__name__)
 

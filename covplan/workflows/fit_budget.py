@@ -13,8 +13,13 @@ from typing import Any
 from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
 from covplan.json_files import read_json
-from covplan.planning.budget_candidates import (CandidateFit, apply_budget_choice, budget_candidates,
-                                                refuse_cascade_budget, remove_unused_data)
+from covplan.planning.budget_candidates import (
+    CandidateFit,
+    apply_budget_choice,
+    budget_candidates,
+    refuse_cascade_budget,
+    remove_unused_data,
+)
 from covplan.planning.plan import plan_dataset
 from covplan.planning.schedule import fit_schedule
 from covplan.preprocessing import preprocess

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from covplan.launch import Call, Launcher, run_jobs
-from covplan.search import StudyResult, Study, open_study, run_trials, write_results
+from covplan.search import Study, StudyResult, open_study, run_trials, write_results
 from covplan.search.study import counted_trials
 
 

@@ -15,6 +15,7 @@ from covplan.evaluation import DEFAULT_PROCESSES, MetricOptions, evaluate_folder
 from covplan.evaluation.boundary import DEFAULT_SURFACE_TOLERANCE_MM
 from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP
 from covplan.labels.roles import find_dataset_json, load_dataset_json, parse_region
+from covplan.work_folder import SUMMARY_JSON
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def evaluate_command(gt_dir: Path, pred_dir: Path, output_file: Path | None, lab
     dataset_json = dataset_json or find_dataset_json(pred_dir, gt_dir)
     if dataset_json is not None:
         logger.info("label names and file ending from %s", dataset_json)
-    summary = evaluate_folder(gt_dir, pred_dir, output_file or pred_dir / "summary.json",
+    summary = evaluate_folder(gt_dir, pred_dir, output_file or pred_dir / SUMMARY_JSON,
                               labels=labels, regions=regions,
                               dataset_json=load_dataset_json(dataset_json) if dataset_json is not None else None,
                               num_processes=num_processes, allow_missing_predictions=allow_missing,

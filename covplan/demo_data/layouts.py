@@ -23,6 +23,7 @@ from covplan.conversion.slice_format import (
     SEMISEG_MASKS,
 )
 from covplan.demo_data.phantom import CONSOLIDATION, FIBROSIS, GGO, chest_phantom
+from covplan.work_folder import DATASET_JSON
 
 # AppleDouble header: what the macOS "._*" files in the MSD tarballs start with.
 APPLE_DOUBLE_MAGIC = b"\x00\x05\x16\x07\x00\x02\x00\x00"
@@ -102,7 +103,7 @@ def _write_msd_lung(root: Path, num_cases: int, size: int, seed: int) -> None:
     dataset = {"name": "Lung", "description": "Synthetic lung tumour phantoms in the MSD Task06_Lung layout",
                "tensorImageSize": "3D", "modality": {"0": "CT"}, "labels": {"0": "background", "1": "cancer"},
                "numTraining": len(training), "numTest": len(test), "training": training, "test": test}
-    write_json_atomic(root / "dataset.json", dataset)
+    write_json_atomic(root / DATASET_JSON, dataset)
 
 
 def _slice_phantom(seed: int, patient: int, slice_index: int, size: int, diagnosis: str):

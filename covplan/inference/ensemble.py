@@ -13,12 +13,13 @@ from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
 from covplan.inference.outputs import label_file, read_probabilities, write_label_map, write_probabilities
 from covplan.json_files import read_json
+from covplan.work_folder import DATASET_JSON
 
 logger = logging.getLogger(__name__)
 
 
 def _dataset_json(folder: Path) -> dict:
-    path = folder / "dataset.json"
+    path = folder / DATASET_JSON
     return read_json(path, "give folders that `covplan predict --save-probabilities` wrote")
 
 
@@ -48,7 +49,7 @@ def ensemble_folders(input_folders: list[Path], output_dir: Path, save_probabili
         raise CovplanError(f"{input_folders[0]}: no <case>.npz; predict with --save-probabilities first")
     labels = LabelManager(dataset_json["labels"], dataset_json.get("regions_class_order"))
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(output_dir / "dataset.json", dataset_json)
+    write_json_atomic(output_dir / DATASET_JSON, dataset_json)
     written = []
     for case_id in tqdm(cases, desc="ensembling", unit="case"):
         properties, output_format = read_probabilities(input_folders[0], case_id)

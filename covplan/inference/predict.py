@@ -49,7 +49,7 @@ from covplan.labels.roles import label_roles
 from covplan.postprocessing.choose import postprocessing_for_models
 from covplan.postprocessing.rules import apply_postprocessing
 from covplan.training.distributed import resolve_device
-from covplan.work_folder import Fold
+from covplan.work_folder import DATASET_JSON, Fold
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ def _predict_cases(input_path: Path, output_dir: Path, sources: list[ModelSource
         return result
     # Labels and file ending of the outputs, for evaluate, report and ensemble.
     file_ending = PNG_ENDING if all(case.kind == "slice" for case in cases) else VOLUME_FORMATS[settings.output_format]
-    write_json_atomic(output_dir / "dataset.json", {**models[0].dataset_json, "file_ending": file_ending})
+    write_json_atomic(output_dir / DATASET_JSON, {**models[0].dataset_json, "file_ending": file_ending})
     if settings.save_uncertainty and summaries:
         _write_uncertainty_summary(output_dir, summaries)
     if slice_gate is not None and slice_gate.decisions:

@@ -11,6 +11,7 @@ from typing import Any
 
 from covplan.errors import CovplanError
 from covplan.json_files import read_json
+from covplan.work_folder import DATASET_JSON
 
 LUNGS_REGION = "lungs"
 INFECTION_REGION = "infection"
@@ -69,7 +70,7 @@ def find_dataset_json(*folders: Path) -> Path | None:
     """The first ``dataset.json`` in ``folders`` or beside them (nnU-Net's raw layout keeps it
     one level above ``labelsTr``; its predictions folders carry a copy)."""
     for folder in folders:
-        for candidate in (folder / "dataset.json", folder.parent / "dataset.json"):
+        for candidate in (folder / DATASET_JSON, folder.parent / DATASET_JSON):
             if candidate.is_file():
                 return candidate
     return None

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from covplan.architectures.base import ArchitecturePlugin, architectures, get_architecture
 from covplan.architectures.network_check import check_networks_for_planning
 from covplan.atomic import copy_file_atomic, write_json_atomic
+from covplan.conversion.raw_dataset import RawDataset, read_raw_dataset
 from covplan.conversion.slice_format import MIXED_SPACING_RATIO
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash, extract_fingerprint, verify_dataset
@@ -25,13 +26,7 @@ from covplan.planning.data_identifier import shared_data_identifier
 from covplan.planning.explain import explain_configuration
 from covplan.planning.planner import ArchitecturePlanner
 from covplan.planning.presets import get_preset
-from covplan.planning.splits import (
-    DEFAULT_NUM_FOLDS,
-    DEFAULT_SPLIT_SEED,
-    patient_grouped_splits,
-    patients_of_cases,
-    resolve_num_folds,
-)
+from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, resolve_num_folds
 from covplan.version import __version__
 from covplan.work_folder import (
     CASCADE,
@@ -53,13 +48,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_GPU_MEMORY_GB = 8.0
 
 
-def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str] = ("plain_unet",),
+def plan_dataset(dataset_dir: Path | RawDataset, work_dir: Path, architectures: Sequence[str] = ("plain_unet",),
                  configurations: Sequence[str] | None = None, gpu_memory_gb: float | None = None,
                  preset: str | None = None, num_folds: int | None = None, seed: int = DEFAULT_SPLIT_SEED,
                  num_processes: int = 2, budget_candidates: bool = False, loss: str | None = None
                  ) -> dict[str, Path]:
-    """Plan ``dataset_dir`` (nnU-Net raw layout, optionally with covplan_dataset.json) for
-    each architecture into ``work_dir``: ``dataset_fingerprint.json``,
+    """Plan ``dataset_dir`` (nnU-Net raw layout, optionally with covplan_dataset.json; or
+    the :class:`RawDataset` read from it) for each architecture into ``work_dir``: ``dataset_fingerprint.json``,
     ``plans_<arch>.json``, ``splits_final.json`` and copies of the dataset's JSON files.
     With ``budget_candidates`` the plans also hold the main configuration at coarser
     spacings, for :func:`covplan.workflows.fit_budget.fit_plans_to_budget` to choose from.
@@ -67,13 +62,13 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
     written; every file is written whole or not at all. ``loss`` is the loss training
     will use (default: each architecture's); one that cannot train on the dataset's
     regions or ignore label is refused here."""
-    dataset_dir, work_dir = Path(dataset_dir), Path(work_dir)
     plugins = {name: get_architecture(name) for name in architectures}
     chosen_preset = get_preset(preset) if preset is not None else None
     unknown = sorted(set(configurations or ()) - set(CONFIGURATIONS))
     if unknown:
         raise CovplanError(f"unknown configuration {', '.join(unknown)}; known: {', '.join(CONFIGURATIONS)}")
-    dataset_json = _read_dataset_json(dataset_dir)
+    dataset = dataset_dir if isinstance(dataset_dir, RawDataset) else read_raw_dataset(dataset_dir)
+    dataset_dir, dataset_json, work_dir = dataset.folder, dataset.dataset_json, Path(work_dir)
     if {"channel_names", "labels"} <= dataset_json.keys():  # else verify_dataset names what is missing
         dims = {2 if name == "2d" else 3 for name in configurations or CONFIGURATIONS}
         check_networks_for_planning(list(plugins), dims, len(dataset_json["channel_names"]),
@@ -83,9 +78,8 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
     reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest) and fingerprint_file.is_file()
     if not reuse_fingerprint:  # a reused fingerprint's dataset passed the check, and its hash is unchanged
         verify_dataset(dataset_dir, num_processes)
-    check_losses_support_labels(dataset_json, dataset_dir / "dataset.json", plugins.values(), loss)
-    case_ids = sorted(_training_case_ids(dataset_dir, dataset_json))
-    case_patients = patients_of_cases(dataset_dir, case_ids)
+    check_losses_support_labels(dataset_json, dataset.dataset_json_path, plugins.values(), loss)
+    case_patients = dataset.patients
     if num_folds is None and resolve_num_folds(None, case_patients) < DEFAULT_NUM_FOLDS:
         num_patients = len(set(case_patients.values()))
         logger.warning("%s has %d patients: planning %d folds instead of %d, one patient per validation fold "
@@ -129,12 +123,10 @@ def plan_dataset(dataset_dir: Path, work_dir: Path, architectures: Sequence[str]
     return written
 
 
-def planned_num_folds(dataset_dir: Path, num_folds: int | None = None) -> int:
-    """How many folds :func:`plan_dataset` will plan for ``dataset_dir``: known before any
+def planned_num_folds(dataset: RawDataset, num_folds: int | None = None) -> int:
+    """How many folds :func:`plan_dataset` will plan for ``dataset``: known before any
     work, so that a run can split its time budget or check the folds it was asked for."""
-    dataset_json = _read_dataset_json(Path(dataset_dir))
-    case_ids = sorted(_training_case_ids(Path(dataset_dir), dataset_json))
-    return resolve_num_folds(num_folds, patients_of_cases(Path(dataset_dir), case_ids))
+    return resolve_num_folds(num_folds, dataset.patients)
 
 
 def warn_about_spacing_spread(dataset_dir: Path, fingerprint: dict[str, Any]) -> None:
@@ -149,13 +141,6 @@ def warn_about_spacing_spread(dataset_dir: Path, fingerprint: dict[str, Any]) ->
                    "slices of mixed formats had spacings assumed, convert them with one spacing (`covplan convert "
                    "slices --pixel-spacing MM`, docs/formats.md)", dataset_dir, min(in_plane), max(in_plane),
                    max(in_plane) / min(in_plane))
-
-
-def _read_dataset_json(dataset_dir: Path) -> dict[str, Any]:
-    if not (dataset_dir / "dataset.json").is_file():
-        raise CovplanError(f"{dataset_dir} has no dataset.json; give a dataset in nnU-Net's raw layout "
-                           f"(see `covplan convert`)")
-    return read_json(dataset_dir / "dataset.json", "give a dataset in nnU-Net's raw layout (see `covplan convert`)")
 
 
 def _num_segmentation_heads(dataset_json: dict[str, Any]) -> int:
@@ -217,12 +202,6 @@ def check_work_dir(work_dir: Path, dataset_dir: Path, digest: str) -> bool:
         raise CovplanError(f"{work_dir} is not empty and was not written by `covplan plan`; choose an empty or new "
                            f"output folder")
     return False
-
-
-def _training_case_ids(dataset_dir: Path, dataset_json: dict[str, Any]) -> list[str]:
-    from nnunetv2.utilities.utils import get_filenames_of_train_images_and_targets
-
-    return list(get_filenames_of_train_images_and_targets(str(dataset_dir), dataset_json))
 
 
 def _covplan_plans(plans: dict[str, Any], planner: ArchitecturePlanner, wanted: Sequence[str],

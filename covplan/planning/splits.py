@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from covplan.errors import CovplanError
-from covplan.json_files import read_json_if_present
-from covplan.work_folder import COVPLAN_DATASET_JSON
 
 DEFAULT_NUM_FOLDS = 5
 # nnU-Net's seed for its default KFold split.
 DEFAULT_SPLIT_SEED = 12345
-
-
-def patients_of_cases(dataset_dir: Path, case_ids: list[str]) -> dict[str, str]:
-    """The patient id of each training case, from ``covplan_dataset.json`` beside
-    ``dataset.json``; without that file (plain nnU-Net raw data) or for a case it does not
-    list, each case is its own patient."""
-    covplan_dataset_file = dataset_dir / COVPLAN_DATASET_JSON
-    described = read_json_if_present(covplan_dataset_file, "rewrite it with `covplan convert` or remove it") or {}
-    listed = described.get("cases", {})
-    return {case: str(listed.get(case, {}).get("patient_id", case)) for case in case_ids}
 
 
 def resolve_num_folds(num_folds: int | None, case_patients: dict[str, str]) -> int:

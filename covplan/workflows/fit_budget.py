@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from covplan.atomic import write_json_atomic
+from covplan.conversion.raw_dataset import RawDataset
 from covplan.errors import CovplanError
 from covplan.json_files import read_json
 from covplan.planning.budget_candidates import (
@@ -31,7 +32,7 @@ from covplan.work_folder import budget_record_path, plans_path, splits_path
 logger = logging.getLogger(__name__)
 
 
-def plan_for_budget(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], budget_s: float,
+def plan_for_budget(dataset_dir: Path | RawDataset, work_dir: Path, architectures: Sequence[str], budget_s: float,
                     configurations: Sequence[str] | None = None, device: str = "auto", num_workers: int | None = None,
                     test_time_mirroring: bool = True, num_processes: int = 2, **planning: Any) -> dict[str, Path]:
     """Plan ``dataset_dir`` with budget candidates, preprocess them and keep what fits

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from covplan.conversion.raw_dataset import read_raw_dataset
 from covplan.errors import CovplanError
 from covplan.json_files import read_json, read_json_if_present
 from covplan.launch import Call, Launcher, run_jobs
@@ -67,10 +68,11 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
                     configuration: str | None, settings: TrainingSettings, resume: bool, gpu_memory_gb: float | None,
                     preset: str | None, num_processes: int, budget_scope: str, num_folds: int | None,
                     tracking: Tracking, launcher: Launcher | None) -> dict[str, dict[str, Any]]:
+    dataset = read_raw_dataset(dataset_dir)
     configurations = [configuration] if configuration else None
     planning = dict(configurations=configurations, gpu_memory_gb=gpu_memory_gb, preset=preset,
                     num_processes=num_processes, num_folds=num_folds, loss=settings.loss)
-    split_size = planned_num_folds(dataset_dir, num_folds)
+    split_size = planned_num_folds(dataset, num_folds)
     outside = [fold for fold in folds or () if fold != "all" and not 0 <= fold < split_size]
     if outside:
         raise CovplanError(f"fold {outside[0]} is out of range: {dataset_dir} is split into {split_size} folds, 0 to "
@@ -83,13 +85,13 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
     if settings.time_budget_s is not None and resume and _fitted_to_budget(Path(work_dir), architectures):
         logger.info("resuming on the plans already fitted to the budget in %s", work_dir)
     elif settings.time_budget_s is not None:
-        plan_for_budget(dataset_dir, work_dir, architectures, settings.time_budget_s, device=settings.device,
+        plan_for_budget(dataset, work_dir, architectures, settings.time_budget_s, device=settings.device,
                         num_workers=settings.num_workers, test_time_mirroring=settings.test_time_mirroring,
                         **planning)
         # What the probe measured for each candidate configuration, and which was chosen.
         tracking.log_artifacts(budget_record_path(work_dir, name) for name in architectures)
     else:
-        plan_dataset(dataset_dir, work_dir, architectures, **planning)
+        plan_dataset(dataset, work_dir, architectures, **planning)
         preprocess(work_dir, architectures, configurations, num_processes)
     if folds is None:
         folds = list(range(len(read_json(splits_path(work_dir), "plan the dataset again"))))

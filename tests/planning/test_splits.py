@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
 from covplan.errors import CovplanError
-from covplan.planning.splits import patient_grouped_splits, patients_of_cases, resolve_num_folds
+from covplan.planning.splits import patient_grouped_splits, resolve_num_folds
 
 
 def _cases(count: int) -> list[str]:
@@ -60,11 +58,3 @@ def test_by_default_five_folds_or_one_per_patient_when_there_are_fewer():
     assert resolve_num_folds(3, four_patients) == 3
     with pytest.raises(CovplanError, match=r"at least 2 patients, but the dataset has 1 \(3 cases\)"):
         resolve_num_folds(None, {case: "p1" for case in _cases(3)})
-
-
-def test_patient_ids_come_from_covplan_dataset_json(tmp_path: Path):
-    (tmp_path / "covplan_dataset.json").write_text(json.dumps(
-        {"format_version": 1, "cases": {"case_000": {"patient_id": "anna"}, "case_001": {"patient_id": "anna"}}}))
-    assert patients_of_cases(tmp_path, _cases(3)) == {"case_000": "anna", "case_001": "anna", "case_002": "case_002"}
-    (tmp_path / "covplan_dataset.json").unlink()
-    assert patients_of_cases(tmp_path, _cases(2)) == {"case_000": "case_000", "case_001": "case_001"}

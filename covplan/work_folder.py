@@ -34,6 +34,15 @@ SPLITS_JSON = "splits_final.json"
 WORK_RECORD_JSON = "covplan_work.json"  # which raw dataset (and its hash) WORK was planned for
 GT_FOLDER = "gt_segmentations"
 FIND_BEST_JSON = "find_best.json"
+# WORK/compare/: what `covplan compare` writes by default beside the models it compares.
+COMPARE_FOLDER = "compare"
+COMPARE_JSON = "compare.json"
+COMPARE_CSV = "compare.csv"
+COMPARE_PNG = "compare.png"
+# WORK/seeds/seed_S/: a WORK folder of links to WORK's plans and data in which
+# `plan-and-train --repeats` trains the seeds after the first (the first trains in WORK).
+SEEDS_FOLDER = "seeds"
+_SEED_WORK = "seed_{seed}"
 TUNE_FOLDER = "tune"
 JOBS_FOLDER = "jobs"
 _PLANS_PREFIX = "plans_"
@@ -85,6 +94,22 @@ def planned_plans(work: Path) -> dict[str, Path]:
 def budget_record_path(work: Path, architecture: str) -> Path:
     """What the time-budget planner measured and chose for ``architecture``."""
     return Path(work) / _BUDGET_RECORD.format(architecture=architecture)
+
+
+def seed_work(work: Path, seed: int) -> Path:
+    """The WORK folder of links in which the models of training seed ``seed`` are trained
+    when it is not the first of a run's repeats."""
+    return Path(work) / SEEDS_FOLDER / _SEED_WORK.format(seed=seed)
+
+
+def seed_works(work: Path) -> dict[int, Path]:
+    """Seed -> its WORK folder of links, for every seed trained as a repeat in ``work``."""
+    found = {}
+    for folder in sorted((Path(work) / SEEDS_FOLDER).glob(_SEED_WORK.format(seed="*"))):
+        seed = folder.name.removeprefix(_SEED_WORK.format(seed=""))
+        if folder.is_dir() and seed.lstrip("-").isdigit():
+            found[int(seed)] = folder
+    return dict(sorted(found.items()))
 
 
 def splits_path(work: Path) -> Path:

@@ -31,6 +31,7 @@ COMMANDS = {
     "import": "covplan.cli.import_command:import_command",
     "evaluate": "covplan.cli.evaluate_command:evaluate_command",
     "find-best": "covplan.cli.find_best_command:find_best_command",
+    "compare": "covplan.cli.compare_command:compare_command",
     "report": "covplan.cli.report_command:report_command",
 }
 

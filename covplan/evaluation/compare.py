@@ -190,7 +190,10 @@ def compare_folders(folders: Sequence[Path], references: Path | None = None, met
     models = [scored_model(folder, references, dataset_json, metrics, num_processes, name)
               for folder, name in zip(folders, model_names(folders))]
     result = compare_models(models, metrics)
-    output_dir = Path(output_dir) if output_dir is not None else Path(folders[0]).resolve().parent / COMPARE_FOLDER
+    if output_dir is None:
+        first = Path(folders[0])
+        # "." and ".." have no folder beside them until resolved; other paths stay as given.
+        output_dir = (first if first.name not in ("", "..") else first.resolve()).parent / COMPARE_FOLDER
     written = write_comparison(result, output_dir)
     written["plot"] = plot_comparison(result, output_dir / COMPARE_PNG)
     return result, written

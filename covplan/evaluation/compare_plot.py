@@ -34,7 +34,9 @@ def plot_comparison(result: Mapping[str, Any], path: Path) -> Path:
                          alpha=0.6, color="tab:blue")
             if row["ci_low"] is not None:
                 mean = row["mean_difference"]
-                axes.errorbar(position + 0.3, mean, yerr=[[mean - row["ci_low"]], [row["ci_high"] - mean]],
+                # A bootstrap interval of a skewed sample need not hold the mean: no bar below zero length.
+                below, above = max(0.0, mean - row["ci_low"]), max(0.0, row["ci_high"] - mean)
+                axes.errorbar(position + 0.3, mean, yerr=[[below], [above]],
                               fmt="o", color="tab:red" if row["significant"] else "black", capsize=4)
         axes.axhline(0.0, color="grey", linewidth=0.8)
         axes.set_xticks(range(len(rows)),

@@ -1,5 +1,11 @@
 """``covplan find-best``: rank the trained models of a work folder and their ensembles by
-cross-validation Dice, choose post-processing for the best one and store it with it."""
+cross-validation Dice, choose post-processing for the best one and store it with it.
+
+The winner is chosen by mean, as nnU-Net's ``find_best_configuration`` chooses it; beside
+it the result says whether it beats the runner-up significantly (paired Wilcoxon test on
+the per-case foreground Dice of the cases both scored, with a bootstrap confidence
+interval of the mean difference: :mod:`covplan.evaluation.paired_statistics`), so that a
+lead of 0.01 on a few cases is not read as a better model."""
 
 from __future__ import annotations
 
@@ -17,7 +23,8 @@ from tqdm import tqdm
 from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.evaluation.cross_validation import fold_dirs, fold_summaries, model_dirs, pooled_summary
-from covplan.evaluation.evaluate import DEFAULT_PROCESSES, evaluate_folder
+from covplan.evaluation.evaluate import DEFAULT_PROCESSES, evaluate_folder, foreground_mean
+from covplan.evaluation.paired_statistics import ALPHA, paired_difference
 from covplan.json_files import read_json, read_json_if_present
 from covplan.labels.roles import load_dataset_json
 from covplan.postprocessing import choose_postprocessing, save_postprocessing
@@ -37,7 +44,28 @@ def _candidate(name: str, kind: str, folder: Path, members: list[str], predictio
     return {"name": name, "kind": kind, "folder": str(folder), "members": members,
             "prediction_dirs": [str(path) for path in prediction_dirs],
             "foreground_dice": summary["foreground_mean"]["Dice"],
-            "dice": {names.get(str(key), str(key)): means["Dice"] for key, means in summary["mean"].items()}}
+            "dice": {names.get(str(key), str(key)): means["Dice"] for key, means in summary["mean"].items()},
+            "foreground_dice_per_case": foreground_dice_per_case(summary)}
+
+
+def foreground_dice_per_case(summary: dict[str, Any]) -> dict[str, float]:
+    """Case id -> the foreground mean Dice of the case, for the cases where it is defined."""
+    values = {case["case_id"]: foreground_mean(case["metrics"])["Dice"] for case in summary["metric_per_case"]}
+    return {case: value for case, value in values.items() if value is not None}
+
+
+def winner_against_runner_up(ranking: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first candidate of ``ranking`` against the second on the per-case foreground
+    Dice of the cases both have: ``runner_up``, the
+    :class:`~covplan.evaluation.paired_statistics.PairedDifference` fields, ``alpha`` and
+    ``significant``. None with a single candidate."""
+    if len(ranking) < 2:
+        return None
+    best, runner_up = ranking[0]["foreground_dice_per_case"], ranking[1]["foreground_dice_per_case"]
+    cases = sorted(set(best) & set(runner_up))
+    difference = paired_difference([best[case] for case in cases], [runner_up[case] for case in cases])
+    return {"runner_up": ranking[1]["name"], **difference.record(), "alpha": ALPHA,
+            "significant": difference.p is not None and difference.p < ALPHA}
 
 
 def _validation_probabilities(model_dir: Path) -> dict[str, Path] | None:
@@ -139,7 +167,8 @@ def _find_best(work_dir: Path, models: list[Path], gt_dir: Path, output_file: Pa
     best = ranking[0]
     choice = choose_postprocessing(gt_dir, [Path(path) for path in best["prediction_dirs"]], dataset_json)
     postprocessing_file = save_postprocessing(choice, Path(best["folder"]))
-    result = {"best": best["name"], "ranking": ranking, "ensemble_note": ensemble_note,
+    result = {"best": best["name"], "ranking": ranking, "against_runner_up": winner_against_runner_up(ranking),
+              "ensemble_note": ensemble_note,
               "postprocessing": {"file": str(postprocessing_file), **choice}}
     write_json_atomic(output_file, result)
     logger.info("wrote %s", output_file)

@@ -53,9 +53,6 @@ def _mean_difference(model: np.ndarray, baseline: np.ndarray, axis: int = -1) ->
 
 
 def _confidence_interval(model: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
-    differences = model - baseline
-    if np.ptp(differences) == 0:
-        return float(differences[0]), float(differences[0])
     result = bootstrap((model, baseline), _mean_difference, paired=True, vectorized=True,
                        confidence_level=CONFIDENCE_LEVEL, n_resamples=BOOTSTRAP_RESAMPLES,
                        rng=np.random.default_rng(BOOTSTRAP_SEED))
@@ -89,7 +86,8 @@ def paired_difference(model: Sequence[float], baseline: Sequence[float],
         return PairedDifference(mean_difference=mean, ci_low=None, ci_high=None, p=None, **counts)
     if tied.all():
         return PairedDifference(mean_difference=0.0, ci_low=0.0, ci_high=0.0, p=1.0, **counts)
-    low, high = _confidence_interval(model, baseline)
+    # Every resample of equal differences has their mean: the interval is that point.
+    low, high = (mean, mean) if np.ptp(differences) == 0 else _confidence_interval(model, baseline)
     # Ties count as zero differences, which Wilcoxon's test leaves out (zero_method="wilcox").
     p = float(wilcoxon(np.where(tied, 0.0, differences)).pvalue)
     return PairedDifference(mean_difference=mean, ci_low=low, ci_high=high, p=p, **counts)

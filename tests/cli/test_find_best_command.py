@@ -33,6 +33,12 @@ def test_find_best_ranks_models_and_ensembles_and_stores_the_post_processing(tmp
     assert '  {"rule": "restrict_to_lung", "lesion_labels": [2], "lung_labels": [1]}' in result.output
     assert f"  Dice infection: {stored['dice_before']['2']:.4f} -> 1.0000" in result.output
     assert f"best: {GOOD}" in result.output
+    # The ensemble predicts what the good model predicts: no difference, and the output says so.
+    assert found["against_runner_up"]["runner_up"] == f"{GOOD}+{WEAK}"
+    assert (found["against_runner_up"]["p"], found["against_runner_up"]["significant"]) == (1.0, False)
+    assert (f"against the runner-up {GOOD}+{WEAK}: foreground Dice +0.0000 per case (95% CI +0.0000 to +0.0000, "
+            "4 cases, paired Wilcoxon p = 1.0000): not significantly better at 0.05; chosen by mean, as nnU-Net "
+            "chooses") in result.output
 
 
 def test_without_saved_probabilities_the_output_says_ensembles_need_them(tmp_path):

@@ -27,6 +27,9 @@ def _print_result(result: dict[str, Any]) -> None:
     click.echo(f"best: {result['best']}")
     if result["against_runner_up"] is not None:
         click.echo(against_runner_up_line(result["against_runner_up"]))
+    for model, spread in result["spread_over_seeds"].items():
+        sd = "" if spread["sd"] is None else f" +- {spread['sd']:.4f} (standard deviation)"
+        click.echo(f"over {len(spread['foreground_dice'])} seeds: {model} {_dice(spread['mean'])}{sd}")
     postprocessing = result["postprocessing"]
     click.echo(f"post-processing ({postprocessing['file']}):")
     for rule in postprocessing["rules"]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
@@ -29,7 +30,7 @@ from covplan.json_files import read_json, read_json_if_present
 from covplan.labels.roles import load_dataset_json
 from covplan.postprocessing import choose_postprocessing, save_postprocessing
 from covplan.work_folder import (DATASET_JSON, ENSEMBLES_FOLDER, FIND_BEST_JSON, MODEL_PLANS_JSON, SUMMARY_JSON, gt_folder,
-                                 validation_folder)
+                                 seed_works, validation_folder)
 from covplan.tracking import RunDescription, Tracking
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,27 @@ def winner_against_runner_up(ranking: Sequence[dict[str, Any]]) -> dict[str, Any
     difference = paired_difference([best[case] for case in cases], [runner_up[case] for case in cases])
     return {"runner_up": ranking[1]["name"], **difference.record(), "alpha": ALPHA,
             "significant": difference.p is not None and difference.p < ALPHA}
+
+
+def _foreground_dice(model_dir: Path) -> float | None:
+    return pooled_summary(list(fold_summaries(model_dir).values()))["foreground_mean"]["Dice"]
+
+
+def spread_over_seeds(work_dir: Path, models: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """For each model trained with more seeds (``plan-and-train --repeats``: the same model
+    folder in ``WORK/seeds/seed_S/``): the cross-validation foreground Dice of every seed's
+    model folder (by its path in ``work_dir``), their mean and standard deviation."""
+    spread = {}
+    for model in models:
+        repeats = [folder / model.name for folder in seed_works(work_dir).values()
+                   if (folder / model.name).is_dir() and fold_dirs(folder / model.name)]
+        if not repeats:
+            continue
+        dice = {folder.relative_to(work_dir).as_posix(): _foreground_dice(folder) for folder in [model, *repeats]}
+        defined = [value for value in dice.values() if value is not None]
+        spread[model.name] = {"foreground_dice": dice, "mean": statistics.fmean(defined) if defined else None,
+                              "sd": statistics.stdev(defined) if len(defined) > 1 else None}
+    return spread
 
 
 def _validation_probabilities(model_dir: Path) -> dict[str, Path] | None:
@@ -168,7 +190,7 @@ def _find_best(work_dir: Path, models: list[Path], gt_dir: Path, output_file: Pa
     choice = choose_postprocessing(gt_dir, [Path(path) for path in best["prediction_dirs"]], dataset_json)
     postprocessing_file = save_postprocessing(choice, Path(best["folder"]))
     result = {"best": best["name"], "ranking": ranking, "against_runner_up": winner_against_runner_up(ranking),
-              "ensemble_note": ensemble_note,
+              "spread_over_seeds": spread_over_seeds(work_dir, models), "ensemble_note": ensemble_note,
               "postprocessing": {"file": str(postprocessing_file), **choice}}
     write_json_atomic(output_file, result)
     logger.info("wrote %s", output_file)

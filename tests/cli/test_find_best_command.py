@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from covplan.cli import cli
@@ -68,3 +69,21 @@ def test_a_work_folder_without_references_is_one_line_error(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip() == (f"Error: {work / 'gt_segmentations'}: missing; find-best compares the "
                                      "validation predictions with the references the trainer copies there")
+
+
+def test_models_trained_with_more_seeds_show_their_spread(tmp_path):
+    import shutil
+
+    work = build_work_folder(tmp_path / "work", {"good_unet": None, "weak_unet": None})
+    # A second seed of the good model that learnt only what the weak one did.
+    shutil.copytree(work / WEAK, work / "seeds" / "seed_2" / GOOD)
+    result = CliRunner().invoke(cli, ["find-best", str(work), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    spread = json.loads((work / "find_best.json").read_text())["spread_over_seeds"]
+    assert list(spread) == [GOOD]
+    dice = spread[GOOD]["foreground_dice"]
+    assert list(dice) == [GOOD, f"seeds/seed_2/{GOOD}"]
+    assert spread[GOOD]["mean"] == pytest.approx(np.mean(list(dice.values())))
+    assert spread[GOOD]["sd"] == pytest.approx(np.std(list(dice.values()), ddof=1))
+    assert (f"over 2 seeds: {GOOD} {spread[GOOD]['mean']:.4f} +- {spread[GOOD]['sd']:.4f} (standard deviation)"
+            in result.output)

@@ -95,6 +95,11 @@ def model_names(folders: Sequence[Path]) -> list[str]:
     return [str(folder.relative_to(common)) for folder in folders]
 
 
+def _refuse_a_single_model(models: Sequence[Any]) -> None:
+    if len(models) < 2:
+        raise CovplanError("compare needs two models or more: the first is the baseline")
+
+
 def refuse_mismatched_cases(models: Sequence[ScoredModel]) -> list[str]:
     """The cases every model has, in order; a case some model lacks is refused in one line
     that names the cases and the models."""
@@ -143,8 +148,8 @@ def compare_models(models: Sequence[ScoredModel], metrics: Sequence[str] = ("Dic
     docstring. Returns ``baseline``, ``models``, ``metrics``, ``cases``, ``alpha``,
     ``confidence_level`` and ``rows`` (one per metric, model and class, with its per-case
     ``differences`` and ``p_holm``)."""
-    if len(models) < 2:
-        raise CovplanError("compare needs two models or more: the first is the baseline")
+    _refuse_a_single_model(models)
+    metrics = list(dict.fromkeys(metrics))  # a metric asked for twice is one family
     cases = refuse_mismatched_cases(models)
     _refuse_unknown_metrics(models, metrics)
     baseline, keys = models[0], _classes(models)
@@ -156,7 +161,7 @@ def compare_models(models: Sequence[ScoredModel], metrics: Sequence[str] = ("Dic
             row["significant"] = adjusted is not None and adjusted < ALPHA
         rows += family
     return {"baseline": baseline.name, "models": [{"name": model.name, "folder": str(model.folder)} for model in models],
-            "metrics": list(metrics), "cases": cases, "alpha": ALPHA, "confidence_level": CONFIDENCE_LEVEL,
+            "metrics": metrics, "cases": cases, "alpha": ALPHA, "confidence_level": CONFIDENCE_LEVEL,
             "rows": rows}
 
 
@@ -185,8 +190,7 @@ def compare_folders(folders: Sequence[Path], references: Path | None = None, met
     folders; the first is the baseline) on ``metrics`` and write ``compare.json``,
     ``compare.csv`` and ``compare.png`` to ``output_dir`` (default: ``compare/`` beside the
     first folder). Returns the comparison and the files written."""
-    if len(folders) < 2:
-        raise CovplanError("compare needs two models or more: the first is the baseline")
+    _refuse_a_single_model(folders)  # before a prediction folder is scored for nothing
     models = [scored_model(folder, references, dataset_json, metrics, num_processes, name)
               for folder, name in zip(folders, model_names(folders))]
     result = compare_models(models, metrics)

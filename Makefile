@@ -28,8 +28,9 @@ DEMO_BUDGET := 6
 # The main job end to end on generated phantoms (under 10 minutes on 2 CPU cores): raw
 # COVID-19-CT-Seg layout -> converter -> plans fitted to a time budget, preprocessing and
 # training of two architectures (fold 0) -> find-best ranks them on cross-validation and
-# chooses post-processing -> the best is exported as one archive with ONNX networks and
-# predicts three new patients with ONNX Runtime -> evaluation -> per-patient report
+# chooses post-processing -> compare prints their case-by-case differences with
+# confidence intervals and tests -> the best is exported as one archive with ONNX networks
+# and predicts three new patients with ONNX Runtime -> evaluation -> per-patient report
 # (demo_work/report/report.html).
 demo: venv
 	rm -rf $(DEMO)
@@ -41,6 +42,8 @@ demo: venv
 	$(BIN)/python -m covplan plan-and-train $(DEMO)/dataset_ct3d -o $(DEMO)/work --arch plain_unet --arch qchc_unet \
 		--configuration 3d_fullres --folds 0 --time-budget $(DEMO_BUDGET) --budget-scope total --num-workers 1
 	$(BIN)/python -m covplan find-best $(DEMO)/work
+	$(BIN)/python -m covplan compare $(DEMO)/work/plain_unet__3d_fullres $(DEMO)/work/qchc_unet__3d_fullres \
+		--metric Dice --metric NSD
 	$(BIN)/python -m covplan export -o $(DEMO)/best_model.zip --onnx \
 		$(DEMO)/work/$$($(BIN)/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["best"])' $(DEMO)/work/find_best.json)
 	$(BIN)/python -m covplan predict -i $(DEMO)/new_patients/imagesTr -o $(DEMO)/predictions --no-tta \

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Union
 
 from covplan.errors import CovplanError
+from covplan.json_files import read_json
 
 Fold = Union[int, str]  # an index into splits_final.json, or "all"
 
@@ -34,6 +35,15 @@ SPLITS_JSON = "splits_final.json"
 WORK_RECORD_JSON = "covplan_work.json"  # which raw dataset (and its hash) WORK was planned for
 GT_FOLDER = "gt_segmentations"
 FIND_BEST_JSON = "find_best.json"
+# WORK/compare/: what `covplan compare` writes by default beside the models it compares.
+COMPARE_FOLDER = "compare"
+COMPARE_JSON = "compare.json"
+COMPARE_CSV = "compare.csv"
+COMPARE_PNG = "compare.png"
+# WORK/seeds/seed_S/: a WORK folder of links to WORK's plans and data in which
+# `plan-and-train --repeats` trains the seeds after the first (the first trains in WORK).
+SEEDS_FOLDER = "seeds"
+_SEED_WORK = "seed_{seed}"
 TUNE_FOLDER = "tune"
 JOBS_FOLDER = "jobs"
 _PLANS_PREFIX = "plans_"
@@ -85,6 +95,22 @@ def planned_plans(work: Path) -> dict[str, Path]:
 def budget_record_path(work: Path, architecture: str) -> Path:
     """What the time-budget planner measured and chose for ``architecture``."""
     return Path(work) / _BUDGET_RECORD.format(architecture=architecture)
+
+
+def seed_work(work: Path, seed: int) -> Path:
+    """The WORK folder of links in which the models of training seed ``seed`` are trained
+    when it is not the first of a run's repeats."""
+    return Path(work) / SEEDS_FOLDER / _SEED_WORK.format(seed=seed)
+
+
+def seed_works(work: Path) -> dict[int, Path]:
+    """Seed -> its WORK folder of links, for every seed trained as a repeat in ``work``."""
+    found = {}
+    for folder in sorted((Path(work) / SEEDS_FOLDER).glob(_SEED_WORK.format(seed="*"))):
+        seed = folder.name.removeprefix(_SEED_WORK.format(seed=""))
+        if folder.is_dir() and seed.lstrip("-").isdigit():
+            found[int(seed)] = folder
+    return dict(sorted(found.items()))
 
 
 def splits_path(work: Path) -> Path:
@@ -158,3 +184,15 @@ def parse_fold(text: str) -> Fold:
         return int(text)
     except ValueError:
         raise CovplanError(f"fold must be a number or 'all', not '{text}'") from None
+
+
+def link_work(work: Path, folder: Path) -> None:
+    """Make ``folder`` a WORK folder of links to ``work``'s plans, dataset description,
+    splits, reference label maps and preprocessed data; what is trained there stays there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {plan.get("data_identifier") for plans_file in planned_plans(work).values()
+            for plan in read_json(plans_file, "plan again")["configurations"].values()}
+    for entry in Path(work).iterdir():
+        wanted = entry.suffix == ".json" or entry.name == GT_FOLDER or entry.name in data
+        if wanted and not (folder / entry.name).exists():
+            (folder / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())

@@ -8,8 +8,8 @@ import logging
 
 import click
 
-from covplan.version import __version__
 from covplan.errors import CovplanError
+from covplan.version import __version__
 
 # Command name -> "module:attribute". A command's module (and the stage packages it
 # imports: nnunetv2's predictor, matplotlib, ...) is imported only when that command runs
@@ -31,6 +31,7 @@ COMMANDS = {
     "import": "covplan.cli.import_command:import_command",
     "evaluate": "covplan.cli.evaluate_command:evaluate_command",
     "find-best": "covplan.cli.find_best_command:find_best_command",
+    "compare": "covplan.cli.compare_command:compare_command",
     "report": "covplan.cli.report_command:report_command",
 }
 

@@ -8,9 +8,8 @@ from typing import Any
 
 import click
 
-from covplan.conversion.base import converters
 from covplan.cli.options import num_processes_param
-from covplan.conversion.base import ConverterPlugin
+from covplan.conversion.base import ConverterPlugin, converters
 from covplan.conversion.dataset import ConversionSummary
 
 

@@ -25,6 +25,11 @@ def _print_result(result: dict[str, Any]) -> None:
     if result["ensemble_note"]:
         click.echo(f"no ensembles: {result['ensemble_note']}")
     click.echo(f"best: {result['best']}")
+    if result["against_runner_up"] is not None:
+        click.echo(against_runner_up_line(result["against_runner_up"]))
+    for model, spread in result["spread_over_seeds"].items():
+        sd = "" if spread["sd"] is None else f" +- {spread['sd']:.4f} (standard deviation)"
+        click.echo(f"over {len(spread['foreground_dice'])} seeds: {model} {_dice(spread['mean'])}{sd}")
     postprocessing = result["postprocessing"]
     click.echo(f"post-processing ({postprocessing['file']}):")
     for rule in postprocessing["rules"]:
@@ -34,6 +39,18 @@ def _print_result(result: dict[str, Any]) -> None:
     for key, name in postprocessing["names"].items():
         click.echo(f"  Dice {name}: {_dice(postprocessing['dice_before'][key])} -> "
                    f"{_dice(postprocessing['dice_after'][key])}")
+
+
+def against_runner_up_line(test: dict[str, Any]) -> str:
+    """Whether the best beats the runner-up significantly, in one line."""
+    if test["p"] is None:
+        return (f"against the runner-up {test['runner_up']}: {test['n']} shared case(s), too few for a test; "
+                f"chosen by mean, as nnU-Net chooses")
+    verdict = (f"significantly better at {test['alpha']}" if test["significant"]
+               else f"not significantly better at {test['alpha']}; chosen by mean, as nnU-Net chooses")
+    return (f"against the runner-up {test['runner_up']}: foreground Dice {test['mean_difference']:+.4f} per case "
+            f"(95% CI {test['ci_low']:+.4f} to {test['ci_high']:+.4f}, {test['n']} cases, paired Wilcoxon "
+            f"p = {test['p']:.4f}): {verdict}")
 
 
 @click.command(name="find-best")

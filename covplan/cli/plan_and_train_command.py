@@ -8,7 +8,12 @@ from typing import Any
 import click
 
 from covplan.cli.options import (
-    FoldsCommand, folds_option, launcher_from_options, launcher_options, num_folds_option, num_processes_option,
+    FoldsCommand,
+    folds_option,
+    launcher_from_options,
+    launcher_options,
+    num_folds_option,
+    num_processes_option,
 )
 from covplan.cli.planning_options import planning_options
 from covplan.cli.resume_hint import exit_when_interrupted
@@ -16,9 +21,8 @@ from covplan.cli.training_options import settings_file_configuration, settings_f
 from covplan.launch.jobs import DRY_RUN_SCRIPT
 from covplan.planning.budget_candidates import budget_summary
 from covplan.training import format_cross_validation_table
+from covplan.work_folder import JOBS_FOLDER, Fold
 from covplan.workflows.plan_and_train import plan_and_train
-from covplan.work_folder import Fold
-from covplan.work_folder import JOBS_FOLDER
 
 
 @click.command(name="plan-and-train", cls=FoldsCommand)
@@ -27,13 +31,18 @@ from covplan.work_folder import JOBS_FOLDER
 @folds_option("Folds to train: -f 0 1, -f 0,1 or all [default: every fold of the split].")
 @num_processes_option("Worker processes for fingerprinting and preprocessing.")
 @click.option("--budget-scope", type=click.Choice(["fold", "total"]), default="fold", show_default=True,
-              help="--time-budget is each fold's, or the whole run's (split evenly over folds and architectures).")
+              help="--time-budget is each fold's, or the whole run's (split evenly over folds, architectures and "
+                   "--repeats).")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train every fold N times, with seeds --seed, --seed + 1, ...: the first in WORK, the others "
+                   "in WORK/seeds/seed_S/ (WORK folders of links, one model folder per seed), for the spread over "
+                   "seeds in `covplan compare` and `covplan find-best`.")
 @training_options
 @launcher_options
 def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], num_folds: int | None,
                            folds: list[Fold] | None, gpu_memory: float, preset: str | None, num_processes: int,
-                           budget_scope: str, configuration: str | None, resume: bool, launcher: str | None,
-                           jobs_at_once: int, gpus_per_job: int | None, cpus_per_job: int | None, job_minutes: int,
+                           budget_scope: str, repeats: int, configuration: str | None, resume: bool,
+                           launcher: str | None, jobs_at_once: int, gpus_per_job: int | None, cpus_per_job: int | None, job_minutes: int,
                            partition: str | None, dry_run: bool, **options: Any) -> None:
     """Plan, preprocess and train a converted dataset, then print the CV table.
 
@@ -44,7 +53,8 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
     Dice per class of every fold and their mean. With --time-budget the plans are fitted
     to the minutes each fold has (see `covplan plan --time-budget`) and every fold's
     schedule runs to its end within them. With --launcher every fold is its own job (logs
-    in WORK/jobs/plan-and-train/); the table is collected when all have ended.
+    in WORK/jobs/plan-and-train/); the table is collected when all have ended. With
+    --repeats N every fold is trained with N seeds, the later ones in WORK/seeds/seed_S/.
 
     \b
     Example:
@@ -53,6 +63,7 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
         covplan plan-and-train converted -o work --folds 0,1 --epochs 5 --tracker mlflow
         covplan plan-and-train converted -o work --time-budget 25 --launcher local --jobs 2
         covplan plan-and-train converted -o work --time-budget 25 --launcher slurm --jobs 5 --dry-run
+        covplan plan-and-train converted -o work -a plain_unet -a qchc_unet --time-budget 10 --repeats 3
     """
     configuration = settings_file_configuration(options["settings_file"], architectures, configuration)
     jobs = launcher_from_options(work_dir / JOBS_FOLDER / "plan-and-train", launcher, jobs_at_once, gpus_per_job,
@@ -61,7 +72,7 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
         summaries = plan_and_train(dataset_dir, work_dir, architectures, folds, configuration,
                                    settings_from_options(**options), resume=resume, gpu_memory_gb=gpu_memory,
                                    preset=preset, num_processes=num_processes, budget_scope=budget_scope,
-                                   num_folds=num_folds, launcher=jobs)
+                                   num_folds=num_folds, launcher=jobs, repeats=repeats)
     if dry_run:
         script = jobs.folder / DRY_RUN_SCRIPT
         click.echo(script.read_text() if script.is_file() else "nothing to submit: every fold is finished")

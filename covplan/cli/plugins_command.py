@@ -12,8 +12,9 @@ from covplan.architectures.network_sizes import COUNTED_CLASSES, COUNTED_INPUT_C
 from covplan.conversion.base import converters
 from covplan.losses.base import losses
 from covplan.planning.presets import PRESETS
-from covplan.tracking.base import trackers
 from covplan.plugins import broken_plugins
+from covplan.tracking.base import trackers
+
 
 def plugin_listing(with_network_sizes: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Every registered architecture, loss, converter, tracker and planning preset, and every broken plugin, as

@@ -12,7 +12,12 @@ import click
 from click.core import ParameterSource
 
 from covplan.cli.options import (
-    SEED_OPTION, TRACKING_OPTIONS, OptionSpec, configuration_option, device_spec, with_options,
+    SEED_OPTION,
+    TRACKING_OPTIONS,
+    OptionSpec,
+    configuration_option,
+    device_spec,
+    with_options,
 )
 from covplan.errors import CovplanError
 from covplan.training import TrainingSettings

@@ -8,19 +8,24 @@ from typing import Any
 
 import click
 
-from covplan.losses.base import losses as registered_losses
 from covplan.cli.options import (
-    FoldsCommand, architecture_option, folds_option, launcher_from_options, launcher_options, with_options,
+    FoldsCommand,
+    architecture_option,
+    folds_option,
+    launcher_from_options,
+    launcher_options,
+    with_options,
 )
 from covplan.cli.resume_hint import exit_when_interrupted
 from covplan.cli.training_options import TRAINING_OPTIONS
 from covplan.launch.jobs import DRY_RUN_SCRIPT
+from covplan.losses.base import losses as registered_losses
 from covplan.search import KEEP_MODELS, SearchSpace, Study, default_storage, format_trials_table
-from covplan.workflows.tune import tune
 from covplan.search.study import planned_configurations
 from covplan.training import TrainingSettings
 from covplan.training.data import AUGMENTATIONS
 from covplan.work_folder import JOBS_FOLDER
+from covplan.workflows.tune import tune
 
 # The training options a study shares with `covplan train`: they hold for every trial.
 SHARED = {"--epochs", "--iters-per-epoch", "--val-iters", "--time-budget", "--device", "--seed", "--num-workers",

@@ -24,8 +24,12 @@ from typing import Any
 
 import numpy as np
 from nnunetv2.configuration import default_num_processes
-from nnunetv2.evaluation.evaluate_predictions import (compute_tp_fp_fn_tn, label_or_region_to_key,
-                                                      region_or_label_to_mask, save_summary_json)
+from nnunetv2.evaluation.evaluate_predictions import (
+    compute_tp_fp_fn_tn,
+    label_or_region_to_key,
+    region_or_label_to_mask,
+    save_summary_json,
+)
 from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
 from tqdm import tqdm
 

@@ -1,10 +1,17 @@
 """``covplan find-best``: rank the trained models of a work folder and their ensembles by
-cross-validation Dice, choose post-processing for the best one and store it with it."""
+cross-validation Dice, choose post-processing for the best one and store it with it.
+
+The winner is chosen by mean, as nnU-Net's ``find_best_configuration`` chooses it; beside
+it the result says whether it beats the runner-up significantly (paired Wilcoxon test on
+the per-case foreground Dice of the cases both scored, with a bootstrap confidence
+interval of the mean difference: :mod:`covplan.evaluation.paired_statistics`), so that a
+lead of 0.01 on a few cases is not read as a better model."""
 
 from __future__ import annotations
 
 import json
 import logging
+import statistics
 from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
@@ -17,13 +24,22 @@ from tqdm import tqdm
 from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.evaluation.cross_validation import fold_dirs, fold_summaries, model_dirs, pooled_summary
-from covplan.evaluation.evaluate import DEFAULT_PROCESSES, evaluate_folder
+from covplan.evaluation.evaluate import DEFAULT_PROCESSES, evaluate_folder, foreground_mean
+from covplan.evaluation.paired_statistics import ALPHA, paired_difference
 from covplan.json_files import read_json, read_json_if_present
 from covplan.labels.roles import load_dataset_json
 from covplan.postprocessing import choose_postprocessing, save_postprocessing
-from covplan.work_folder import (DATASET_JSON, ENSEMBLES_FOLDER, FIND_BEST_JSON, MODEL_PLANS_JSON, SUMMARY_JSON, gt_folder,
-                                 validation_folder)
 from covplan.tracking import RunDescription, Tracking
+from covplan.work_folder import (
+    DATASET_JSON,
+    ENSEMBLES_FOLDER,
+    FIND_BEST_JSON,
+    MODEL_PLANS_JSON,
+    SUMMARY_JSON,
+    gt_folder,
+    seed_works,
+    validation_folder,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +53,49 @@ def _candidate(name: str, kind: str, folder: Path, members: list[str], predictio
     return {"name": name, "kind": kind, "folder": str(folder), "members": members,
             "prediction_dirs": [str(path) for path in prediction_dirs],
             "foreground_dice": summary["foreground_mean"]["Dice"],
-            "dice": {names.get(str(key), str(key)): means["Dice"] for key, means in summary["mean"].items()}}
+            "dice": {names.get(str(key), str(key)): means["Dice"] for key, means in summary["mean"].items()},
+            "foreground_dice_per_case": foreground_dice_per_case(summary)}
+
+
+def foreground_dice_per_case(summary: dict[str, Any]) -> dict[str, float]:
+    """Case id -> the foreground mean Dice of the case, for the cases where it is defined."""
+    values = {case["case_id"]: foreground_mean(case["metrics"])["Dice"] for case in summary["metric_per_case"]}
+    return {case: value for case, value in values.items() if value is not None}
+
+
+def winner_against_runner_up(ranking: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first candidate of ``ranking`` against the second on the per-case foreground
+    Dice of the cases both have: ``runner_up``, the
+    :class:`~covplan.evaluation.paired_statistics.PairedDifference` fields, ``alpha`` and
+    ``significant``. None with a single candidate."""
+    if len(ranking) < 2:
+        return None
+    best, runner_up = ranking[0]["foreground_dice_per_case"], ranking[1]["foreground_dice_per_case"]
+    cases = sorted(set(best) & set(runner_up))
+    difference = paired_difference([best[case] for case in cases], [runner_up[case] for case in cases])
+    return {"runner_up": ranking[1]["name"], **difference.record(), "alpha": ALPHA,
+            "significant": difference.p is not None and difference.p < ALPHA}
+
+
+def _foreground_dice(model_dir: Path) -> float | None:
+    return pooled_summary(list(fold_summaries(model_dir).values()))["foreground_mean"]["Dice"]
+
+
+def spread_over_seeds(work_dir: Path, models: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """For each model trained with more seeds (``plan-and-train --repeats``: the same model
+    folder in ``WORK/seeds/seed_S/``): the cross-validation foreground Dice of every seed's
+    model folder (by its path in ``work_dir``), their mean and standard deviation."""
+    spread = {}
+    for model in models:
+        repeats = [folder / model.name for folder in seed_works(work_dir).values()
+                   if (folder / model.name).is_dir() and fold_dirs(folder / model.name)]
+        if not repeats:
+            continue
+        dice = {folder.relative_to(work_dir).as_posix(): _foreground_dice(folder) for folder in [model, *repeats]}
+        defined = [value for value in dice.values() if value is not None]
+        spread[model.name] = {"foreground_dice": dice, "mean": statistics.fmean(defined) if defined else None,
+                              "sd": statistics.stdev(defined) if len(defined) > 1 else None}
+    return spread
 
 
 def _validation_probabilities(model_dir: Path) -> dict[str, Path] | None:
@@ -139,7 +197,8 @@ def _find_best(work_dir: Path, models: list[Path], gt_dir: Path, output_file: Pa
     best = ranking[0]
     choice = choose_postprocessing(gt_dir, [Path(path) for path in best["prediction_dirs"]], dataset_json)
     postprocessing_file = save_postprocessing(choice, Path(best["folder"]))
-    result = {"best": best["name"], "ranking": ranking, "ensemble_note": ensemble_note,
+    result = {"best": best["name"], "ranking": ranking, "against_runner_up": winner_against_runner_up(ranking),
+              "spread_over_seeds": spread_over_seeds(work_dir, models), "ensemble_note": ensemble_note,
               "postprocessing": {"file": str(postprocessing_file), **choice}}
     write_json_atomic(output_file, result)
     logger.info("wrote %s", output_file)

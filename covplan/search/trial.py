@@ -14,11 +14,10 @@ from typing import Any
 from covplan.architectures.base import get_architecture
 from covplan.errors import CovplanError
 from covplan.interruption import Interrupted
-from covplan.json_files import read_json
 from covplan.search.study import SearchSpace, Study, counted_trials, open_study, requeue_interrupted
 from covplan.training import load_training_inputs, train_fold
 from covplan.training.settings_file import RECIPE_FIELDS
-from covplan.work_folder import GT_FOLDER, planned_plans
+from covplan.work_folder import link_work
 
 logger = logging.getLogger(__name__)
 
@@ -101,15 +100,3 @@ def pruning_reporter(trial) -> Callable[[int, dict[str, Any]], None]:
             raise optuna.TrialPruned(f"pseudo Dice {row['ema_dice']:.4f} after epoch {epoch}")
 
     return report
-
-
-def link_work(work: Path, folder: Path) -> None:
-    """Make ``folder`` a WORK folder of links to ``work``'s plans, dataset description,
-    splits, reference label maps and preprocessed data; what is trained there stays there."""
-    folder.mkdir(parents=True, exist_ok=True)
-    data = {plan.get("data_identifier") for plans_file in planned_plans(work).values()
-            for plan in read_json(plans_file, "plan again")["configurations"].values()}
-    for entry in Path(work).iterdir():
-        wanted = entry.suffix == ".json" or entry.name == GT_FOLDER or entry.name in data
-        if wanted and not (folder / entry.name).exists():
-            (folder / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())

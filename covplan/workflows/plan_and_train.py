@@ -20,7 +20,16 @@ from covplan.tracking import RunDescription, Tracking, open_tracking
 from covplan.tracking.base import flatten_params
 from covplan.training import TrainingSettings, cross_validation_summary, load_training_inputs, train_fold
 from covplan.training.fold_runner import fold_finished
-from covplan.work_folder import CV_SUMMARY_JSON, Fold, budget_record_path, fold_folder, plans_path, splits_path
+from covplan.work_folder import (
+    CV_SUMMARY_JSON,
+    Fold,
+    budget_record_path,
+    fold_folder,
+    link_work,
+    plans_path,
+    seed_work,
+    splits_path,
+)
 from covplan.workflows.fit_budget import plan_for_budget
 
 logger = logging.getLogger(__name__)
@@ -30,7 +39,7 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
                    configuration: str | None = None, settings: TrainingSettings | None = None, resume: bool = False,
                    gpu_memory_gb: float | None = None, preset: str | None = None,
                    num_processes: int = 2, budget_scope: str = "fold", num_folds: int | None = None,
-                   launcher: Launcher | None = None) -> dict[str, dict[str, Any]]:
+                   launcher: Launcher | None = None, repeats: int = 1) -> dict[str, dict[str, Any]]:
     """Plan ``dataset_dir`` for every architecture into ``work_dir``
     (:func:`covplan.planning.plan_dataset`, ``num_folds`` folds: by default 5, or one per
     patient when there are fewer), preprocess it, train each fold (default: every fold of
@@ -49,7 +58,17 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
     With a ``launcher`` each fold of each architecture is trained as its own job
     (:mod:`covplan.launch`; its fold run is then a run of its own in the trackers); with
     ``resume`` the folds already finished are not submitted again. The summaries are
-    collected from the fold folders once every job has ended, as without one."""
+    collected from the fold folders once every job has ended, as without one.
+
+    With ``repeats`` N every fold is trained N times, with the seeds ``settings.seed``,
+    ``settings.seed + 1``, ...: the first in ``work_dir``, each later one in
+    ``work_dir/seeds/seed_S/`` (:func:`covplan.work_folder.seed_work`), a WORK folder of
+    links to the same plans, data and split, so that every seed's model folder has
+    nnU-Net's layout and ``compare``, ``find-best``, ``predict`` and ``export`` read it as
+    any other. The summaries of later seeds are keyed by their model folder's path in
+    ``work_dir`` (``seeds/seed_S/<arch>__<configuration>``)."""
+    if repeats < 1:
+        raise CovplanError(f"--repeats {repeats}: train each fold at least once")
     settings = settings or TrainingSettings()
     tracking = open_tracking(settings.trackers, settings.tracking_uri)
     run = RunDescription(name=f"plan-and-train {Path(dataset_dir).name}", kind="plan-and-train",
@@ -57,17 +76,18 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
                          params=flatten_params({"architectures": list(architectures), "folds": folds,
                                                 "configuration": configuration, "preset": preset,
                                                 "budget_scope": budget_scope, "gpu_memory_gb": gpu_memory_gb,
-                                                "num_folds": num_folds,
+                                                "num_folds": num_folds, "repeats": repeats,
                                                 "settings": settings.record()}))
     with tracking.run(run):
         return _plan_and_train(dataset_dir, work_dir, architectures, folds, configuration, settings, resume,
-                               gpu_memory_gb, preset, num_processes, budget_scope, num_folds, tracking, launcher)
+                               gpu_memory_gb, preset, num_processes, budget_scope, num_folds, tracking, launcher,
+                               repeats)
 
 
 def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold] | None,
                     configuration: str | None, settings: TrainingSettings, resume: bool, gpu_memory_gb: float | None,
                     preset: str | None, num_processes: int, budget_scope: str, num_folds: int | None,
-                    tracking: Tracking, launcher: Launcher | None) -> dict[str, dict[str, Any]]:
+                    tracking: Tracking, launcher: Launcher | None, repeats: int) -> dict[str, dict[str, Any]]:
     dataset = read_raw_dataset(dataset_dir)
     configurations = [configuration] if configuration else None
     planning = dict(configurations=configurations, gpu_memory_gb=gpu_memory_gb, preset=preset,
@@ -80,7 +100,7 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
     if settings.time_budget_s is not None:
         refuse_cascade_budget(configurations)
     if settings.time_budget_s is not None and budget_scope == "total":
-        runs = len(architectures) * (len(folds) if folds is not None else split_size)
+        runs = len(architectures) * (len(folds) if folds is not None else split_size) * repeats
         settings = replace(settings, time_budget_s=settings.time_budget_s / runs)
     if settings.time_budget_s is not None and resume and _fitted_to_budget(Path(work_dir), architectures):
         logger.info("resuming on the plans already fitted to the budget in %s", work_dir)
@@ -98,46 +118,78 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
     work = Path(work_dir)
     stages = {architecture: training_stages(work, architecture, configuration, folds, split_size)
               for architecture in architectures}
-    # A cascade's second stage needs every fold of its first: the stages run in rounds, the
-    # folds of one round side by side when a launcher runs them as jobs.
+    repeat_works = [(work if index == 0 else _linked_seed_work(work, settings.seed + index),
+                     replace(settings, seed=settings.seed + index)) for index in range(repeats)]
+    if not _train_in_rounds(work, architectures, stages, repeat_works, resume, tracking, launcher):
+        return {}  # a launcher's dry run: nothing was trained
+    return _cross_validation_summaries(work, architectures, stages, repeat_works, settings.evaluate, tracking)
+
+
+def _train_in_rounds(work: Path, architectures: Sequence[str], stages: dict[str, list[tuple[str, Sequence[Fold]]]],
+                     repeat_works: Sequence[tuple[Path, TrainingSettings]], resume: bool, tracking: Tracking,
+                     launcher: Launcher | None) -> bool:
+    """Train every stage of every architecture in every seed's WORK folder; False after a
+    launcher's dry run. A cascade's second stage needs every fold of its first: the stages
+    run in rounds, the folds of one round (of every seed) side by side when a launcher runs
+    them as jobs."""
     for round_index in range(max(len(planned) for planned in stages.values())):
-        trainings = [(architecture, *stages[architecture][round_index]) for architecture in architectures
+        trainings = [(repeat_work, repeat_settings, architecture, *stages[architecture][round_index])
+                     for repeat_work, repeat_settings in repeat_works for architecture in architectures
                      if round_index < len(stages[architecture])]
         if launcher is not None:
-            _train_as_jobs(work, trainings, settings, resume, launcher)
+            _train_as_jobs(work, trainings, resume, launcher, repeat_works[0][1].device)
             if launcher.dry_run:
-                return {}
+                return False
             continue
-        for architecture, stage, stage_folds in trainings:
+        for repeat_work, repeat_settings, architecture, stage, stage_folds in trainings:
             for fold in stage_folds:
-                logger.info("training %s %s fold %s", architecture, stage, fold)
-                train_fold(work, architecture, fold, stage, settings, resume=resume, tracking=tracking)
+                logger.info("training %s %s fold %s (seed %d)", architecture, stage, fold, repeat_settings.seed)
+                train_fold(repeat_work, architecture, fold, stage, repeat_settings, resume=resume, tracking=tracking)
+    return True
+
+
+def _cross_validation_summaries(work: Path, architectures: Sequence[str],
+                                stages: dict[str, list[tuple[str, Sequence[Fold]]]],
+                                repeat_works: Sequence[tuple[Path, TrainingSettings]], evaluate: bool,
+                                tracking: Tracking) -> dict[str, dict[str, Any]]:
+    """Each evaluated model folder's cross-validation summary, by its path in ``work``,
+    reported to the trackers."""
     summaries = {}
-    for architecture in architectures:
-        for stage, stage_folds in stages[architecture]:
-            model_folder = load_training_inputs(work, architecture, stage).model_folder
-            if settings.evaluate and any(isinstance(fold, int) for fold in stage_folds):
-                summaries[model_folder.name] = summary = cross_validation_summary(model_folder)
-                tracking.log_metrics({f"{model_folder.name}/cv_dice_{name}": value
-                                      for name, value in summary["mean"].items() if value is not None})
-                tracking.log_artifacts([model_folder / CV_SUMMARY_JSON], folder=model_folder.name)
+    for repeat_work, _ in repeat_works:
+        for architecture in architectures:
+            for stage, stage_folds in stages[architecture]:
+                model_folder = load_training_inputs(repeat_work, architecture, stage).model_folder
+                name = model_folder.relative_to(work).as_posix()
+                if evaluate and any(isinstance(fold, int) for fold in stage_folds):
+                    summaries[name] = summary = cross_validation_summary(model_folder)
+                    tracking.log_metrics({f"{name}/cv_dice_{class_name}": value
+                                          for class_name, value in summary["mean"].items() if value is not None})
+                    tracking.log_artifacts([model_folder / CV_SUMMARY_JSON], folder=name)
     return summaries
 
 
-def _train_as_jobs(work_dir: Path, trainings: Sequence[tuple[str, str, Sequence[Fold]]], settings: TrainingSettings,
-                   resume: bool, launcher: Launcher) -> None:
-    """Every fold of every (architecture, configuration, folds) as its own job (with
-    ``resume``, every fold not finished yet)."""
+def _linked_seed_work(work: Path, seed: int) -> Path:
+    """The WORK folder of links in which the models of ``seed`` are trained."""
+    folder = seed_work(work, seed)
+    link_work(work, folder)
+    return folder
+
+
+def _train_as_jobs(work_dir: Path, trainings: Sequence[tuple[Path, TrainingSettings, str, str, Sequence[Fold]]],
+                   resume: bool, launcher: Launcher, device: str) -> None:
+    """Every fold of every (WORK folder of a seed, its settings, architecture,
+    configuration, folds) as its own job (with ``resume``, every fold not finished yet)."""
     calls = []
-    for architecture, configuration, folds in trainings:
-        model_folder = load_training_inputs(work_dir, architecture, configuration).model_folder
+    for repeat_work, settings, architecture, configuration, folds in trainings:
+        model_folder = load_training_inputs(repeat_work, architecture, configuration).model_folder
+        name = model_folder.relative_to(work_dir).as_posix()
         for fold in folds:
             if resume and fold_finished(fold_folder(model_folder, fold)):
-                logger.info("%s fold %s is finished: not submitted again", model_folder.name, fold)
+                logger.info("%s fold %s is finished: not submitted again", name, fold)
                 continue
-            calls.append(Call(f"{model_folder.name} fold {fold}", train_fold,
-                              (work_dir, architecture, fold, configuration, settings, resume)))
-    run_jobs(calls, launcher, settings.device)
+            calls.append(Call(f"{name} fold {fold}", train_fold,
+                              (repeat_work, architecture, fold, configuration, settings, resume)))
+    run_jobs(calls, launcher, device)
 
 
 def training_stages(work_dir: Path, architecture: str, configuration: str | None, folds: Sequence[Fold],

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from covplan.cli import cli
@@ -33,6 +34,12 @@ def test_find_best_ranks_models_and_ensembles_and_stores_the_post_processing(tmp
     assert '  {"rule": "restrict_to_lung", "lesion_labels": [2], "lung_labels": [1]}' in result.output
     assert f"  Dice infection: {stored['dice_before']['2']:.4f} -> 1.0000" in result.output
     assert f"best: {GOOD}" in result.output
+    # The ensemble predicts what the good model predicts: no difference, and the output says so.
+    assert found["against_runner_up"]["runner_up"] == f"{GOOD}+{WEAK}"
+    assert (found["against_runner_up"]["p"], found["against_runner_up"]["significant"]) == (1.0, False)
+    assert (f"against the runner-up {GOOD}+{WEAK}: foreground Dice +0.0000 per case (95% CI +0.0000 to +0.0000, "
+            "4 cases, paired Wilcoxon p = 1.0000): not significantly better at 0.05; chosen by mean, as nnU-Net "
+            "chooses") in result.output
 
 
 def test_without_saved_probabilities_the_output_says_ensembles_need_them(tmp_path):
@@ -62,3 +69,21 @@ def test_a_work_folder_without_references_is_one_line_error(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip() == (f"Error: {work / 'gt_segmentations'}: missing; find-best compares the "
                                      "validation predictions with the references the trainer copies there")
+
+
+def test_models_trained_with_more_seeds_show_their_spread(tmp_path):
+    import shutil
+
+    work = build_work_folder(tmp_path / "work", {"good_unet": None, "weak_unet": None})
+    # A second seed of the good model that learnt only what the weak one did.
+    shutil.copytree(work / WEAK, work / "seeds" / "seed_2" / GOOD)
+    result = CliRunner().invoke(cli, ["find-best", str(work), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    spread = json.loads((work / "find_best.json").read_text())["spread_over_seeds"]
+    assert list(spread) == [GOOD]
+    dice = spread[GOOD]["foreground_dice"]
+    assert list(dice) == [GOOD, f"seeds/seed_2/{GOOD}"]
+    assert spread[GOOD]["mean"] == pytest.approx(np.mean(list(dice.values())))
+    assert spread[GOOD]["sd"] == pytest.approx(np.std(list(dice.values()), ddof=1))
+    assert (f"over 2 seeds: {GOOD} {spread[GOOD]['mean']:.4f} +- {spread[GOOD]['sd']:.4f} (standard deviation)"
+            in result.output)

@@ -58,3 +58,27 @@ def test_a_fold_the_split_will_not_have_is_refused_before_any_work_naming_the_op
     assert result.output.endswith("4 folds need at least 4 patients, but the dataset has 3 patients (3 cases); "
                                   "use --num-folds 3 or fewer\n")
     assert not (tmp_path / "work").exists()
+
+
+def test_repeats_train_every_fold_with_the_next_seeds_in_model_folders_compare_reads(raw_2d, tmp_path):
+    import torch
+
+    work = tmp_path / "work"
+    result = CliRunner().invoke(cli, [
+        "plan-and-train", str(raw_2d), "-o", str(work), "-a", "plain_unet", "-f", "0", "-j", "1", "--epochs", "1",
+        "--iters-per-epoch", "1", "--val-iters", "1", "--num-workers", "0", "--no-tta", "--seed", "7",
+        "--repeats", "2"])
+    assert result.exit_code == 0, result.output
+    first = work / "plain_unet__2d"
+    second = work / "seeds" / "seed_8" / "plain_unet__2d"
+    seeds = [load_checkpoint(model / "fold_0" / "checkpoint_final.pth") for model in (first, second)]
+    assert [checkpoint["settings"]["seed"] for checkpoint in seeds] == [7, 8]
+    assert any(not torch.equal(seeds[1]["network_weights"][name], tensor)
+               for name, tensor in seeds[0]["network_weights"].items())
+    # The second seed trains on WORK's own plans and split, through links.
+    assert (work / "seeds" / "seed_8" / "plans_plain_unet.json").resolve() == (work / "plans_plain_unet.json").resolve()
+    assert "plain_unet__2d:" in result.stdout.splitlines() and "seeds/seed_8/plain_unet__2d:" in result.stdout
+    compared = CliRunner().invoke(cli, ["compare", str(first), str(second)])
+    assert compared.exit_code == 0, compared.output
+    assert compared.stdout.splitlines()[0].startswith("Dice (higher is better), model - baseline plain_unet__2d over")
+    assert "seeds/seed_8/plain_unet__2d" in compared.stdout.splitlines()[2]

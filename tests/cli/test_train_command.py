@@ -122,3 +122,26 @@ def test_an_unknown_tracker_is_refused_before_training(disc_work):
     assert result.exit_code == 1
     assert result.output == "Error: unknown tracker 'wandb'; known: mlflow, tensorboard (see `covplan plugins`)\n"
     assert not (disc_work / "plain_unet__2d").exists()
+
+
+def test_the_same_seed_trains_the_same_weights_on_a_cpu_and_the_fold_records_it(disc_work, tmp_path):
+    import shutil
+
+    import torch
+
+    from covplan.training.checkpoints import load_checkpoint
+
+    works = {name: shutil.copytree(disc_work, tmp_path / name) for name in ("first", "again", "other_seed")}
+    for name, seed in (("first", "7"), ("again", "7"), ("other_seed", "8")):
+        result = CliRunner().invoke(cli, ["train", str(works[name]), "-a", "plain_unet", "-f", "0", "--epochs", "1",
+                                          "--seed", seed, "--no-evaluate", *TINY])
+        assert result.exit_code == 0, result.output
+    fold = "plain_unet__2d/fold_0/checkpoint_final.pth"
+    first, again, other = (load_checkpoint(works[name] / fold) for name in ("first", "again", "other_seed"))
+    assert (first["settings"]["seed"], other["settings"]["seed"]) == (7, 8)
+    # On a CPU, with the batches loaded in the training process (--num-workers 0), to the bit.
+    for name, tensor in first["network_weights"].items():
+        assert torch.equal(again["network_weights"][name], tensor), name
+    assert [row["train_loss"] for row in first["history"]] == [row["train_loss"] for row in again["history"]]
+    assert any(not torch.equal(other["network_weights"][name], tensor)
+               for name, tensor in first["network_weights"].items())

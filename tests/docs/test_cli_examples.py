@@ -42,3 +42,14 @@ def test_the_documented_find_best_example_prints_what_the_docs_show(tmp_path, mo
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == _documented_output("covplan find-best work -j 1")
     assert (tmp_path / "work" / "good_unet__3d_fullres" / "postprocessing.json").is_file()
+
+
+def test_the_documented_compare_example_prints_what_the_docs_show(tmp_path, monkeypatch):
+    subprocess.run([sys.executable, str(REPO_ROOT / "docs" / "examples" / "tiny_work.py"), str(tmp_path / "work")],
+                   check=True, capture_output=True)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["compare", "work/good_unet__3d_fullres", "work/weak_unet__3d_fullres"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == _documented_output(
+        "covplan compare work/good_unet__3d_fullres work/weak_unet__3d_fullres")
+    assert (tmp_path / "work" / "compare" / "compare.png").is_file()

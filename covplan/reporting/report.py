@@ -26,7 +26,7 @@ from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_c
 from covplan.reporting.prediction_files import LabelMapFolder, case_uncertainty, dicom_seg_identifiers, skipped_slices
 from covplan.reporting.severity import SEVERITY_BANDS
 from covplan.reporting.source_images import image_files, read_grey_image
-from covplan.reporting.table import patient_rows, rounded, write_csv
+from covplan.reporting.table import patient_rows, write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +107,9 @@ def _report_content(prediction_dir: Path, unit: str, lesion_names: list[str], pa
         "uncertainty": UNCERTAINTY_NOTE if uncertainty else None,
         "skipped_slices": skipped_slices(prediction_dir),
         "patients": patient_rows(patients, lesion_names, uncertainty, outside_lung_column),
-        "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": rounded(m.lung, 3),
-                   "lung_source": m.lung_source, "lesion_outside_lung": round(m.lesion_outside_lung, 3),
-                   "lesions": {name: round(amount, 3) for name, amount in m.lesions.items()},
-                   "infection": round(m.infection, 3), "positive": m.positive,
+        "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": m.lung,
+                   "lung_source": m.lung_source, "lesion_outside_lung": m.lesion_outside_lung,
+                   "lesions": dict(m.lesions), "infection": m.infection, "positive": m.positive,
                    "overlay": f"overlays/{m.case_id}.png", "overlay_slice": m.overlay_slice,
                    **({"lesion_uncertainty": uncertainty.get(m.case_id)} if uncertainty else {}),
                    **({"identifiers": identifiers.get(m.case_id, {})} if identifiers is not None else {})}

@@ -37,11 +37,13 @@ def test_volume_report_has_known_volumes_grade_and_embedded_overlays(tmp_path):
     assert [row["patient_id"] for row in rows] == ["vol_001", "vol_002"]
     first, second = rows
     assert float(first["lung_ml"]) == pytest.approx(2.0)
-    assert float(first["infection_ml"]) == pytest.approx(0.16)
+    assert first["infection_ml"] == "0.2"  # 0.16 ml, rounded for a reader
     assert float(first["infection_percent_of_lung"]) == pytest.approx(8.0)
     assert (first["severity_grade"], first["severity"], first["result"]) == ("2", "mild", "positive")
     assert (second["severity"], second["result"], second["infection_ml"]) == ("none", "negative", "0.0")
     report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["patients"][0]["infection_ml"] == pytest.approx(0.16)  # report.json keeps full precision
+    assert report["cases"][0]["infection"] == pytest.approx(0.16)
     assert report["cases"][0]["overlay_slice"] == 3
     assert report["skipped_slices"] is None and report["uncertainty"] is None
     assert sorted(p.name for p in (tmp_path / "report" / "overlays").iterdir()) == ["vol_001.png", "vol_002.png"]

@@ -1,7 +1,7 @@
 """What report.html's viewer gets of one case: its image, its masks and, where predict saved
 one, its uncertainty map, made small enough that a page of many cases opens at once.
 
-How a 512 x 512 x 300 CT becomes about 4 MB of page (docs/report.md has the measurements):
+How a 512 x 512 x 300 CT becomes about 5.5 MB of page (docs/report.md has the measurements):
 
 - **Blocks**: at most 256 pixels a side and 512 slices; a block of f x f pixels (and k
   slices beyond 512) becomes one voxel: the image its mean, the masks the highest layer
@@ -9,8 +9,9 @@ How a 512 x 512 x 300 CT becomes about 4 MB of page (docs/report.md has the meas
   lung), the uncertainty its maximum.
 - **The image**: windowed once to 8 bits over the span of its windows (-1350 to 240 HU in
   HU: 6.2 HU a step, both the lung and the mediastinal window inside), and stored as one
-  JPEG mosaic of its slices that the browser decodes itself: three times smaller than the
-  same bytes lossless, and JPEG's error (a grey step or two) is below CT noise.
+  JPEG mosaic of its slices that the browser decodes itself: less than half the size of
+  the same bytes lossless, and JPEG's error (1.2 grey steps on average on a real CT) is
+  below CT noise.
 - **Masks and uncertainty**: one byte a voxel, zlib-compressed (the browser inflates them
   with its own DecompressionStream): masks shrink a hundredfold.
 """

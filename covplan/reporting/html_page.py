@@ -80,11 +80,10 @@ def _case_sections(report: Mapping[str, Any], overlays: Mapping[str, bytes],
         lung = "lung unknown" if case["lung"] is None else f"lung {case['lung']:.1f} {unit}"
         caption = (f"<b>{html.escape(case_id)}</b> (patient {html.escape(case['patient_id'])}): "
                    f"{'positive' if case['positive'] else 'negative'}; {html.escape(lung)}; {html.escape(amounts)}")
-        data = (f'<script type="application/json" class="viewer-data">{_json_in_script(viewers[case_id])}</script>'
-                if case_id in viewers else "")
         sections.append(f'<section class="case"><h3>{caption}</h3>\n<div class="viewer" tabindex="0">'
                         f'<img src="{_data_uri(overlays[case_id])}" class="key-slice" alt="{html.escape(case_id)}">'
-                        f"{data}</div></section>")
+                        f'<script type="application/json" class="viewer-data">{_json_in_script(viewers[case_id])}'
+                        "</script></div></section>")
     return "\n".join(sections)
 
 

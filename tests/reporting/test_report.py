@@ -156,3 +156,31 @@ def test_a_prediction_without_its_image_is_named_in_a_warning(tmp_path, caplog):
     assert (f"1 prediction(s) have no image in {tmp_path / 'images'} (CASE.ext or CASE_0000.ext), so their masks "
             f"are drawn over black: vol_002") in caplog.text
     assert (tmp_path / "report" / "overlays" / "vol_002.png").is_file()
+
+
+def _viewer_data(page: str) -> list[dict]:
+    return [json.loads(text) for text in re.findall(r'<script type="application/json" class="viewer-data">(.*?)</script>',
+                                                     page)]
+
+
+def test_each_case_gets_a_viewer_with_the_uncertainty_map_where_predict_saved_one(tmp_path):
+    _volume(tmp_path)
+    _volume(tmp_path, "vol_002")
+    entropy = np.zeros((12, 12, 12), np.float32)
+    entropy[3:8, 2:6, 2:6] = 0.6
+    write_nifti(tmp_path / "pred" / "uncertainty" / "vol_001_entropy.nii.gz", entropy, (1, 1, 2))
+    build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON, images=tmp_path / "images")
+    page = (tmp_path / "report" / "report.html").read_text()
+    first, second = _viewer_data(page)
+    assert first["shape"] == [12, 12, 12] and first["start"][0] == 3  # opens at the overlay's slice
+    assert first["uncertainty"]["max"] == pytest.approx(0.6) and second["uncertainty"] is None
+    assert [window["name"] for window in first["image"]["windows"]] == ["lung", "mediastinal"]
+    assert "new DecompressionStream(" in page and "src=\"http" not in page  # the script inline, nothing fetched
+    assert page.index("Patients at a glance") < page.index("<table>")  # the overview first
+
+
+def test_an_uncertainty_map_of_another_shape_is_named(tmp_path):
+    _volume(tmp_path)
+    write_nifti(tmp_path / "pred" / "uncertainty" / "vol_001_entropy.nii.gz", np.zeros((12, 12, 11), np.float32))
+    with pytest.raises(CovplanError, match=r"vol_001_entropy\.nii\.gz: uncertainty map of shape \(12, 12, 11\) differs"):
+        build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON)

@@ -86,7 +86,7 @@
       `<label><input type="radio" name="window" value="${index}"${index ? "" : " checked"}> ${window.name}</label>`) : [];
     const slices = data.shape[0];
     return `<div class="views"></div>
-      <div class="controls">
+      <form class="controls">
       ${slices > 1 ? `<label>axial slice <input type="range" name="slice" min="0" max="${slices - 1}"></label>
         <output name="where"></output>` : ""}
       <span>${kinds.has("lung") ? toggle("lung", "lungs") : ""} ${toggle("lesion", "lesions")}
@@ -95,7 +95,7 @@
       <label>opacity <input type="range" name="opacity" min="0" max="100" value="50"></label>
       ${windows.length ? `<span>window ${windows.join(" ")}</span>` : ""}
       <span class="legend">${swatches.join(" ")}</span>
-      </div>`;
+      </form>`;
   }
 
   class Viewer {
@@ -106,7 +106,9 @@
       this.point = data.start.slice();
       this.planes = planes(data.shape, data.spacing);
       element.insertAdjacentHTML("beforeend", controlsHtml(data));
+      // A form of its own: radio buttons of one name are one group per form (or per page).
       this.controls = element.querySelector(".controls");
+      this.controls.addEventListener("submit", event => event.preventDefault());
       this.views = Object.entries(this.planes).filter(([name]) => name === "axial" || data.shape[0] > 1)
         .map(([name, plane]) => this.makeView(name, plane));
       this.readControls();

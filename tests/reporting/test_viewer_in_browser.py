@@ -62,12 +62,14 @@ def browser(tmp_path):
 
 
 def _report_with_lesion_and_uncertainty(tmp_path):
+    """Two cases alike; the first with an uncertainty map."""
     label_map = np.zeros((SLICES, 48, 64), np.uint8)
     label_map[5:35, 8:40, 6:58] = 1
     label_map[LESION_SLICES.start:LESION_SLICES.stop, 15:30, 15:30] = 2
-    write_nifti(tmp_path / "pred" / "vol_001.nii.gz", label_map, (0.8, 0.8, 2.5))
     image = np.where(label_map > 0, -850, 30).astype(np.int16)
-    write_nifti(tmp_path / "images" / "vol_001_0000.nii.gz", image, (0.8, 0.8, 2.5))
+    for case in ("vol_001", "vol_002"):
+        write_nifti(tmp_path / "pred" / f"{case}.nii.gz", label_map, (0.8, 0.8, 2.5))
+        write_nifti(tmp_path / "images" / f"{case}_0000.nii.gz", image, (0.8, 0.8, 2.5))
     entropy = np.zeros(label_map.shape, np.float32)
     entropy[LESION_SLICES.start:LESION_SLICES.stop, 13:17, 13:32] = 0.6  # unsure along the lesion's edge
     write_nifti(tmp_path / "pred" / "uncertainty" / "vol_001_entropy.nii.gz", entropy, (0.8, 0.8, 2.5))
@@ -75,12 +77,13 @@ def _report_with_lesion_and_uncertainty(tmp_path):
     return tmp_path / "report" / "report.html"
 
 
-def _ready_viewer(driver):
-    viewer = driver.find_element("css selector", ".viewer")
-    driver.execute_script("arguments[0].scrollIntoView()", viewer)  # the viewer starts when it comes near
-    WebDriverWait(driver, 10).until(lambda _: viewer.get_attribute("data-state") in ("ready", "failed"))
-    assert viewer.get_attribute("data-state") == "ready", viewer.text
-    return viewer
+def _ready_viewers(driver):
+    viewers = driver.find_elements("css selector", ".viewer")
+    for viewer in reversed(viewers):
+        driver.execute_script("arguments[0].scrollIntoView()", viewer)  # a viewer starts when it comes near
+        WebDriverWait(driver, 10).until(lambda _: viewer.get_attribute("data-state") in ("ready", "failed"))
+        assert viewer.get_attribute("data-state") == "ready", viewer.text
+    return viewers
 
 
 def _colours(driver, viewer) -> dict[str, int]:
@@ -89,7 +92,7 @@ def _colours(driver, viewer) -> dict[str, int]:
 
 def test_the_viewer_moves_through_slices_and_toggles_overlays(tmp_path, browser):
     browser.get(_report_with_lesion_and_uncertainty(tmp_path).as_uri())
-    viewer = _ready_viewer(browser)
+    viewer, other = _ready_viewers(browser)
     assert [canvas.get_attribute("class") for canvas in viewer.find_elements("css selector", "canvas")] == [
         "axial", "coronal", "sagittal"]
     assert not viewer.find_element("css selector", "img.key-slice").is_displayed()
@@ -121,6 +124,10 @@ def test_the_viewer_moves_through_slices_and_toggles_overlays(tmp_path, browser)
     viewer.find_element("css selector", 'input[name="window"][value="1"]').click()
     mediastinal_grey = _colours(browser, viewer)["corner"]  # ... and in the mediastinal one (-160 to 240 HU)
     assert abs(lung_window_grey - 255 * 1380 / 1500) < 6 and abs(mediastinal_grey - 255 * 190 / 400) < 6
+    # Each viewer keeps its own controls.
+    assert other.find_element("css selector", 'input[name="window"][value="0"]').is_selected()
+    assert other.find_element("css selector", 'input[name="lesion"]').is_selected()
+    assert other.find_elements("css selector", 'input[name="uncertainty"]') == []
 
 
 def test_a_report_of_slices_shows_one_view_without_a_slider(tmp_path, browser):
@@ -129,7 +136,7 @@ def test_a_report_of_slices_shows_one_view_without_a_slider(tmp_path, browser):
     write_png(tmp_path / "pred" / "slice_a.png", label_map)
     build_report(tmp_path / "pred", tmp_path / "report", {"labels": LESION_TYPE_LABELS, "file_ending": ".png"})
     browser.get((tmp_path / "report" / "report.html").as_uri())
-    viewer = _ready_viewer(browser)
+    (viewer,) = _ready_viewers(browser)
     assert [canvas.get_attribute("class") for canvas in viewer.find_elements("css selector", "canvas")] == ["axial"]
     assert viewer.find_elements("css selector", 'input[name="slice"]') == []
     assert _colours(browser, viewer)["red"] > 100

@@ -12,7 +12,6 @@ from typing import Any
 from covplan.labels.roles import INFECTION_REGION, column_name
 from covplan.reporting.measure import PatientSummary
 
-
 AMOUNT_SUFFIXES = ("_ml", "_mm2", "_percent_of_lung")
 AMOUNT_DIGITS = 1  # ml, mm² and % of lung: a tenth is finer than any segmentation is sure of
 UNCERTAINTY_COLUMN = "lesion_uncertainty"

@@ -1,4 +1,4 @@
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 from covplan.reporting.overview_plot import patients_overview_svg
 

@@ -13,9 +13,9 @@ from tests.helpers import LESION_TYPE_LABELS, write_nifti, write_png
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 # After the check above: selenium is a test extra, and without it the module is skipped.
-from selenium.webdriver.common.action_chains import ActionChains, ScrollOrigin  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains, ScrollOrigin
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -81,7 +81,7 @@ def _ready_viewers(driver):
     viewers = driver.find_elements("css selector", ".viewer")
     for viewer in reversed(viewers):
         driver.execute_script("arguments[0].scrollIntoView()", viewer)  # a viewer starts when it comes near
-        WebDriverWait(driver, 10).until(lambda _: viewer.get_attribute("data-state") in ("ready", "failed"))
+        WebDriverWait(driver, 10).until(lambda _, viewer=viewer: viewer.get_attribute("data-state") in ("ready", "failed"))
         assert viewer.get_attribute("data-state") == "ready", viewer.text
     return viewers
 

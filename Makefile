@@ -9,7 +9,7 @@ CONSTRAINTS := $(VENV)/constraints.txt
 PLUGIN_DIRS := $(wildcard plugins/*/)
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench bench-quick clean
+.PHONY: venv browser demo test bench bench-quick clean
 
 venv: $(STAMP)
 
@@ -51,8 +51,18 @@ demo: venv
 	$(BIN)/python -m covplan evaluate $(DEMO)/new_patients/labelsTr $(DEMO)/predictions -j 1
 	$(BIN)/python -m covplan report $(DEMO)/predictions --images $(DEMO)/new_patients/imagesTr -o $(DEMO)/report
 
+# Debian's Chromium and chromedriver for the report viewer's browser test
+# (tests/reporting/test_viewer_in_browser.py): installed as root where apt-get is, never
+# downloaded otherwise; without them that test skips and says why, and the build goes on.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+		|| echo "could not install chromium and chromium-driver: the browser test will skip"; \
+	else echo "no chromium (as root: apt-get install chromium chromium-driver): the browser test will skip"; fi
+
 # The layers of ../shared/ARCHITECTURE.md first ([tool.importlinter] in pyproject.toml), then the suite.
-test: venv
+test: venv browser
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 

@@ -47,7 +47,9 @@ def report_command(pred_dir: Path, output_dir: Path, images: Path | None, datase
 
     Outputs report.csv, report.json, one overlay PNG per case (volumes: the axial slice
     with the largest lesion area), severity_by_grade.png when the source data carries
-    severity grades, and report.html with everything embedded. See docs/report.md.
+    severity grades, and report.html with everything embedded: a patients overview and
+    a viewer per case (every slice, masks and uncertainty as layers, lung and mediastinal
+    windows) that works offline. See docs/report.md.
 
     \b
     Example:

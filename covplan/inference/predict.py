@@ -112,7 +112,7 @@ def _refuse_dicom_output_without_dicom(cases: list[InputCase], settings: Predict
                                    f"as input (its slices are referenced); predict it with --output-format nifti")
 
 
-def _uncertainty_files(output_dir: Path, case_id: str) -> tuple[Path, Path]:
+def uncertainty_files(output_dir: Path, case_id: str) -> tuple[Path, Path]:
     """The entropy and the variance map of a case, in a subfolder: `covplan evaluate` and
     `covplan report` take every image beside the label maps for a label map."""
     folder = output_dir / UNCERTAINTY_FOLDER
@@ -124,7 +124,7 @@ def _outputs_of(case: InputCase, output_dir: Path, settings: PredictionSettings)
     if settings.save_probabilities:
         files.append(output_dir / f"{case.case_id}.npz")
     if settings.save_uncertainty:
-        files += _uncertainty_files(output_dir, case.case_id)
+        files += uncertainty_files(output_dir, case.case_id)
     return files
 
 
@@ -189,7 +189,7 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
     summary = None
     if settings.save_uncertainty:
         entropy = predictive_entropy(moments.mean)
-        entropy_file, variance_file = _uncertainty_files(output_dir, case.case_id)
+        entropy_file, variance_file = uncertainty_files(output_dir, case.case_id)
         write_nifti(image_on_input_grid(entropy, image.properties), entropy_file)
         write_nifti(image_on_input_grid(moments.variance.mean(axis=0), image.properties), variance_file)
         summary = {**lesion_uncertainty(entropy, segmentation, label_roles(first.dataset_json).lesion_labels),

@@ -13,11 +13,10 @@ from matplotlib.patches import Patch
 
 from covplan.labels.roles import INFECTION_REGION
 from covplan.reporting.measure import PatientSummary
+from covplan.reporting.windows import image_windows
 
 LUNG_COLOURS = ("tab:blue", "tab:cyan")
 LESION_COLOURS = ("tab:red", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
-# The usual lung window (level -600 HU, width 1500 HU) for images in Hounsfield units.
-LUNG_WINDOW_HU = (-1350.0, 150.0)
 KNOWN_GRADE_ORDER = ("none", "negative", "healthy", "mild", "moderate", "severe", "critical")
 
 
@@ -35,21 +34,14 @@ def _png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _display_range(image: np.ndarray) -> tuple[float, float]:
-    if image.min() < -200:  # Hounsfield units: air is about -1000
-        return LUNG_WINDOW_HU
-    low, high = np.percentile(image, (0.5, 99.5))
-    return float(low), float(max(high, low + 1))
-
-
 def overlay_png(label_slice: np.ndarray, image_slice: np.ndarray | None, colours: Mapping[int, tuple[float, ...]],
                 names: Mapping[int, str], title: str, pixel_aspect: float = 1.0) -> bytes:
     """A 2D label map drawn in colour over its grey image (over black without an image)."""
     figure = Figure(figsize=(4.5, 4.8))
     axes = figure.add_subplot()
     if image_slice is not None:
-        low, high = _display_range(image_slice)
-        axes.imshow(image_slice, cmap="gray", vmin=low, vmax=high, aspect=pixel_aspect, interpolation="nearest")
+        window = image_windows(image_slice)[0]
+        axes.imshow(image_slice, cmap="gray", vmin=window.low, vmax=window.high, aspect=pixel_aspect, interpolation="nearest")
     else:
         axes.imshow(np.zeros(label_slice.shape), cmap="gray", vmin=0, vmax=1, aspect=pixel_aspect)
     overlay = np.zeros((*label_slice.shape, 4))

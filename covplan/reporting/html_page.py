@@ -1,15 +1,21 @@
-"""report.html: one self-contained page (styles inline, pictures as base64 data URIs) that
-a clinician can open without the other files."""
+"""report.html: one self-contained page (styles, pictures, the viewer's script and each
+case's image data inline) that a clinician can open without the other files, offline."""
 
 from __future__ import annotations
 
 import base64
 import html
+import json
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any
 
-from covplan.version import __version__
+from covplan.reporting.overview_plot import patients_overview_svg
 from covplan.reporting.severity import band_descriptions
+from covplan.reporting.table import reader_row
+from covplan.version import __version__
+
+VIEWER_SCRIPT = "viewer.js"  # beside this module, inlined into every page
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; }
@@ -18,13 +24,31 @@ th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: right; }
 th { background: #eee; } td:first-child { text-align: left; }
 tr.positive td.result { color: #b00; font-weight: bold; }
 .note { background: #fff6d5; border-left: 4px solid #e0b000; padding: 0.5em 1em; }
-.cases { display: flex; flex-wrap: wrap; gap: 1em; }
-figure { margin: 0; } figcaption { font-size: 0.85em; max-width: 450px; }
+section.case { margin: 1.5em 0; } section.case h3 { font-size: 1em; font-weight: normal; }
+.viewer { display: inline-block; outline: none; }
+.viewer:focus-visible { outline: 2px solid #4a90d9; }
+.viewer .views { display: flex; flex-wrap: wrap; gap: 6px; align-items: flex-start; background: #000; padding: 6px; }
+.viewer canvas { cursor: crosshair; }
+.viewer .controls { display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; align-items: center; font-size: 0.85em;
+  margin-top: 0.4em; max-width: 900px; }
+.viewer input[name="slice"] { width: 260px; vertical-align: middle; }
+.swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 0.25em 0 0.5em; vertical-align: middle; }
+.swatch.heat { background: linear-gradient(to right, #000, #ffdd00); }
+svg.overview { font-size: 11px; font-family: sans-serif; } svg.overview .tick { fill: #555; }
 """
 
 
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _viewer_script() -> str:
+    return resources.files(__package__).joinpath(VIEWER_SCRIPT).read_text()
+
+
+def _json_in_script(content: Any) -> str:
+    """JSON that cannot end its <script> element early."""
+    return json.dumps(content, separators=(",", ":")).replace("</", "<\\/")
 
 
 def _cell(value: Any) -> str:
@@ -38,24 +62,29 @@ def _header(column: str) -> str:
 def _patients_table(rows: list[dict[str, Any]]) -> str:
     columns = list(dict.fromkeys(column for row in rows for column in row))
     lines = ["<table>", "<tr>" + "".join(f"<th>{_header(column)}</th>" for column in columns) + "</tr>"]
-    for row in rows:
+    for row in map(reader_row, rows):
         cells = "".join(f'<td class="{html.escape(column)}">{_cell(row.get(column))}</td>' for column in columns)
         lines.append(f'<tr class="{row["result"]}">{cells}</tr>')
     lines.append("</table>")
     return "\n".join(lines)
 
 
-def _case_figures(report: Mapping[str, Any], overlays: Mapping[str, bytes]) -> str:
+def _case_sections(report: Mapping[str, Any], overlays: Mapping[str, bytes],
+                   viewers: Mapping[str, Mapping[str, Any]]) -> str:
+    """A viewer per case over its key slice's picture, which stays where JavaScript does not run."""
     unit = report["unit"]
-    figures = []
+    sections = []
     for case in report["cases"]:
-        amounts = ", ".join(f"{name} {amount:g} {unit}" for name, amount in case["lesions"].items())
-        lung = "lung unknown" if case["lung"] is None else f"lung {case['lung']:g} {unit}"
-        caption = (f"<b>{html.escape(case['case_id'])}</b> (patient {html.escape(case['patient_id'])}): "
+        case_id = case["case_id"]
+        amounts = ", ".join(f"{name} {amount:.1f} {unit}" for name, amount in case["lesions"].items())
+        lung = "lung unknown" if case["lung"] is None else f"lung {case['lung']:.1f} {unit}"
+        caption = (f"<b>{html.escape(case_id)}</b> (patient {html.escape(case['patient_id'])}): "
                    f"{'positive' if case['positive'] else 'negative'}; {html.escape(lung)}; {html.escape(amounts)}")
-        figures.append(f'<figure><img src="{_data_uri(overlays[case["case_id"]])}" '
-                       f'alt="{html.escape(case["case_id"])}"><figcaption>{caption}</figcaption></figure>')
-    return '<div class="cases">\n' + "\n".join(figures) + "\n</div>"
+        sections.append(f'<section class="case"><h3>{caption}</h3>\n<div class="viewer" tabindex="0">'
+                        f'<img src="{_data_uri(overlays[case_id])}" class="key-slice" alt="{html.escape(case_id)}">'
+                        f'<script type="application/json" class="viewer-data">{_json_in_script(viewers[case_id])}'
+                        "</script></div></section>")
+    return "\n".join(sections)
 
 
 def _method_notes(report: Mapping[str, Any]) -> str:
@@ -74,8 +103,10 @@ clinical score):<ul>{bands}</ul></li>
 </ul>"""
 
 
-def render_html(report: Mapping[str, Any], overlays: Mapping[str, bytes], severity_plot: bytes | None) -> str:
-    """The whole page as one string."""
+def render_html(report: Mapping[str, Any], overlays: Mapping[str, bytes], severity_plot: bytes | None,
+                viewers: Mapping[str, Mapping[str, Any]]) -> str:
+    """The whole page as one string; ``viewers`` holds each case's viewer data
+    (:func:`covplan.reporting.viewer_data.viewer_payload`)."""
     notes = ['<p class="note">Automatic segmentation for research; not a diagnosis. '
              'Check every overlay before using a number.</p>']
     if report["lung_source"] is None:
@@ -102,11 +133,17 @@ def render_html(report: Mapping[str, Any], overlays: Mapping[str, bytes], severi
 <p>Predictions: <code>{html.escape(report["prediction_dir"])}</code>; {len(report["patients"])} patient(s),
 {len(report["cases"])} case(s); covplan {html.escape(__version__)}.</p>
 {"".join(notes)}
+<h2>Patients at a glance</h2>
+{patients_overview_svg(report["patients"], report["unit"])}
 <h2>Patients</h2>
 {_patients_table(report["patients"])}
 {plot}
 <h2>Cases</h2>
-{_case_figures(report, overlays)}
+<p>Each case opens at its slice with the most lesion. Move through the slices with the slider, the mouse
+wheel over a view or the arrow keys (click the viewer first; Page Up/Down: 10 slices); click a view to
+move the others to that point. The white marks show where the other views cut.</p>
+{_case_sections(report, overlays, viewers)}
 {_method_notes(report)}
+<script>{_viewer_script()}</script>
 </body></html>
 """

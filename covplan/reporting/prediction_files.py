@@ -1,6 +1,6 @@
 """What ``covplan report`` reads from a folder of predictions: the label maps and nnU-Net's
 reader for them, the identifiers DICOM-SEG predictions carry, and the side files ``covplan
-predict`` writes beside them (the uncertainty summary, the slice classification)."""
+predict`` writes beside them (the uncertainty summary and maps, the slice classification)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import SimpleITK as sitk
 from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
 
 from covplan.errors import CovplanError
+from covplan.inference.predict import uncertainty_files
 from covplan.inference.slice_skipping import SLICE_CLASSIFICATION_FILE
 from covplan.inference.uncertainty import UNCERTAINTY_SUMMARY
 from covplan.json_files import read_json
@@ -54,6 +57,20 @@ def case_uncertainty(prediction_dir: Path) -> dict[str, float | None]:
     except (ValueError, KeyError, TypeError) as error:
         raise CovplanError(f"{path}: not an uncertainty summary of covplan predict ({error}); "
                            "predict again with --save-uncertainty --overwrite") from error
+
+
+def entropy_map(prediction_dir: Path, case_id: str, expected_shape: tuple[int, ...]) -> np.ndarray | None:
+    """The ensemble's predictive entropy of a case as a (z, y, x) array, where
+    ``covplan predict --save-uncertainty`` saved one; None where it did not."""
+    path = uncertainty_files(prediction_dir, case_id)[0]
+    if not path.is_file():
+        return None
+    entropy = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    entropy = entropy.reshape((1, *entropy.shape)) if entropy.ndim == 2 else entropy
+    if entropy.shape != expected_shape:
+        raise CovplanError(f"{path}: uncertainty map of shape {entropy.shape} differs from its prediction "
+                           f"{expected_shape}; predict again with --save-uncertainty --overwrite")
+    return entropy
 
 
 def skipped_slices(prediction_dir: Path) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 positive/negative from a folder of predicted label maps, as CSV, JSON, overlay PNGs and
 one self-contained HTML page. This module measures each case and puts the report together;
 its inputs are read by ``prediction_files`` and ``source_images``, its CSV rows made by
-``table``, its pictures drawn by ``figures`` and its page by ``html_page``."""
+``table``, its pictures drawn by ``figures``, each case's viewer data made by
+``viewer_data`` and its page by ``html_page``."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from covplan.labels.roles import LabelRoles, label_roles
 from covplan.reporting.figures import label_colours, overlay_png, severity_by_grade_png
 from covplan.reporting.html_page import render_html
 from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_case, summarise_patients
-from covplan.reporting.prediction_files import LabelMapFolder, case_uncertainty, dicom_seg_identifiers, skipped_slices
+from covplan.reporting.prediction_files import (LabelMapFolder, case_uncertainty, dicom_seg_identifiers, entropy_map,
+                                               skipped_slices)
 from covplan.reporting.severity import SEVERITY_BANDS
 from covplan.reporting.source_images import image_files, read_grey_image
-from covplan.reporting.table import patient_rows, rounded, write_csv
+from covplan.reporting.table import patient_rows, write_csv
+from covplan.reporting.viewer_data import viewer_payload
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +64,11 @@ def _case_lung_mask(case_id: str, path: Path, shape: tuple[int, ...], lung_masks
 
 
 def _measure_cases(predictions: LabelMapFolder, roles: LabelRoles, patient_ids: Mapping[str, str],
-                   images: dict[str, Path], lung_masks: LabelMapFolder | None,
-                   derive_lungs: bool) -> tuple[list[CaseMeasurement], dict[str, bytes]]:
+                   images: dict[str, Path], lung_masks: LabelMapFolder | None, derive_lungs: bool,
+                   prediction_dir: Path) -> tuple[list[CaseMeasurement], dict[str, bytes], dict[str, dict[str, Any]]]:
+    """Each case's measurement, key-slice picture and viewer data."""
     colours = label_colours(roles.lung_labels, roles.lesion_labels)
-    measurements, overlays = [], {}
+    measurements, overlays, viewers = [], {}, {}
     for case_id, path in tqdm(predictions.files.items(), desc="report", unit="case",
                               disable=len(predictions.files) < 2):
         label_map, spacing = read_label_map(predictions.reader, path)
@@ -79,8 +83,10 @@ def _measure_cases(predictions: LabelMapFolder, roles: LabelRoles, patient_ids: 
         title = case_id if label_map.shape[0] == 1 else f"{case_id}, axial slice {index + 1} of {label_map.shape[0]}"
         overlays[case_id] = overlay_png(label_map[index], None if image is None else image[index], colours,
                                         roles.names, title, pixel_aspect=spacing[1] / spacing[2])
+        viewers[case_id] = viewer_payload(label_map, spacing, roles, image,
+                                          entropy_map(prediction_dir, case_id, label_map.shape), index)
         measurements.append(measurement)
-    return measurements, overlays
+    return measurements, overlays, viewers
 
 
 def lung_source_of(measurements: list[CaseMeasurement]) -> str | None:
@@ -107,10 +113,9 @@ def _report_content(prediction_dir: Path, unit: str, lesion_names: list[str], pa
         "uncertainty": UNCERTAINTY_NOTE if uncertainty else None,
         "skipped_slices": skipped_slices(prediction_dir),
         "patients": patient_rows(patients, lesion_names, uncertainty, outside_lung_column),
-        "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": rounded(m.lung, 3),
-                   "lung_source": m.lung_source, "lesion_outside_lung": round(m.lesion_outside_lung, 3),
-                   "lesions": {name: round(amount, 3) for name, amount in m.lesions.items()},
-                   "infection": round(m.infection, 3), "positive": m.positive,
+        "cases": [{"case_id": m.case_id, "patient_id": m.patient_id, "lung": m.lung,
+                   "lung_source": m.lung_source, "lesion_outside_lung": m.lesion_outside_lung,
+                   "lesions": dict(m.lesions), "infection": m.infection, "positive": m.positive,
                    "overlay": f"overlays/{m.case_id}.png", "overlay_slice": m.overlay_slice,
                    **({"lesion_uncertainty": uncertainty.get(m.case_id)} if uncertainty else {}),
                    **({"identifiers": identifiers.get(m.case_id, {})} if identifiers is not None else {})}
@@ -154,8 +159,9 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
         logger.warning("%d prediction(s) have no image in %s (CASE.ext or CASE_0000.ext), so their masks are drawn "
                        "over black: %s", len(without_image), images, shown)
     identifiers = dicom_seg_identifiers(predictions) if keep_identifiers else None
-    measurements, overlays = _measure_cases(predictions, roles, _patient_ids(covplan_dataset, identifiers or {}),
-                                            found_images, lung_masks, derive_lungs)
+    measurements, overlays, viewers = _measure_cases(
+        predictions, roles, _patient_ids(covplan_dataset, identifiers or {}), found_images, lung_masks, derive_lungs,
+        Path(prediction_dir))
     units = {measurement.unit for measurement in measurements}
     if len(units) > 1:
         raise CovplanError(f"{prediction_dir}: holds both volumes and single slices; report them separately")
@@ -172,6 +178,6 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
             (staging / SEVERITY_PLOT).write_bytes(severity_plot)
         write_csv(staging / "report.csv", report["patients"])
         write_json_atomic(staging / "report.json", report)
-        (staging / "report.html").write_text(render_html(report, overlays, severity_plot))
+        (staging / "report.html").write_text(render_html(report, overlays, severity_plot, viewers))
     logger.info("wrote the report of %d case(s), %d patient(s) to %s", len(measurements), len(patients), output_dir)
     return report

@@ -37,11 +37,13 @@ def test_volume_report_has_known_volumes_grade_and_embedded_overlays(tmp_path):
     assert [row["patient_id"] for row in rows] == ["vol_001", "vol_002"]
     first, second = rows
     assert float(first["lung_ml"]) == pytest.approx(2.0)
-    assert float(first["infection_ml"]) == pytest.approx(0.16)
+    assert first["infection_ml"] == "0.2"  # 0.16 ml, rounded for a reader
     assert float(first["infection_percent_of_lung"]) == pytest.approx(8.0)
     assert (first["severity_grade"], first["severity"], first["result"]) == ("2", "mild", "positive")
     assert (second["severity"], second["result"], second["infection_ml"]) == ("none", "negative", "0.0")
     report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["patients"][0]["infection_ml"] == pytest.approx(0.16)  # report.json keeps full precision
+    assert report["cases"][0]["infection"] == pytest.approx(0.16)
     assert report["cases"][0]["overlay_slice"] == 3
     assert report["skipped_slices"] is None and report["uncertainty"] is None
     assert sorted(p.name for p in (tmp_path / "report" / "overlays").iterdir()) == ["vol_001.png", "vol_002.png"]
@@ -154,3 +156,31 @@ def test_a_prediction_without_its_image_is_named_in_a_warning(tmp_path, caplog):
     assert (f"1 prediction(s) have no image in {tmp_path / 'images'} (CASE.ext or CASE_0000.ext), so their masks "
             f"are drawn over black: vol_002") in caplog.text
     assert (tmp_path / "report" / "overlays" / "vol_002.png").is_file()
+
+
+def _viewer_data(page: str) -> list[dict]:
+    return [json.loads(text) for text in re.findall(r'<script type="application/json" class="viewer-data">(.*?)</script>',
+                                                     page)]
+
+
+def test_each_case_gets_a_viewer_with_the_uncertainty_map_where_predict_saved_one(tmp_path):
+    _volume(tmp_path)
+    _volume(tmp_path, "vol_002")
+    entropy = np.zeros((12, 12, 12), np.float32)
+    entropy[3:8, 2:6, 2:6] = 0.6
+    write_nifti(tmp_path / "pred" / "uncertainty" / "vol_001_entropy.nii.gz", entropy, (1, 1, 2))
+    build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON, images=tmp_path / "images")
+    page = (tmp_path / "report" / "report.html").read_text()
+    first, second = _viewer_data(page)
+    assert first["shape"] == [12, 12, 12] and first["start"][0] == 3  # opens at the overlay's slice
+    assert first["uncertainty"]["max"] == pytest.approx(0.6) and second["uncertainty"] is None
+    assert [window["name"] for window in first["image"]["windows"]] == ["lung", "mediastinal"]
+    assert "new DecompressionStream(" in page and "src=\"http" not in page  # the script inline, nothing fetched
+    assert page.index("Patients at a glance") < page.index("<table>")  # the overview first
+
+
+def test_an_uncertainty_map_of_another_shape_is_named(tmp_path):
+    _volume(tmp_path)
+    write_nifti(tmp_path / "pred" / "uncertainty" / "vol_001_entropy.nii.gz", np.zeros((12, 12, 11), np.float32))
+    with pytest.raises(CovplanError, match=r"vol_001_entropy\.nii\.gz: uncertainty map of shape \(12, 12, 11\) differs"):
+        build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON)

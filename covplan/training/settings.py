@@ -16,7 +16,7 @@ class TrainingSettings:
     iterations_per_epoch: int = 250
     validation_iterations: int = 50
     # Seconds for the whole fold, its final validation included: epochs, iterations and
-    # validation iterations are then fitted to it (covplan.training.budget).
+    # validation iterations are then fitted to it (covplan.planning.schedule).
     time_budget_s: float | None = None
     loss: str | None = None  # None: the architecture plugin's default_loss
     initial_lr: float | None = None  # None: the plugin's configure_optimizers default

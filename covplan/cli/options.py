@@ -8,6 +8,7 @@ sets of the commands that plan and train are in planning_options.py and training
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,21 @@ DEVICES = ("auto", "cpu", "cuda")
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 # An option as (declarations, keyword arguments): the form of the option lists several commands share.
 OptionSpec = tuple[tuple[str, ...], dict[str, Any]]
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange that also refuses nan and inf, which pass its bounds (every
+    comparison with nan is false) and would reach the work as a budget."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+# --time-budget: minutes, a positive finite number.
+BUDGET_MINUTES = FiniteFloatRange(min=0, min_open=True)
 
 
 def spread_folds(args: list[str]) -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from covplan.cli.options import device_option, num_folds_option
+from covplan.cli.options import BUDGET_MINUTES, device_option, num_folds_option
 from covplan.cli.planning_options import configuration_options, planning_options
 from covplan.json_files import read_json
 from covplan.planning.budget_candidates import budget_summary
@@ -39,7 +39,7 @@ def echo_plans(plans_file: Path, explain: bool) -> None:
 @click.option("--seed", type=int, default=DEFAULT_SPLIT_SEED, show_default=True, help="Seed of the fold split.")
 @click.option("--explain", is_flag=True, help="Print why each value of each configuration was chosen.")
 @click.option("--preprocess", "then_preprocess", is_flag=True, help="Preprocess the planned configurations too.")
-@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-budget", type=BUDGET_MINUTES, default=None,
               help="Minutes of training per fold: measure a few training steps of the planned configuration and "
                    "of a coarser one and keep what reaches the higher Dice in that time (implies --preprocess).")
 @device_option("With --time-budget: where the steps are measured (where training will run).")

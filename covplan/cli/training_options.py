@@ -12,6 +12,7 @@ import click
 from click.core import ParameterSource
 
 from covplan.cli.options import (
+    BUDGET_MINUTES,
     SEED_OPTION,
     TRACKING_OPTIONS,
     OptionSpec,
@@ -32,7 +33,7 @@ TRAINING_OPTIONS: list[OptionSpec] = [
                                   help="Training batches per epoch.")),
     (("--val-iters",), dict(type=click.IntRange(min=1), default=50, show_default=True,
                             help="Validation batches per epoch (pseudo Dice, validation loss, early stopping).")),
-    (("--time-budget",), dict(type=click.FloatRange(min=0, min_open=True), default=None,
+    (("--time-budget",), dict(type=BUDGET_MINUTES, default=None,
                               help="Minutes for the fold, its final validation included: epochs, iterations "
                                    "and validation iterations are fitted so that the whole learning-rate "
                                    "schedule runs within them (--epochs, --iters-per-epoch and --val-iters are "

@@ -19,9 +19,8 @@ from covplan.cli.options import (
 from covplan.cli.resume_hint import exit_when_interrupted
 from covplan.cli.training_options import TRAINING_OPTIONS
 from covplan.launch.jobs import DRY_RUN_SCRIPT
-from covplan.losses.base import losses as registered_losses
 from covplan.search import KEEP_MODELS, SearchSpace, Study, default_storage, format_trials_table
-from covplan.search.study import planned_configurations
+from covplan.search.study import planned_configurations, searchable_losses
 from covplan.training import TrainingSettings
 from covplan.training.data import AUGMENTATIONS
 from covplan.work_folder import JOBS_FOLDER
@@ -92,8 +91,10 @@ def tune_command(work: Path, architectures: tuple[str, ...], folds: list | None,
         raise click.BadParameter(f"--lr-min {lr_min:g} is above --lr-max {lr_max:g}", param_hint="--lr-min")
     architectures = architectures or ("plain_unet",)
     name = study_name or "-".join(architectures)
-    space = SearchSpace(architectures, planned_configurations(work, architectures),
-                        losses or tuple(registered_losses()), augmentations or AUGMENTATIONS, (lr_min, lr_max))
+    configurations = planned_configurations(work, architectures)
+    space = SearchSpace(architectures, configurations,
+                        searchable_losses(work, architectures[0], configurations, losses),
+                        augmentations or AUGMENTATIONS, (lr_min, lr_max))
     study = Study(work, name, storage or default_storage(work, name), trials, space, _settings(**options),
                   tuple(folds or (0,)), pruning)
     jobs = launcher_from_options(study.folder / JOBS_FOLDER, launcher, jobs_at_once, gpus_per_job, cpus_per_job,

@@ -40,8 +40,13 @@ class LossPlugin(NamedPlugin, ABC):
     ``supports_ignore_label`` / ``supports_regions`` and takes the keyword argument
     ``label_manager`` (nnunetv2's ``LabelManager``) in :meth:`build_loss`; covplan refuses a
     dataset with either for a loss that does not (see :meth:`refusal`).
+
+    ``dims`` are the dimensionalities of the configurations it can train, as an
+    architecture's: a 2D-only loss (an SSIM over 2D windows) says ``(2,)``, and covplan
+    refuses it for a 3D configuration and leaves it out of a 3D search.
     """
 
+    dims: tuple[int, ...] = (2, 3)
     supports_ignore_label: bool = False
     supports_regions: bool = False
 
@@ -74,6 +79,21 @@ def check_loss_supports_labels(plugin: LossPlugin, label_manager: LabelManager, 
     reason = plugin.refusal(label_manager)
     if reason is not None:
         raise CovplanError(f"{source}: loss '{plugin.name}' cannot train on this dataset's labels: {reason}; {fix}")
+
+
+def dims_text(dims: Sequence[int] | set[int]) -> str:
+    """``2D``, ``2D/3D``: dimensionalities as messages name them."""
+    return "/".join(f"{dim}D" for dim in sorted(dims))
+
+
+def check_loss_supports_dims(plugin: LossPlugin, configuration: str, dims: int) -> None:
+    """Refuse, in one line naming the loss and the configuration, a loss that cannot train
+    a configuration of ``dims`` dimensions."""
+    if dims not in plugin.dims:
+        supported = "the 2d configuration with it (-c 2d)" if tuple(plugin.dims) == (2,) else \
+            f"a {dims_text(plugin.dims)} configuration with it"
+        raise CovplanError(f"loss '{plugin.name}' supports {dims_text(plugin.dims)} configurations only, not "
+                           f"{configuration} ({dims}D); train {supported}, or another loss (--loss dice_ce)")
 
 
 def build_plugin_loss(plugin: LossPlugin, plan: dict[str, Any], label_manager: LabelManager,

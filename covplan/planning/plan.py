@@ -27,6 +27,7 @@ from covplan.planning.explain import explain_configuration
 from covplan.planning.planner import ArchitecturePlanner
 from covplan.planning.presets import get_preset
 from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, resolve_num_folds
+from covplan.tracking.base import tracker_work_entries
 from covplan.version import __version__
 from covplan.work_folder import (
     CASCADE,
@@ -190,7 +191,9 @@ def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], data
 
 def check_work_dir(work_dir: Path, dataset_dir: Path, digest: str) -> bool:
     """Refuse a WORK folder that holds another dataset's plans or files covplan did not
-    write; True when it holds this very dataset's (its fingerprint can be reused)."""
+    write; True when it holds this very dataset's (its fingerprint can be reused). The
+    files and folders trackers keep in WORK are covplan's: a plan-and-train with a tracker
+    has made them before it plans."""
     record_file = work_dir / WORK_RECORD_JSON
     if record_file.is_file():
         record = read_json(record_file, f"choose a new output folder or delete {work_dir}")
@@ -198,7 +201,9 @@ def check_work_dir(work_dir: Path, dataset_dir: Path, digest: str) -> bool:
             raise CovplanError(f"{work_dir} holds plans of another dataset ({record.get('dataset_dir')}), or that "
                                f"dataset changed since; choose a new output folder or delete {work_dir}")
         return True
-    if work_dir.is_dir() and any(not path.name.startswith(".") for path in work_dir.iterdir()):
+    covplans = tracker_work_entries()
+    if work_dir.is_dir() and any(not path.name.startswith(".") and path.name not in covplans
+                                 for path in work_dir.iterdir()):
         raise CovplanError(f"{work_dir} is not empty and was not written by `covplan plan`; choose an empty or new "
                            f"output folder")
     return False

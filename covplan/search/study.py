@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from covplan.errors import CovplanError
+from covplan.losses.base import dims_text, get_loss, losses
 from covplan.training.inputs import load_training_inputs
 from covplan.training.settings import TrainingSettings
 from covplan.work_folder import MAIN_CONFIGURATIONS, TUNE_FOLDER, Fold
@@ -108,6 +109,25 @@ def planned_configurations(work: Path, architectures: tuple[str, ...]) -> tuple[
         raise CovplanError(f"{work}: no configuration is planned for all of {', '.join(architectures)}; plan them "
                            f"into one WORK folder with `covplan plan DATASET_DIR -o {work} -a ... --preprocess`")
     return tuple(sorted(planned, key=lambda name: name not in MAIN_CONFIGURATIONS))
+
+
+def searchable_losses(work: Path, architecture: str, configurations: tuple[str, ...],
+                      requested: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The losses a study may choose with every one of ``configurations`` (planned in
+    ``work`` for ``architecture``): those ``requested``, a loss among them that cannot
+    train one of them refused in one line; else every installed loss that can train them
+    all. (An architecture's configurations are planned for its ``dims`` already.)"""
+    dims = {configuration: len(load_training_inputs(work, architecture, configuration).plan["patch_size"])
+            for configuration in configurations}
+    for name in requested:
+        unfit = [configuration for configuration, dim in dims.items() if dim not in get_loss(name).dims]
+        if unfit:
+            searched = ", ".join(f"{configuration} ({dims[configuration]}D)" for configuration in unfit)
+            raise CovplanError(f"loss '{name}' supports {dims_text(get_loss(name).dims)} configurations only, but "
+                               f"tune searches {searched} in {work}; leave --loss {name} out, or plan only "
+                               f"configurations it supports")
+    return requested or tuple(name for name, registered in losses().items()
+                              if set(dims.values()) <= set(registered.plugin.dims))
 
 
 def open_study(study: Study):

@@ -68,6 +68,10 @@ class TrackerPlugin(NamedPlugin, ABC):
 
     requires: tuple[str, ...] = ()
     install_hint: str = ""  # "pip install 'covplan[mlflow]'"
+    # The files and folders a run makes directly in WORK (its event folder, its local
+    # store): `plan-and-train` starts its run before planning, so planning counts them as
+    # covplan's, not as a user's files in the output folder.
+    work_entries: tuple[str, ...] = ()
 
     @abstractmethod
     def start_run(self, run: RunDescription, parent: TrackedRun | None, tracking_uri: str | None) -> TrackedRun:
@@ -99,6 +103,11 @@ TRACKERS: PluginKind[TrackerPlugin] = PluginKind("register_trackers", TrackerPlu
 def trackers() -> dict[str, Registered[TrackerPlugin]]:
     """Every registered experiment tracker by name."""
     return TRACKERS.registered()
+
+
+def tracker_work_entries() -> set[str]:
+    """The names every registered tracker may give its files and folders in WORK."""
+    return {entry for registered in trackers().values() for entry in registered.plugin.work_entries}
 
 
 def get_tracker(name: str) -> TrackerPlugin:

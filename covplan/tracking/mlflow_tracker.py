@@ -67,6 +67,7 @@ class MlflowTracker(TrackerPlugin):
     name = "mlflow"
     requires = ("mlflow",)
     install_hint = "pip install 'covplan[mlflow]'"
+    work_entries = (LOCAL_STORE, LOCAL_ARTIFACTS)
 
     def start_run(self, run: RunDescription, parent: TrackedRun | None, tracking_uri: str | None) -> TrackedRun:
         for variable, value in HTTP_SETTINGS.items():

@@ -57,6 +57,7 @@ class TensorBoardTracker(TrackerPlugin):
     name = "tensorboard"
     requires = ("tensorboard",)
     install_hint = "pip install 'covplan[tensorboard]'"
+    work_entries = (EVENTS_FOLDER,)  # plan-and-train's and find-best's events
 
     def start_run(self, run: RunDescription, parent: TrackedRun | None, tracking_uri: str | None) -> TrackedRun:
         tracked = TensorBoardRun(run.folder / EVENTS_FOLDER)

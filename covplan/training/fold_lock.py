@@ -5,6 +5,7 @@ later ``--resume`` could continue a mixture of the two."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from covplan.errors import CovplanError
 from covplan.work_folder import TRAINING_LOCK
+
+logger = logging.getLogger(__name__)
 
 
 def _holder(lock: Path) -> tuple[int | None, str]:
@@ -37,22 +40,18 @@ def _is_running(pid: int) -> bool:
 @contextmanager
 def fold_lock(fold_folder: Path) -> Iterator[Path]:
     """Hold ``fold_folder/training.lock`` while training; a fold another live process
-    trains is refused, and so is a lock left by a killed run (its process is gone), with
-    the command that clears it. The lock is removed when training ends, however it ends."""
+    trains is refused. A lock left by a killed run on this host is taken over with a
+    warning, so that a requeued job or tune's retry of a killed trial resumes; one written
+    on another host, whose process this host cannot check, is refused with how to clear it.
+    The lock is removed when training ends, however it ends."""
     created = [folder for folder in (fold_folder, *fold_folder.parents) if not folder.exists()]
     fold_folder.mkdir(parents=True, exist_ok=True)
     lock = fold_folder / TRAINING_LOCK
     host = socket.gethostname()
     try:
-        descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        descriptor = _create(lock)
     except FileExistsError:
-        pid, holder_host = _holder(lock)
-        if pid is not None and (holder_host != host or _is_running(pid)):
-            raise CovplanError(f"{lock}: fold {fold_folder.name} is being trained by process {pid} on "
-                               f"{holder_host or 'this host'}; wait for it to finish or stop it") from None
-        raise CovplanError(f"{lock}: stale lock of process {pid if pid is not None else '?'}, which is no longer "
-                           f"running (a killed run); remove it with `rm {lock}` and train again "
-                           f"(--resume continues from the last checkpoint)") from None
+        descriptor = _take_over(lock, fold_folder.name, host)
     with os.fdopen(descriptor, "w") as stream:
         stream.write(f"{os.getpid()}@{host}\n")
     try:
@@ -63,3 +62,29 @@ def fold_lock(fold_folder: Path) -> Iterator[Path]:
             if any(folder.iterdir()):
                 break
             folder.rmdir()
+
+
+def _create(lock: Path) -> int:
+    return os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+
+
+def _take_over(lock: Path, fold_name: str, host: str) -> int:
+    """The descriptor of ``lock`` made anew in place of a killed run's, or the refusal."""
+    pid, holder_host = _holder(lock)
+    if pid is None:  # unreadable: its writer may be between creating and writing it
+        raise CovplanError(f"{lock}: unreadable lock (a run killed as it started, or one starting now); if no run "
+                           f"trains fold {fold_name}, remove it with `rm {lock}` and train again with --resume")
+    if holder_host != host:
+        raise CovplanError(f"{lock}: fold {fold_name} is locked by process {pid} on host {holder_host}, which this "
+                           f"host cannot check; if that job is gone, remove the lock (rm {lock}) and train again "
+                           f"with --resume")
+    if _is_running(pid):
+        raise CovplanError(f"{lock}: fold {fold_name} is being trained by process {pid} on {holder_host}; wait for "
+                           f"it to finish or stop it")
+    logger.warning("%s: taking over the lock of process %d, which is no longer running (a killed run)", lock, pid)
+    lock.unlink(missing_ok=True)
+    try:
+        return _create(lock)
+    except FileExistsError:  # another run took it over first
+        raise CovplanError(f"{lock}: fold {fold_name} was taken over by another run just now; wait for it to "
+                           f"finish or stop it") from None

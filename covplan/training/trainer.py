@@ -17,7 +17,12 @@ from tqdm import tqdm
 from covplan.architectures.base import get_architecture
 from covplan.architectures.recipes import step_scheduler
 from covplan.errors import CovplanError
-from covplan.losses.base import build_plugin_loss, check_loss_supports_labels, get_loss
+from covplan.losses.base import (
+    build_plugin_loss,
+    check_loss_supports_dims,
+    check_loss_supports_labels,
+    get_loss,
+)
 from covplan.planning.schedule import CHECKPOINT_INTERVAL_S
 from covplan.tracking import Tracking, open_tracking
 from covplan.training.checkpoints import (
@@ -66,6 +71,7 @@ class Trainer:
         self.loss_name = self.settings.loss or self.plugin.default_loss
         self.loss_plugin = get_loss(self.loss_name)
         check_loss_supports_labels(self.loss_plugin, inputs.label_manager, str(inputs.work / DATASET_JSON))
+        check_loss_supports_dims(self.loss_plugin, inputs.configuration, len(inputs.plan["patch_size"]))
         self.train_ids, self.val_ids = fold_case_identifiers(inputs, fold)
         check_case_files(inputs, self.train_ids, self.val_ids, references=self.settings.evaluate)
         self.output_folder = inputs.fold_folder(fold)

@@ -98,6 +98,7 @@ class HybridBceSsimIou(covplan.LossPlugin):
     """BASNet's hybrid loss: BCE + SSIM + IoU per class on sigmoid maps, summed over the outputs."""
 
     name = "hybrid_bce_ssim_iou"
+    dims = (2,)  # its SSIM compares 11 x 11 windows of 2D maps
     supports_regions = True
 
     def refusal(self, label_manager: LabelManager) -> str | None:

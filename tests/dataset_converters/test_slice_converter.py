@@ -11,7 +11,7 @@ from PIL import Image
 from covplan.conversion.images import HU_TO_GREY8, hu_to_grey8
 from covplan.errors import CovplanError
 from dataset_converters.slices import SlicesConverter
-from tests.conftest import SHARED_DATA
+from tests.paths import SHARED_DATA
 
 SEMISEG_REAL = SHARED_DATA / "covid_semiseg_train"
 DICOM_REAL = SHARED_DATA / "covid_ny_sbu_axial"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.installed_dist import run_covplan
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "covplan-example-net"
 

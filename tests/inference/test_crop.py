@@ -12,7 +12,7 @@ from covplan.inference import PredictionSettings, predict
 from covplan.inference.crop import MARGIN_MM, CropBox, body_box, body_threshold, crop_box
 from covplan.inference.model import ModelPredictor, load_model
 from covplan.inference.predict import available_cores
-from tests.inference.spheres import ball
+from tests.input_images import ball
 
 SPACING_ZYX = (2.5, 0.8, 0.8)
 

@@ -10,6 +10,7 @@ import torch
 
 from covplan.inference.model import TrainedModel, available_folds, load_model, normalised_sigmoid
 from covplan.training.work_folder import TrainingInputs
+from tests.input_images import ball
 
 
 def test_normalised_sigmoid_by_hand():
@@ -55,7 +56,6 @@ class ZeroLogits(torch.nn.Module):
 def test_each_fold_predicts_with_the_network_its_plugin_makes_for_prediction(trained_models, monkeypatch):
     from covplan.inference.model import ModelPredictor
     from covplan.registry import get_architecture
-    from tests.inference.spheres import ball
 
     model = load_model(trained_models["3d"])
     weights_seen = []

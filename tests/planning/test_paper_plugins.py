@@ -15,7 +15,7 @@ from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
 from covplan.cli import cli
 from covplan.planning import plan_dataset
-from tests.conftest import SHARED_DATA
+from tests.paths import SHARED_DATA
 
 PAPER_ARCHITECTURES = ("plain_unet", "qchc_unet", "coarse_refine")
 REAL_SLICES = SHARED_DATA / "covid_semiseg_train"

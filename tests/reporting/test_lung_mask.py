@@ -8,7 +8,7 @@ import SimpleITK as sitk
 from covplan.conversion.images import hu_to_grey8
 from covplan.demo_data.phantom import chest_phantom
 from covplan.reporting.lung_mask import LUNG_MAX_HU, derive_lung_mask, otsu_threshold
-from tests.conftest import SHARED_DATA
+from tests.paths import SHARED_DATA
 
 LIDC = SHARED_DATA / "lidc_idri_0001" / "LIDC-IDRI-0001.nii.gz"
 

@@ -9,8 +9,8 @@ import SimpleITK as sitk
 
 from covplan.evaluation import evaluate_folder
 from covplan.reporting.report import build_report
-from tests.conftest import SHARED_DATA
-from tests.helpers import LESION_TYPE_LABELS, write_png
+from tests.image_files import LESION_TYPE_LABELS, write_png
+from tests.paths import SHARED_DATA
 
 SEMISEG = SHARED_DATA / "covid_semiseg_train"
 SLICES = ("1", "2", "3")

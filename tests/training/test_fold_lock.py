@@ -14,7 +14,7 @@ from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, train_fold
 from covplan.training.fold_lock import fold_lock
 from covplan.training.trainer import Trainer
-from tests.nnunet_work import TINY_TRAINING
+from tests.work_folders import TINY_TRAINING
 
 SETTINGS = TrainingSettings(num_epochs=1, **{**TINY_TRAINING, "evaluate": False})
 
@@ -50,6 +50,7 @@ def test_a_killed_runs_lock_is_stale_and_the_message_says_how_to_clear_it(tmp_pa
     assert lock.is_file()  # reported, not silently taken over
 
 
+@pytest.mark.slow
 def test_the_lock_holds_this_process_id_while_training_and_is_gone_after(sphere_work, monkeypatch):
     seen = []
     end_epoch = Trainer.end_epoch

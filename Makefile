@@ -48,8 +48,11 @@ demo: venv
 	$(BIN)/python -m covplan evaluate $(DEMO)/new_patients/labelsTr $(DEMO)/predictions -j 1
 	$(BIN)/python -m covplan report $(DEMO)/predictions --images $(DEMO)/new_patients/imagesTr -o $(DEMO)/report
 
+# Two pytest-xdist workers (one per core on the CI's two): each test file runs on one worker,
+# so a module's fixtures are built once; the session's trained models are shared (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Side by side with nnU-Net v2; each script appends its table to docs/benchmarks.md.
 bench: venv

@@ -7,7 +7,8 @@
   configuration 3d_fullres; ``ROOT/work2d``: 6 slices 40x40, a bright disc = class 1,
   configuration 2d; ``ROOT/raw``: their raw datasets. nnunetv2 reads its folders from
   environment variables when it is imported, so the pipeline runs in a process of its own,
-  started by :func:`run_preprocessed_works_build`.
+  started by :func:`run_preprocessed_works_build` (``python -m tests.nnunet_work ROOT``, as
+  the docs show it).
 - :func:`plan_tiny_work`: covplan's own planning and preprocessing of a raw dataset, with
   the same shrunk network (for label kinds nnU-Net's planner is not given).
 - :func:`coarse_refine_work`: a copy of ``work2d`` planned for coarse_refine, with two
@@ -88,10 +89,11 @@ def shrink_plans_file(plans_file: Path, configuration: str, patch_size: list[int
 def run_preprocessed_works_build(root: Path) -> None:
     """:func:`build_preprocessed_works` of ``root`` in a process of its own, whose environment
     points nnunetv2 at ``root`` before it is imported."""
+    root = Path(root).resolve()
     environment = {**os.environ, "nnUNet_raw": str(root / "raw"), "nnUNet_preprocessed": str(root / "preprocessed"),
                    "nnUNet_results": str(root / "results")}
     subprocess.run([sys.executable, "-m", "tests.work_folders", str(root)], cwd=REPO_ROOT, env=environment,
-                   check=True, capture_output=True)
+                   check=True)
 
 
 def build_preprocessed_works(root: Path) -> None:

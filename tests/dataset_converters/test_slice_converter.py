@@ -165,6 +165,7 @@ def test_empty_source_folder_is_refused(tmp_path):
         SlicesConverter().convert(tmp_path / "empty", tmp_path / "out")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SEMISEG_REAL.is_dir(), reason=f"real COVID-SemiSeg slices not found at {SEMISEG_REAL}")
 def test_real_semiseg_slices_become_50_cases_with_ggo_and_consolidation(tmp_path, nnunet_verify, unchanged):
     real_unchanged = unchanged(SEMISEG_REAL)

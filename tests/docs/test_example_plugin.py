@@ -53,6 +53,7 @@ def test_example_is_listed_from_its_distribution(example_site):
     assert by_name["example_ce"]["kind"] == "loss"
 
 
+@pytest.mark.slow
 def test_example_network_learns_with_its_loss(example_site):
     result = subprocess.run([sys.executable, "-c", TRAIN_A_FEW_STEPS], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(example_site)}, timeout=120)

@@ -53,6 +53,7 @@ def test_the_rule_takes_what_fits_and_refuses_when_nothing_does():
         choose_configuration(fit("2d", None), [fit("2d_x2", None)])
 
 
+@pytest.mark.slow
 def test_images_too_small_to_coarsen_get_no_candidate_and_keep_the_plan(raw_2d: Path, tmp_path: Path):
     from covplan.planning.budget import plan_for_budget
 

@@ -36,6 +36,7 @@ def test_otsu_splits_two_populations_between_them():
     assert 20 < otsu_threshold(values) < 200
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LIDC.is_file(), reason=f"real CT not found at {LIDC}")
 def test_the_real_lidc_lungs_agree_with_a_plain_threshold_and_have_a_plausible_volume():
     image = sitk.ReadImage(str(LIDC))

@@ -61,10 +61,14 @@ browser:
 		|| echo "could not install chromium and chromium-driver: the browser test will skip"; \
 	else echo "no chromium (as root: apt-get install chromium chromium-driver): the browser test will skip"; fi
 
-# The layers of ../shared/ARCHITECTURE.md first ([tool.importlinter] in pyproject.toml), then the suite.
+# The layers of ../shared/ARCHITECTURE.md first ([tool.importlinter] in pyproject.toml), then the
+# suite on two pytest-xdist workers (one per core on the CI's two): each test file runs on one
+# worker, so a module's fixtures are built once; the session's trained models are shared
+# (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: venv browser
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Side by side with nnU-Net v2; each script appends its table to docs/benchmarks.md.
 bench: venv

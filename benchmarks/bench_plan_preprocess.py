@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from common import LIDC_CT, best, markdown_table, record, run_measured
 
-from tests.helpers import write_raw_dataset  # the test suite's dataset writer (common puts the root on sys.path)
+from tests.raw_datasets import write_raw_dataset  # the test suite's dataset writer (common puts the root on sys.path)
 
 DATASET_NAME = "Dataset501_Bench"
 NNUNET = """

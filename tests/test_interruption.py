@@ -47,6 +47,7 @@ def test_other_threads_keep_the_handlers():
     assert seen == [before]
 
 
+@pytest.mark.slow
 @needs_proc
 def test_sigterm_stops_the_run_and_resume_finishes_it(sphere_work):
     fold_folder = sphere_work / "plain_unet__3d_fullres" / "fold_0"

@@ -75,6 +75,7 @@ def test_default_recipe_is_nnunets_sgd_with_poly_decay():
     assert optimizer.defaults["lr"] == 1e-2 and optimizer.defaults["momentum"] == 0.99
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,patch", [("plain_unet", [32, 32]), ("plain_unet", [16, 16, 16]),
                                         ("resenc_unet", [32, 32])])
 def test_overfits_a_phantom_batch(name, patch):

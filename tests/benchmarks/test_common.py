@@ -11,7 +11,7 @@ import pytest
 
 from covplan import plugins
 from covplan.architectures.base import architectures
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

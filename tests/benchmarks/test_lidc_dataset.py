@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

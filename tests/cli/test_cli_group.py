@@ -5,6 +5,7 @@ import sys
 import click
 
 from covplan.cli import COMMANDS, cli
+from tests.paths import REPO_ROOT
 
 
 def test_every_listed_command_loads_under_its_own_name():
@@ -26,7 +27,5 @@ def test_importing_the_cli_imports_no_command_module():
 
 
 def test_docs_cli_md_documents_every_command_in_the_order_help_lists_them():
-    from tests.conftest import REPO_ROOT
-
     headings = re.findall(r"^## `covplan ([a-z-]+)", (REPO_ROOT / "docs" / "cli.md").read_text(), re.MULTILINE)
     assert headings == list(COMMANDS)

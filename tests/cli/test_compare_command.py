@@ -4,14 +4,14 @@ from click.testing import CliRunner
 
 from covplan.cli import cli
 from covplan.evaluation import evaluate_folder
-from tests.work_folder import DATASET_JSON, build_work_folder
+from tests.work_folders import VALIDATED_DATASET_JSON, build_validated_work
 
 GOOD = "good_unet__3d_fullres"
 WEAK = "weak_unet__3d_fullres"
 
 
 def test_compare_prints_a_table_per_metric_and_writes_its_files(tmp_path):
-    work = build_work_folder(tmp_path / "work", {"good_unet": None, "weak_unet": None})
+    work = build_validated_work(tmp_path / "work", {"good_unet": None, "weak_unet": None})
     output = tmp_path / "comparison"
     result = CliRunner().invoke(cli, ["compare", str(work / GOOD), str(work / WEAK), "--metric", "Dice",
                                       "--metric", "HD95", "-o", str(output)])
@@ -29,10 +29,10 @@ def test_compare_prints_a_table_per_metric_and_writes_its_files(tmp_path):
 
 
 def test_mismatched_cases_are_one_line_error(tmp_path):
-    work = build_work_folder(tmp_path / "work", {"good_unet": None, "weak_unet": None})
+    work = build_validated_work(tmp_path / "work", {"good_unet": None, "weak_unet": None})
     validation = work / WEAK / "fold_1" / "validation"
     (validation / "case_3.nii.gz").unlink()
-    evaluate_folder(work / "gt_segmentations", validation, validation / "summary.json", dataset_json=DATASET_JSON,
+    evaluate_folder(work / "gt_segmentations", validation, validation / "summary.json", dataset_json=VALIDATED_DATASET_JSON,
                     num_processes=1, allow_missing_predictions=True)
     result = CliRunner().invoke(cli, ["compare", str(work / GOOD), str(work / WEAK)])
     assert result.exit_code == 1

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from covplan.cli import cli
 from covplan.cli.evaluate_command import echo_means
-from tests.helpers import LUNG_INFECTION_LABELS, lung_infection_pair, write_json, write_nifti
+from tests.image_files import LUNG_INFECTION_LABELS, lung_infection_pair, write_json, write_nifti
 
 
 def _dataset(tmp_path):

@@ -7,14 +7,14 @@ from click.testing import CliRunner
 from covplan.cli import cli
 from covplan.labels.files import read_label_map
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
-from tests.work_folder import CASES, build_work_folder, good_prediction
+from tests.work_folders import VALIDATED_CASES, build_validated_work, validated_good_prediction
 
 GOOD = "good_unet__3d_fullres"
 WEAK = "weak_unet__3d_fullres"
 
 
 def test_find_best_ranks_models_and_ensembles_and_stores_the_post_processing(tmp_path):
-    work = build_work_folder(tmp_path / "work", {"good_unet": 0.8, "weak_unet": 0.6, "plain_unet": None})
+    work = build_validated_work(tmp_path / "work", {"good_unet": 0.8, "weak_unet": 0.6, "plain_unet": None})
     result = CliRunner().invoke(cli, ["find-best", str(work), "-j", "1"])
     assert result.exit_code == 0, result.output
     found = json.loads((work / "find_best.json").read_text())
@@ -25,9 +25,9 @@ def test_find_best_ranks_models_and_ensembles_and_stores_the_post_processing(tmp
     assert found["best"] == GOOD
     ensemble = next(entry for entry in found["ranking"] if entry["kind"] == "ensemble")
     # The more confident member wins every disputed voxel: the ensemble predicts what it predicts.
-    for index, case_id in enumerate(CASES):
+    for index, case_id in enumerate(VALIDATED_CASES):
         merged, _ = read_label_map(SimpleITKIO(), work / "ensembles" / ensemble["name"] / f"{case_id}.nii.gz")
-        assert np.array_equal(merged, good_prediction(index))
+        assert np.array_equal(merged, validated_good_prediction(index))
     stored = json.loads((work / GOOD / "postprocessing.json").read_text())
     assert [rule["rule"] for rule in stored["rules"]] == ["restrict_to_lung", "remove_small_components"]
     assert found["postprocessing"]["rules"] == stored["rules"]
@@ -43,7 +43,7 @@ def test_find_best_ranks_models_and_ensembles_and_stores_the_post_processing(tmp
 
 
 def test_without_saved_probabilities_the_output_says_ensembles_need_them(tmp_path):
-    work = build_work_folder(tmp_path / "work", {"good_unet": None, "weak_unet": 0.6})
+    work = build_validated_work(tmp_path / "work", {"good_unet": None, "weak_unet": 0.6})
     output = tmp_path / "best.json"
     result = CliRunner().invoke(cli, ["find-best", str(work), "--arch", "weak_unet", "--arch", "good_unet",
                                       "-o", str(output), "-j", "1"])
@@ -55,7 +55,7 @@ def test_without_saved_probabilities_the_output_says_ensembles_need_them(tmp_pat
 
 
 def test_only_the_chosen_architectures_are_compared(tmp_path):
-    work = build_work_folder(tmp_path / "work", {"good_unet": None, "weak_unet": None})
+    work = build_validated_work(tmp_path / "work", {"good_unet": None, "weak_unet": None})
     result = CliRunner().invoke(cli, ["find-best", str(work), "--arch", "weak_unet", "-j", "1"])
     assert result.exit_code == 0, result.output
     assert json.loads((work / "find_best.json").read_text())["best"] == WEAK
@@ -63,7 +63,7 @@ def test_only_the_chosen_architectures_are_compared(tmp_path):
 
 
 def test_a_work_folder_without_references_is_one_line_error(tmp_path):
-    work = build_work_folder(tmp_path / "work", {"good_unet": None})
+    work = build_validated_work(tmp_path / "work", {"good_unet": None})
     (work / "gt_segmentations").rename(work / "references")
     result = CliRunner().invoke(cli, ["find-best", str(work)])
     assert result.exit_code == 1
@@ -74,7 +74,7 @@ def test_a_work_folder_without_references_is_one_line_error(tmp_path):
 def test_models_trained_with_more_seeds_show_their_spread(tmp_path):
     import shutil
 
-    work = build_work_folder(tmp_path / "work", {"good_unet": None, "weak_unet": None})
+    work = build_validated_work(tmp_path / "work", {"good_unet": None, "weak_unet": None})
     # A second seed of the good model that learnt only what the weak one did.
     shutil.copytree(work / WEAK, work / "seeds" / "seed_2" / GOOD)
     result = CliRunner().invoke(cli, ["find-best", str(work), "-j", "1"])

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from covplan.cli import COMMANDS, cli
 from covplan.cli.options import spread_folds
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 # Converters choose their own --intensity values (each source has its own domains).
 PER_CONVERTER_CHOICES = {"--intensity"}

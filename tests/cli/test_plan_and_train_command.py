@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from covplan.cli import cli
 from covplan.training.checkpoints import load_checkpoint
+from tests.raw_datasets import write_raw_dataset
 
 
+@pytest.mark.slow
 def test_plans_preprocesses_trains_two_folds_and_prints_the_table(raw_2d, tmp_path):
     work = tmp_path / "work"
     result = CliRunner().invoke(cli, [
@@ -29,9 +32,8 @@ def test_plans_preprocesses_trains_two_folds_and_prints_the_table(raw_2d, tmp_pa
     assert lines[-1].split()[:2] == ["mean", "-" if lung_mean is None else f"{lung_mean:.4f}"]
 
 
+@pytest.mark.slow
 def test_fewer_patients_than_five_plan_one_fold_each_and_say_so(tmp_path, caplog):
-    from tests.helpers import write_raw_dataset
-
     raw = write_raw_dataset(tmp_path / "Dataset503_Three", num_cases=3, shape_zyx=(48, 40), spacing_xyz=(0.7, 0.7))
     work = tmp_path / "work"
     result = CliRunner().invoke(cli, [
@@ -46,8 +48,6 @@ def test_fewer_patients_than_five_plan_one_fold_each_and_say_so(tmp_path, caplog
 
 
 def test_a_fold_the_split_will_not_have_is_refused_before_any_work_naming_the_options(tmp_path):
-    from tests.helpers import write_raw_dataset
-
     raw = write_raw_dataset(tmp_path / "Dataset503_Three", num_cases=3, shape_zyx=(48, 40), spacing_xyz=(0.7, 0.7))
     result = CliRunner().invoke(cli, ["plan-and-train", str(raw), "-o", str(tmp_path / "work"), "-f", "0", "3"])
     assert result.exit_code == 1

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from covplan.cli import cli
+from tests.fake_plugins import BuildFailsNet, Registers
 
 
 
@@ -49,7 +50,6 @@ def test_preprocess_without_plans_is_one_line(tmp_path: Path):
 
 def test_plan_refuses_a_plugin_whose_network_cannot_be_built_before_any_work(raw_3d: Path, tmp_path: Path,
                                                                              register_plugin):
-    from tests.fake_plugins import BuildFailsNet, Registers
 
     register_plugin(Registers(BuildFailsNet()), "undo-fails")
     result = CliRunner().invoke(cli, ["plan", str(raw_3d), "-o", str(tmp_path / "work"), "-a", "build_fails_net"])

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from covplan.cli import cli
 from tests.dicom_files import write_ct_series
-from tests.inference.spheres import write_disc_png, write_sphere_volume
+from tests.input_images import write_disc_png, write_sphere_volume
 
 
 def test_predict_writes_the_cases_and_names_the_bad_ones(trained_models, tmp_path):

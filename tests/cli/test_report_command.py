@@ -4,7 +4,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from covplan.cli import cli
-from tests.helpers import LESION_TYPE_LABELS, write_json, write_png
+from tests.image_files import LESION_TYPE_LABELS, write_json, write_png
 
 
 def _slices(tmp_path):

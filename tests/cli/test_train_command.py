@@ -11,10 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from covplan.cli import cli
+from tests.fake_plugins import ExtraChannelsNet, Registers
+from tests.paths import REPO_ROOT
 
 TINY = ["--iters-per-epoch", "2", "--val-iters", "1", "--num-workers", "0", "--no-tta"]
 
 
+@pytest.mark.slow
 def test_trains_a_fold_and_prints_the_table(sphere_work):
     result = CliRunner().invoke(cli, ["train", str(sphere_work), "--arch", "plain_unet", "--folds", "1", "--epochs", "1",
                                       "--seed", "3", *TINY])
@@ -63,8 +66,6 @@ def test_unplanned_work_folder_says_to_plan(tmp_path):
 
 
 def test_the_documented_fold_error_prints_what_the_docs_show(sphere_work, monkeypatch):
-    from tests.conftest import REPO_ROOT
-
     command = "covplan train work --arch plain_unet --folds 7"
     documented = (REPO_ROOT / "docs" / "cli.md").read_text().split(f"$ {command}\n")[1].splitlines()[0]
     monkeypatch.chdir(sphere_work.parent)
@@ -74,6 +75,7 @@ def test_the_documented_fold_error_prints_what_the_docs_show(sphere_work, monkey
     assert result.output.strip() == documented
 
 
+@pytest.mark.slow
 def test_fold_all_prints_its_own_row(disc_work):
     result = CliRunner().invoke(cli, ["train", str(disc_work), "--arch", "plain_unet", "--folds", "all", "--epochs", "1",
                                       *TINY])
@@ -85,6 +87,7 @@ def test_fold_all_prints_its_own_row(disc_work):
     assert not (disc_work / "plain_unet__2d" / "cv_summary.json").exists()
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_says_how_to_continue_it_and_exits_with_the_signals_status(sphere_work, monkeypatch, caplog):
     from covplan.training.trainer import Trainer
 
@@ -104,8 +107,6 @@ def test_an_interrupted_run_says_how_to_continue_it_and_exits_with_the_signals_s
 
 
 def test_train_refuses_a_network_with_the_wrong_number_of_outputs_before_training(sphere_work, register_plugin):
-    from tests.fake_plugins import ExtraChannelsNet, Registers
-
     register_plugin(Registers(ExtraChannelsNet()), "undo-extra")
     (sphere_work / "plans_extra_channels_net.json").write_text((sphere_work / "plans_plain_unet.json").read_text())
     result = CliRunner().invoke(cli, ["train", str(sphere_work), "--arch", "extra_channels_net", "--folds", "0",

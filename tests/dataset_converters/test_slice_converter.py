@@ -11,7 +11,7 @@ from PIL import Image
 from covplan.conversion.images import HU_TO_GREY8, hu_to_grey8
 from covplan.errors import CovplanError
 from dataset_converters.slices import SlicesConverter
-from tests.conftest import SHARED_DATA
+from tests.paths import SHARED_DATA
 
 SEMISEG_REAL = SHARED_DATA / "covid_semiseg_train"
 DICOM_REAL = SHARED_DATA / "covid_ny_sbu_axial"
@@ -165,6 +165,7 @@ def test_empty_source_folder_is_refused(tmp_path):
         SlicesConverter().convert(tmp_path / "empty", tmp_path / "out")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SEMISEG_REAL.is_dir(), reason=f"real COVID-SemiSeg slices not found at {SEMISEG_REAL}")
 def test_real_semiseg_slices_become_50_cases_with_ggo_and_consolidation(tmp_path, nnunet_verify, unchanged):
     real_unchanged = unchanged(SEMISEG_REAL)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 PAGES = ["docs/architectures/plain_unet.md", "docs/architectures/qchc_unet.md", "docs/losses.md"]
 

@@ -7,7 +7,7 @@ import sys
 from click.testing import CliRunner
 
 from covplan.cli import cli
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 CLI_DOC = (REPO_ROOT / "docs" / "cli.md").read_text()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.installed_dist import run_covplan
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "covplan-example-net"
 
@@ -54,6 +54,7 @@ def test_example_is_listed_from_its_distribution(example_site):
     assert by_name["example_ce"]["kind"] == "loss"
 
 
+@pytest.mark.slow
 def test_example_network_learns_with_its_loss(example_site):
     result = subprocess.run([sys.executable, "-c", TRAIN_A_FEW_STEPS], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(example_site)}, timeout=120)

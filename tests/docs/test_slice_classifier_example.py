@@ -8,7 +8,7 @@ import types
 import torch
 
 from covplan.architectures.slice_classifier import SliceClassifierNetwork
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 
 def _python_block(text: str, heading: str) -> str:

@@ -6,7 +6,7 @@ import json
 import types
 
 from covplan.tracking import RunDescription, open_tracking
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 
 def _example_source() -> str:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 import shlex
 
+import pytest
 from click.testing import CliRunner
 
 from covplan.cli import cli
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
+
+pytestmark = pytest.mark.slow
 
 TUTORIAL = (REPO_ROOT / "docs" / "tutorial.md").read_text()
 

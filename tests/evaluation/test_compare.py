@@ -7,8 +7,8 @@ import pytest
 
 from covplan.errors import CovplanError
 from covplan.evaluation.compare import compare_folders
-from tests.helpers import write_nifti
-from tests.work_folder import CASES, build_work_folder
+from tests.image_files import write_nifti
+from tests.work_folders import VALIDATED_CASES, build_validated_work
 
 DATASET_JSON = {"labels": {"background": 0, "organ": 1}, "file_ending": ".nii.gz"}
 NUM_CASES = 10
@@ -62,23 +62,23 @@ def test_a_model_better_by_construction_has_a_small_p_and_an_interval_above_zero
 
 
 def test_two_identical_models_differ_by_nothing(tmp_path):
-    work = build_work_folder(tmp_path / "work", {"good_unet": None})
+    work = build_validated_work(tmp_path / "work", {"good_unet": None})
     copy = shutil.copytree(work / "good_unet__3d_fullres", tmp_path / "again" / "good_unet__3d_fullres")
     result, written = compare_folders([work / "good_unet__3d_fullres", copy], metrics=["Dice", "NSD", "LesionF1"])
     assert {row["model"] for row in result["rows"]} == {"again/good_unet__3d_fullres"}  # names apart by their path
     for row in result["rows"]:
         assert (row["mean_difference"], row["ci_low"], row["ci_high"], row["p"], row["p_holm"]) == (0, 0, 0, 1, 1)
-        assert (row["wins"], row["ties"], row["losses"]) == (0, len(CASES), 0) and not row["significant"]
+        assert (row["wins"], row["ties"], row["losses"]) == (0, len(VALIDATED_CASES), 0) and not row["significant"]
     assert written["json"] == work / "compare" / "compare.json"  # beside the first model by default
 
 
 def test_model_folders_are_compared_on_their_cross_validation_cases(tmp_path):
-    work = build_work_folder(tmp_path / "work", {"good_unet": None, "weak_unet": None})
+    work = build_validated_work(tmp_path / "work", {"good_unet": None, "weak_unet": None})
     result, _ = compare_folders([work / "good_unet__3d_fullres", work / "weak_unet__3d_fullres"])
     rows = _rows(result)
     infection = rows[("weak_unet__3d_fullres", "infection")]
     # The weak model misses one of two lesions on every case: it loses all four.
-    assert infection["losses"] == len(CASES) and infection["mean_difference"] < -0.2
+    assert infection["losses"] == len(VALIDATED_CASES) and infection["mean_difference"] < -0.2
     # Four cases cannot reach 0.05: the smallest exact p is 0.125, times 3 rows for Holm.
     assert infection["p"] == pytest.approx(0.125) and infection["p_holm"] == pytest.approx(0.375)
     assert not infection["significant"]
@@ -100,7 +100,7 @@ def test_a_prediction_folder_needs_references_and_a_metric_must_be_scored(tmp_pa
     references, perfect, missing_slice = _prediction_folders(tmp_path)
     with pytest.raises(CovplanError, match="no fold_N folders, so no model folder; .* --references DIR"):
         compare_folders([missing_slice, perfect])
-    work = build_work_folder(tmp_path / "work", {"good_unet": None, "weak_unet": None})
+    work = build_validated_work(tmp_path / "work", {"good_unet": None, "weak_unet": None})
     with pytest.raises(CovplanError, match=r"no Accuracy per case \(its metrics: .*Dice"):
         compare_folders([work / "good_unet__3d_fullres", work / "weak_unet__3d_fullres"], metrics=["Accuracy"])
     with pytest.raises(CovplanError, match="compare needs two models or more"):

@@ -7,7 +7,7 @@ from nnunetv2.evaluation.evaluate_predictions import load_summary_json
 
 from covplan.errors import CovplanError
 from covplan.evaluation import MetricOptions, evaluate_folder, metrics_from_counts
-from tests.helpers import LUNG_INFECTION_LABELS, lung_infection_pair, write_nifti, write_png
+from tests.image_files import LUNG_INFECTION_LABELS, lung_infection_pair, write_nifti, write_png
 
 DATASET_JSON = {"labels": LUNG_INFECTION_LABELS, "file_ending": ".nii.gz"}
 

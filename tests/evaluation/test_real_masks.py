@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from covplan.evaluation import MetricOptions, class_metrics
 from covplan.postprocessing import remove_small_components
-from tests.conftest import SHARED_DATA
+from tests.paths import SHARED_DATA
 
 SEMISEG = SHARED_DATA / "covid_semiseg_train"
 SLICES = ("1", "2", "3", "4", "5")

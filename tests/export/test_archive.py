@@ -20,7 +20,7 @@ from covplan.export.archive import MODEL_CARD_FILE, TRAINING_STATE_KEYS
 from covplan.inference.archive_reader import MANIFEST_FILE, import_archive, read_manifest
 from covplan.inference import PredictionSettings, predict
 from tests.fake_plugins import Registers
-from tests.inference.spheres import dice, write_sphere_volume
+from tests.input_images import dice
 
 FAST = dict(use_mirroring=False, device="cpu", save_probabilities=True)
 
@@ -30,12 +30,6 @@ def archive(trained_models, tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("archive") / "spheres.zip"
     export_archive([trained_models["3d"]], target, onnx=True)
     return target
-
-
-@pytest.fixture(scope="module")
-def sphere_input(tmp_path_factory) -> tuple[Path, np.ndarray]:
-    folder = tmp_path_factory.mktemp("input")
-    return folder, write_sphere_volume(folder / "ball_0000.nii.gz", seed=11)
 
 
 def labels(folder: Path) -> np.ndarray:

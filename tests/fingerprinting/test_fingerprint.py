@@ -9,7 +9,7 @@ import pytest
 
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash, verify_dataset
-from tests.helpers import write_raw_dataset
+from tests.raw_datasets import write_raw_dataset
 
 
 def test_fingerprint_has_nnunet_schema_and_the_written_geometry(planned_3d: Path):

@@ -13,7 +13,7 @@ from covplan.inference.crop import MARGIN_MM, CropBox, body_box, body_threshold,
 from covplan.inference.model_loading import load_model
 from covplan.inference.predict import available_cores
 from covplan.inference.predictor import ModelPredictor
-from tests.inference.spheres import ball
+from tests.input_images import ball
 
 SPACING_ZYX = (2.5, 0.8, 0.8)
 

@@ -29,8 +29,8 @@ from covplan.inference.dicom_outputs import write_dicom_seg
 from covplan.inference.rtstruct import write_rtstruct
 from covplan.inference.inputs import find_cases, read_case
 from covplan.reporting.report import build_report
-from tests.conftest import SHARED_DATA
 from tests.dicom_files import FRAME_OF_REFERENCE_UID, PATIENT, STUDY_UID, ct_slice, write_ct_series
+from tests.paths import SHARED_DATA
 
 LIDC = SHARED_DATA / "lidc_idri_0001" / "LIDC-IDRI-0001.nii.gz"
 NY_SBU_SLICE = SHARED_DATA / "covid_ny_sbu_axial" / "A002304" / "19001231-076.dcm"

@@ -11,8 +11,8 @@ from PIL import Image
 
 from covplan.errors import CovplanError
 from covplan.inference.inputs import find_cases, read_case
-from tests.conftest import SHARED_DATA
-from tests.inference.spheres import write_dicom_series
+from tests.input_images import write_dicom_series
+from tests.paths import SHARED_DATA
 
 MODEL = Path("model")  # named in messages only
 

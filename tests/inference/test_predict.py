@@ -15,16 +15,10 @@ from PIL import Image
 
 from covplan.errors import CovplanError
 from covplan.inference import PredictionSettings, ensemble_folders, predict
-from tests.inference.spheres import (DIRECTION, ORIGIN, SPACING, ball, dice, write_dicom_series, write_disc_png,
+from tests.input_images import (DIRECTION, ORIGIN, SPACING, ball, dice, write_dicom_series, write_disc_png,
                                     write_sphere_volume)
 
 FAST = dict(use_mirroring=False, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def sphere_input(tmp_path_factory) -> tuple[Path, np.ndarray]:
-    folder = tmp_path_factory.mktemp("input")
-    return folder, write_sphere_volume(folder / "ball_0000.nii.gz", seed=7)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 from covplan.inference.model_loading import load_model
 from covplan.inference.predictor import ModelPredictor
 from covplan.architectures.base import get_architecture
-from tests.inference.spheres import ball
+from tests.input_images import ball
 
 
 class ZeroLogits(torch.nn.Module):

@@ -15,7 +15,7 @@ from PIL import Image
 from covplan.cli import cli
 from covplan.inference import PredictionSettings, predict
 from covplan.inference.slice_skipping import SLICE_CLASSIFICATION_FILE
-from tests.inference.spheres import write_disc_png
+from tests.input_images import write_disc_png
 
 SHAPE = (36, 40)
 

@@ -8,7 +8,7 @@ import SimpleITK as sitk
 from covplan.conversion.images import hu_to_grey8
 from covplan.demo_data.phantom import chest_phantom
 from covplan.labels.lung_mask import LUNG_MAX_HU, derive_lung_mask, otsu_threshold
-from tests.conftest import SHARED_DATA
+from tests.paths import SHARED_DATA
 
 LIDC = SHARED_DATA / "lidc_idri_0001" / "LIDC-IDRI-0001.nii.gz"
 
@@ -36,6 +36,7 @@ def test_otsu_splits_two_populations_between_them():
     assert 20 < otsu_threshold(values) < 200
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LIDC.is_file(), reason=f"real CT not found at {LIDC}")
 def test_the_real_lidc_lungs_agree_with_a_plain_threshold_and_have_a_plausible_volume():
     image = sitk.ReadImage(str(LIDC))

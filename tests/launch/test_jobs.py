@@ -26,6 +26,7 @@ def _dice_rows(output: str) -> list[list[str]]:
     return [line.split()[:3] for line in lines[start + 2:start + 5]]
 
 
+@pytest.mark.slow
 def test_plan_and_train_trains_each_fold_as_a_local_job_and_prints_the_sequential_table(raw_2d, tmp_path):
     work = tmp_path / "work"
     arguments = [str(raw_2d), "-o", str(work), "-a", "plain_unet", "-f", "0", "1", "-j", "1", *TINY_RUN]
@@ -43,6 +44,7 @@ def test_plan_and_train_trains_each_fold_as_a_local_job_and_prints_the_sequentia
     assert json.loads((work / "plain_unet__2d" / "cv_summary.json").read_text())["folds"] == with_jobs["folds"]
 
 
+@pytest.mark.slow
 def test_two_job_processes_work_on_one_sqlite_study_and_complete_distinct_trials(disc_work):
     pytest.importorskip("optuna")
     result = CliRunner().invoke(cli, ["tune", str(disc_work), "--trials", "2", "--loss", "dice_ce", "--augmentation",

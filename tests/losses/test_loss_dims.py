@@ -11,7 +11,7 @@ from covplan.cli import cli
 from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, train_fold
 from tests.fake_plugins import FakeLoss, Registers
-from tests.nnunet_work import TINY_TRAINING
+from tests.work_folders import TINY_TRAINING
 
 
 class SliceLoss(FakeLoss):

@@ -54,6 +54,7 @@ def test_the_rule_takes_what_fits_and_refuses_when_nothing_does():
         choose_configuration(fit("2d", None), [fit("2d_x2", None)])
 
 
+@pytest.mark.slow
 def test_images_too_small_to_coarsen_get_no_candidate_and_keep_the_plan(raw_2d: Path, tmp_path: Path):
     work = tmp_path / "work"
     plan_for_budget(raw_2d, work, ["plain_unet"], 120.0, num_processes=1)
@@ -63,6 +64,7 @@ def test_images_too_small_to_coarsen_get_no_candidate_and_keep_the_plan(raw_2d: 
     assert "budget_candidates" not in json.loads((work / "plans_plain_unet.json").read_text())["covplan"]
 
 
+@pytest.mark.slow
 def test_plan_with_a_time_budget_measures_chooses_and_keeps_only_the_choice(raw_2d: Path, tmp_path: Path,
                                                                              monkeypatch):
     monkeypatch.setattr(budget_module, "MIN_FULL_RESOLUTION_STEPS", 10**9)  # the coarser plan wins

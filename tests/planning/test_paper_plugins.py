@@ -15,7 +15,7 @@ from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
 from covplan.cli import cli
 from covplan.planning import plan_dataset
-from tests.conftest import SHARED_DATA
+from tests.paths import SHARED_DATA
 
 PAPER_ARCHITECTURES = ("plain_unet", "qchc_unet", "coarse_refine")
 REAL_SLICES = SHARED_DATA / "covid_semiseg_train"
@@ -44,6 +44,7 @@ def check_plans_in_nnunet(plans_file: Path, num_input_channels: int, num_classes
     return patches
 
 
+@pytest.mark.slow
 def test_demo_volumes_are_planned_for_every_paper_architecture(tmp_path):
     raw, dataset = tmp_path / "raw", tmp_path / "dataset"
     run_cli("demo-data", str(raw), "--kind", "ct3d", "--cases", "5")
@@ -57,6 +58,7 @@ def test_demo_volumes_are_planned_for_every_paper_architecture(tmp_path):
         assert json.loads(path.read_text())["covplan"]["architecture"] == name
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not REAL_SLICES.is_dir(), reason=f"real slices not found at {REAL_SLICES}")
 def test_the_50_real_slices_are_planned_for_plain_unet_and_coarse_refine(tmp_path):
     dataset = tmp_path / "dataset"

@@ -17,6 +17,7 @@ from covplan.errors import CovplanError
 from covplan.planning import plan_dataset
 from covplan.planning.planner import MemoryTargetTooSmall
 from tests.fake_plugins import FakeNet, Registers, WidePlainNet
+from tests.raw_datasets import write_raw_dataset
 
 NNUNET_PLANS = """
 from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprints, plan_experiments
@@ -180,8 +181,6 @@ def test_cases_far_apart_in_pixel_spacing_are_warned_about_at_planning(caplog):
 ])
 def test_labels_a_loss_cannot_train_are_refused_before_anything_is_written(label_kind, architectures, loss, refused,
                                                                           tmp_path: Path):
-    from tests.helpers import write_raw_dataset
-
     raw = write_raw_dataset(tmp_path / "Dataset503_Labels", num_cases=3, shape_zyx=(64, 64), **{label_kind: True})
     with pytest.raises(CovplanError) as error:
         plan_dataset(raw, tmp_path / "work", architectures, num_processes=1, loss=loss)
@@ -190,8 +189,6 @@ def test_labels_a_loss_cannot_train_are_refused_before_anything_is_written(label
 
 
 def test_a_dataset_with_regions_and_an_ignore_label_plans_for_plain_unet(tmp_path: Path):
-    from tests.helpers import write_raw_dataset
-
     raw = write_raw_dataset(tmp_path / "Dataset504_Both", num_cases=3, shape_zyx=(64, 64), regions=True,
                             unlabelled_slices=True)
     plans_file = plan_dataset(raw, tmp_path / "work", ["plain_unet"], num_folds=3, num_processes=1)["plain_unet"]

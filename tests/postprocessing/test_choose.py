@@ -8,15 +8,15 @@ from covplan.labels.files import read_label_map
 from covplan.postprocessing import (apply_postprocessing, choose_postprocessing, load_postprocessing,
                                     save_postprocessing)
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
-from tests.helpers import write_nifti
-from tests.work_folder import DATASET_JSON, build_work_folder
+from tests.image_files import write_nifti
+from tests.work_folders import VALIDATED_DATASET_JSON, build_validated_work
 
 MODEL = "good_unet__3d_fullres"
 
 
 @pytest.fixture
 def work(tmp_path):
-    return build_work_folder(tmp_path / "work", {"good_unet": None})
+    return build_validated_work(tmp_path / "work", {"good_unet": None})
 
 
 def _validation_dirs(work):
@@ -24,7 +24,7 @@ def _validation_dirs(work):
 
 
 def test_rules_that_raise_dice_are_kept_and_rules_that_lower_it_are_rejected(work):
-    choice = choose_postprocessing(work / "gt_segmentations", _validation_dirs(work), DATASET_JSON)
+    choice = choose_postprocessing(work / "gt_segmentations", _validation_dirs(work), VALIDATED_DATASET_JSON)
     # The air specks go with restrict_to_lung, the lung specks (1 mm³) with the smallest
     # size; 50 mm³ would also remove the true 18 mm³ lesions. keep_largest would drop one of
     # the two lungs (one label) and fill_holes would fill the true air pocket: both rejected.
@@ -41,20 +41,20 @@ def test_rules_that_raise_dice_are_kept_and_rules_that_lower_it_are_rejected(wor
 
 
 def test_dice_after_equals_evaluate_on_the_post_processed_files(work, tmp_path):
-    choice = choose_postprocessing(work / "gt_segmentations", _validation_dirs(work), DATASET_JSON)
+    choice = choose_postprocessing(work / "gt_segmentations", _validation_dirs(work), VALIDATED_DATASET_JSON)
     reader = SimpleITKIO()
     for folder in _validation_dirs(work):
         for path in folder.glob("*.nii.gz"):
             segmentation, spacing = read_label_map(reader, path)
             write_nifti(tmp_path / "processed" / path.name, apply_postprocessing(segmentation, choice["rules"], spacing))
-    summary = evaluate_folder(work / "gt_segmentations", tmp_path / "processed", dataset_json=DATASET_JSON,
+    summary = evaluate_folder(work / "gt_segmentations", tmp_path / "processed", dataset_json=VALIDATED_DATASET_JSON,
                               num_processes=1)
     assert summary["mean"][1]["Dice"] == pytest.approx(choice["dice_after"]["1"])
     assert summary["mean"][2]["Dice"] == pytest.approx(choice["dice_after"]["2"])
 
 
 def test_the_choice_is_stored_with_the_model_and_read_back(work):
-    choice = choose_postprocessing(work / "gt_segmentations", work / MODEL / "fold_0" / "validation", DATASET_JSON)
+    choice = choose_postprocessing(work / "gt_segmentations", work / MODEL / "fold_0" / "validation", VALIDATED_DATASET_JSON)
     path = save_postprocessing(choice, work / MODEL)
     assert path == work / MODEL / "postprocessing.json"
     assert load_postprocessing(work / MODEL) == json.loads(json.dumps(choice))

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +12,13 @@ from covplan.errors import CovplanError
 from covplan.preprocessing import preprocess
 
 
-@pytest.fixture
-def fingerprinted_work(planned_3d: Path, tmp_path: Path) -> Path:
-    work_dir = tmp_path / "work"
-    shutil.copytree(planned_3d, work_dir)
-    return work_dir
+def test_writes_data_nnunet_loaders_read(planned_3d_copy: Path, raw_3d: Path):
+    plans = json.loads((planned_3d_copy / "plans_plain_unet.json").read_text())
 
-
-def test_writes_data_nnunet_loaders_read(fingerprinted_work: Path, raw_3d: Path):
-    plans = json.loads((fingerprinted_work / "plans_plain_unet.json").read_text())
-
-    folders = preprocess(fingerprinted_work, configurations=["3d_fullres"], num_processes=1)
+    folders = preprocess(planned_3d_copy, configurations=["3d_fullres"], num_processes=1)
 
     fullres = plans["configurations"]["3d_fullres"]
-    assert folders == {fullres["data_identifier"]: fingerprinted_work / fullres["data_identifier"]}
+    assert folders == {fullres["data_identifier"]: planned_3d_copy / fullres["data_identifier"]}
     dataset = nnUNetDatasetBlosc2(str(folders[fullres["data_identifier"]]))
     assert sorted(dataset.identifiers) == [f"case_{i:03d}" for i in range(8)]
     data, seg, _, properties = dataset.load_case("case_000")
@@ -39,12 +31,12 @@ def test_writes_data_nnunet_loaders_read(fingerprinted_work: Path, raw_3d: Path)
     # CT normalisation: lung (-800 HU) lies below the foreground mean, the lesion (-100 HU) above.
     assert np.asarray(data[0])[lung].mean() < 0 < np.asarray(data[0])[np.asarray(seg[0]) == 2].mean()
     assert properties["spacing"] == pytest.approx([2.5, 0.8, 0.8])
-    ground_truth = sorted(path.name for path in (fingerprinted_work / "gt_segmentations").iterdir())
+    ground_truth = sorted(path.name for path in (planned_3d_copy / "gt_segmentations").iterdir())
     assert ground_truth == [f"case_{i:03d}.nii.gz" for i in range(8)]
-    label = sitk.GetArrayFromImage(sitk.ReadImage(str(fingerprinted_work / "gt_segmentations" / "case_005.nii.gz")))
+    label = sitk.GetArrayFromImage(sitk.ReadImage(str(planned_3d_copy / "gt_segmentations" / "case_005.nii.gz")))
     original = sitk.GetArrayFromImage(sitk.ReadImage(str(raw_3d / "labelsTr" / "case_005.nii.gz")))
     assert np.array_equal(label, original)
-    assert not [path for path in fingerprinted_work.iterdir() if path.name.startswith(".covplan-staging")]
+    assert not [path for path in planned_3d_copy.iterdir() if path.name.startswith(".covplan-staging")]
 
 
 def test_refuses_a_work_folder_without_plans(tmp_path: Path):
@@ -52,6 +44,6 @@ def test_refuses_a_work_folder_without_plans(tmp_path: Path):
         preprocess(tmp_path)
 
 
-def test_unknown_architecture_names_the_planned_ones(fingerprinted_work: Path):
+def test_unknown_architecture_names_the_planned_ones(planned_3d_copy: Path):
     with pytest.raises(CovplanError, match="has no plans for qchc_unet; planned: plain_unet"):
-        preprocess(fingerprinted_work, architectures=["qchc_unet"])
+        preprocess(planned_3d_copy, architectures=["qchc_unet"])

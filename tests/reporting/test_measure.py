@@ -3,7 +3,7 @@ import pytest
 
 from covplan.labels.roles import label_roles
 from covplan.reporting.measure import measure_case, summarise_patients
-from tests.helpers import LESION_TYPE_LABELS
+from tests.image_files import LESION_TYPE_LABELS
 
 LUNG_INFECTION = label_roles({"labels": {"background": 0, "lung": 1, "infection": 2}})
 LESION_TYPES = label_roles({"labels": LESION_TYPE_LABELS})

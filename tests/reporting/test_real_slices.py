@@ -9,8 +9,8 @@ import SimpleITK as sitk
 
 from covplan.evaluation import evaluate_folder
 from covplan.reporting.report import build_report
-from tests.conftest import SHARED_DATA
-from tests.helpers import LESION_TYPE_LABELS, write_png
+from tests.image_files import LESION_TYPE_LABELS, write_png
+from tests.paths import SHARED_DATA
 
 SEMISEG = SHARED_DATA / "covid_semiseg_train"
 SLICES = ("1", "2", "3")
@@ -45,6 +45,7 @@ def test_real_masks_score_perfectly_and_report_their_pixel_areas(tmp_path):
     assert all(rows[name]["result"] == "positive" for name in SLICES if expected_ggo[name])
 
 
+@pytest.mark.slow
 def test_a_lesion_model_without_lung_gets_lung_share_and_grade_from_the_images(tmp_path):
     names = sorted(path.stem for path in (SEMISEG / "GT").glob("*.png"))
     for name in names:

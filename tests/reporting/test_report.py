@@ -8,7 +8,7 @@ import pytest
 from covplan.errors import CovplanError
 from covplan.reporting.report import build_report
 from covplan.reporting.source_images import image_files
-from tests.helpers import LESION_TYPE_LABELS, write_nifti, write_png
+from tests.image_files import LESION_TYPE_LABELS, write_nifti, write_png
 
 LUNG_INFECTION_JSON = {"labels": {"background": 0, "lung": 1, "infection": 2}, "file_ending": ".nii.gz"}
 SLICE_JSON = {"labels": LESION_TYPE_LABELS, "file_ending": ".png"}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from covplan.reporting.report import build_report
-from tests.helpers import LESION_TYPE_LABELS, write_nifti, write_png
+from tests.image_files import LESION_TYPE_LABELS, write_nifti, write_png
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 # After the check above: selenium is a test extra, and without it the module is skipped.

@@ -31,6 +31,7 @@ TINY_TRIAL = ["--epochs", "2", "--iters-per-epoch", "1", "--val-iters", "1", "--
               "--device", "cpu"]
 
 
+@pytest.mark.slow
 def test_a_three_trial_study_writes_its_best_settings_which_train_takes(disc_work):
     result = CliRunner().invoke(cli, ["tune", str(disc_work), "-a", "plain_unet", "--trials", "3", "--loss", "dice_ce",
                                       "--augmentation", "nnunet", "--keep-models", "best", *TINY_TRIAL])
@@ -70,6 +71,7 @@ def _study(work: Path, trials: int, **changes) -> Study:
                    **changes)
 
 
+@pytest.mark.slow
 def test_trials_that_died_or_were_interrupted_are_retried_in_their_folders_when_the_study_continues(disc_work):
     study = _study(disc_work, trials=2, heartbeat_s=1, grace_s=1)
     optuna_study = open_study(study)
@@ -95,6 +97,7 @@ def test_trials_that_died_or_were_interrupted_are_retried_in_their_folders_when_
     assert len(open_study(study).get_trials()) == 4
 
 
+@pytest.mark.slow
 def test_an_architectures_search_space_reaches_build_network_and_the_plans(disc_work, register_plugin):
     from covplan.architectures.plain_unet import PlainUNet
 

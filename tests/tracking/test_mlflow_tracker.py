@@ -24,7 +24,9 @@ from covplan.evaluation.find_best import find_best
 from covplan.tracking import open_tracking
 from covplan.training import TrainingSettings, train_fold
 from covplan.workflows.plan_and_train import plan_and_train
-from tests.nnunet_work import TINY_TRAINING
+from tests.work_folders import TINY_TRAINING
+
+pytestmark = pytest.mark.slow
 
 EPOCHS = 2
 SERVER_START_S = 180  # the server imports MLflow and creates its tables: half a minute on two busy cores

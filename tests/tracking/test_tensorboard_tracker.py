@@ -8,7 +8,9 @@ import csv
 import pytest
 
 from covplan.training import TrainingSettings, train_fold
-from tests.nnunet_work import TINY_TRAINING
+from tests.work_folders import TINY_TRAINING
+
+pytestmark = pytest.mark.slow
 
 EPOCHS = 2
 

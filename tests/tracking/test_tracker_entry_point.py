@@ -11,6 +11,8 @@ import pytest
 
 from tests.installed_dist import run_covplan, write_distribution
 
+pytestmark = pytest.mark.slow
+
 FILE_TRACKER = '''
 import json
 import os

@@ -136,6 +136,7 @@ def test_every_augmentation_moves_the_first_stage_into_the_input(cascade_work: P
         assert set(batch["image"][1].unique().tolist()) <= {0.0, 1.0}
 
 
+@pytest.mark.slow
 def test_the_first_stage_predicts_every_case_for_the_second_on_its_grid(trained_cascade: Path):
     from nnunetv2.training.dataloading.nnunet_dataset import nnUNetDatasetBlosc2
 
@@ -165,6 +166,7 @@ def new_images(nnunet_work_root: Path, tmp_path: Path) -> Path:
     return images
 
 
+@pytest.mark.slow
 def test_predict_chains_both_stages_and_nnunets_predictor_agrees(trained_cascade: Path, new_images: Path,
                                                                  tmp_path: Path):
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
@@ -202,6 +204,7 @@ def test_predict_chains_both_stages_and_nnunets_predictor_agrees(trained_cascade
     assert probabilities.shape == (2, *data.shape[1:])
 
 
+@pytest.mark.slow
 def test_a_second_stage_without_its_first_names_it_and_takes_it_explicitly(trained_cascade: Path, tmp_path: Path):
     from covplan.inference.model_loading import load_model
 
@@ -215,6 +218,7 @@ def test_a_second_stage_without_its_first_names_it_and_takes_it_explicitly(train
     assert model.previous_stage.configuration == LOWRES and model.previous_stage.folds == [0]
 
 
+@pytest.mark.slow
 def test_find_best_ranks_the_cascade_and_an_archive_carries_both_stages(trained_cascade: Path, new_images: Path,
                                                                         tmp_path: Path):
     from covplan.evaluation.find_best import find_best
@@ -243,6 +247,7 @@ def test_find_best_ranks_the_cascade_and_an_archive_carries_both_stages(trained_
                                     for folder in outputs.values()))
 
 
+@pytest.mark.slow
 def test_an_onnx_archive_of_the_cascade_predicts_with_onnx_runtime_as_torch_does(trained_cascade: Path,
                                                                                 new_images: Path, tmp_path: Path):
     pytest.importorskip("onnxruntime", reason="ONNX Runtime comes with covplan[onnx]")

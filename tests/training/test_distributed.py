@@ -7,7 +7,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from covplan.training.checkpoints import load_checkpoint
+
+pytestmark = pytest.mark.slow
 
 
 def test_two_processes_train_one_fold(sphere_work):

@@ -13,7 +13,7 @@ import pytest
 from covplan.errors import CovplanError
 from covplan.training import TrainingSettings, train_fold
 from covplan.training.trainer import Trainer
-from tests.nnunet_work import TINY_TRAINING
+from tests.work_folders import TINY_TRAINING
 
 SETTINGS = TrainingSettings(num_epochs=1, **{**TINY_TRAINING, "evaluate": False})
 

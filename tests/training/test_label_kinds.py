@@ -18,12 +18,12 @@ import SimpleITK as sitk
 
 from covplan.evaluation import evaluate_folder
 from covplan.inference import PredictionSettings, predict
-from covplan.planning import plan_dataset
-from covplan.preprocessing import preprocess
 from covplan.reporting.report import build_report
 from covplan.training import TrainingSettings, train_fold
-from tests.nnunet_work import shrink_plan
-from tests.helpers import write_raw_dataset
+from tests.raw_datasets import write_raw_dataset
+from tests.work_folders import plan_tiny_work
+
+pytestmark = pytest.mark.slow
 
 SHAPE = (12, 40, 32)
 # Cheap augmentation and a high rate: 150 steps of a tiny network learn the lung.
@@ -34,13 +34,7 @@ TRAINING = TrainingSettings(num_epochs=5, iterations_per_epoch=30, validation_it
 def _trained(root: Path, **label_kinds: bool) -> tuple[Path, Path, dict]:
     """Raw dataset, WORK folder and fold 0's validation summary of one tiny run."""
     raw = write_raw_dataset(root / "raw" / "Dataset601_Phantom", num_cases=6, shape_zyx=SHAPE, **label_kinds)
-    work = root / "work"
-    plan_dataset(raw, work, ["plain_unet"], configurations=["2d"], num_folds=3, num_processes=1)
-    plans_file = work / "plans_plain_unet.json"
-    plans = json.loads(plans_file.read_text())
-    shrink_plan(plans, "2d", list(SHAPE[1:]))
-    plans_file.write_text(json.dumps(plans))
-    preprocess(work, ["plain_unet"], ["2d"], 1)
+    work = plan_tiny_work(raw, root / "work", "2d", list(SHAPE[1:]), num_folds=3)
     return raw, work, train_fold(work, "plain_unet", 0, settings=TRAINING)
 
 

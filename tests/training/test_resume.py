@@ -14,6 +14,8 @@ from covplan.training import TrainingSettings, train_fold
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.trainer import Trainer
 
+pytestmark = pytest.mark.slow
+
 # One process loads the batches, so the run is reproducible to the bit.
 SETTINGS = TrainingSettings(num_epochs=2, iterations_per_epoch=3, validation_iterations=1, num_workers=0,
                             evaluate=False)

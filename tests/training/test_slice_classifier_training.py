@@ -13,7 +13,7 @@ from covplan.training.checkpoints import load_checkpoint
 from covplan.training.slice_classifier import (SLICE_CLASSIFIER_FILE, build_slice_classifier, load_slice_classifier,
                                                slice_classifier_recipe, train_slice_classifier)
 from covplan.training.inputs import load_training_inputs
-from tests.slice_classifier_work import CLASSIFIER_ITERATIONS, LESION_FREE_CASES
+from tests.work_folders import CLASSIFIER_ITERATIONS, LESION_FREE_CASES
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ from covplan.training.checkpoints import load_checkpoint
 from covplan.training.trainer import Trainer
 from tests.fake_plugins import RecordingTracker, Registers
 
+pytestmark = pytest.mark.slow
+
 BUDGET_S = 30.0
 # A budget this small is mostly fixed costs (building the network, the measurement, the
 # final validation's reserve) that a busy CI machine makes vary: the run must not pass

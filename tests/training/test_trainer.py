@@ -20,7 +20,8 @@ from covplan.training.checkpoints import load_checkpoint
 from covplan.training.trainer import Trainer
 from covplan.training.inputs import load_training_inputs
 from tests.fake_plugins import FakeLoss, Registers
-from tests.nnunet_work import TINY_TRAINING, TRAINED_EPOCHS
+from tests.paths import REPO_ROOT
+from tests.work_folders import TINY_TRAINING, TRAINED_EPOCHS
 
 EPOCHS = TRAINED_EPOCHS
 TINY = TINY_TRAINING
@@ -92,6 +93,7 @@ def test_training_log_and_plot(trained_fold):
     assert (fold_folder / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_trains_2d_with_rotations_and_flips_on_every_case_in_background_workers(disc_work):
     settings = TrainingSettings(num_epochs=1, augmentation="rot_flip", **{**TINY, "num_workers": 1})
     summary = train_fold(disc_work, "plain_unet", "all", settings=settings)
@@ -100,6 +102,7 @@ def test_trains_2d_with_rotations_and_flips_on_every_case_in_background_workers(
         assert len(list(csv.DictReader(handle))) == 1
 
 
+@pytest.mark.slow
 def test_early_stopping_when_the_recipe_asks(sphere_work, register_plugin):
     from covplan.architectures.plain_unet import PlainUNet
 
@@ -132,10 +135,8 @@ def test_unknown_loss_lists_the_known_ones(sphere_work):
         train_fold(sphere_work, "plain_unet", 0, settings=TrainingSettings(loss="nope", num_workers=0))
 
 
-
+@pytest.mark.slow
 def test_a_third_party_architecture_and_loss_train_unchanged(disc_work, register_plugin, monkeypatch):
-    from tests.conftest import REPO_ROOT
-
     monkeypatch.syspath_prepend(str(REPO_ROOT / "docs" / "examples" / "covplan-example-net"))
     import covplan_example_net
 
@@ -152,6 +153,7 @@ def test_a_third_party_architecture_and_loss_train_unchanged(disc_work, register
     assert predicted == {path.name for path in (disc_work / "example_net__2d" / "fold_0" / "validation").glob("*.nii.gz")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture, loss, work, n_conv", [
     ("plain_unet", "tversky_ce", "work3d", 1),
     ("resenc_unet", None, "work3d", 1),

@@ -10,6 +10,7 @@ import pytest
 from covplan.errors import CovplanError
 from covplan.training.inputs import fold_case_identifiers, load_training_inputs
 from covplan.work_folder import parse_fold
+from tests.work_folders import TINY_TRAINING
 
 
 def test_reads_plans_configuration_and_folds(sphere_work):
@@ -54,7 +55,6 @@ def test_parse_fold():
 
 def test_a_deleted_preprocessed_file_stops_training_before_it_starts(sphere_work):
     from covplan.training import TrainingSettings, train_fold
-    from tests.nnunet_work import TINY_TRAINING
 
     (sphere_work / "plans_plain_unet_3d_fullres" / "case_002_seg.b2nd").unlink()
     (sphere_work / "gt_segmentations" / "case_004.nii.gz").unlink()

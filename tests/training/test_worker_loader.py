@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import signal
 
+import pytest
+
 from tests.processes import TINY_EPOCHS_ON_WORKERS, children_of, needs_proc, seconds_until_gone, start_training
+
+pytestmark = pytest.mark.slow
 
 
 @needs_proc

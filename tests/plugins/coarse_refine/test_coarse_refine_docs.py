@@ -4,7 +4,7 @@ import contextlib
 import io
 import re
 
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 PAGE = REPO_ROOT / "docs" / "architectures" / "coarse_refine.md"
 

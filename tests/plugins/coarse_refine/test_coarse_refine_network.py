@@ -10,6 +10,7 @@ from covplan.losses.base import losses
 from covplan.errors import CovplanError
 from covplan.plugins import load_plugins, plugin_source
 from tests.architectures.batch_norms import with_trained_statistics
+from tests.plugins.coarse_refine.tiny_inputs import coarse_refine_plan
 
 # Planner-made 2D patch sizes, odd ones included, with one and three lesion classes.
 SHAPES = [((64, 64), 2), ((97, 131), 4), ((80, 48), 4), ((33, 17), 2)]
@@ -20,8 +21,8 @@ def coarse_refine():
 
 
 @pytest.mark.parametrize(("patch_size", "num_classes"), SHAPES)
-def test_final_and_coarse_maps_have_the_input_size(tiny_plan, patch_size, num_classes):
-    network = coarse_refine().build_network(tiny_plan(patch_size), 1, num_classes, deep_supervision=True)
+def test_final_and_coarse_maps_have_the_input_size(patch_size, num_classes):
+    network = coarse_refine().build_network(coarse_refine_plan(patch_size), 1, num_classes, deep_supervision=True)
     final, coarse = network(torch.randn(2, 1, *patch_size))
     assert final.shape == coarse.shape == (2, num_classes, *patch_size)
     network.decoder.deep_supervision = False  # how nnUNetTrainer switches it off
@@ -29,16 +30,16 @@ def test_final_and_coarse_maps_have_the_input_size(tiny_plan, patch_size, num_cl
     assert network(torch.randn(1, 1, *patch_size)).shape == (1, num_classes, *patch_size)
 
 
-def test_final_map_is_the_coarse_map_plus_the_refinement_residual(tiny_plan):
-    network = coarse_refine().build_network(tiny_plan(), 1, 4, deep_supervision=True).eval()
+def test_final_map_is_the_coarse_map_plus_the_refinement_residual():
+    network = coarse_refine().build_network(coarse_refine_plan(), 1, 4, deep_supervision=True).eval()
     image = torch.randn(1, 1, 64, 64)
     with torch.no_grad():
         final, coarse = network(image)
         assert torch.allclose(final, coarse + network.refinement(coarse))
 
 
-def test_gradients_reach_every_parameter(tiny_plan):
-    network = coarse_refine().build_network(tiny_plan((48, 40)), 1, 4, deep_supervision=True)
+def test_gradients_reach_every_parameter():
+    network = coarse_refine().build_network(coarse_refine_plan((48, 40)), 1, 4, deep_supervision=True)
     final, coarse = network(torch.randn(2, 1, 48, 40))
     (final.square().mean() + coarse.square().mean()).backward()
     parameters = dict(network.named_parameters())
@@ -49,9 +50,9 @@ def test_gradients_reach_every_parameter(tiny_plan):
     assert [name for name, p in outside_gates.items() if not p.grad.abs().sum() > 0] == []
 
 
-def test_width_comes_from_the_plan_and_the_paper_width_is_the_default(tiny_plan):
+def test_width_comes_from_the_plan_and_the_paper_width_is_the_default():
     plugin = coarse_refine()
-    narrow = plugin.build_network(tiny_plan(base_width=4), 1, 2)
+    narrow = plugin.build_network(coarse_refine_plan(base_width=4), 1, 2)
     assert narrow.encoder.stage_widths == [4, 8, 16, 32]
     paper = plugin.build_network({"patch_size": [64, 64]}, 1, 2)
     assert paper.encoder.stage_widths == [64, 128, 256, 512]
@@ -59,11 +60,11 @@ def test_width_comes_from_the_plan_and_the_paper_width_is_the_default(tiny_plan)
     assert plugin.base_num_features == 64
 
 
-def test_patches_it_cannot_handle_are_refused_with_the_fix(tiny_plan):
+def test_patches_it_cannot_handle_are_refused_with_the_fix():
     with pytest.raises(CovplanError, match="2D slices only.*plan the 2d configuration"):
-        coarse_refine().build_network(tiny_plan((32, 32, 32)), 1, 2)
+        coarse_refine().build_network(coarse_refine_plan((32, 32, 32)), 1, 2)
     with pytest.raises(CovplanError, match=r"at least 16 pixels.*\[12, 64\]"):
-        coarse_refine().build_network(tiny_plan((12, 64)), 1, 2)
+        coarse_refine().build_network(coarse_refine_plan((12, 64)), 1, 2)
 
 
 def test_training_recipe_is_the_papers():
@@ -88,8 +89,8 @@ def test_plugin_is_found_through_its_entry_point():
     assert losses()["hybrid_bce_ssim_iou"].source.distribution == "covplan-coarse-refine"
 
 
-def test_nnunet_builds_it_from_the_plans_entry(tiny_plan):
-    plan = tiny_plan((97, 131))
+def test_nnunet_builds_it_from_the_plans_entry():
+    plan = coarse_refine_plan((97, 131))
     architecture = coarse_refine().nnunet_architecture(plan)
     network = get_network_from_plans(architecture["network_class_name"], architecture["arch_kwargs"],
                                      architecture["_kw_requires_import"], 1, 4, deep_supervision=True)
@@ -98,18 +99,18 @@ def test_nnunet_builds_it_from_the_plans_entry(tiny_plan):
     assert network.encoder.stage_widths == [8, 16, 32, 64]
 
 
-def test_memory_estimate_grows_with_batch_and_patch(tiny_plan):
+def test_memory_estimate_grows_with_batch_and_patch():
     plugin = coarse_refine()
-    small = plugin.estimate_memory(tiny_plan((64, 64)), 1, 4, batch_size=1)
-    assert plugin.estimate_memory(tiny_plan((64, 64)), 1, 4, batch_size=2) > small
-    assert plugin.estimate_memory(tiny_plan((128, 96)), 1, 4, batch_size=1) > small
-    network = plugin.build_network(tiny_plan(), 1, 4)
+    small = plugin.estimate_memory(coarse_refine_plan((64, 64)), 1, 4, batch_size=1)
+    assert plugin.estimate_memory(coarse_refine_plan((64, 64)), 1, 4, batch_size=2) > small
+    assert plugin.estimate_memory(coarse_refine_plan((128, 96)), 1, 4, batch_size=1) > small
+    network = plugin.build_network(coarse_refine_plan(), 1, 4)
     assert small > 4 * 4 * sum(p.numel() for p in network.parameters())
 
 
-def test_inference_network_returns_the_same_logits_faster_and_leaves_the_network_alone(tiny_plan):
+def test_inference_network_returns_the_same_logits_faster_and_leaves_the_network_alone():
     torch.manual_seed(0)
-    network = with_trained_statistics(coarse_refine().build_network(tiny_plan((80, 48)), 1, 4))
+    network = with_trained_statistics(coarse_refine().build_network(coarse_refine_plan((80, 48)), 1, 4))
     image = torch.randn(2, 1, 80, 48)
     with torch.no_grad():
         expected = network(image)

@@ -7,6 +7,7 @@ import torch
 from covplan.architectures.base import get_architecture
 from covplan.losses.base import get_loss
 from covplan_coarse_refine.classifier import SliceClassifier, classifier_optimizer, classifier_training_step
+from tests.plugins.coarse_refine.tiny_inputs import coarse_refine_plan, lesion_phantom
 
 
 def dice_per_class(prediction: torch.Tensor, labels: torch.Tensor, classes: range) -> list[float]:
@@ -18,13 +19,13 @@ def dice_per_class(prediction: torch.Tensor, labels: torch.Tensor, classes: rang
 
 
 @pytest.fixture(scope="module")
-def trained_network(tiny_plan, lesion_phantom):
+def trained_network():
     """The coarse-refine network after 100 steps of the paper's recipe (hybrid loss on the
     final and coarse maps, Adam at 3e-4) on the two-lesion-type phantom."""
     torch.manual_seed(0)
-    images, labels = lesion_phantom
+    images, labels = lesion_phantom()
     plugin = get_architecture("coarse_refine")
-    plan = tiny_plan()
+    plan = coarse_refine_plan()
     network = plugin.build_network(plan, 1, 3, deep_supervision=True)
     loss = get_loss(plugin.default_loss).build_loss(plan, 3, plugin.output_weights(2))
     optimizer, _ = plugin.configure_optimizers(network, num_epochs=1)
@@ -37,16 +38,18 @@ def trained_network(tiny_plan, lesion_phantom):
     return network
 
 
-def test_overfits_two_lesion_types_with_the_hybrid_loss(trained_network, lesion_phantom):
-    images, labels = lesion_phantom
+@pytest.mark.slow
+def test_overfits_two_lesion_types_with_the_hybrid_loss(trained_network):
+    images, labels = lesion_phantom()
     with torch.no_grad():
         prediction = trained_network(images).argmax(dim=1, keepdim=True)
     assert min(dice_per_class(prediction, labels, range(1, 3))) > 0.9
 
 
-def test_slice_classifier_learns_which_slices_have_lesions(trained_network, lesion_phantom):
+@pytest.mark.slow
+def test_slice_classifier_learns_which_slices_have_lesions(trained_network):
     torch.manual_seed(0)
-    images, labels = lesion_phantom
+    images, labels = lesion_phantom()
     # Two slices without lesions: background intensity and noise only.
     images = torch.cat([images, 0.1 * torch.randn_like(images)])
     labels = torch.cat([labels, torch.zeros_like(labels)])

@@ -6,23 +6,24 @@ from covplan.architectures.base import get_architecture
 from covplan_coarse_refine.classifier import (
     SliceClassifier, classifier_optimizer, classifier_training_step, patient_diagnosis, slice_labels,
 )
+from tests.plugins.coarse_refine.tiny_inputs import coarse_refine_plan, lesion_phantom
 
 
-def trained_looking_network(tiny_plan):
-    network = get_architecture("coarse_refine").build_network(tiny_plan(), 1, 3)
+def trained_looking_network():
+    network = get_architecture("coarse_refine").build_network(coarse_refine_plan(), 1, 3)
     # Non-default batch-norm statistics, as a trained network would have.
     network(torch.randn(4, 1, 64, 64))
     return network
 
 
-def test_only_the_head_trains_and_the_encoder_stays_as_segmentation_left_it(tiny_plan, lesion_phantom):
-    network = trained_looking_network(tiny_plan)
+def test_only_the_head_trains_and_the_encoder_stays_as_segmentation_left_it():
+    network = trained_looking_network()
     classifier = SliceClassifier(network)
     encoder_before = {k: v.clone() for k, v in classifier.encoder.state_dict().items()}
     head_before = {k: v.clone() for k, v in classifier.head.state_dict().items()}
     assert all(not p.requires_grad for p in classifier.encoder.parameters())
     assert [name for name, p in classifier.named_parameters() if p.requires_grad] == ["head.weight", "head.bias"]
-    images, labels = lesion_phantom
+    images, labels = lesion_phantom()
     loss = classifier_training_step(classifier, classifier_optimizer(classifier), images, labels)
     assert loss > 0
     assert all(torch.equal(encoder_before[k], v) for k, v in classifier.encoder.state_dict().items())
@@ -33,8 +34,8 @@ def test_only_the_head_trains_and_the_encoder_stays_as_segmentation_left_it(tiny
         assert torch.equal(value, encoder_before[name])
 
 
-def test_classifier_features_are_the_segmentation_encoders(tiny_plan):
-    network = trained_looking_network(tiny_plan).eval()
+def test_classifier_features_are_the_segmentation_encoders():
+    network = trained_looking_network().eval()
     classifier = SliceClassifier(network).train()
     image = torch.randn(2, 1, 64, 64)
     with torch.no_grad():

@@ -96,6 +96,7 @@ def test_builds_from_nnunet_topology_of_different_depth():
     assert network(torch.randn(1, 2, 32, 32)).shape == (1, 4, 32, 32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("patch", [[32, 32], [16, 16, 16]])
 def test_overfits_a_phantom_batch_with_its_default_loss(patch):
     torch.manual_seed(0)

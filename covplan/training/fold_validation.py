@@ -95,7 +95,7 @@ def _next_stage_writers(inputs: TrainingInputs, fold_folder: Path) -> list[Calla
     own training cases, and those in-sample segmentations would teach the next stage to
     trust its input more than a prediction of an unseen case deserves (nnU-Net lets them
     overwrite the cross-validation ones)."""
-    if fold_folder.name == "fold_all":
+    if fold_folder == inputs.fold_folder("all"):
         return []
     writers = []
     for stage in inputs.next_stages:

@@ -44,6 +44,10 @@ COMPARE_PNG = "compare.png"
 # `plan-and-train --repeats` trains the seeds after the first (the first trains in WORK).
 SEEDS_FOLDER = "seeds"
 _SEED_WORK = "seed_{seed}"
+# WORK/pseudo_label_rounds/round_R/: `plan-and-train --unlabelled`'s round R, its
+# pseudo-labelled raw dataset (dataset/) and the WORK folder trained on it (work/).
+PSEUDO_LABEL_ROUNDS_FOLDER = "pseudo_label_rounds"
+_ROUND = "round_{round}"
 TUNE_FOLDER = "tune"
 JOBS_FOLDER = "jobs"
 _PLANS_PREFIX = "plans_"
@@ -111,6 +115,13 @@ def seed_works(work: Path) -> dict[int, Path]:
         if folder.is_dir() and seed.lstrip("-").isdigit():
             found[int(seed)] = folder
     return dict(sorted(found.items()))
+
+
+def pseudo_label_round(work: Path, round_number: int) -> tuple[Path, Path]:
+    """The pseudo-labelled raw dataset of ``plan-and-train --unlabelled``'s round
+    ``round_number`` (1, 2, ...) and the WORK folder its models are trained in."""
+    folder = Path(work) / PSEUDO_LABEL_ROUNDS_FOLDER / _ROUND.format(round=round_number)
+    return folder / "dataset", folder / "work"
 
 
 def splits_path(work: Path) -> Path:

@@ -27,6 +27,7 @@ COMMANDS = {
     "train-classifier": "covplan.cli.train_classifier_command:train_classifier_command",
     "predict": "covplan.cli.predict_command:predict_command",
     "ensemble": "covplan.cli.ensemble_command:ensemble_command",
+    "pseudo-label": "covplan.cli.pseudo_label_command:pseudo_label_command",
     "export": "covplan.cli.export_command:export_command",
     "import": "covplan.cli.import_command:import_command",
     "evaluate": "covplan.cli.evaluate_command:evaluate_command",

@@ -37,11 +37,18 @@ from covplan.workflows.plan_and_train import plan_and_train
               help="Train every fold N times, with seeds --seed, --seed + 1, ...: the first in WORK, the others "
                    "in WORK/seeds/seed_S/ (WORK folders of links, one model folder per seed), for the spread over "
                    "seeds in `covplan compare` and `covplan find-best`.")
+@click.option("--unlabelled", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Images without labels (whatever `covplan predict -i` reads): after training, pseudo-label them "
+                   "with the models (`covplan pseudo-label`) and train again on both, in "
+                   "WORK/pseudo_label_rounds/round_R/; --time-budget is shared evenly by the trainings.")
+@click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --unlabelled: how many times to pseudo-label and train again.")
 @training_options
 @launcher_options
 def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], num_folds: int | None,
                            folds: list[Fold] | None, gpu_memory: float, preset: str | None, num_processes: int,
-                           budget_scope: str, repeats: int, configuration: str | None, resume: bool,
+                           budget_scope: str, repeats: int, unlabelled: Path | None, rounds: int,
+                           configuration: str | None, resume: bool,
                            launcher: str | None, jobs_at_once: int, gpus_per_job: int | None, cpus_per_job: int | None, job_minutes: int,
                            partition: str | None, dry_run: bool, **options: Any) -> None:
     """Plan, preprocess and train a converted dataset, then print the CV table.
@@ -55,6 +62,9 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
     schedule runs to its end within them. With --launcher every fold is its own job (logs
     in WORK/jobs/plan-and-train/); the table is collected when all have ended. With
     --repeats N every fold is trained with N seeds, the later ones in WORK/seeds/seed_S/.
+    With --unlabelled DIR the images of DIR are pseudo-labelled by the trained models and
+    every fold is trained again on the labelled and pseudo-labelled cases (--rounds times);
+    a table is printed for each round, its CV Dice on labelled cases only.
 
     \b
     Example:
@@ -64,6 +74,7 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
         covplan plan-and-train converted -o work --time-budget 25 --launcher local --jobs 2
         covplan plan-and-train converted -o work --time-budget 25 --launcher slurm --jobs 5 --dry-run
         covplan plan-and-train converted -o work -a plain_unet -a qchc_unet --time-budget 10 --repeats 3
+        covplan plan-and-train converted -o work --unlabelled unlabelled/ --rounds 2 --time-budget 30
     """
     configuration = settings_file_configuration(options["settings_file"], architectures, configuration)
     jobs = launcher_from_options(work_dir / JOBS_FOLDER / "plan-and-train", launcher, jobs_at_once, gpus_per_job,
@@ -72,7 +83,8 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
         summaries = plan_and_train(dataset_dir, work_dir, architectures, folds, configuration,
                                    settings_from_options(**options), resume=resume, gpu_memory_gb=gpu_memory,
                                    preset=preset, num_processes=num_processes, budget_scope=budget_scope,
-                                   num_folds=num_folds, launcher=jobs, repeats=repeats)
+                                   num_folds=num_folds, launcher=jobs, repeats=repeats, unlabelled=unlabelled,
+                                   rounds=rounds)
     if dry_run:
         script = jobs.folder / DRY_RUN_SCRIPT
         click.echo(script.read_text() if script.is_file() else "nothing to submit: every fold is finished")

@@ -14,6 +14,10 @@ from covplan.json_files import read_json, read_json_if_present
 from covplan.work_folder import COVPLAN_DATASET_JSON, DATASET_JSON
 
 RAW_LAYOUT_FIX = "give a dataset in nnU-Net's raw layout (see `covplan convert`)"
+# covplan_dataset.json: a case entry's mark of a pseudo-labelled case (`covplan pseudo-label`),
+# which cross-validation trains on and never validates on; and the record of how they were made.
+PSEUDO_LABELLED_KEY = "pseudo_labelled"
+PSEUDO_LABELS_KEY = "pseudo_labels"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,19 @@ class RawDataset:
         file (plain nnU-Net raw data) or for a case it does not list, each case is its own
         patient."""
         return patients_of_cases(self.covplan_dataset, self.case_ids)
+
+    @cached_property
+    def pseudo_labelled_cases(self) -> list[str]:
+        """The training cases ``covplan pseudo-label`` added: labels predicted, not drawn."""
+        listed = (self.covplan_dataset or {}).get("cases", {})
+        return [case for case in self.case_ids if listed.get(case, {}).get(PSEUDO_LABELLED_KEY)]
+
+    @cached_property
+    def cross_validated_patients(self) -> dict[str, str]:
+        """:attr:`patients` of the cases with drawn labels: the only ones a validation fold
+        may hold, so that cross-validation scores the models against truth."""
+        pseudo_labelled = set(self.pseudo_labelled_cases)
+        return {case: patient for case, patient in self.patients.items() if case not in pseudo_labelled}
 
 
 def read_raw_dataset(folder: Path) -> RawDataset:

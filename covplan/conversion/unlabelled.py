@@ -29,6 +29,13 @@ def labels_with_ignore(labels: Mapping[str, int], unlabelled_value: int | None) 
     has an unlabelled value."""
     if unlabelled_value is None:
         return dict(labels)
+    return with_ignore_label(labels)
+
+
+def with_ignore_label(labels: Mapping[str, int]) -> dict[str, int]:
+    """The dataset.json labels with an ignore label: their own, else one after the highest."""
+    if IGNORE_NAME in labels:
+        return dict(labels)
     return {**labels, IGNORE_NAME: max(labels.values()) + 1}
 
 

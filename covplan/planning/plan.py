@@ -80,12 +80,12 @@ def plan_dataset(dataset_dir: Path | RawDataset, work_dir: Path, architectures: 
     if not reuse_fingerprint:  # a reused fingerprint's dataset passed the check, and its hash is unchanged
         verify_dataset(dataset_dir, num_processes)
     check_losses_support_labels(dataset_json, dataset.dataset_json_path, plugins.values(), loss)
-    case_patients = dataset.patients
+    case_patients = dataset.cross_validated_patients
     if num_folds is None and resolve_num_folds(None, case_patients) < DEFAULT_NUM_FOLDS:
         num_patients = len(set(case_patients.values()))
         logger.warning("%s has %d patients: planning %d folds instead of %d, one patient per validation fold "
                        "(--num-folds chooses)", dataset_dir, num_patients, num_patients, DEFAULT_NUM_FOLDS)
-    splits = patient_grouped_splits(case_patients, num_folds, seed)
+    splits = patient_grouped_splits(case_patients, num_folds, seed, training_only=dataset.pseudo_labelled_cases)
     if reuse_fingerprint:
         fingerprint = read_json(fingerprint_file, f"plan again into a new folder or delete {work_dir}")
     else:
@@ -127,7 +127,7 @@ def plan_dataset(dataset_dir: Path | RawDataset, work_dir: Path, architectures: 
 def planned_num_folds(dataset: RawDataset, num_folds: int | None = None) -> int:
     """How many folds :func:`plan_dataset` will plan for ``dataset``: known before any
     work, so that a run can split its time budget or check the folds it was asked for."""
-    return resolve_num_folds(num_folds, dataset.patients)
+    return resolve_num_folds(num_folds, dataset.cross_validated_patients)
 
 
 def warn_about_spacing_spread(dataset_dir: Path, fingerprint: dict[str, Any]) -> None:

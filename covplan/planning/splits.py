@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from covplan.errors import CovplanError
@@ -31,9 +33,12 @@ def resolve_num_folds(num_folds: int | None, case_patients: dict[str, str]) -> i
 
 
 def patient_grouped_splits(case_patients: dict[str, str], num_folds: int | None = None,
-                           seed: int = DEFAULT_SPLIT_SEED) -> list[dict[str, list[str]]]:
+                           seed: int = DEFAULT_SPLIT_SEED, training_only: Sequence[str] = ()
+                           ) -> list[dict[str, list[str]]]:
     """Train/validation splits in nnU-Net's ``splits_final.json`` format, as many as
-    :func:`resolve_num_folds` says.
+    :func:`resolve_num_folds` says. The cases of ``training_only`` (pseudo-labelled ones,
+    not in ``case_patients``) are in every fold's training split and in no validation
+    split: a validation fold scores against drawn labels only.
 
     Patients are shuffled with ``seed``, then assigned largest first to the fold that has
     the fewest cases so far, so fold sizes differ by at most the largest patient's case
@@ -52,4 +57,5 @@ def patient_grouped_splits(case_patients: dict[str, str], num_folds: int | None 
     for patient in patients:
         smallest_fold = min(range(num_folds), key=lambda fold: len(fold_cases[fold]))
         fold_cases[smallest_fold].extend(cases_by_patient[patient])
-    return [{"train": sorted(set(case_patients) - set(val)), "val": sorted(val)} for val in fold_cases]
+    return [{"train": sorted((set(case_patients) - set(val)) | set(training_only)), "val": sorted(val)}
+            for val in fold_cases]

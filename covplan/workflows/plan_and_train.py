@@ -31,6 +31,7 @@ from covplan.work_folder import (
     splits_path,
 )
 from covplan.workflows.fit_budget import plan_for_budget
+from covplan.workflows.pseudo_label_rounds import check_rounds, train_with_pseudo_labels
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
                    configuration: str | None = None, settings: TrainingSettings | None = None, resume: bool = False,
                    gpu_memory_gb: float | None = None, preset: str | None = None,
                    num_processes: int = 2, budget_scope: str = "fold", num_folds: int | None = None,
-                   launcher: Launcher | None = None, repeats: int = 1) -> dict[str, dict[str, Any]]:
+                   launcher: Launcher | None = None, repeats: int = 1, unlabelled: Path | None = None,
+                   rounds: int = 1) -> dict[str, dict[str, Any]]:
     """Plan ``dataset_dir`` for every architecture into ``work_dir``
     (:func:`covplan.planning.plan_dataset`, ``num_folds`` folds: by default 5, or one per
     patient when there are fewer), preprocess it, train each fold (default: every fold of
@@ -66,9 +68,16 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
     links to the same plans, data and split, so that every seed's model folder has
     nnU-Net's layout and ``compare``, ``find-best``, ``predict`` and ``export`` read it as
     any other. The summaries of later seeds are keyed by their model folder's path in
-    ``work_dir`` (``seeds/seed_S/<arch>__<configuration>``)."""
+    ``work_dir`` (``seeds/seed_S/<arch>__<configuration>``).
+
+    With ``unlabelled`` (a folder of images without labels) the run goes on for
+    ``rounds`` rounds of pseudo-labelling and training again
+    (:func:`covplan.workflows.pseudo_label_rounds.train_with_pseudo_labels`), within the
+    same time budget."""
     if repeats < 1:
         raise CovplanError(f"--repeats {repeats}: train each fold at least once")
+    if unlabelled is not None:
+        check_rounds(rounds, folds, launcher is not None and launcher.dry_run)
     settings = settings or TrainingSettings()
     tracking = open_tracking(settings.trackers, settings.tracking_uri)
     run = RunDescription(name=f"plan-and-train {Path(dataset_dir).name}", kind="plan-and-train",
@@ -77,11 +86,19 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
                                                 "configuration": configuration, "preset": preset,
                                                 "budget_scope": budget_scope, "gpu_memory_gb": gpu_memory_gb,
                                                 "num_folds": num_folds, "repeats": repeats,
+                                                "unlabelled": str(unlabelled) if unlabelled else None,
+                                                "rounds": rounds if unlabelled else None,
                                                 "settings": settings.record()}))
     with tracking.run(run):
-        return _plan_and_train(dataset_dir, work_dir, architectures, folds, configuration, settings, resume,
-                               gpu_memory_gb, preset, num_processes, budget_scope, num_folds, tracking, launcher,
-                               repeats)
+        def train_round(dataset: Path, work: Path, round_settings: TrainingSettings) -> dict[str, dict[str, Any]]:
+            return _plan_and_train(dataset, work, architectures, folds, configuration, round_settings, resume,
+                                   gpu_memory_gb, preset, num_processes, budget_scope, num_folds, tracking, launcher,
+                                   repeats)
+
+        if unlabelled is None:
+            return train_round(dataset_dir, work_dir, settings)
+        return train_with_pseudo_labels(dataset_dir, work_dir, unlabelled, rounds, architectures, configuration,
+                                        settings, train_round, resume)
 
 
 def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold] | None,

@@ -58,3 +58,14 @@ def test_by_default_five_folds_or_one_per_patient_when_there_are_fewer():
     assert resolve_num_folds(3, four_patients) == 3
     with pytest.raises(CovplanError, match=r"at least 2 patients, but the dataset has 1 \(3 cases\)"):
         resolve_num_folds(None, {case: "p1" for case in _cases(3)})
+
+
+def test_training_only_cases_are_in_every_training_split_and_no_validation_split():
+    patients = {case: f"p{index // 2}" for index, case in enumerate(_cases(10))}
+    pseudo_labelled = ["pseudo_a", "pseudo_b"]
+
+    splits = patient_grouped_splits(patients, num_folds=5, seed=1, training_only=pseudo_labelled)
+
+    assert splits == [{"train": sorted(set(split["train"]) | set(pseudo_labelled)), "val": split["val"]}
+                      for split in patient_grouped_splits(patients, num_folds=5, seed=1)]
+    assert not any(set(pseudo_labelled) & set(split["val"]) for split in splits)

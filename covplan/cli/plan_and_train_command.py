@@ -20,6 +20,8 @@ from covplan.cli.resume_hint import exit_when_interrupted
 from covplan.cli.training_options import settings_file_configuration, settings_from_options, training_options
 from covplan.launch.jobs import DRY_RUN_SCRIPT
 from covplan.planning.budget_candidates import budget_summary
+from covplan.pseudo_labelling import PseudoLabelSettings
+from covplan.pseudo_labelling.pseudo_label import DEFAULT_TARGET_PRECISION
 from covplan.training import format_cross_validation_table
 from covplan.work_folder import JOBS_FOLDER, Fold
 from covplan.workflows.plan_and_train import plan_and_train
@@ -43,11 +45,15 @@ from covplan.workflows.plan_and_train import plan_and_train
                    "WORK/pseudo_label_rounds/round_R/; --time-budget is shared evenly by the trainings.")
 @click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --unlabelled: how many times to pseudo-label and train again.")
+@click.option("--target-precision", type=click.FloatRange(min=0, max=1, min_open=True),
+              default=DEFAULT_TARGET_PRECISION, show_default=True,
+              help="With --unlabelled: the pseudo-labels' threshold, as `covplan pseudo-label --target-precision`.")
 @training_options
 @launcher_options
 def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], num_folds: int | None,
                            folds: list[Fold] | None, gpu_memory: float, preset: str | None, num_processes: int,
                            budget_scope: str, repeats: int, unlabelled: Path | None, rounds: int,
+                           target_precision: float,
                            configuration: str | None, resume: bool,
                            launcher: str | None, jobs_at_once: int, gpus_per_job: int | None, cpus_per_job: int | None, job_minutes: int,
                            partition: str | None, dry_run: bool, **options: Any) -> None:
@@ -84,7 +90,8 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
                                    settings_from_options(**options), resume=resume, gpu_memory_gb=gpu_memory,
                                    preset=preset, num_processes=num_processes, budget_scope=budget_scope,
                                    num_folds=num_folds, launcher=jobs, repeats=repeats, unlabelled=unlabelled,
-                                   rounds=rounds)
+                                   rounds=rounds, pseudo_label_settings=PseudoLabelSettings(
+                                       target_precision=target_precision, device=options["device"]))
     if dry_run:
         script = jobs.folder / DRY_RUN_SCRIPT
         click.echo(script.read_text() if script.is_file() else "nothing to submit: every fold is finished")

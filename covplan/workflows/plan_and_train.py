@@ -16,6 +16,7 @@ from covplan.planning import plan_dataset
 from covplan.planning.budget_candidates import refuse_cascade_budget
 from covplan.planning.plan import planned_num_folds
 from covplan.preprocessing import preprocess
+from covplan.pseudo_labelling import PseudoLabelSettings
 from covplan.tracking import RunDescription, Tracking, open_tracking
 from covplan.tracking.base import flatten_params
 from covplan.training import TrainingSettings, cross_validation_summary, load_training_inputs, train_fold
@@ -41,7 +42,8 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
                    gpu_memory_gb: float | None = None, preset: str | None = None,
                    num_processes: int = 2, budget_scope: str = "fold", num_folds: int | None = None,
                    launcher: Launcher | None = None, repeats: int = 1, unlabelled: Path | None = None,
-                   rounds: int = 1) -> dict[str, dict[str, Any]]:
+                   rounds: int = 1, pseudo_label_settings: PseudoLabelSettings | None = None
+                   ) -> dict[str, dict[str, Any]]:
     """Plan ``dataset_dir`` for every architecture into ``work_dir``
     (:func:`covplan.planning.plan_dataset`, ``num_folds`` folds: by default 5, or one per
     patient when there are fewer), preprocess it, train each fold (default: every fold of
@@ -73,7 +75,7 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
     With ``unlabelled`` (a folder of images without labels) the run goes on for
     ``rounds`` rounds of pseudo-labelling and training again
     (:func:`covplan.workflows.pseudo_label_rounds.train_with_pseudo_labels`), within the
-    same time budget."""
+    same time budget, pseudo-labelling with ``pseudo_label_settings``."""
     if repeats < 1:
         raise CovplanError(f"--repeats {repeats}: train each fold at least once")
     if unlabelled is not None:
@@ -98,7 +100,7 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
         if unlabelled is None:
             return train_round(dataset_dir, work_dir, settings)
         return train_with_pseudo_labels(dataset_dir, work_dir, unlabelled, rounds, architectures, configuration,
-                                        settings, train_round, resume)
+                                        settings, train_round, resume, pseudo_label_settings)
 
 
 def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold] | None,

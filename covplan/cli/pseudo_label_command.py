@@ -62,7 +62,7 @@ def pseudo_label_command(model_folders: tuple[Path, ...], unlabelled_dir: Path, 
                + ", ".join(f"{name} {'-' if value is None else f'{value:.3f}'}" for name, value in
                            choice.agreement.items()) + ")")
     mean_kept = sum(result.pseudo_labelled.values()) / len(result.pseudo_labelled)
-    click.echo(f"{len(result.pseudo_labelled)} pseudo-labelled case(s) written to {result.output_dir} "
+    click.echo(f"{len(result.pseudo_labelled)} pseudo-labelled case(s) written to {output_dir} "
                f"({100 * mean_kept:.1f}% of their voxels kept on average)")
     for case_id, reason in result.failed.items():
         click.echo(f"  not predicted {case_id}: {reason}")

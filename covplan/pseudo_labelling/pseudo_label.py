@@ -21,7 +21,7 @@ import numpy as np
 from covplan.conversion.output import atomic_output_dir, check_output_dir
 from covplan.conversion.raw_dataset import RawDataset, read_raw_dataset
 from covplan.errors import CovplanError
-from covplan.inference.inputs import find_cases, read_case
+from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.predict import PredictionSettings, predict
 from covplan.labels.roles import label_roles
 from covplan.pseudo_labelling.dataset_files import (
@@ -129,7 +129,7 @@ def pseudo_label(model_folders: list[Path], unlabelled_dir: Path, labelled_dir: 
     return result
 
 
-def _write_case(staging: Path, case, case_id: str, predictions: Path, threshold: float, ignore_value: int,
+def _write_case(staging: Path, case: InputCase, case_id: str, predictions: Path, threshold: float, ignore_value: int,
                 dataset: RawDataset, model_folder: Path) -> tuple[float, dict]:
     """One pseudo-labelled case written; its kept fraction and its covplan_dataset.json entry."""
     predicted, entropy = read_prediction(predictions, case.case_id, "png" if case.kind == "slice" else "nifti")

@@ -31,6 +31,7 @@ from covplan.training.checkpoints import (
     save_checkpoint_atomically,
     seed_everything,
 )
+from covplan.training.compiled_network import CompiledNetwork, should_compile
 from covplan.training.data import (
     build_augmentation,
     build_batch_generators,
@@ -104,7 +105,8 @@ class Trainer:
         patch_size = self.inputs.configuration_manager.patch_size
         self.augmentation = build_augmentation(settings.augmentation, self.inputs,
                                                deep_supervision_scales(patch_size, output_shapes))
-        self.model = torch.compile(self.network) if settings.compile else self.network
+        self.model = (CompiledNetwork(self.network, self.inputs.architecture)
+                      if should_compile(settings.compile, self.device) else self.network)
         if self.group.is_distributed:
             # Outputs with loss weight 0 (nnU-Net's lowest deep-supervision level) leave
             # parameters without gradients, which DDP must be told about.

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from covplan.atomic import remove_stale_temporaries, write_json_atomic
 from covplan.conversion.dicom_series import unzipped
 from covplan.errors import CovplanError
+from covplan.inference.case_memory import CaseShape, refuse_if_memory_short
 from covplan.inference.crop import crop_box
 from covplan.inference.dicom_outputs import dicom_library, write_dicom_seg
 from covplan.inference.inputs import InputCase, find_cases, read_case
@@ -150,6 +151,12 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
     image = read_case(case, first.intensity_domain, first.folder)
     for predictor in predictors:
         predictor.check_fits(image.data, image.is_slice, case.files[0])
+    members = sum(len(predictor.model.folds) for predictor in predictors)
+    # One member and nothing but labels asked for: nnU-Net's path without probabilities.
+    labels_only = members == 1 and not (settings.save_probabilities or settings.save_uncertainty)
+    refuse_if_memory_short(case.files[0], CaseShape(image.data.shape[1:], tuple(image.properties["spacing"]),
+                                                    image.data.shape[0]),
+                           [predictor.model for predictor in predictors], labels_only)
     box = crop_box(settings.crop, image.data[0], image.properties["spacing"], first.intensity_domain)
     # Each model's preprocessed image, made once: the slice classifier and the networks take
     # it (a cascade's first stage predicts inside the box too).
@@ -163,9 +170,6 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
         logger.info("%s: predicting inside the body's box (%s voxels, %.0f%% of the image)", case.case_id,
                     " x ".join(map(str, box.shape)), 100 * box.fraction)
     moments = RunningMoments(track_variance=settings.save_uncertainty)
-    members = sum(len(predictor.model.folds) for predictor in predictors)
-    # One member and nothing but labels asked for: nnU-Net's path without probabilities.
-    labels_only = members == 1 and not (settings.save_probabilities or settings.save_uncertainty)
     # The case's image is not needed on the input grid again, and the logits' resampling
     # back to that grid is the peak: let it go.
     image.data = None

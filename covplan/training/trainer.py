@@ -17,12 +17,7 @@ from tqdm import tqdm
 from covplan.architectures.base import get_architecture
 from covplan.architectures.recipes import step_scheduler
 from covplan.errors import CovplanError
-from covplan.losses.base import (
-    build_plugin_loss,
-    check_loss_supports_dims,
-    check_loss_supports_labels,
-    get_loss,
-)
+from covplan.losses.base import build_plugin_loss, check_loss_supports_dims, check_loss_supports_labels, get_loss
 from covplan.planning.schedule import CHECKPOINT_INTERVAL_S
 from covplan.tracking import Tracking, open_tracking
 from covplan.training.checkpoints import (

@@ -24,13 +24,8 @@ from covplan.labels.roles import LabelRoles, label_roles
 from covplan.reporting.figures import label_colours, overlay_png, severity_by_grade_png
 from covplan.reporting.html_page import render_html
 from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_case, summarise_patients
-from covplan.reporting.prediction_files import (
-    LabelMapFolder,
-    case_uncertainty,
-    dicom_seg_identifiers,
-    entropy_map,
-    skipped_slices,
-)
+from covplan.reporting.prediction_files import (LabelMapFolder, case_uncertainty, dicom_seg_identifiers, entropy_map,
+                                               skipped_slices)
 from covplan.reporting.severity import SEVERITY_BANDS
 from covplan.reporting.source_images import image_files, read_grey_image
 from covplan.reporting.table import patient_rows, write_csv

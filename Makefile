@@ -30,7 +30,7 @@ DEMO_BUDGET := 6
 # training of two architectures (fold 0) -> find-best ranks them on cross-validation and
 # chooses post-processing -> compare prints their case-by-case differences with
 # confidence intervals and tests -> the best is exported as one archive with ONNX networks
-# and predicts three new patients with ONNX Runtime -> evaluation -> per-patient report
+# and predicts three new patients (ONNX Runtime, the default for it) -> evaluation -> per-patient report
 # (demo_work/report/report.html).
 demo: venv
 	rm -rf $(DEMO)
@@ -47,7 +47,7 @@ demo: venv
 	$(BIN)/python -m covplan export -o $(DEMO)/best_model.zip --onnx \
 		$(DEMO)/work/$$($(BIN)/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["best"])' $(DEMO)/work/find_best.json)
 	$(BIN)/python -m covplan predict -i $(DEMO)/new_patients/imagesTr -o $(DEMO)/predictions --no-tta \
-		-m $(DEMO)/best_model.zip --backend onnxruntime
+		-m $(DEMO)/best_model.zip
 	$(BIN)/python -m covplan evaluate $(DEMO)/new_patients/labelsTr $(DEMO)/predictions -j 1
 	$(BIN)/python -m covplan report $(DEMO)/predictions --images $(DEMO)/new_patients/imagesTr -o $(DEMO)/report
 

@@ -140,12 +140,14 @@ options = dict(option.split("=") for option in sys.argv[5:])
 predict(Path(sys.argv[1]), Path(sys.argv[2]), [Path(sys.argv[3])],
         PredictionSettings(folds=[0], use_mirroring=sys.argv[4] == "tta", device="cpu", overwrite=True,
                            crop=options.get("crop", "body"), fast=options.get("fast") == "1",
-                           backend=options.get("backend", "torch")))
+                           backend=options.get("backend", "torch") if "archive" not in options else None))
 """
 # covplan's variants: (name, mirroring, options); nnU-Net runs once per mirroring setting.
 VARIANTS = [("full image (--crop none)", "no-tta", ["crop=none"]),
             ("default (--crop body)", "no-tta", []),
             ("--crop body, ONNX Runtime", "no-tta", ["backend=onnxruntime"]),
+            # The archive (exported with --onnx) as a user predicts it: no --backend, so ONNX Runtime on CPU.
+            ("archive, default backend", "no-tta", ["archive=1"]),
             ("--fast (--crop body)", "no-tta", ["fast=1"]),
             ("--fast, ONNX Runtime", "no-tta", ["fast=1", "backend=onnxruntime"]),
             ("full image (--crop none)", "tta", ["crop=none"]),
@@ -361,7 +363,7 @@ def main() -> None:
                       f"{lung_dice(labels, reference_lung):.3f} -->")
             output = root / f"covplan_{len(list(root.iterdir()))}"
             output.mkdir()
-            source = archive if "backend=onnxruntime" in variant else model
+            source = archive if "backend=onnxruntime" in variant or "archive=1" in variant else model
             seconds, peak = run_measured(COVPLAN, [str(options.lidc), str(output), str(source), mirroring, *variant])
             labels = sitk.GetArrayFromImage(sitk.ReadImage(str(output / "LIDC-IDRI-0001.nii.gz")))
             nnunet_s, nnunet_peak, nnunet_labels = nnunet_runs[mirroring]

@@ -9,12 +9,20 @@ data loader alone in batches per second, then every plugin architecture with cov
 trainer, absolute and relative to plain_unet. Not a test: figures depend on the machine.
 
     python benchmarks/bench_training.py --kind ct3d --iterations 50 --device cuda
+    python benchmarks/bench_training.py --kind ct3d --iterations 50 --device cuda --compile default
+
+``--compile`` sets torch.compile for both trainers: ``off`` (the default here: equal
+settings, nnUNet_compile=false), ``default`` (each trainer's own default: both compile on
+CUDA, neither on CPU) or ``on`` (covplan compiled everywhere; nnU-Net compiles on CUDA
+only, its ``_do_i_compile`` refuses the CPU). The first step, where compiling happens, is
+reported apart from the median step.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,23 +35,30 @@ LOADER_BATCHES_PER_STEP = 5
 logger = logging.getLogger(__name__)
 
 
+# --compile: covplan's TrainingSettings.compile and nnU-Net's nnUNet_compile (None: unset, its default).
+COVPLAN_COMPILE = {"off": False, "default": None, "on": True}
+NNUNET_COMPILE = {"off": "false", "default": None, "on": "true"}
+
+
 @dataclass(frozen=True)
 class Throughput:
     seconds_per_step: float
     peak_mib: float
     loader_batches_per_second: float
+    first_step_s: float  # with torch.compile, the compile is in it
 
 
 def best_of(runs: list[Throughput]) -> Throughput:
     """The fastest step and loader of the runs (the least disturbed by other load), the largest peak."""
     return Throughput(min(run.seconds_per_step for run in runs), max(run.peak_mib for run in runs),
-                      max(run.loader_batches_per_second for run in runs))
+                      max(run.loader_batches_per_second for run in runs), max(run.first_step_s for run in runs))
 
 
 def measure(train_step, next_batch, finish, iterations: int, warmup: int, device) -> Throughput:
-    """Step time and peak memory of ``train_step(next_batch())``, then the loader alone."""
+    """First step, median step time and peak memory of ``train_step(next_batch())``, then the loader alone."""
     try:
         reset_peak_memory(device)
+        first_step_s = median_seconds(lambda: train_step(next_batch()), 1, 0, device)
         seconds = median_seconds(lambda: train_step(next_batch()), iterations, warmup, device)
         peak = peak_memory_mib(device)
         # Enough batches that the ones the workers prefetched during the steps weigh little.
@@ -51,18 +66,19 @@ def measure(train_step, next_batch, finish, iterations: int, warmup: int, device
         start = time.perf_counter()
         for _ in range(loader_batches):
             next_batch()
-        return Throughput(seconds, peak, loader_batches / (time.perf_counter() - start))
+        return Throughput(seconds, peak, loader_batches / (time.perf_counter() - start), first_step_s)
     finally:
         finish()
 
 
 def covplan_throughput(work: Path, architecture: str, configuration: str, workers: int, device,
-                       iterations: int, warmup: int) -> Throughput:
+                       iterations: int, warmup: int, compile_mode: str = "off") -> Throughput:
     from covplan.training import Trainer, TrainingSettings
     from covplan.training.inputs import load_training_inputs
 
     inputs = load_training_inputs(work, architecture, configuration)
-    settings = TrainingSettings(num_workers=workers, device=device.type, evaluate=False)
+    settings = TrainingSettings(num_workers=workers, device=device.type, evaluate=False,
+                                compile=COVPLAN_COMPILE[compile_mode])
     trainer = Trainer(inputs, 0, settings)
     trainer.model.train()
 
@@ -70,10 +86,16 @@ def covplan_throughput(work: Path, architecture: str, configuration: str, worker
                    lambda: finish_loaders(trainer.train_batches, trainer.val_batches), iterations, warmup, device)
 
 
-def nnunet_throughput(work: Path, configuration: str, device, iterations: int, warmup: int) -> Throughput:
+def nnunet_throughput(work: Path, configuration: str, device, iterations: int, warmup: int,
+                      compile_mode: str = "off") -> Throughput:
     """nnUNetTrainer, used as its run_training does (on_train_start, then train_step on the
     next batch), on the plain_unet plans of ``work``."""
     from covplan.nnunet_paths import nnunet_prints_to_log
+
+    if NNUNET_COMPILE[compile_mode] is None:
+        os.environ.pop("nnUNet_compile", None)
+    else:
+        os.environ["nnUNet_compile"] = NNUNET_COMPILE[compile_mode]
 
     trainer = nnunet_trainer(work, configuration, 0, device)
     with nnunet_prints_to_log(logger, "nnUNetTrainer"):
@@ -100,6 +122,9 @@ def main() -> None:
     parser.add_argument("--configuration", help="Configuration to train (default: 3d_fullres, else 2d).")
     parser.add_argument("--workers", type=int, help="Augmentation workers of both trainers "
                         "(default: nnU-Net's nnUNet_n_proc_DA, capped by the cores).")
+    parser.add_argument("--compile", choices=tuple(COVPLAN_COMPILE), default="off",
+                        help="torch.compile for both trainers: off (equal settings), default (each trainer's own: "
+                             "compiled on CUDA), on (covplan compiled on every device; nnU-Net never on CPU).")
     parser.add_argument("--quick", action="store_true",
                         help="6 tiny 2D demo slices, 10 steps: proves the harness in a few minutes on CPU.")
     arguments = parser.parse_args()
@@ -121,7 +146,7 @@ def run(arguments: argparse.Namespace, root: Path, workers: int) -> None:
     work = planned_work(dataset, root / "work", ARCHITECTURES, arguments.configuration)
     configuration = load_training_inputs(work, "plain_unet", arguments.configuration).configuration
     plan = load_training_inputs(work, "plain_unet", configuration).plan
-    timing = dict(iterations=arguments.iterations, warmup=arguments.warmup)
+    timing = dict(iterations=arguments.iterations, warmup=arguments.warmup, compile_mode=arguments.compile)
 
     our_runs, their_runs = [], []
     for _ in range(arguments.rounds):  # alternating, so that a burst of other load hits both
@@ -129,16 +154,18 @@ def run(arguments: argparse.Namespace, root: Path, workers: int) -> None:
         our_runs.append(covplan_throughput(work, "plain_unet", configuration, workers, device, **timing))
     ours, theirs = best_of(our_runs), best_of(their_runs)
     rows = [["covplan Trainer", ours.seconds_per_step, ours.peak_mib, ours.loader_batches_per_second,
-             ours.loader_batches_per_second * ours.seconds_per_step],
+             ours.loader_batches_per_second * ours.seconds_per_step, ours.first_step_s],
             ["nnunetv2 nnUNetTrainer", theirs.seconds_per_step, theirs.peak_mib, theirs.loader_batches_per_second,
-             theirs.loader_batches_per_second * theirs.seconds_per_step],
+             theirs.loader_batches_per_second * theirs.seconds_per_step, theirs.first_step_s],
             ["ratio covplan / nnU-Net", ours.seconds_per_step / theirs.seconds_per_step, ours.peak_mib / theirs.peak_mib,
-             "", ""]]
+             "", "", ""]]
     setting = (f"{configuration}, patch {plan['patch_size']}, batch {plan['batch_size']}, device {device.type}, "
+               f"compile {arguments.compile}, "
                f"{workers} augmentation workers, median of {arguments.iterations} steps after {arguments.warmup}, "
                f"best of {arguments.rounds} rounds, alternating for plain_unet")
     record(f"Training throughput, plain_unet: covplan vs nnU-Net ({setting})", markdown_table(
-        ["trainer", "s / step", "peak MiB", "loader batches / s", "loader batches per step (> 1: never starves)"],
+        ["trainer", "s / step", "peak MiB", "loader batches / s", "loader batches per step (> 1: never starves)",
+         "first step s (compile)"],
         rows), notes=[f"dataset: {dataset.name if arguments.dataset else f'demo {arguments.kind}'}"])
 
     dims = len(plan["patch_size"])

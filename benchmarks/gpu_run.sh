@@ -9,6 +9,7 @@
 #
 #   bash benchmarks/gpu_run.sh --slices-dir gpu_data/covid_semiseg_train            # all, < 8 min on an H100
 #   bash benchmarks/gpu_run.sh --only training                                      # one part
+#   bash benchmarks/gpu_run.sh --only compile                                       # torch.compile on CUDA
 #   bash benchmarks/gpu_run.sh --only quality --iterations 250 --folds 5
 set -euo pipefail
 
@@ -20,7 +21,7 @@ folds=5
 while [ $# -gt 0 ]; do
     case "$1" in
         --slices-dir) slices_dir="$2"; shift 2 ;;
-        --only) only="$2"; shift 2 ;;  # training | quality | all
+        --only) only="$2"; shift 2 ;;  # training | compile | quality | all
         --iterations) iterations="$2"; shift 2 ;;  # bench_quality's iterations per fold
         --folds) folds="$2"; shift 2 ;;
         *) echo "unknown option: $1 (see the header of $0)" >&2; exit 2 ;;
@@ -37,6 +38,13 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 if [ "$only" = "all" ] || [ "$only" = "training" ]; then
     "$python" benchmarks/bench_training.py --device cuda --kind ct3d --cases 8 --size 128 --iterations 30 --workers "$workers"
     "$python" benchmarks/bench_training.py --device cuda --kind semiseg --cases 8 --size 384 --iterations 30 --workers "$workers"
+fi
+# torch.compile on CUDA (issue 30, unmeasured on the CPU machines): each trainer's own default
+# (both compile on CUDA; AMP on in both) against the eager runs above, and the compile time
+# (the "first step" column).
+if [ "$only" = "all" ] || [ "$only" = "compile" ]; then
+    "$python" benchmarks/bench_training.py --device cuda --kind ct3d --cases 8 --size 128 --iterations 30 --workers "$workers" --compile default --rounds 1
+    "$python" benchmarks/bench_training.py --device cuda --kind semiseg --cases 8 --size 384 --iterations 30 --workers "$workers" --compile default --rounds 1
 fi
 if [ "$only" = "all" ] || [ "$only" = "quality" ]; then
     "$python" benchmarks/bench_quality.py --device cuda --slices-dir "$slices_dir" --folds "$folds" \

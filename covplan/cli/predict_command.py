@@ -39,9 +39,10 @@ from covplan.inference.outputs import VOLUME_FORMATS
               help="body: predict inside the body's bounding box (threshold, largest component, 2 cm margin), "
                    "background outside; lung: inside the lungs' box (the lungs as `covplan report` derives them, "
                    "2 cm margin); none: the whole image.")
-@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
-              help="onnxruntime: run the ONNX networks of an archive exported with --onnx (CPU, no torch network, "
-                   "no plugin needed).")
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help="torch: the plugin's torch networks; onnxruntime: the ONNX networks of an archive exported with "
+                   "--onnx (CPU, no torch network, no plugin needed) [default: onnxruntime when every model carries "
+                   "ONNX networks (and no slice classifier) and the device is the CPU, else torch].")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for the networks [default: every core this process may use].")
 @click.option("--save-probabilities", is_flag=True,
@@ -65,7 +66,7 @@ from covplan.inference.outputs import VOLUME_FORMATS
               help="The SeriesInstanceUID of the DICOM series to segment [default: the axial CT series with the "
                    "most slices of each folder].")
 def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Path, ...], folds: list[str] | None,
-                    previous_stage: Path | None, checkpoint: str, tta: bool, fast: bool, crop: str, backend: str,
+                    previous_stage: Path | None, checkpoint: str, tta: bool, fast: bool, crop: str, backend: str | None,
                     threads: int | None, save_probabilities: bool, save_uncertainty: bool, device: str, overwrite: bool,
                     postprocess: bool, skip_negative: bool, output_format: str, series_uid: str | None) -> None:
     """Segment new images with trained models, on each image's own grid.
@@ -84,7 +85,8 @@ def predict_command(input_path: Path, output_dir: Path, model_folders: tuple[Pat
         covplan predict -i scans/ -o predictions/ -m work/plain_unet__3d_fullres
         covplan predict -i scan.nii.gz -o out/ -m work/plain_unet__3d_fullres \\
             -m work/qchc_unet__3d_fullres --folds 0,1 --save-uncertainty
-        covplan predict -i scans/ -o out/ -m lung_model.zip --backend onnxruntime --fast
+        covplan predict -i scans/ -o out/ -m lung_model.zip --fast
+        covplan predict -i scans/ -o out/ -m lung_model.zip --backend torch
         covplan predict -i study.zip -o out/ -m lung_model.zip --output-format dicom-seg
         covplan predict -i scans/ -o out/ -m work/plain_unet__3d_cascade_fullres
     """

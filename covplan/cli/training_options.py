@@ -51,7 +51,11 @@ TRAINING_OPTIONS: list[OptionSpec] = [
                               help="Background augmentation processes; 0 loads in the training process "
                                    "(bit-reproducible resume); default nnU-Net's nnUNet_n_proc_DA, at most the "
                                    "cores less one.")),
-    (("--compile", "compile_network"), dict(is_flag=True, help="Compile the network with torch.compile.")),
+    (("--compile/--no-compile", "compile_network"), dict(default=None,
+                                                         help="Compile the network with torch.compile; default on "
+                                                              "CUDA (as nnU-Net), not on CPU. With --time-budget "
+                                                              "the default compiles only when the measured faster "
+                                                              "steps win back the compile time.")),
     (("--evaluate/--no-evaluate",), dict(default=True, show_default=True,
                                          help="Predict the fold's validation cases after training and write "
                                               "validation/summary.json.")),
@@ -82,7 +86,7 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def settings_from_options(epochs: int, iters_per_epoch: int, val_iters: int, time_budget: float | None,
                           loss: str | None, initial_lr: float | None, augmentation: str, num_workers: int | None,
-                          seed: int, device: str, compile_network: bool, evaluate: bool, tta: bool,
+                          seed: int, device: str, compile_network: bool | None, evaluate: bool, tta: bool,
                           trackers: tuple[str, ...], tracking_uri: str | None,
                           settings_file: Path | None = None) -> TrainingSettings:
     """The :class:`TrainingSettings` the shared training options describe, with the

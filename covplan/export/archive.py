@@ -35,6 +35,7 @@ from tqdm import tqdm
 from covplan.architectures.base import architectures
 from covplan.atomic import atomic_file, refuse_existing, write_json_atomic
 from covplan.errors import CovplanError
+from covplan.export.int8 import calibration_tiles
 from covplan.export.model_card import model_card
 from covplan.export.onnx_export import export_fold, onnx_description, refuse_unexportable
 from covplan.inference.archive_reader import ARCHIVE_FORMAT_VERSION, ARCHIVE_SUFFIX, MANIFEST_FILE, file_sha256
@@ -65,9 +66,10 @@ def _write_prediction_checkpoint(source: Path, target: Path) -> None:
     torch.save({key: value for key, value in checkpoint.items() if key not in TRAINING_STATE_KEYS}, target)
 
 
-def _stage_model(model: TrainedModel, checkpoint: str, staging: Path, onnx: bool, threads: int) -> dict[str, Any]:
+def _stage_model(model: TrainedModel, checkpoint: str, staging: Path, onnx: bool, threads: int,
+                 int8: bool = False) -> dict[str, Any]:
     """Copy one model's files into ``staging/<model folder name>`` (and its ONNX networks
-    with ``onnx``); return its manifest entry."""
+    with ``onnx``, quantized with ``int8``); return its manifest entry."""
     target = staging / model.folder.name
     target.mkdir()
     for name in MODEL_FILES:
@@ -85,24 +87,27 @@ def _stage_model(model: TrainedModel, checkpoint: str, staging: Path, onnx: bool
              "configuration": model.configuration, "folds": [str(fold) for fold in model.folds],
              "checkpoint": checkpoint}
     if onnx:
-        folds = {str(fold): export_fold(model, fold, target, threads)
+        calibration = calibration_tiles(model)[0] if int8 else None
+        folds = {str(fold): export_fold(model, fold, target, threads, calibration)
                  for fold in tqdm(model.folds, desc=f"ONNX {model.folder.name}", unit="fold", leave=False)}
         write_json_atomic(target / ONNX_DESCRIPTION_FILE, onnx_description(model, folds))
         entry["onnx"] = {fold: values["max_abs_logit_difference"] for fold, values in folds.items()}
+        if int8:
+            entry["onnx_int8_dice"] = {fold: values["int8_dice"] for fold, values in folds.items()}
     if model.previous_stage is not None:
         entry["previous_stage"] = model.previous_stage.folder.name
     return entry
 
 
 def _stage_first_stages(models: Sequence[TrainedModel], checkpoint: str, staging: Path, onnx: bool,
-                        threads: int) -> None:
+                        threads: int, int8: bool = False) -> None:
     """The first stage of each cascade beside it, where prediction looks for it; not one of
     the archive's models, which prediction would ensemble with the cascade."""
     staged = {model.folder.name for model in models}
     for model in models:
         previous = model.previous_stage
         if previous is not None and previous.folder.name not in staged:
-            _stage_model(previous, checkpoint, staging, onnx, threads)
+            _stage_model(previous, checkpoint, staging, onnx, threads, int8)
             staged.add(previous.folder.name)
 
 
@@ -123,11 +128,14 @@ def _write_zip(staging: Path, target: Path) -> None:
 
 
 def export_archive(model_folders: Sequence[Path], target: Path, folds: list | None = None, checkpoint: str = "final",
-                   onnx: bool = False, overwrite: bool = False, threads: int = 1) -> dict[str, Any]:
+                   onnx: bool = False, overwrite: bool = False, threads: int = 1, int8: bool = False) -> dict[str, Any]:
     """Write the chosen folds and checkpoint of ``model_folders`` (with ONNX networks when
-    ``onnx``) to the zip ``target`` and return its manifest. Every model is loaded first,
-    so a model that cannot predict is refused before anything is written."""
+    ``onnx``, quantized to int8 when ``int8``) to the zip ``target`` and return its
+    manifest. Every model is loaded first, so a model that cannot predict is refused
+    before anything is written."""
     target = Path(target)
+    if int8 and not onnx:
+        raise CovplanError("--int8 quantizes the ONNX networks; give --onnx with it")
     if target.suffix != ARCHIVE_SUFFIX:
         raise CovplanError(f"{target}: an archive's name ends in {ARCHIVE_SUFFIX}; give -o NAME{ARCHIVE_SUFFIX}")
     refuse_existing(target, overwrite)
@@ -140,8 +148,8 @@ def export_archive(model_folders: Sequence[Path], target: Path, folds: list | No
             refuse_unexportable(model)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as temporary:
         staging = Path(temporary)
-        entries = [_stage_model(model, checkpoint, staging, onnx, threads) for model in models]
-        _stage_first_stages(models, checkpoint, staging, onnx, threads)
+        entries = [_stage_model(model, checkpoint, staging, onnx, threads, int8) for model in models]
+        _stage_first_stages(models, checkpoint, staging, onnx, threads, int8)
         _stage_ensemble_postprocessing([model.folder for model in models], staging)
         manifest = {"format_version": ARCHIVE_FORMAT_VERSION, "covplan_version": __version__,
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -67,5 +67,10 @@ def model_card(manifest: dict[str, Any], root: Path) -> str:
         if "onnx" in entry:
             differences = ", ".join(f"fold {fold} {value:.2g}" for fold, value in entry["onnx"].items())
             lines.append(f"- ONNX networks; largest absolute logit difference to torch: {differences}")
+        if "onnx_int8_dice" in entry:
+            agreement = "; ".join(f"fold {fold} " + ", ".join(f"{name} {value:.4f}" for name, value in dice.items())
+                                  for fold, dice in entry["onnx_int8_dice"].items())
+            lines.append(f"- ONNX networks quantized to int8 (static, QDQ, calibrated on training cases); Dice of "
+                         f"their labels against float32's: {agreement}")
         lines += ["", *_cross_validation(folder), ""]
     return "\n".join(lines)

@@ -24,6 +24,7 @@ import torch
 from covplan.architectures.base import architectures
 from covplan.architectures.inference import FullResolutionOutput
 from covplan.errors import CovplanError
+from covplan.export.int8 import foreground_classes, quantize_fold
 from covplan.inference.model_loading import TrainedModel
 from covplan.inference.onnx_backend import ONNX_EXTRA, ONNX_NETWORK_FILE, import_onnxruntime, inference_session
 from covplan.work_folder import fold_folder
@@ -83,10 +84,12 @@ def export_checked(network: torch.nn.Module, example: torch.Tensor, target: Path
     return difference, bound
 
 
-def export_fold(model: TrainedModel, fold, target_folder: Path, threads: int = 1) -> dict[str, Any]:
+def export_fold(model: TrainedModel, fold, target_folder: Path, threads: int = 1,
+                calibration: list[np.ndarray] | None = None) -> dict[str, Any]:
     """Write fold ``fold``'s network to ``target_folder/fold_F/network.onnx``, check it and
     return its entry of ``onnx.json`` (the file, relative to ``target_folder``, and the
-    largest absolute logit difference)."""
+    largest absolute logit difference); with ``calibration`` tiles the network is then
+    quantized to int8 (:mod:`covplan.export.int8`), and the entry says how its labels agree."""
     network = FullResolutionOutput(model.build_network()).eval()
     network.network.load_state_dict(model.fold_weights[fold])
     generator = torch.Generator().manual_seed(CHECK_SEED)
@@ -97,7 +100,12 @@ def export_fold(model: TrainedModel, fold, target_folder: Path, threads: int = 1
                                        f"{model.folder.name} fold {fold} ({_plugin_label(model)})", threads)
     logger.info("%s fold %s: ONNX Runtime vs torch, largest absolute logit difference %.3g (bound %.3g)",
                 model.folder.name, fold, difference, bound)
-    return {"file": relative.as_posix(), "max_abs_logit_difference": difference, "bound": bound}
+    entry = {"file": relative.as_posix(), "max_abs_logit_difference": difference, "bound": bound}
+    if calibration is not None:
+        entry |= quantize_fold(target_folder / relative, calibration, foreground_classes(model),
+                               f"{model.folder.name} fold {fold}", threads)
+        logger.info("%s fold %s: int8 vs float32 labels, Dice %s", model.folder.name, fold, entry["int8_dice"])
+    return entry
 
 
 def onnx_description(model: TrainedModel, folds: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from tqdm import tqdm
 from covplan.atomic import remove_stale_temporaries, write_json_atomic
 from covplan.conversion.dicom_series import unzipped
 from covplan.errors import CovplanError
+from covplan.inference.backend_choice import choose_backend
+from covplan.inference.case_memory import CaseShape, refuse_if_memory_short
 from covplan.inference.crop import crop_box
 from covplan.inference.dicom_outputs import dicom_library, write_dicom_seg
 from covplan.inference.inputs import InputCase, find_cases, read_case
@@ -75,7 +77,9 @@ class PredictionSettings:
     overwrite: bool = False
     postprocess: bool = True  # apply the rules `covplan find-best` stored with the model(s)
     skip_negative: bool = True  # slices the model's slice classifier calls lesion-free are not segmented
-    backend: str = "torch"  # or "onnxruntime": the folds' ONNX networks (covplan export --onnx)
+    # "torch", or "onnxruntime": the folds' ONNX networks (covplan export --onnx); None:
+    # onnxruntime for models with ONNX networks on the CPU, else torch (covplan.inference.backend_choice)
+    backend: str | None = None
     crop: str = "body"  # predict inside the body's bounding box (covplan.inference.crop), or "none"
     previous_stage: Path | None = None  # a cascade's first stage; None: the model folder beside it
     fast: bool = False  # no mirroring, FAST_TILE_STEP between tiles
@@ -150,6 +154,12 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
     image = read_case(case, first.intensity_domain, first.folder)
     for predictor in predictors:
         predictor.check_fits(image.data, image.is_slice, case.files[0])
+    members = sum(len(predictor.model.folds) for predictor in predictors)
+    # One member and nothing but labels asked for: nnU-Net's path without probabilities.
+    labels_only = members == 1 and not (settings.save_probabilities or settings.save_uncertainty)
+    refuse_if_memory_short(case.files[0], CaseShape(image.data.shape[1:], tuple(image.properties["spacing"]),
+                                                    image.data.shape[0]),
+                           [predictor.model for predictor in predictors], labels_only)
     box = crop_box(settings.crop, image.data[0], image.properties["spacing"], first.intensity_domain)
     # Each model's preprocessed image, made once: the slice classifier and the networks take
     # it (a cascade's first stage predicts inside the box too).
@@ -163,9 +173,6 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
         logger.info("%s: predicting inside the body's box (%s voxels, %.0f%% of the image)", case.case_id,
                     " x ".join(map(str, box.shape)), 100 * box.fraction)
     moments = RunningMoments(track_variance=settings.save_uncertainty)
-    members = sum(len(predictor.model.folds) for predictor in predictors)
-    # One member and nothing but labels asked for: nnU-Net's path without probabilities.
-    labels_only = members == 1 and not (settings.save_probabilities or settings.save_uncertainty)
     # The case's image is not needed on the input grid again, and the logits' resampling
     # back to that grid is the peak: let it go.
     image.data = None
@@ -238,6 +245,7 @@ def predict(input_path: Path, output_dir: Path, model_paths: list[Path],
     before any work; a case that cannot be predicted is reported in the result and the
     others go on."""
     settings = settings or PredictionSettings()
+    settings = replace(settings, backend=choose_backend(settings.backend, model_paths, settings.device))
     threads = settings.threads or available_cores()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
 from covplan.architectures.base import get_architecture
 from covplan.architectures.inference import FullResolutionOutput
@@ -20,42 +19,13 @@ from covplan.errors import CovplanError
 from covplan.inference.crop import CropBox
 from covplan.inference.model_loading import TrainedModel
 from covplan.inference.onnx_backend import OnnxNetwork
+from covplan.inference.resampling import labels_on_input_grid
 from covplan.work_folder import Fold
 
 # nnU-Net's default overlap of neighbouring sliding-window tiles (half a patch).
 DEFAULT_TILE_STEP = 0.5
 # Outside the crop box: a logit that makes the background's softmax 1 in float16 and float32.
 CERTAIN_LOGIT = 20.0
-
-
-def labels_on_input_grid(logits: torch.Tensor, properties: dict[str, Any], plans_manager: PlansManager,
-                         configuration: ConfigurationManager) -> np.ndarray:
-    """The arg-max label map on the input grid, as nnU-Net's
-    ``convert_predicted_logits_to_segmentation_with_correct_shape`` makes it (its
-    resampling, the crop put back, the transpose reverted), but class by class with a
-    running maximum: nnU-Net holds every class's logits on the input grid and a 64-bit
-    arg-max beside them (half a GB for three classes of a 512 x 512 x 133 CT), this
-    two single-class maps and the labels."""
-    from acvl_utils.cropping_and_padding.bounding_boxes import insert_crop_into_image
-
-    shape = properties["shape_after_cropping_and_before_resampling"]
-    input_spacing = [properties["spacing"][axis] for axis in plans_manager.transpose_forward]
-    spacing = configuration.spacing if len(configuration.spacing) == len(shape) else [input_spacing[0],
-                                                                                       *configuration.spacing]
-    labels = best = None
-    label_type = np.uint8 if logits.shape[0] <= 256 else np.uint16
-    for index in range(logits.shape[0]):
-        resampled = configuration.resampling_fn_probabilities(logits[index:index + 1], shape, spacing,
-                                                              input_spacing)[0]
-        if best is None:
-            best, labels = resampled, np.zeros(resampled.shape, dtype=label_type)
-            continue
-        higher = resampled > best  # ties keep the lower class, as arg-max does
-        labels[higher] = index
-        np.maximum(best, resampled, out=best)
-    full = np.zeros(properties["shape_before_cropping"], dtype=label_type)
-    full = insert_crop_into_image(full, labels, properties["bbox_used_for_cropping"])
-    return full.transpose(plans_manager.transpose_backward)
 
 
 class ModelPredictor:

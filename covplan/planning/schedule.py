@@ -18,7 +18,7 @@ candidates with it before any trainer exists.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from covplan.errors import CovplanError
@@ -49,6 +49,12 @@ class Throughput:
     final_validation_s: float  # predicting the fold's validation cases, estimated
     measured_steps: int
     measurement_s: float  # what measuring took, part of the budget
+    # With torch.compile: seconds_per_step is the compiled network's, compile_s what its
+    # first call took beyond a step, and eager_seconds_per_step (when the probe timed both
+    # ways) the step without compiling. See fit_schedule_choosing_compile.
+    compiled: bool = False
+    compile_s: float = 0.0
+    eager_seconds_per_step: float | None = None
 
     @property
     def reserved_s(self) -> float:
@@ -58,6 +64,11 @@ class Throughput:
 
     def as_dict(self) -> dict[str, Any]:
         return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()}
+
+    def eager(self) -> Throughput:
+        """The throughput without compiling, where the probe timed both ways."""
+        return replace(self, seconds_per_step=self.eager_seconds_per_step, compiled=False, compile_s=0.0,
+                       eager_seconds_per_step=None)
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,25 @@ def fit_schedule(throughput: Throughput, budget_s: float, spent_s: float) -> Sch
     epoch_end_s = validation_iterations * throughput.seconds_per_validation_batch
     iterations = iterations_that_fit(training_s / epochs, step, epoch_end_s)
     return Schedule(epochs, iterations, validation_iterations, training_s)
+
+
+def fit_schedule_choosing_compile(throughput: Throughput, budget_s: float, spent_s: float
+                                  ) -> tuple[Throughput, Schedule]:
+    """The throughput and schedule to train with: compiled when the probe timed both ways
+    and the compiled schedule (its compile time spent) fits more steps than the eager one
+    (that compile time not spent), else eager; :func:`fit_schedule` otherwise."""
+    if not throughput.compiled or throughput.eager_seconds_per_step is None:
+        return throughput, fit_schedule(throughput, budget_s, spent_s)
+    eager = throughput.eager()
+    fits, problem = [], None
+    for candidate, spent in ((eager, spent_s - throughput.compile_s), (throughput, spent_s)):
+        try:
+            fits.append((candidate, fit_schedule(candidate, budget_s, spent)))
+        except CovplanError as error:
+            problem = error
+    if not fits:
+        raise problem
+    return max(fits, key=lambda fit: fit[1].steps)  # the first, eager, on a tie
 
 
 def iterations_that_fit(epoch_s: float, seconds_per_step: float, epoch_end_s: float) -> int:

@@ -9,7 +9,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from covplan.planning.schedule import FINAL_VALIDATION_MARGIN, Schedule, Throughput, fit_schedule, iterations_that_fit
+from covplan.planning.schedule import (
+    FINAL_VALIDATION_MARGIN,
+    Schedule,
+    Throughput,
+    fit_schedule_choosing_compile,
+    iterations_that_fit,
+)
 
 # Epochs left when the training time is up still run (one step each) while the overrun
 # stays under this share of the budget: a schedule that reaches its end is worth more.
@@ -25,7 +31,8 @@ def start_clock(budget_s: float | None, state: dict[str, Any] | None, elapsed: C
         return BudgetClock.from_state(state, budget_s, elapsed())
     throughput = measure()
     spent_s = elapsed()
-    return BudgetClock(budget_s, throughput, fit_schedule(throughput, budget_s, spent_s), spent_s)
+    throughput, schedule = fit_schedule_choosing_compile(throughput, budget_s, spent_s)
+    return BudgetClock(budget_s, throughput, schedule, spent_s)
 
 
 class BudgetClock:

@@ -23,6 +23,7 @@ from covplan.interruption import interrupted_by_signals
 from covplan.tracking import Tracking
 from covplan.training.budget_clock import start_clock
 from covplan.training.checkpoints import save_checkpoint_atomically
+from covplan.training.compiled_network import CompiledNetwork
 from covplan.training.distributed import leave_process_group, main_process_values
 from covplan.training.fold_lock import fold_lock
 from covplan.training.fold_validation import (
@@ -162,6 +163,8 @@ def fit_to_budget(trainer: Trainer, budget_state: dict[str, Any] | None = None) 
     state = trainer.state
     state.budget = budget = start_clock(trainer.settings.time_budget_s, budget_state, lambda: state.elapsed_s,
                                         lambda: measure_throughput(trainer))
+    if isinstance(trainer.model, CompiledNetwork) and not budget.throughput.compiled:
+        trainer.model = trainer.network  # compiling does not pay within this budget (or failed)
     epochs, iterations, validation_iterations = main_process_values(
         [budget.schedule.epochs, budget.schedule.iterations_per_epoch, budget.schedule.validation_iterations],
         trainer.group, trainer.device)

@@ -14,10 +14,11 @@ import torch
 
 from covplan.planning.schedule import Throughput
 from covplan.training.checkpoints import capture_rng_state, restore_rng_state, save_checkpoint_atomically
+from covplan.training.compiled_network import CompiledNetwork
 from covplan.training.progress import plot_progress
 from covplan.work_folder import PROGRESS_PNG
 
-WARMUP_STEPS = 2  # the first steps start workers and allocate; they are not timed
+WARMUP_STEPS = 2  # the first steps start workers, allocate and compile; they are not timed as steps
 MEASURED_STEPS = 4
 VALIDATION_BATCHES = 2
 SLIDING_WINDOW_STEP = 0.5  # nnU-Net's tile step in validation
@@ -36,10 +37,13 @@ def measure_throughput(trainer, steps: int = MEASURED_STEPS) -> Throughput:
     rng_state = capture_rng_state()
     try:
         trainer.model.train()
-        for _ in range(WARMUP_STEPS):
-            trainer.train_step(next(trainer.train_batches))
-        seconds_per_step = _timed(lambda: [trainer.train_step(next(trainer.train_batches)) for _ in range(steps)],
-                                  trainer.device) / steps
+        eager_seconds_per_step = None
+        if _compares_compile(trainer):
+            compiled_model, trainer.model = trainer.model, trainer.network
+            eager_seconds_per_step = _seconds_per_step(trainer, steps)[1]
+            trainer.model = compiled_model
+        first_step_s, seconds_per_step = _seconds_per_step(trainer, steps)
+        compiled = isinstance(trainer.model, CompiledNetwork) and trainer.model.is_compiled
         trainer.model.eval()
         with torch.no_grad():
             trainer.validation_step(next(trainer.val_batches))  # the validation workers' first batch
@@ -57,7 +61,25 @@ def measure_throughput(trainer, steps: int = MEASURED_STEPS) -> Throughput:
     return Throughput(device=trainer.device.type, seconds_per_step=seconds_per_step,
                       seconds_per_validation_batch=seconds_per_batch, seconds_per_checkpoint=checkpoint_s,
                       final_validation_s=final_validation_s if trainer.settings.evaluate else 0.0,
-                      measured_steps=steps, measurement_s=time.monotonic() - started)
+                      measured_steps=steps, measurement_s=time.monotonic() - started, compiled=compiled,
+                      compile_s=max(0.0, first_step_s - seconds_per_step) if compiled else 0.0,
+                      eager_seconds_per_step=eager_seconds_per_step if compiled else None)
+
+
+def _compares_compile(trainer) -> bool:
+    """Whether the probe times the network both ways: where covplan compiles by default
+    (``compile=None`` on CUDA), so that a budget can drop compiling when it does not pay."""
+    return trainer.settings.compile is None and isinstance(trainer.model, CompiledNetwork)
+
+
+def _seconds_per_step(trainer, steps: int) -> tuple[float, float]:
+    """The first of :data:`WARMUP_STEPS` untimed steps (a compiled network compiles in it),
+    and the mean of ``steps`` steps after them."""
+    first_step_s = _timed(lambda: trainer.train_step(next(trainer.train_batches)), trainer.device)
+    for _ in range(WARMUP_STEPS - 1):
+        trainer.train_step(next(trainer.train_batches))
+    return first_step_s, _timed(lambda: [trainer.train_step(next(trainer.train_batches)) for _ in range(steps)],
+                                trainer.device) / steps
 
 
 def _timed(work, device: torch.device) -> float:

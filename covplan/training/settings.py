@@ -25,7 +25,7 @@ class TrainingSettings:
     num_workers: int | None = None  # None: nnU-Net's nnUNet_n_proc_DA, capped by the cores
     seed: int = 12345
     device: str = "auto"
-    compile: bool = False
+    compile: bool | None = None  # None: on CUDA, as nnU-Net (covplan.training.compiled_network)
     evaluate: bool = True  # predict the fold's validation cases after training
     test_time_mirroring: bool = True  # in that prediction, as nnU-Net's validation does
     trackers: tuple[str, ...] = ()  # experiment trackers to report to (covplan.tracking), beside the CSV log

@@ -17,12 +17,7 @@ from tqdm import tqdm
 from covplan.architectures.base import get_architecture
 from covplan.architectures.recipes import step_scheduler
 from covplan.errors import CovplanError
-from covplan.losses.base import (
-    build_plugin_loss,
-    check_loss_supports_dims,
-    check_loss_supports_labels,
-    get_loss,
-)
+from covplan.losses.base import build_plugin_loss, check_loss_supports_dims, check_loss_supports_labels, get_loss
 from covplan.planning.schedule import CHECKPOINT_INTERVAL_S
 from covplan.tracking import Tracking, open_tracking
 from covplan.training.checkpoints import (
@@ -31,6 +26,7 @@ from covplan.training.checkpoints import (
     save_checkpoint_atomically,
     seed_everything,
 )
+from covplan.training.compiled_network import CompiledNetwork, should_compile
 from covplan.training.data import (
     build_augmentation,
     build_batch_generators,
@@ -104,7 +100,8 @@ class Trainer:
         patch_size = self.inputs.configuration_manager.patch_size
         self.augmentation = build_augmentation(settings.augmentation, self.inputs,
                                                deep_supervision_scales(patch_size, output_shapes))
-        self.model = torch.compile(self.network) if settings.compile else self.network
+        self.model = (CompiledNetwork(self.network, self.inputs.architecture)
+                      if should_compile(settings.compile, self.device) else self.network)
         if self.group.is_distributed:
             # Outputs with loss weight 0 (nnU-Net's lowest deep-supervision level) leave
             # parameters without gradients, which DDP must be told about.

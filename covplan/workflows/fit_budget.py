@@ -22,7 +22,7 @@ from covplan.planning.budget_candidates import (
     remove_unused_data,
 )
 from covplan.planning.plan import plan_dataset
-from covplan.planning.schedule import fit_schedule
+from covplan.planning.schedule import fit_schedule_choosing_compile
 from covplan.preprocessing import preprocess
 from covplan.training import Trainer, TrainingSettings, load_training_inputs
 from covplan.training.distributed import leave_process_group
@@ -85,7 +85,7 @@ def measure_candidate(work_dir: Path, architecture: str, configuration: str, bud
     setup_s = time.monotonic() - started
     schedule, problem = None, None
     try:
-        schedule = fit_schedule(throughput, budget_s, setup_s)
+        throughput, schedule = fit_schedule_choosing_compile(throughput, budget_s, setup_s)
     except CovplanError as error:
         problem = f"{architecture} {configuration}: {error}"
     logger.info("%s %s: %.3g s a step, %s", architecture, configuration, throughput.seconds_per_step,

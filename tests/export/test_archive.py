@@ -69,20 +69,21 @@ def test_archive_holds_the_chosen_folds_plans_checksums_and_a_card(archive, trai
 
 def test_predicting_from_the_archive_gives_the_folders_labels(archive, trained_models, sphere_input, tmp_path):
     predict(sphere_input[0], tmp_path / "folder", [trained_models["3d"]], PredictionSettings(**FAST))
-    predict(sphere_input[0], tmp_path / "archive", [archive], PredictionSettings(**FAST))
+    predict(sphere_input[0], tmp_path / "archive", [archive], PredictionSettings(backend="torch", **FAST))
     assert (labels(tmp_path / "archive") == labels(tmp_path / "folder")).all()
     np.testing.assert_allclose(probabilities(tmp_path / "archive"), probabilities(tmp_path / "folder"), atol=1e-6)
     assert dice(labels(tmp_path / "archive"), sphere_input[1]) > 0.8
 
 
 def test_onnx_runtime_agrees_with_torch(archive, sphere_input, tmp_path):
-    predict(sphere_input[0], tmp_path / "torch", [archive], PredictionSettings(**FAST))
+    predict(sphere_input[0], tmp_path / "torch", [archive], PredictionSettings(backend="torch", **FAST))
     predict(sphere_input[0], tmp_path / "onnx", [archive], PredictionSettings(backend="onnxruntime", **FAST))
     assert dice(labels(tmp_path / "onnx"), labels(tmp_path / "torch")) >= 0.99
     np.testing.assert_allclose(probabilities(tmp_path / "onnx"), probabilities(tmp_path / "torch"), atol=1e-3)
 
 
-def test_onnx_runtime_needs_no_plugin(archive, sphere_input, tmp_path, monkeypatch):
+def test_onnx_runtime_is_the_default_for_an_onnx_archive_and_needs_no_plugin(archive, sphere_input, tmp_path,
+                                                                             monkeypatch):
     # As on a machine without the architecture's distribution: looking it up fails.
     import covplan.inference.model_loading as model_loading
     import covplan.inference.predictor as predictor
@@ -92,7 +93,7 @@ def test_onnx_runtime_needs_no_plugin(archive, sphere_input, tmp_path, monkeypat
 
     for module in (model_loading, predictor):
         monkeypatch.setattr(module, "get_architecture", no_plugin)
-    predict(sphere_input[0], tmp_path / "onnx", [archive], PredictionSettings(backend="onnxruntime", **FAST))
+    predict(sphere_input[0], tmp_path / "onnx", [archive], PredictionSettings(**FAST))  # no --backend
     assert labels(tmp_path / "onnx").shape == sphere_input[1].shape
 
 
@@ -118,7 +119,7 @@ def test_a_missing_plugin_is_named_with_its_distribution(archive, sphere_input, 
     changed = rewrite_archive(archive, tmp_path / "changed.zip", rename_architecture)
     with pytest.raises(CovplanError, match=r"'lung_former' from the distribution covplan-lungformer 2.1, which is "
                                            r"not installed; pip install 'covplan-lungformer==2.1'"):
-        predict(sphere_input[0], tmp_path / "out", [changed], PredictionSettings(**FAST))
+        predict(sphere_input[0], tmp_path / "out", [changed], PredictionSettings(backend="torch", **FAST))
     assert not (tmp_path / "out").exists()
 
 

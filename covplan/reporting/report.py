@@ -156,9 +156,9 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
     without_image = sorted(set(predictions.files) - set(found_images)) if images is not None else []
     if without_image:
         lungs_unknown = derive_lungs and lung_masks is None and not roles.lung_region
+        consequence = " and their lung, shares and grade stay unknown" if lungs_unknown else ""
         logger.warning("%d prediction(s) have no image in %s (CASE.ext or CASE_0000.ext), so their masks are drawn "
-                       "over black%s: %s", len(without_image), images,
-                       " and their lung, shares and grade stay unknown" if lungs_unknown else "", shown_names(without_image, 5))
+                       "over black%s: %s", len(without_image), images, consequence, shown_names(without_image, 5))
     identifiers = dicom_seg_identifiers(predictions) if keep_identifiers else None
     measurements, overlays, viewers = _measure_cases(
         predictions, roles, _patient_ids(covplan_dataset, identifiers or {}), found_images, lung_masks, derive_lungs,

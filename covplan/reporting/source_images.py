@@ -38,8 +38,8 @@ def matching_images(images: Path, case_ids: Iterable[str]) -> dict[str, Path]:
     matched = {case_id: found[case_id] for case_id in case_ids if case_id in found}
     if case_ids and not matched:
         raise CovplanError(f"{images}: no image matches a prediction (images are matched by name, CASE.ext or "
-                           f"CASE_0000.ext); predictions: {shown_names(case_ids)}; images: {shown_names(found) or 'none'}; give "
-                           "the images the predictions were made from")
+                           f"CASE_0000.ext); predictions: {shown_names(case_ids)}; images: "
+                           f"{shown_names(found) or 'none'}; give the images the predictions were made from")
     return matched
 
 

@@ -36,4 +36,3 @@ def _open_case_file(path: Path) -> None:
     else:
         with path.open("rb") as file:
             pickle.load(file)  # written by covplan's own preprocessing, never a user's file
-

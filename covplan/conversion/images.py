@@ -70,13 +70,22 @@ def refuse_multichannel(image: sitk.Image, path: Path) -> None:
                            f"(<case>_0000.nii.gz, <case>_0001.nii.gz) {SKIP_HINT}")
 
 
-def _nan_voxels_checked(image: sitk.Image, path: Path, nan_value: float | None, nan_fix: str) -> sitk.Image:
-    # SimpleITK's NIfTI reader turns NaN into 0 without a word (0 HU: soft tissue), so
-    # NaN is counted on nibabel's reading of the same file.
+def nifti_float_voxels(path: Path) -> np.ndarray | None:
+    """The voxels of a NIfTI file stored as floats, as nibabel reads them (z, y, x, as
+    SimpleITK orders them); None for integer data, which holds no NaN. SimpleITK's NIfTI
+    reader turns NaN and infinity into 0 without a word (0 HU: soft tissue), so a check for
+    them must read the file with nibabel."""
     header = nibabel.load(path)
     if not np.issubdtype(header.get_data_dtype(), np.floating):
+        return None
+    return np.asanyarray(header.dataobj).T  # nibabel's x, y, z -> SimpleITK's z, y, x
+
+
+def _nan_voxels_checked(image: sitk.Image, path: Path, nan_value: float | None, nan_fix: str) -> sitk.Image:
+    voxels = nifti_float_voxels(path)
+    if voxels is None:
         return image
-    nan_voxels = np.isnan(np.asanyarray(header.dataobj)).T  # nibabel's x, y, z -> SimpleITK's z, y, x
+    nan_voxels = np.isnan(voxels)
     count = int(nan_voxels.sum())
     if count == 0:
         return image

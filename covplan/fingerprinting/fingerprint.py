@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from covplan.errors import CovplanError
+from covplan.fingerprinting.voxel_values import refuse_non_finite_voxels
 from covplan.json_files import read_json
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.nnunet_pools import nnunet_pools_die_with_parent
@@ -25,8 +26,9 @@ HASHED_FOLDERS = ("imagesTr", "labelsTr")
 
 
 def verify_dataset(dataset_dir: Path, num_processes: int = 2) -> None:
-    """Run nnunetv2's integrity check (files, labels, geometry) on a raw dataset; a
-    failure becomes one :class:`CovplanError` line naming the dataset."""
+    """Run nnunetv2's integrity check (files, labels, geometry) on a raw dataset, then
+    covplan's for NaN and infinite voxels (:mod:`covplan.fingerprinting.voxel_values`); a
+    failure becomes one :class:`CovplanError` line naming the dataset or the file."""
     from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
 
     try:
@@ -35,6 +37,7 @@ def verify_dataset(dataset_dir: Path, num_processes: int = 2) -> None:
     except (AssertionError, RuntimeError, FileNotFoundError, KeyError, ValueError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
         raise CovplanError(f"{dataset_dir} fails nnU-Net's dataset integrity check: {reason}") from error
+    refuse_non_finite_voxels(dataset_dir)
 
 
 def extract_fingerprint(dataset_dir: Path, work_dir: Path, num_processes: int = 2) -> dict[str, Any]:

@@ -65,4 +65,21 @@ def read_label_map(reader: BaseReaderWriter, path: Path) -> tuple[np.ndarray, tu
         raise CovplanError(f"{path}: cannot read it as a label map ({error})") from error
     if segmentation.shape[0] != 1:
         raise CovplanError(f"{path}: a label map has one channel, this file has {segmentation.shape[0]}")
-    return segmentation[0].astype(np.int32), tuple(float(s) for s in properties["spacing"])
+    label_map = segmentation[0].astype(np.int32)
+    _refuse_fractional_values(segmentation[0], label_map, path)
+    return label_map, tuple(float(s) for s in properties["spacing"])
+
+
+def _refuse_fractional_values(values: np.ndarray, label_map: np.ndarray, path: Path) -> None:
+    # nnU-Net's readers return float32; the cast to integers would truncate 1.5 to lung
+    # and 0.7 to background without a word. Whole numbers stored as floats (1.0) are labels
+    # as nnU-Net's verify_labels accepts them; a fraction or NaN is a probability map or a
+    # linearly resampled mask, and no label can be read from it.
+    if not np.issubdtype(values.dtype, np.floating):
+        return
+    fractional = values != label_map
+    if fractional.any():
+        examples = ", ".join(f"{value:g}" for value in np.unique(values[fractional])[:3])
+        raise CovplanError(f"{path}: {int(fractional.sum())} voxel(s) hold values that are not whole label numbers "
+                           f"(e.g. {examples}); save the label map with integer labels (resample masks with "
+                           "nearest neighbour, threshold probabilities)")

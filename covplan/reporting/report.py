@@ -27,7 +27,7 @@ from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_c
 from covplan.reporting.prediction_files import (LabelMapFolder, case_uncertainty, dicom_seg_identifiers, entropy_map,
                                                skipped_slices)
 from covplan.reporting.severity import SEVERITY_BANDS
-from covplan.reporting.source_images import image_files, read_grey_image
+from covplan.reporting.source_images import matching_images, read_grey_image, shown_names
 from covplan.reporting.table import patient_rows, write_csv
 from covplan.reporting.viewer_data import viewer_payload
 
@@ -152,12 +152,13 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
     elif derive_lungs and images is None and not roles.lung_region:
         logger.warning("the model has no lung label and no --images were given: the lung, the shares and the grade "
                        "stay unknown; give --images to derive the lungs from them")
-    found_images = image_files(Path(images)) if images is not None else {}
+    found_images = matching_images(Path(images), predictions.files) if images is not None else {}
     without_image = sorted(set(predictions.files) - set(found_images)) if images is not None else []
     if without_image:
-        shown = ", ".join(without_image[:5]) + (f" and {len(without_image) - 5} more" if len(without_image) > 5 else "")
+        lungs_unknown = derive_lungs and lung_masks is None and not roles.lung_region
+        consequence = " and their lung, shares and grade stay unknown" if lungs_unknown else ""
         logger.warning("%d prediction(s) have no image in %s (CASE.ext or CASE_0000.ext), so their masks are drawn "
-                       "over black: %s", len(without_image), images, shown)
+                       "over black%s: %s", len(without_image), images, consequence, shown_names(without_image, 5))
     identifiers = dicom_seg_identifiers(predictions) if keep_identifiers else None
     measurements, overlays, viewers = _measure_cases(
         predictions, roles, _patient_ids(covplan_dataset, identifiers or {}), found_images, lung_masks, derive_lungs,

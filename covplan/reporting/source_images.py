@@ -4,6 +4,7 @@ to draw the overlays on and to derive a lung from."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,26 @@ def image_files(images: Path) -> dict[str, Path]:
             case_id = path.name[:-len(ending)]
             found[case_id.removesuffix(CHANNEL_SUFFIX)] = path
     return found
+
+
+def matching_images(images: Path, case_ids: Iterable[str]) -> dict[str, Path]:
+    """The image in ``images`` of each of ``case_ids`` that has one. When none has, the
+    images are those of other cases (or named otherwise): refused in one line naming both
+    sides, since every lung derived from them, and every grade, would be missing."""
+    found = image_files(images)
+    case_ids = list(case_ids)
+    matched = {case_id: found[case_id] for case_id in case_ids if case_id in found}
+    if case_ids and not matched:
+        raise CovplanError(f"{images}: no image matches a prediction (images are matched by name, CASE.ext or "
+                           f"CASE_0000.ext); predictions: {shown_names(case_ids)}; images: "
+                           f"{shown_names(found) or 'none'}; give the images the predictions were made from")
+    return matched
+
+
+def shown_names(names: Iterable[str], shown: int = 3) -> str:
+    """The first ``shown`` of ``names`` in order, and how many more there are."""
+    names = sorted(names)
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def read_grey_image(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray:

@@ -133,16 +133,22 @@ def searchable_losses(work: Path, architecture: str, configurations: tuple[str, 
 def open_study(study: Study):
     """The Optuna study, created on first use, with heartbeats and the retry of dead trials."""
     optuna = require_optuna()
-    study.folder.mkdir(parents=True, exist_ok=True)
+    # The default SQLite database lives in the study's folder; any other storage is opened
+    # first, so that one that cannot be opened leaves no empty study folder behind.
+    if study.storage == default_storage(study.work, study.name):
+        study.folder.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna since 2.9
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(study.storage, heartbeat_interval=study.heartbeat_s,
                                                  grace_period=study.grace_s, heartbeat_stale_trial_callback=retry_dead_trials())
     except Exception as error:  # a bad URL, a missing database driver, a server that does not answer
-        raise CovplanError(f"cannot open the study storage {study.storage} ({type(error).__name__}: {error}); "
+        # SQLAlchemy's messages go on with a line of "(Background on this error at: URL)".
+        reason = next(iter(str(error).splitlines()), "").strip()
+        raise CovplanError(f"cannot open the study storage {study.storage} ({type(error).__name__}: {reason}); "
                            f"give --storage an Optuna storage URL, e.g. sqlite:///study.db or "
                            f"postgresql://user:password@host/database") from error
+    study.folder.mkdir(parents=True, exist_ok=True)
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=PRUNING_STARTUP_TRIALS,
                                           n_warmup_steps=PRUNING_WARMUP_EPOCHS)
               if study.pruning else optuna.pruners.NopPruner())

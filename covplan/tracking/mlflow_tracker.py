@@ -4,9 +4,11 @@ as child runs of its run, in a local store ``WORK/mlflow.db`` (artifacts in
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import wraps
 from pathlib import Path
 
 from covplan.hookspecs import hookimpl
@@ -26,6 +28,23 @@ MAX_PARAM_LENGTH = 6000
 NOT_IN_A_NAME = re.compile(r"[^\w\-. :/]")
 
 
+def retries_unlogged(method: Callable) -> Callable:
+    """``method`` with urllib3's warning of each retried request held back: a dead server
+    was reported twice, once by urllib3 ("Retrying ... Connection refused") and once by
+    the tracking session, which turns the tracker off with the reason."""
+    connection_log = logging.getLogger("urllib3.connectionpool")
+
+    @wraps(method)
+    def quiet(*args, **kwargs):
+        level = connection_log.level
+        connection_log.setLevel(logging.ERROR)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            connection_log.setLevel(level)
+    return quiet
+
+
 def mlflow_key(key: str) -> str:
     """``key`` with the characters MLflow refuses in a name (``+`` of an ensemble's name) as ``_``."""
     return NOT_IN_A_NAME.sub("_", key)
@@ -38,6 +57,7 @@ class MlflowRun(TrackedRun):
     def __init__(self, client, experiment_id: str, run_id: str):
         self.client, self.experiment_id, self.run_id = client, experiment_id, run_id
 
+    @retries_unlogged
     def log_params(self, params: Mapping[str, ParamValue]) -> None:
         from mlflow.entities import Param
 
@@ -45,6 +65,7 @@ class MlflowRun(TrackedRun):
         for start in range(0, len(entries), PARAMS_PER_REQUEST):
             self.client.log_batch(self.run_id, params=entries[start:start + PARAMS_PER_REQUEST])
 
+    @retries_unlogged
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         import time
 
@@ -54,9 +75,11 @@ class MlflowRun(TrackedRun):
         self.client.log_batch(self.run_id, metrics=[Metric(mlflow_key(key), float(value), timestamp, step or 0)
                                                     for key, value in metrics.items()])
 
+    @retries_unlogged
     def log_artifact(self, path: Path, folder: str = "") -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path=folder or None)
 
+    @retries_unlogged
     def end(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status)
 
@@ -69,6 +92,7 @@ class MlflowTracker(TrackerPlugin):
     install_hint = "pip install 'covplan[mlflow]'"
     work_entries = (LOCAL_STORE, LOCAL_ARTIFACTS)
 
+    @retries_unlogged
     def start_run(self, run: RunDescription, parent: TrackedRun | None, tracking_uri: str | None) -> TrackedRun:
         for variable, value in HTTP_SETTINGS.items():
             os.environ.setdefault(variable, value)

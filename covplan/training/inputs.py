@@ -13,6 +13,7 @@ from covplan.architectures.base import get_architecture
 from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
 from covplan.json_files import read_json, read_json_if_present
+from covplan.training.case_files import refuse_unreadable_case_file
 from covplan.work_folder import (
     CASE_FILES,
     COVPLAN_DATASET_JSON,
@@ -162,23 +163,27 @@ def fold_case_identifiers(inputs: TrainingInputs, fold: Fold) -> tuple[list[str]
 
 
 def check_case_files(inputs: TrainingInputs, train_ids: list[str], val_ids: list[str], references: bool) -> None:
-    """Refuse to train when a case of the fold lacks a preprocessed file (or, with
-    ``references``, its reference label map in ``gt_segmentations/``): nnU-Net's loaders
-    would fail mid-epoch, or the validation would quietly leave the case out."""
+    """Refuse to train when a case of the fold lacks a preprocessed file or has one that
+    cannot be opened (or, with ``references``, lacks its reference label map in
+    ``gt_segmentations/``): nnU-Net's loaders would fail mid-epoch, or the validation
+    would quietly leave the case out."""
     folder = inputs.preprocessed_folder
     ending = "b2nd" if any(folder.glob("*.b2nd")) else "npz"
-    wanted = [folder / pattern.format(case) for case in sorted(set(train_ids) | set(val_ids))
-              for pattern in CASE_FILES[ending]]
+    case_files = {folder / pattern.format(case): case for case in sorted(set(train_ids) | set(val_ids))
+                  for pattern in CASE_FILES[ending]}
+    wanted = list(case_files)
     if references:
         file_ending = inputs.dataset_json.get("file_ending", ".nii.gz")
         wanted += [gt_folder(inputs.work) / f"{case}{file_ending}" for case in sorted(val_ids)]
     missing = [path for path in wanted if not path.is_file()]
+    rebuild = f"`covplan preprocess {inputs.work} -a {inputs.architecture} -c {inputs.configuration} --overwrite`"
     if missing:
         shown = ", ".join(str(path.relative_to(inputs.work)) for path in missing[:4])
         more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
         raise CovplanError(f"{inputs.work}: {len(missing)} file(s) of the fold's cases are missing ({shown}{more}); "
-                           f"rebuild them with `covplan preprocess {inputs.work} -a {inputs.architecture} "
-                           f"-c {inputs.configuration} --overwrite`")
+                           f"rebuild them with {rebuild}")
+    for path, case in case_files.items():
+        refuse_unreadable_case_file(path, case, rebuild)
     if inputs.previous_stage is not None:
         _check_previous_stage(inputs, sorted(set(train_ids) | set(val_ids)))
 

@@ -111,6 +111,25 @@ def test_shape_mismatch_names_the_prediction(folders):
         evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
 
 
+def test_fractional_label_values_are_refused_not_truncated(folders):
+    # Truncated, 1.5 would score as left lung and 0.7 as background.
+    reference_dir, prediction_dir = folders
+    prediction = lung_infection_pair()[1].astype(np.float32)
+    prediction[prediction == 1] = 1.5
+    prediction[0, 0, 0] = 0.7
+    write_nifti(prediction_dir / "case_a.nii.gz", prediction, (1, 1, 2))
+    with pytest.raises(CovplanError, match=r"pred/case_a\.nii\.gz: \d+ voxel\(s\) hold values that are not whole "
+                                           r"label numbers \(e\.g\. 0\.7, 1\.5\); save the label map with integer"):
+        evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
+
+
+def test_whole_label_values_stored_as_floats_are_labels(folders):
+    reference_dir, prediction_dir = folders
+    expected = evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
+    write_nifti(prediction_dir / "case_a.nii.gz", lung_infection_pair()[1].astype(np.float32), (1, 1, 2))
+    assert evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1) == expected
+
+
 def test_labels_are_required_without_dataset_json(folders):
     with pytest.raises(CovplanError, match="no labels to evaluate"):
         evaluate_folder(*folders, num_processes=1)

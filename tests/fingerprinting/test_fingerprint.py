@@ -6,10 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
+from nnunetv2.experiment_planning import verify_dataset_integrity
 
 from covplan.errors import CovplanError
 from covplan.fingerprinting import dataset_hash, verify_dataset
-from tests.raw_datasets import write_raw_dataset
+from covplan.fingerprinting.voxel_values import refuse_non_finite_voxels
+from tests.raw_datasets import BALL, write_raw_dataset
 
 
 def test_fingerprint_has_nnunet_schema_and_the_written_geometry(planned_3d: Path):
@@ -35,6 +38,45 @@ def test_integrity_failure_is_one_line_naming_the_dataset(raw_3d: Path, tmp_path
     with pytest.raises(CovplanError, match="integrity check") as raised:
         verify_dataset(broken, num_processes=1)
     assert str(broken) in str(raised.value) and "\n" not in str(raised.value)
+
+
+def _with_voxel(image_file: Path, value: float) -> Path:
+    image = sitk.ReadImage(str(image_file))
+    voxels = sitk.GetArrayFromImage(image)
+    voxels[1, 2, 3] = value
+    changed = sitk.GetImageFromArray(voxels)
+    changed.CopyInformation(image)
+    sitk.WriteImage(changed, str(image_file))
+    return image_file
+
+
+def test_a_nan_voxel_is_refused_naming_the_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # nnU-Net's check passes this dataset (SimpleITK, its reader, reads a NIfTI's NaN as 0);
+    # it is skipped here for the seconds its worker pool takes to start.
+    monkeypatch.setattr(verify_dataset_integrity, "verify_dataset_integrity", lambda *args: None)
+    dataset = write_raw_dataset(tmp_path / "Dataset504_NaN", num_cases=2, shape_zyx=(4, 8, 8), phantom=BALL)
+    image_file = _with_voxel(dataset / "imagesTr" / "case_001_0000.nii.gz", np.nan)
+
+    with pytest.raises(CovplanError) as raised:
+        verify_dataset(dataset, num_processes=1)
+    assert str(raised.value) == (f"{image_file}: 1 voxel(s) are NaN or infinite, which nnU-Net would read as 0; "
+                                 "replace them with a value that means what they stand for (e.g. -1024, air in HU) "
+                                 "and plan again")
+
+
+@pytest.mark.parametrize("ending", [".nii.gz", ".mha"])
+def test_infinite_voxels_are_refused_and_finite_floats_pass(tmp_path: Path, ending: str):
+    dataset = write_raw_dataset(tmp_path / "Dataset505_Inf", num_cases=2, shape_zyx=(4, 8, 8), phantom=BALL)
+    if ending == ".mha":
+        for path in sorted(dataset.glob("*Tr/*.nii.gz")):
+            sitk.WriteImage(sitk.ReadImage(str(path)), str(path).replace(".nii.gz", ending))
+            path.unlink()
+        dataset_json = json.loads((dataset / "dataset.json").read_text())
+        (dataset / "dataset.json").write_text(json.dumps({**dataset_json, "file_ending": ending}))
+    refuse_non_finite_voxels(dataset)
+    _with_voxel(dataset / "imagesTr" / f"case_000_0000{ending}", -np.inf)
+    with pytest.raises(CovplanError, match=rf"case_000_0000{ending}: 1 voxel\(s\) are NaN or infinite"):
+        refuse_non_finite_voxels(dataset)
 
 
 def test_dataset_hash_tells_datasets_apart(tmp_path: Path):

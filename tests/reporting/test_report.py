@@ -11,6 +11,7 @@ from covplan.reporting.source_images import image_files
 from tests.image_files import LESION_TYPE_LABELS, write_nifti, write_png
 
 LUNG_INFECTION_JSON = {"labels": {"background": 0, "lung": 1, "infection": 2}, "file_ending": ".nii.gz"}
+LESION_ONLY_JSON = {"labels": {"background": 0, "infection": 1}, "file_ending": ".nii.gz"}
 SLICE_JSON = {"labels": LESION_TYPE_LABELS, "file_ending": ".png"}
 
 
@@ -156,6 +157,36 @@ def test_a_prediction_without_its_image_is_named_in_a_warning(tmp_path, caplog):
     assert (f"1 prediction(s) have no image in {tmp_path / 'images'} (CASE.ext or CASE_0000.ext), so their masks "
             f"are drawn over black: vol_002") in caplog.text
     assert (tmp_path / "report" / "overlays" / "vol_002.png").is_file()
+
+
+def _lesion_only_volume(tmp_path, name="vol_001"):
+    """:func:`_volume` as a model without a lung label predicts it."""
+    _volume(tmp_path, name)
+    label_map = np.zeros((12, 12, 12), np.uint8)
+    label_map[3:8, 2:6, 2:6] = 1
+    write_nifti(tmp_path / "pred" / f"{name}.nii.gz", label_map, (1, 1, 2))
+
+
+def test_images_that_match_no_prediction_are_refused_naming_both(tmp_path):
+    # The model has no lung label: without a matching image no lung, share or grade is known.
+    _lesion_only_volume(tmp_path)
+    (tmp_path / "images" / "vol_001_0000.nii.gz").rename(tmp_path / "images" / "scan_001.nii.gz")
+    with pytest.raises(CovplanError) as raised:
+        build_report(tmp_path / "pred", tmp_path / "report", LESION_ONLY_JSON, images=tmp_path / "images")
+    assert str(raised.value) == (f"{tmp_path / 'images'}: no image matches a prediction (images are matched by name, "
+                                 "CASE.ext or CASE_0000.ext); predictions: vol_001; images: scan_001; give the images "
+                                 "the predictions were made from")
+    assert not (tmp_path / "report").exists()
+
+
+def test_a_prediction_without_its_image_warns_that_its_lung_stays_unknown(tmp_path, caplog):
+    _lesion_only_volume(tmp_path)
+    _lesion_only_volume(tmp_path, "vol_002")
+    (tmp_path / "images" / "vol_002_0000.nii.gz").unlink()
+    report = build_report(tmp_path / "pred", tmp_path / "report", LESION_ONLY_JSON, images=tmp_path / "images")
+    assert ("so their masks are drawn over black and their lung, shares and grade stay unknown: vol_002"
+            in caplog.text)
+    assert [case["lung"] is None for case in report["cases"]] == [False, True]
 
 
 def _viewer_data(page: str) -> list[dict]:

@@ -140,3 +140,13 @@ def test_without_optuna_the_error_names_the_extra(disc_work, monkeypatch):
     result = CliRunner().invoke(cli, ["tune", str(disc_work), "--trials", "1"])
     assert result.exit_code == 1
     assert result.output == "Error: covplan tune needs optuna, which is not installed; pip install 'covplan[tune]'\n"
+
+
+def test_a_storage_that_cannot_be_opened_is_one_line_and_writes_nothing(disc_work, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'no_such_folder' / 'study.db'}"
+    result = CliRunner().invoke(cli, ["tune", str(disc_work), "--trials", "1", "--storage", storage])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: cannot open the study storage {storage} (OperationalError: "
+                             "(sqlite3.OperationalError) unable to open database file); give --storage an Optuna "
+                             "storage URL, e.g. sqlite:///study.db or postgresql://user:password@host/database\n")
+    assert not (disc_work / "tune").exists()

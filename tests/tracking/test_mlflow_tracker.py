@@ -130,13 +130,14 @@ def test_plan_and_train_is_a_parent_run_with_a_child_per_fold(mlflow_server, raw
 def test_a_dead_server_leaves_training_and_its_log_whole(disc_work, caplog):
     settings = TrainingSettings(**{**TINY_TRAINING, "num_epochs": EPOCHS}, trackers=("mlflow", "tensorboard"),
                                 tracking_uri=f"http://127.0.0.1:{_free_port()}")  # nothing listens there
-    with caplog.at_level(logging.WARNING, logger="covplan.tracking.session"):
+    with caplog.at_level(logging.WARNING):
         summary = train_fold(disc_work, "plain_unet", 0, settings=settings)
     fold_folder = disc_work / "plain_unet__2d" / "fold_0"
     assert summary["mean"][1]["Dice"] is not None
     assert [int(row["epoch"]) for row in _csv_rows(fold_folder)] == list(range(EPOCHS))
     assert (fold_folder / "checkpoint_final.pth").is_file()
-    warnings = [record.getMessage() for record in caplog.records if record.name == "covplan.tracking.session"]
+    # Once: urllib3's warning of the retried request is held back.
+    warnings = [record.getMessage() for record in caplog.records if "127.0.0.1" in record.getMessage()]
     assert len(warnings) == 1 and warnings[0].startswith("tracker 'mlflow' failed and is off for the rest of this")
     assert "127.0.0.1" in warnings[0]
     assert any(path.name.startswith("events.out.tfevents") for path in (fold_folder / "tensorboard").iterdir())

@@ -66,3 +66,16 @@ def test_a_deleted_preprocessed_file_stops_training_before_it_starts(sphere_work
                                            r".*work3d -a plain_unet -c 3d_fullres --overwrite`"):
         train_fold(sphere_work, "plain_unet", fold, settings=TrainingSettings(num_epochs=1, **TINY_TRAINING))
     assert not (sphere_work / "plain_unet__3d_fullres").exists()
+
+
+def test_a_truncated_preprocessed_file_is_named_before_training_starts(sphere_work):
+    # Without the check, blosc2 raises mid-epoch once a batch draws the case, naming neither.
+    from covplan.training import TrainingSettings, train_fold
+
+    damaged = sphere_work / "plans_plain_unet_3d_fullres" / "case_003.b2nd"
+    damaged.write_bytes(damaged.read_bytes()[:-100])
+    with pytest.raises(CovplanError, match=rf"^{damaged}: the preprocessed case case_003 cannot be read \(.*\); the "
+                                           r"file is damaged or truncated: rebuild it with `covplan preprocess "
+                                           r".*work3d -a plain_unet -c 3d_fullres --overwrite`$"):
+        train_fold(sphere_work, "plain_unet", "all", settings=TrainingSettings(num_epochs=1, **TINY_TRAINING))
+    assert not (sphere_work / "plain_unet__3d_fullres").exists()

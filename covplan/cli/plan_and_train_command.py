@@ -9,7 +9,9 @@ import click
 
 from covplan.cli.options import (
     FoldsCommand,
+    architectures_given,
     folds_option,
+    init_from_option,
     launcher_from_options,
     launcher_options,
     num_folds_option,
@@ -37,13 +39,15 @@ from covplan.workflows.plan_and_train import plan_and_train
               help="Train every fold N times, with seeds --seed, --seed + 1, ...: the first in WORK, the others "
                    "in WORK/seeds/seed_S/ (WORK folders of links, one model folder per seed), for the spread over "
                    "seeds in `covplan compare` and `covplan find-best`.")
+@init_from_option("Plan with this trained model's plans and start every fold from its weights (a model folder "
+                  "or a `covplan export` archive of one model); -a defaults to its architecture.")
 @training_options
 @launcher_options
 def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], num_folds: int | None,
                            folds: list[Fold] | None, gpu_memory: float, preset: str | None, num_processes: int,
                            budget_scope: str, repeats: int, configuration: str | None, resume: bool,
                            launcher: str | None, jobs_at_once: int, gpus_per_job: int | None, cpus_per_job: int | None, job_minutes: int,
-                           partition: str | None, dry_run: bool, **options: Any) -> None:
+                           partition: str | None, dry_run: bool, init_from: Path | None, **options: Any) -> None:
     """Plan, preprocess and train a converted dataset, then print the CV table.
 
     DATASET_DIR is a dataset in nnU-Net's raw layout (`covplan convert` writes one). It
@@ -55,6 +59,9 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
     schedule runs to its end within them. With --launcher every fold is its own job (logs
     in WORK/jobs/plan-and-train/); the table is collected when all have ended. With
     --repeats N every fold is trained with N seeds, the later ones in WORK/seeds/seed_S/.
+    With --init-from the dataset is planned with a trained model's plans (nnU-Net's "move
+    plans") and every fold starts from its weights (fold_F/init_from.json says what was
+    loaded); --time-budget then fits each fold's schedule to the minutes.
 
     \b
     Example:
@@ -64,7 +71,9 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
         covplan plan-and-train converted -o work --time-budget 25 --launcher local --jobs 2
         covplan plan-and-train converted -o work --time-budget 25 --launcher slurm --jobs 5 --dry-run
         covplan plan-and-train converted -o work -a plain_unet -a qchc_unet --time-budget 10 --repeats 3
+        covplan plan-and-train converted -o work --init-from model.zip --time-budget 10
     """
+    architectures = architectures_given(init_from, architectures)
     configuration = settings_file_configuration(options["settings_file"], architectures, configuration)
     jobs = launcher_from_options(work_dir / JOBS_FOLDER / "plan-and-train", launcher, jobs_at_once, gpus_per_job,
                                  cpus_per_job, job_minutes, partition, dry_run)
@@ -72,7 +81,7 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
         summaries = plan_and_train(dataset_dir, work_dir, architectures, folds, configuration,
                                    settings_from_options(**options), resume=resume, gpu_memory_gb=gpu_memory,
                                    preset=preset, num_processes=num_processes, budget_scope=budget_scope,
-                                   num_folds=num_folds, launcher=jobs, repeats=repeats)
+                                   num_folds=num_folds, launcher=jobs, repeats=repeats, init_from=init_from)
     if dry_run:
         script = jobs.folder / DRY_RUN_SCRIPT
         click.echo(script.read_text() if script.is_file() else "nothing to submit: every fold is finished")
@@ -81,4 +90,5 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
         click.echo(format_cross_validation_table(summary, title=f"{model}:"))
     if options["time_budget"] is not None:
         for architecture in architectures:
-            click.echo(budget_summary(work_dir, architecture))
+            if (summary := budget_summary(work_dir, architecture)) is not None:  # none with --init-from
+                click.echo(summary)

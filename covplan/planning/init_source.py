@@ -109,11 +109,10 @@ def read_source_model(folder: Path, origin: Path, origin_sha256: str,
 
 
 def check_source_applies(source: SourceModel, architectures: list[str], dataset_json: dict[str, Any],
-                         intensity_domain: str | None, fingerprint: dict[str, Any], target: Path,
-                         configurations: list[str] | None = None) -> None:
+                         intensity_domain: str | None, target: Path, configurations: list[str] | None = None) -> None:
     """Refuse, in one line naming the difference, a source whose architecture,
-    dimensionality or intensity domain cannot apply to the dataset at ``target``
-    (described by its ``dataset_json``, ``intensity_domain`` and ``fingerprint``)."""
+    configuration or intensity domain cannot apply to the dataset at ``target`` (described
+    by its ``dataset_json`` and ``intensity_domain``): all known before a fingerprint."""
     if architectures != [source.architecture]:
         raise CovplanError(f"--init-from {source.origin}: architecture differs: the source is "
                            f"'{source.architecture}', asked for {', '.join(architectures)}; leave out -a/--arch or "
@@ -122,12 +121,17 @@ def check_source_applies(source: SourceModel, architectures: list[str], dataset_
         raise CovplanError(f"--init-from {source.origin}: configuration differs: the source was trained as "
                            f"{source.configuration} ({source.dims}D), asked for {', '.join(configurations)}; leave "
                            f"out -c or give -c {source.configuration}")
+    _check_intensity_domain(source, dataset_json, intensity_domain, target)
+
+
+def check_source_dims(source: SourceModel, fingerprint: dict[str, Any], target: Path) -> None:
+    """Refuse a 3D source for a dataset of 2D slices (its fingerprint's shapes have one
+    slice each); a 2D source trains on the slices of volumes as nnU-Net's 2d does."""
     shapes = fingerprint.get("shapes_after_crop") or []
     if source.dims == 3 and shapes and all(int(shape[0]) == 1 for shape in shapes):
         raise CovplanError(f"--init-from {source.origin}: dimensionality differs: the source is 3D "
                            f"({source.configuration}, patch {'x'.join(map(str, source.plan['patch_size']))}), "
                            f"{target} holds 2D slices; start from a 2D model")
-    _check_intensity_domain(source, dataset_json, intensity_domain, target)
 
 
 def _check_intensity_domain(source: SourceModel, dataset_json: dict[str, Any], intensity_domain: str | None,

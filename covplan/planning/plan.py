@@ -24,7 +24,13 @@ from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.planning.budget_candidates import plan_candidates
 from covplan.planning.data_identifier import shared_data_identifier
 from covplan.planning.explain import explain_configuration
-from covplan.planning.init_source import SourceModel, check_source_applies, init_explanation, moved_plans
+from covplan.planning.init_source import (
+    SourceModel,
+    check_source_applies,
+    check_source_dims,
+    init_explanation,
+    moved_plans,
+)
 from covplan.planning.planner import ArchitecturePlanner
 from covplan.planning.presets import get_preset
 from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, resolve_num_folds
@@ -81,6 +87,10 @@ def plan_dataset(dataset_dir: Path | RawDataset, work_dir: Path, architectures: 
         dims = {2 if name == "2d" else 3 for name in configurations or CONFIGURATIONS}
         check_networks_for_planning(list(plugins), dims, len(dataset_json["channel_names"]),
                                     _num_segmentation_heads(dataset_json))
+    if init_from is not None:
+        check_source_applies(init_from, list(architectures), dataset_json,
+                             (dataset.covplan_dataset or {}).get("intensity_domain"), dataset_dir,
+                             list(configurations) if configurations else None)
     digest = dataset_hash(dataset_dir)
     fingerprint_file = work_dir / FINGERPRINT_JSON
     reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest) and fingerprint_file.is_file()
@@ -99,9 +109,7 @@ def plan_dataset(dataset_dir: Path | RawDataset, work_dir: Path, architectures: 
         fingerprint = extract_fingerprint(dataset_dir, work_dir, num_processes)
     warn_about_spacing_spread(dataset_dir, fingerprint)
     if init_from is not None:
-        check_source_applies(init_from, list(architectures), dataset_json,
-                             (dataset.covplan_dataset or {}).get("intensity_domain"), fingerprint, dataset_dir,
-                             list(configurations) if configurations else None)
+        check_source_dims(init_from, fingerprint, dataset_dir)
     gpu_memory = DEFAULT_GPU_MEMORY_GB if gpu_memory_gb is None else float(gpu_memory_gb)
     wanted = sorted(set(with_cascade_stages(configurations or CONFIGURATIONS))
                     & set(chosen_preset.configurations if chosen_preset else CONFIGURATIONS))

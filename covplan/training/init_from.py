@@ -29,6 +29,7 @@ from covplan.planning.init_source import (
     SourceModel,
     check_plans_from_source,
     check_source_applies,
+    check_source_dims,
 )
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.inputs import TrainingInputs
@@ -41,7 +42,8 @@ def check_source_fits(source: SourceModel, inputs: TrainingInputs) -> None:
     dimensionality, intensity domain), or whose plans the WORK folder was not planned with."""
     covplan_dataset = read_json_if_present(inputs.work / COVPLAN_DATASET_JSON, "plan the dataset again") or {}
     check_source_applies(source, [inputs.architecture], inputs.dataset_json, covplan_dataset.get("intensity_domain"),
-                         inputs.fingerprint, inputs.work, [inputs.configuration])
+                         inputs.work, [inputs.configuration])
+    check_source_dims(source, inputs.fingerprint, inputs.work)
     check_plans_from_source(source, inputs.plans, inputs.configuration, plans_path(inputs.work, inputs.architecture))
 
 

@@ -14,6 +14,7 @@ from covplan.errors import CovplanError
 from covplan.planning.init_source import (
     check_plans_from_source,
     check_source_applies,
+    check_source_dims,
     moved_plans,
     read_source_model,
     source_fold,
@@ -81,38 +82,39 @@ def test_a_folder_that_is_no_trained_model_is_refused(tmp_path):
 
 def test_a_source_of_the_same_kind_applies_to_slices_and_volumes(tmp_path):
     source = source_of(write_source(tmp_path))
+    check_source_applies(source, ["plain_unet"], dataset_json(), None, tmp_path)
     for fingerprint in (SLICES, VOLUMES):  # a 2D network trains on the slices of volumes too
-        check_source_applies(source, ["plain_unet"], dataset_json(), None, fingerprint, tmp_path)
+        check_source_dims(source, fingerprint, tmp_path)
 
 
 def test_another_architecture_is_refused_naming_both(tmp_path):
     source = source_of(write_source(tmp_path))
     with pytest.raises(CovplanError, match="architecture differs: the source is 'plain_unet', asked for qchc_unet; "
                                            "leave out -a/--arch or give -a plain_unet"):
-        check_source_applies(source, ["qchc_unet"], dataset_json(), None, SLICES, tmp_path)
+        check_source_applies(source, ["qchc_unet"], dataset_json(), None, tmp_path)
 
 
 def test_a_3d_source_is_refused_for_2d_slices(tmp_path):
     source = source_of(write_source(tmp_path, "3d_fullres", (16, 16, 16)))
-    check_source_applies(source, ["plain_unet"], dataset_json(), None, VOLUMES, tmp_path)
+    check_source_dims(source, VOLUMES, tmp_path)
     with pytest.raises(CovplanError, match=r"dimensionality differs: the source is 3D \(3d_fullres, patch 16x16x16\), "
                                            r".* holds 2D slices; start from a 2D model"):
-        check_source_applies(source, ["plain_unet"], dataset_json(), None, SLICES, tmp_path)
+        check_source_dims(source, SLICES, tmp_path)
     with pytest.raises(CovplanError, match="configuration differs: the source was trained as 3d_fullres"):
-        check_source_applies(source, ["plain_unet"], dataset_json(), None, VOLUMES, tmp_path, ["2d"])
+        check_source_applies(source, ["plain_unet"], dataset_json(), None, tmp_path, ["2d"])
 
 
 def test_another_normalisation_or_intensity_domain_is_refused(tmp_path):
     source = source_of(write_source(tmp_path, domain="hu"))
     with pytest.raises(CovplanError, match="intensity domain differs: the source normalised channel 0 \\('MRI'\\) "
                                            "with ZScoreNormalization, .*'CT' is normalised with CTNormalization"):
-        check_source_applies(source, ["plain_unet"], dataset_json("CT"), None, SLICES, tmp_path)
+        check_source_applies(source, ["plain_unet"], dataset_json("CT"), None, tmp_path)
     with pytest.raises(CovplanError, match="intensity domain differs: the source was trained on 'hu' images, .* holds "
                                            "'grey8' images"):
-        check_source_applies(source, ["plain_unet"], dataset_json(), "grey8", SLICES, tmp_path)
+        check_source_applies(source, ["plain_unet"], dataset_json(), "grey8", tmp_path)
     two_channels = {**dataset_json(), "channel_names": {"0": "MRI", "1": "MRI"}}
     with pytest.raises(CovplanError, match="input channels differ: the source reads 1"):
-        check_source_applies(source, ["plain_unet"], two_channels, None, SLICES, tmp_path)
+        check_source_applies(source, ["plain_unet"], two_channels, None, tmp_path)
 
 
 def test_a_cascades_second_stage_is_refused(tmp_path):

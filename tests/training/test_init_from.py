@@ -127,14 +127,9 @@ def test_a_fold_started_from_a_model_records_what_it_loaded_and_the_card_shows_i
             f"4 left at their initialisation; output heads re-initialised: the labels differ") in card
 
 
-def test_a_3d_model_starts_a_3d_fold(trained_models, nnunet_work_root, tmp_path):
-    source = source_model(trained_models["3d"])
-    raw = nnunet_work_root / "raw" / "Dataset001_Sphere"
-    plan_dataset(raw, tmp_path / "work", ["plain_unet"], num_folds=2, num_processes=1, init_from=source)
-    plans = json.loads((tmp_path / "work" / "plans_plain_unet.json").read_text())
-    assert plans["covplan"]["init_from"]["configuration"] == "3d_fullres"
-    assert plans["covplan"]["explanation"]["3d_fullres"][0].startswith(f"plans moved from {trained_models['3d']}")
-    preprocess(tmp_path / "work", ["plain_unet"], ["3d_fullres"], 1)
-    train_fold(tmp_path / "work", "plain_unet", 0, settings=TWO_STEPS, init_from=source)
-    record = json.loads((tmp_path / "work" / "plain_unet__3d_fullres" / "fold_0" / "init_from.json").read_text())
+def test_a_3d_model_starts_a_3d_fold(trained_models, sphere_work):
+    source = source_model(trained_models["3d"])  # trained on these spheres, with these plans
+    train_fold(sphere_work, "plain_unet", 2, settings=TWO_STEPS, init_from=source)
+    record = json.loads((sphere_work / "plain_unet__3d_fullres" / "fold_2" / "init_from.json").read_text())
+    assert record["source"]["configuration"] == "3d_fullres"
     assert record["heads"] == "loaded: same labels" and record["skipped"] == {}

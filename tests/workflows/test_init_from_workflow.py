@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -92,15 +93,22 @@ def test_with_a_time_budget_the_plans_stay_the_sources_and_each_fold_fits_its_sc
     def fitted_plans(*args, **kwargs):
         raise AssertionError("the plans must stay the source's")
 
-    trained = []
+    planned, trained = [], []
     monkeypatch.setattr(plan_and_train_module, "plan_for_budget", fitted_plans)
+    monkeypatch.setattr(plan_and_train_module, "plan_dataset",
+                        lambda dataset, work, architectures, **kwargs: planned.append((architectures, kwargs)))
+    monkeypatch.setattr(plan_and_train_module, "preprocess", lambda *args: None)
+    monkeypatch.setattr(plan_and_train_module, "training_stages", lambda work, architecture, configuration, folds,
+                        split_size: [("2d", folds)])
+    monkeypatch.setattr(plan_and_train_module, "load_training_inputs", lambda work, architecture, configuration:
+                        SimpleNamespace(model_folder=Path(work) / f"{architecture}__{configuration}"))
     monkeypatch.setattr(plan_and_train_module, "train_fold",
                         lambda work, architecture, fold, configuration, settings, **kwargs: trained.append(
                             (architecture, fold, configuration, settings.time_budget_s, kwargs["init_from"])))
     plan_and_train_module.plan_and_train(lesion_raw, tmp_path / "work", [], folds=[0], num_processes=1, num_folds=2,
                                          settings=TrainingSettings(time_budget_s=120, evaluate=False),
                                          init_from=disc_archive)
+    [(architectures, planning)] = planned
+    assert architectures == ["plain_unet"] and planning["init_from"].origin == disc_archive
     [(architecture, fold, configuration, budget_s, source)] = trained
     assert (architecture, fold, configuration, budget_s, source.origin) == ("plain_unet", 0, "2d", 120, disc_archive)
-    plans = json.loads((tmp_path / "work" / "plans_plain_unet.json").read_text())
-    assert "budget" not in plans["covplan"] and plans["covplan"]["init_from"]["origin"] == str(disc_archive)

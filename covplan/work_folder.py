@@ -49,6 +49,9 @@ _SEED_WORK = "seed_{seed}"
 PSEUDO_LABEL_ROUNDS_FOLDER = "pseudo_label_rounds"
 _ROUND = "round_{round}"
 TUNE_FOLDER = "tune"
+# WORK/init_from/<archive name>/: an archive given to --init-from, unpacked and verified once,
+# so that every fold (a job on another node, a resumed run) reads the same source model.
+INIT_FROM_FOLDER = "init_from"
 JOBS_FOLDER = "jobs"
 _PLANS_PREFIX = "plans_"
 _BUDGET_RECORD = "budget_{architecture}.json"
@@ -76,6 +79,9 @@ TRAINING_LOCK = "training.lock"
 TRAINING_LOG_CSV = "training_log.csv"
 PROGRESS_PNG = "progress.png"
 FOLD_TIME_JSON = "fold_time.json"
+# What a fold trained with --init-from loaded: the source model, its checksum, the tensors
+# loaded and those left at their initialisation (covplan.training.init_from).
+INIT_FROM_JSON = "init_from.json"
 # The preprocessed files nnU-Net's preprocessor writes per case, by the data file's ending
 # (nnunetv2's nnUNetDatasetBlosc2 and nnUNetDatasetNumpy).
 CASE_FILES = {"b2nd": ("{}.b2nd", "{}_seg.b2nd", "{}.pkl"), "npz": ("{}.npz", "{}.pkl")}
@@ -139,6 +145,17 @@ MODEL_SEPARATOR = "__"
 
 def model_folder_name(architecture: str, configuration: str) -> str:
     return f"{architecture}{MODEL_SEPARATOR}{configuration}"
+
+
+def split_model_folder_name(name: str) -> tuple[str, str] | None:
+    """``(architecture, configuration)`` of a model folder's name; None for another name."""
+    architecture, separator, configuration = name.rpartition(MODEL_SEPARATOR)
+    return (architecture, configuration) if separator and architecture and configuration else None
+
+
+def init_from_archive_folder(work: Path, archive: Path) -> Path:
+    """Where an archive given to --init-from is unpacked in ``work``."""
+    return Path(work) / INIT_FROM_FOLDER / Path(archive).stem
 
 
 def model_folder(work: Path, architecture: str, configuration: str) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from covplan.errors import CovplanError
 from covplan.launch import LAUNCHERS, Launcher
@@ -134,6 +135,19 @@ def checkpoint_option(help: str) -> Decorator:
     """``--checkpoint``: which checkpoint of each fold, ``final`` or ``best``."""
     return click.option("--checkpoint", type=click.Choice(["final", "best"]), default="final", show_default=True,
                         help=help)
+
+
+def init_from_option(help: str) -> Decorator:
+    """``--init-from MODEL_FOLDER|ARCHIVE``: a trained model to start from."""
+    return click.option("--init-from", type=click.Path(exists=True, path_type=Path), default=None,
+                        metavar="MODEL_FOLDER|ARCHIVE", help=help)
+
+
+def architectures_given(init_from: Path | None, architectures: tuple[str, ...]) -> tuple[str, ...]:
+    """The -a/--arch values, or none with --init-from when -a was left at its default:
+    the run then takes the source model's architecture."""
+    source = click.get_current_context().get_parameter_source("architectures")
+    return () if init_from is not None and source is ParameterSource.DEFAULT else architectures
 
 
 def _num_processes(help: str, default: int, name: str) -> tuple[list[str], dict[str, Any]]:

@@ -9,7 +9,9 @@ import click
 
 from covplan.cli.options import (
     FoldsCommand,
+    architectures_given,
     folds_option,
+    init_from_option,
     launcher_from_options,
     launcher_options,
     num_folds_option,
@@ -48,6 +50,8 @@ from covplan.workflows.plan_and_train import plan_and_train
 @click.option("--target-precision", type=click.FloatRange(min=0, max=1, min_open=True),
               default=DEFAULT_TARGET_PRECISION, show_default=True,
               help="With --unlabelled: the pseudo-labels' threshold, as `covplan pseudo-label --target-precision`.")
+@init_from_option("Plan with this trained model's plans and start every fold from its weights (a model folder "
+                  "or a `covplan export` archive of one model); -a defaults to its architecture.")
 @training_options
 @launcher_options
 def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], num_folds: int | None,
@@ -56,7 +60,7 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
                            target_precision: float,
                            configuration: str | None, resume: bool,
                            launcher: str | None, jobs_at_once: int, gpus_per_job: int | None, cpus_per_job: int | None, job_minutes: int,
-                           partition: str | None, dry_run: bool, **options: Any) -> None:
+                           partition: str | None, dry_run: bool, init_from: Path | None, **options: Any) -> None:
     """Plan, preprocess and train a converted dataset, then print the CV table.
 
     DATASET_DIR is a dataset in nnU-Net's raw layout (`covplan convert` writes one). It
@@ -71,6 +75,9 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
     With --unlabelled DIR the images of DIR are pseudo-labelled by the trained models and
     every fold is trained again on the labelled and pseudo-labelled cases (--rounds times);
     a table is printed for each round, its CV Dice on labelled cases only.
+    With --init-from the dataset is planned with a trained model's plans (nnU-Net's "move
+    plans") and every fold starts from its weights (fold_F/init_from.json says what was
+    loaded); --time-budget then fits each fold's schedule to the minutes.
 
     \b
     Example:
@@ -81,7 +88,9 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
         covplan plan-and-train converted -o work --time-budget 25 --launcher slurm --jobs 5 --dry-run
         covplan plan-and-train converted -o work -a plain_unet -a qchc_unet --time-budget 10 --repeats 3
         covplan plan-and-train converted -o work --unlabelled unlabelled/ --rounds 2 --time-budget 30
+        covplan plan-and-train converted -o work --init-from model.zip --time-budget 10
     """
+    architectures = architectures_given(init_from, architectures)
     configuration = settings_file_configuration(options["settings_file"], architectures, configuration)
     jobs = launcher_from_options(work_dir / JOBS_FOLDER / "plan-and-train", launcher, jobs_at_once, gpus_per_job,
                                  cpus_per_job, job_minutes, partition, dry_run)
@@ -91,7 +100,8 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
                                    preset=preset, num_processes=num_processes, budget_scope=budget_scope,
                                    num_folds=num_folds, launcher=jobs, repeats=repeats, unlabelled=unlabelled,
                                    rounds=rounds, pseudo_label_settings=PseudoLabelSettings(
-                                       target_precision=target_precision, device=options["device"]))
+                                       target_precision=target_precision, device=options["device"]),
+                                   init_from=init_from)
     if dry_run:
         script = jobs.folder / DRY_RUN_SCRIPT
         click.echo(script.read_text() if script.is_file() else "nothing to submit: every fold is finished")
@@ -100,4 +110,5 @@ def plan_and_train_command(dataset_dir: Path, work_dir: Path, architectures: tup
         click.echo(format_cross_validation_table(summary, title=f"{model}:"))
     if options["time_budget"] is not None:
         for architecture in architectures:
-            click.echo(budget_summary(work_dir, architecture))
+            if (summary := budget_summary(work_dir, architecture)) is not None:  # none with --init-from
+                click.echo(summary)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from covplan.cli.options import BUDGET_MINUTES, device_option, num_folds_option
+from covplan.cli.options import BUDGET_MINUTES, architectures_given, device_option, init_from_option, num_folds_option
 from covplan.cli.planning_options import configuration_options, planning_options
 from covplan.json_files import read_json
 from covplan.planning.budget_candidates import budget_summary
@@ -43,10 +43,13 @@ def echo_plans(plans_file: Path, explain: bool) -> None:
               help="Minutes of training per fold: measure a few training steps of the planned configuration and "
                    "of a coarser one and keep what reaches the higher Dice in that time (implies --preprocess).")
 @device_option("With --time-budget: where the steps are measured (where training will run).")
+@init_from_option("Plan with this trained model's plans, moved to the dataset (nnU-Net's move_plans_between_datasets): "
+                  "a model folder or a `covplan export` archive of one model; -a defaults to its architecture. "
+                  "Then train with `covplan train --init-from` the same model.")
 def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ...], configurations: tuple[str, ...],
                  num_processes: int, gpu_memory: float, preset: str | None, num_folds: int | None, seed: int,
                  explain: bool,
-                 then_preprocess: bool, time_budget: float | None, device: str) -> None:
+                 then_preprocess: bool, time_budget: float | None, device: str, init_from: Path | None) -> None:
     """Plan a raw dataset: fingerprint, nnU-Net v2 plans per architecture, folds.
 
     DATASET_DIR is a dataset in nnU-Net's raw layout (imagesTr/, labelsTr/, dataset.json),
@@ -60,11 +63,12 @@ def plan_command(dataset_dir: Path, work_dir: Path, architectures: tuple[str, ..
         covplan plan raw/Dataset501_Covid -o work --arch plain_unet --explain
         covplan plan raw/Dataset501_Covid -o work --preset method-a --preprocess -j 4
         covplan plan raw/Dataset501_Covid -o work --time-budget 25 --explain
+        covplan plan raw/Dataset502_Hospital -o work --init-from model.zip --preprocess --explain
     """
-    result = plan_and_preprocess(dataset_dir, work_dir, architectures, then_preprocess,
-                                 None if time_budget is None else 60 * time_budget, device,
-                                 num_processes, configurations=configurations or None, gpu_memory_gb=gpu_memory,
-                                 preset=preset, num_folds=num_folds, seed=seed)
+    result = plan_and_preprocess(dataset_dir, work_dir, architectures_given(init_from, architectures),
+                                 then_preprocess, None if time_budget is None else 60 * time_budget, device,
+                                 num_processes, init_from, configurations=configurations or None,
+                                 gpu_memory_gb=gpu_memory, preset=preset, num_folds=num_folds, seed=seed)
     for architecture, plans_file in result.plans_files.items():
         echo_plans(plans_file, explain)
         if time_budget is not None and not explain:  # --explain prints it with the reasons

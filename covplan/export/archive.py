@@ -38,14 +38,15 @@ from covplan.errors import CovplanError
 from covplan.export.int8 import calibration_tiles
 from covplan.export.model_card import model_card
 from covplan.export.onnx_export import export_fold, onnx_description, refuse_unexportable
-from covplan.inference.archive_reader import ARCHIVE_FORMAT_VERSION, ARCHIVE_SUFFIX, MANIFEST_FILE, file_sha256
+from covplan.file_hashes import file_sha256
+from covplan.inference.archive_reader import ARCHIVE_FORMAT_VERSION, ARCHIVE_SUFFIX, MANIFEST_FILE
 from covplan.inference.model_loading import CHECKPOINTS, TrainedModel, check_models_agree, load_model
 from covplan.inference.onnx_backend import ONNX_DESCRIPTION_FILE
 from covplan.postprocessing.choose import ENSEMBLES_FOLDER, POSTPROCESSING_FILE, postprocessing_folder
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.slice_classifier import SLICE_CLASSIFIER_FILE
 from covplan.version import __version__
-from covplan.work_folder import CV_SUMMARY_JSON, MODEL_DESCRIPTION_FILES, fold_folder
+from covplan.work_folder import CV_SUMMARY_JSON, INIT_FROM_JSON, MODEL_DESCRIPTION_FILES, fold_folder
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,9 @@ def _stage_model(model: TrainedModel, checkpoint: str, staging: Path, onnx: bool
         source, fold_target = fold_folder(model.folder, fold), fold_folder(target, fold)
         fold_target.mkdir()
         _write_prediction_checkpoint(source / CHECKPOINTS[checkpoint], fold_target / CHECKPOINTS[checkpoint])
-        if (source / SLICE_CLASSIFIER_FILE).is_file():
-            shutil.copyfile(source / SLICE_CLASSIFIER_FILE, fold_target / SLICE_CLASSIFIER_FILE)
+        for name in (SLICE_CLASSIFIER_FILE, INIT_FROM_JSON):  # the card reads what a fold started from
+            if (source / name).is_file():
+                shutil.copyfile(source / name, fold_target / name)
     registered = architectures()[model.inputs.architecture]
     entry = {"folder": model.folder.name, "architecture": model.inputs.architecture,
              "distribution": registered.source.distribution, "version": registered.source.version,

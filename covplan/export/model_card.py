@@ -10,7 +10,14 @@ from typing import Any
 
 from covplan.json_files import read_json_if_present
 from covplan.postprocessing.choose import POSTPROCESSING_FILE
-from covplan.work_folder import COVPLAN_DATASET_JSON, CV_SUMMARY_JSON, DATASET_JSON, MODEL_PLANS_JSON
+from covplan.work_folder import (
+    COVPLAN_DATASET_JSON,
+    CV_SUMMARY_JSON,
+    DATASET_JSON,
+    INIT_FROM_JSON,
+    MODEL_PLANS_JSON,
+    fold_folder,
+)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -29,6 +36,20 @@ def _training_data(folder: Path) -> list[str]:
         lines.append(f"- Median spacing {' x '.join(f'{value:g}' for value in spacing)} mm, median shape "
                      f"{' x '.join(str(round(value)) for value in shape)} voxels (z, y, x)")
     return lines
+
+
+def _initialisation(folder: Path, folds: list[str]) -> list[str]:
+    """What each fold started from: random weights, or a trained model (``--init-from``)."""
+    lines = []
+    for fold in folds:
+        record = _read(fold_folder(folder, fold) / INIT_FROM_JSON)
+        if record:
+            source = record["source"]
+            lines.append(f"- Fold {fold} started from {source['origin']} ({source['model_folder']} fold "
+                         f"{source['fold']}, trained on {source['source_dataset']}; checkpoint sha256 "
+                         f"{record['checkpoint_sha256'][:16]}...): {record['tensors_loaded']} tensors loaded, "
+                         f"{record['tensors_skipped']} left at their initialisation; output heads {record['heads']}")
+    return lines or ["- Trained from random weights"]
 
 
 def _cross_validation(folder: Path) -> list[str]:
@@ -60,6 +81,7 @@ def model_card(manifest: dict[str, Any], root: Path) -> str:
                   f"- Configuration {entry['configuration']}, folds {', '.join(entry['folds'])}, "
                   f"checkpoint {entry['checkpoint']}",
                   *_training_data(folder),
+                  *_initialisation(folder, entry["folds"]),
                   f"- Post-processing chosen by find-best: {json.dumps(rules) if rules else 'none'}"]
         if "previous_stage" in entry:
             lines.append(f"- Cascade: each image is first segmented by {entry['previous_stage']} (in this archive), "

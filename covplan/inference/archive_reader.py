@@ -9,7 +9,6 @@ model folders as it takes ``WORK/<arch>__<configuration>``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import zipfile
@@ -22,25 +21,16 @@ from typing import Any
 from covplan.architectures.base import architectures
 from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.errors import CovplanError
+from covplan.file_hashes import file_sha256
 from covplan.version import __version__
 
 ARCHIVE_FORMAT_VERSION = 1
 MANIFEST_FILE = "covplan_archive.json"
 ARCHIVE_SUFFIX = ".zip"
-HASH_CHUNK_BYTES = 1 << 20
 
 
 def is_archive(path: Path) -> bool:
     return Path(path).is_file() and Path(path).suffix == ARCHIVE_SUFFIX
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's content (hex), as the manifest lists it."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _damaged(archive_path: Path, why: str) -> CovplanError:

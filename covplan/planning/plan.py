@@ -24,6 +24,13 @@ from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.planning.budget_candidates import plan_candidates
 from covplan.planning.data_identifier import shared_data_identifier
 from covplan.planning.explain import explain_configuration
+from covplan.planning.init_source import (
+    SourceModel,
+    check_source_applies,
+    check_source_dims,
+    init_explanation,
+    moved_plans,
+)
 from covplan.planning.planner import ArchitecturePlanner
 from covplan.planning.presets import get_preset
 from covplan.planning.splits import DEFAULT_NUM_FOLDS, DEFAULT_SPLIT_SEED, patient_grouped_splits, resolve_num_folds
@@ -35,6 +42,7 @@ from covplan.work_folder import (
     COVPLAN_DATASET_JSON,
     DATASET_JSON,
     FINGERPRINT_JSON,
+    INIT_FROM_FOLDER,
     MAIN_CONFIGURATIONS,
     WORK_RECORD_JSON,
     plans_identifier,
@@ -52,8 +60,8 @@ DEFAULT_GPU_MEMORY_GB = 8.0
 def plan_dataset(dataset_dir: Path | RawDataset, work_dir: Path, architectures: Sequence[str] = ("plain_unet",),
                  configurations: Sequence[str] | None = None, gpu_memory_gb: float | None = None,
                  preset: str | None = None, num_folds: int | None = None, seed: int = DEFAULT_SPLIT_SEED,
-                 num_processes: int = 2, budget_candidates: bool = False, loss: str | None = None
-                 ) -> dict[str, Path]:
+                 num_processes: int = 2, budget_candidates: bool = False, loss: str | None = None,
+                 init_from: SourceModel | None = None) -> dict[str, Path]:
     """Plan ``dataset_dir`` (nnU-Net raw layout, optionally with covplan_dataset.json; or
     the :class:`RawDataset` read from it) for each architecture into ``work_dir``: ``dataset_fingerprint.json``,
     ``plans_<arch>.json``, ``splits_final.json`` and copies of the dataset's JSON files.
@@ -62,8 +70,13 @@ def plan_dataset(dataset_dir: Path | RawDataset, work_dir: Path, architectures: 
     Returns the plans file of each architecture. Every input is checked before anything is
     written; every file is written whole or not at all. ``loss`` is the loss training
     will use (default: each architecture's); one that cannot train on the dataset's
-    regions or ignore label is refused here."""
+    regions or ignore label is refused here. With ``init_from`` the plans are the source
+    model's, moved to this dataset (:func:`covplan.planning.init_source.moved_plans`); a
+    source that cannot apply is refused before anything is written."""
     plugins = {name: get_architecture(name) for name in architectures}
+    if init_from is not None and (preset is not None or budget_candidates):
+        raise CovplanError(f"--init-from {init_from.origin} takes the source model's plans; "
+                           f"{'--preset' if preset else 'planning for a time budget'} would plan others: leave it out")
     chosen_preset = get_preset(preset) if preset is not None else None
     unknown = sorted(set(configurations or ()) - set(CONFIGURATIONS))
     if unknown:
@@ -74,6 +87,10 @@ def plan_dataset(dataset_dir: Path | RawDataset, work_dir: Path, architectures: 
         dims = {2 if name == "2d" else 3 for name in configurations or CONFIGURATIONS}
         check_networks_for_planning(list(plugins), dims, len(dataset_json["channel_names"]),
                                     _num_segmentation_heads(dataset_json))
+    if init_from is not None:
+        check_source_applies(init_from, list(architectures), dataset_json,
+                             (dataset.covplan_dataset or {}).get("intensity_domain"), dataset_dir,
+                             list(configurations) if configurations else None)
     digest = dataset_hash(dataset_dir)
     fingerprint_file = work_dir / FINGERPRINT_JSON
     reuse_fingerprint = check_work_dir(work_dir, dataset_dir, digest) and fingerprint_file.is_file()
@@ -91,6 +108,8 @@ def plan_dataset(dataset_dir: Path | RawDataset, work_dir: Path, architectures: 
     else:
         fingerprint = extract_fingerprint(dataset_dir, work_dir, num_processes)
     warn_about_spacing_spread(dataset_dir, fingerprint)
+    if init_from is not None:
+        check_source_dims(init_from, fingerprint, dataset_dir)
     gpu_memory = DEFAULT_GPU_MEMORY_GB if gpu_memory_gb is None else float(gpu_memory_gb)
     wanted = sorted(set(with_cascade_stages(configurations or CONFIGURATIONS))
                     & set(chosen_preset.configurations if chosen_preset else CONFIGURATIONS))
@@ -103,6 +122,9 @@ def plan_dataset(dataset_dir: Path | RawDataset, work_dir: Path, architectures: 
         for name, plugin in tqdm(plugins.items(), desc="Planning architectures", disable=len(plugins) < 2):
             planner = ArchitecturePlanner(view.dataset_name, plugin, gpu_memory, plans_identifier(name), chosen_preset,
                                           wanted, memory_cache)
+            if init_from is not None:
+                all_plans[name] = _plan_from_source(planner, init_from, dataset_dir.name, covplan_keys)
+                continue
             all_plans[name] = _plan_architecture(planner, wanted, dataset_dir.name, fingerprint, covplan_keys,
                                                  budget_candidates)
             if CASCADE in (configurations or ()) and CASCADE not in all_plans[name]["configurations"]:
@@ -189,6 +211,20 @@ def _plan_architecture(planner: ArchitecturePlanner, wanted: Sequence[str], data
     return plans
 
 
+def _plan_from_source(planner: ArchitecturePlanner, source: SourceModel, dataset_name: str,
+                      covplan_keys: dict[str, Any]) -> dict[str, Any]:
+    """The source model's plans moved to the planner's dataset, with covplan's block: the
+    target's own plans give only the dataset's name, plans name, image reader and medians."""
+    with nnunet_prints_to_log(logger, f"planner for {source.architecture}"):
+        target = planner.plan_experiment()
+    plans = moved_plans(source, {**target, "dataset_name": dataset_name})
+    registered = architectures()[source.architecture].source
+    plans["covplan"] = {"architecture": source.architecture, "plugin_distribution": registered.distribution,
+                        "plugin_version": registered.version, **covplan_keys, "init_from": source.record(),
+                        "explanation": {source.configuration: init_explanation(source)}}
+    return plans
+
+
 def check_work_dir(work_dir: Path, dataset_dir: Path, digest: str) -> bool:
     """Refuse a WORK folder that holds another dataset's plans or files covplan did not
     write; True when it holds this very dataset's (its fingerprint can be reused). The
@@ -201,7 +237,7 @@ def check_work_dir(work_dir: Path, dataset_dir: Path, digest: str) -> bool:
             raise CovplanError(f"{work_dir} holds plans of another dataset ({record.get('dataset_dir')}), or that "
                                f"dataset changed since; choose a new output folder or delete {work_dir}")
         return True
-    covplans = tracker_work_entries()
+    covplans = {*tracker_work_entries(), INIT_FROM_FOLDER}  # --init-from unpacks archives there first
     if work_dir.is_dir() and any(not path.name.startswith(".") and path.name not in covplans
                                  for path in work_dir.iterdir()):
         raise CovplanError(f"{work_dir} is not empty and was not written by `covplan plan`; choose an empty or new "

@@ -20,6 +20,7 @@ from covplan.architectures.base import get_architecture
 from covplan.architectures.network_check import check_network
 from covplan.errors import CovplanError
 from covplan.interruption import interrupted_by_signals
+from covplan.planning.init_source import SourceModel
 from covplan.tracking import Tracking
 from covplan.training.budget_clock import start_clock
 from covplan.training.checkpoints import save_checkpoint_atomically
@@ -33,6 +34,7 @@ from covplan.training.fold_validation import (
     format_cross_validation_table,
     write_fold_time,
 )
+from covplan.training.init_from import check_source_fits, load_initial_weights, write_init_record
 from covplan.training.inputs import load_training_inputs, with_plan_overrides, write_model_description
 from covplan.training.probe import measure_throughput
 from covplan.training.run_state import checkpoint_to_resume
@@ -45,12 +47,13 @@ logger = logging.getLogger(__name__)
 
 
 def train_folds(work: Path, architecture: str, folds: Sequence[Fold], configuration: str | None = None,
-                settings: TrainingSettings | None = None, resume: bool = False) -> str | None:
+                settings: TrainingSettings | None = None, resume: bool = False,
+                init_from: SourceModel | None = None) -> str | None:
     """Train ``folds`` one after the other (see :func:`train_fold`); the cross-validation
     table of the model folder's evaluated folds (only this run's rows for fold ``all``, or
     when another fold cannot be read), None when no fold was evaluated."""
-    summaries = {str(fold): train_fold(work, architecture, fold, configuration, settings, resume=resume)
-                 for fold in folds}
+    summaries = {str(fold): train_fold(work, architecture, fold, configuration, settings, resume=resume,
+                                       init_from=init_from) for fold in folds}
     evaluated = {fold: fold_dice(summary) for fold, summary in summaries.items() if summary is not None}
     if not evaluated:
         return None
@@ -67,17 +70,21 @@ def train_folds(work: Path, architecture: str, folds: Sequence[Fold], configurat
 
 def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | None = None,
                settings: TrainingSettings | None = None, resume: bool = False,
-               tracking: Tracking | None = None) -> dict[str, Any] | None:
+               tracking: Tracking | None = None, init_from: SourceModel | None = None) -> dict[str, Any] | None:
     """Train (or with ``resume``, continue) one fold of ``architecture`` on a planned and
     preprocessed WORK folder; returns the fold's evaluation summary. SIGTERM or SIGINT
     stops it with :class:`covplan.interruption.Interrupted`; ``resume`` continues it.
     ``tracking``: the trackers to report to, with the runs the fold's run belongs to (a
-    plan-and-train's) open; default those of ``settings.trackers``."""
+    plan-and-train's) open; default those of ``settings.trackers``. ``init_from``: a
+    trained model whose weights a fold that starts (not one resumed) begins with; the WORK
+    folder must be planned with its plans (``covplan plan --init-from``)."""
     get_architecture(architecture)  # an unknown name fails here, listing the known ones
     settings = settings or TrainingSettings()
     inputs = with_plan_overrides(load_training_inputs(Path(work), architecture, configuration), settings.batch_size,
                                  settings.architecture_params)
     check_network(architecture, inputs.plan, inputs.num_input_channels, inputs.label_manager.num_segmentation_heads)
+    if init_from is not None:
+        check_source_fits(init_from, inputs)
     fold_folder = inputs.fold_folder(fold)
     if resume and fold_finished(fold_folder):
         logger.warning("%s is finished (checkpoint_final.pth is its last checkpoint): nothing to resume; train it "
@@ -87,7 +94,7 @@ def train_fold(work: Path, architecture: str, fold: Fold, configuration: str | N
     lock = fold_lock(fold_folder) if os.environ.get("RANK", "0") == "0" else nullcontext()
     try:
         with lock, interrupted_by_signals():
-            return run_fold(Trainer(inputs, fold, settings, tracking), resume=resume)
+            return run_fold(Trainer(inputs, fold, settings, tracking), resume=resume, init_from=init_from)
     finally:
         leave_process_group()
 
@@ -105,17 +112,17 @@ def _validation_summary(fold_folder: Path) -> dict[str, Any] | None:
     return load_summary_json(str(path)) if path.is_file() else None
 
 
-def run_fold(trainer: Trainer, resume: bool = False) -> dict[str, Any] | None:
+def run_fold(trainer: Trainer, resume: bool = False, init_from: SourceModel | None = None) -> dict[str, Any] | None:
     """Train until the last epoch (or early stop), write ``checkpoint_final.pth`` and,
     unless settings say otherwise, evaluate the fold. Returns the evaluation summary
     (None in processes other than the first, or without evaluation)."""
     with trainer.tracking.run(fold_run(trainer)):
-        return _train_and_evaluate(trainer, resume)
+        return _train_and_evaluate(trainer, resume, init_from)
 
 
-def _train_and_evaluate(trainer: Trainer, resume: bool) -> dict[str, Any] | None:
+def _train_and_evaluate(trainer: Trainer, resume: bool, init_from: SourceModel | None) -> dict[str, Any] | None:
     try:
-        budget_state = _start(trainer, resume)
+        budget_state = _start(trainer, resume, init_from)
         if budget_state is not None or trainer.settings.time_budget_s is not None:
             fit_to_budget(trainer, budget_state)
         trainer.run_epochs()
@@ -138,8 +145,9 @@ def _train_and_evaluate(trainer: Trainer, resume: bool) -> dict[str, Any] | None
     return summary
 
 
-def _start(trainer: Trainer, resume: bool) -> dict[str, Any] | None:
-    """Load the checkpoint to resume, if asked; its time-budget state, if it has one."""
+def _start(trainer: Trainer, resume: bool, init_from: SourceModel | None = None) -> dict[str, Any] | None:
+    """Load the checkpoint to resume, if asked (else the weights of ``init_from``, if
+    given); its time-budget state, if it has one."""
     checkpoint = checkpoint_to_resume(trainer.inputs, trainer.fold, trainer.device, resume,
                                       trainer.settings.time_budget_s)
     budget_state = None
@@ -150,9 +158,15 @@ def _start(trainer: Trainer, resume: bool) -> dict[str, Any] | None:
             trainer.build_optimizer()
         trainer.load_state(checkpoint)
         logger.info("resuming %s at epoch %d", trainer.output_folder, trainer.state.epoch)
+    # Every process loads the same weights; a resumed fold's come from its checkpoint, and
+    # its record from the run that started it.
+    init_record = (load_initial_weights(trainer.network, init_from, trainer.plugin, trainer.inputs)
+                   if checkpoint is None and init_from is not None else None)
     if trainer.group.is_main:
         trainer.output_folder.mkdir(parents=True, exist_ok=True)
         write_model_description(trainer.inputs)
+        if checkpoint is None:
+            write_init_record(trainer.output_folder, init_record)
     return budget_state
 
 

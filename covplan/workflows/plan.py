@@ -11,6 +11,7 @@ from typing import Any
 from covplan.planning import plan_dataset
 from covplan.preprocessing import preprocess
 from covplan.workflows.fit_budget import plan_for_budget
+from covplan.workflows.init_from import open_source_model
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,17 @@ class PlanningResult:
 
 def plan_and_preprocess(dataset_dir: Path, work_dir: Path, architectures: Sequence[str],
                         then_preprocess: bool = False, time_budget_s: float | None = None, device: str = "auto",
-                        num_processes: int = 2, **planning: Any) -> PlanningResult:
+                        num_processes: int = 2, init_from: Path | None = None, **planning: Any) -> PlanningResult:
     """Plan ``dataset_dir`` into ``work_dir`` (``planning`` goes to
     :func:`covplan.planning.plan_dataset`) and, with ``then_preprocess``, preprocess the
     planned configurations. With ``time_budget_s`` the plans are fitted to that many
-    seconds per fold, which preprocesses them anyway (the measurement trains on the data)."""
+    seconds per fold, which preprocesses them anyway (the measurement trains on the data).
+    With ``init_from`` (a model folder or an archive of one model) the plans are that
+    model's, moved to the dataset; no architectures given: the source's."""
+    if init_from is not None:
+        source = open_source_model(init_from, work_dir)
+        architectures = list(architectures) or [source.architecture]
+        planning["init_from"] = source
     if time_budget_s is not None:
         return PlanningResult(plan_for_budget(dataset_dir, work_dir, architectures, time_budget_s, device=device,
                                               num_processes=num_processes, **planning))

@@ -14,6 +14,7 @@ from covplan.json_files import read_json, read_json_if_present
 from covplan.launch import Call, Launcher, run_jobs
 from covplan.planning import plan_dataset
 from covplan.planning.budget_candidates import refuse_cascade_budget
+from covplan.planning.init_source import SourceModel
 from covplan.planning.plan import planned_num_folds
 from covplan.preprocessing import preprocess
 from covplan.pseudo_labelling import PseudoLabelSettings
@@ -32,6 +33,7 @@ from covplan.work_folder import (
     splits_path,
 )
 from covplan.workflows.fit_budget import plan_for_budget
+from covplan.workflows.init_from import open_source_model
 from covplan.workflows.pseudo_label_rounds import check_rounds, train_with_pseudo_labels
 
 logger = logging.getLogger(__name__)
@@ -42,8 +44,8 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
                    gpu_memory_gb: float | None = None, preset: str | None = None,
                    num_processes: int = 2, budget_scope: str = "fold", num_folds: int | None = None,
                    launcher: Launcher | None = None, repeats: int = 1, unlabelled: Path | None = None,
-                   rounds: int = 1, pseudo_label_settings: PseudoLabelSettings | None = None
-                   ) -> dict[str, dict[str, Any]]:
+                   rounds: int = 1, pseudo_label_settings: PseudoLabelSettings | None = None,
+                   init_from: Path | None = None) -> dict[str, dict[str, Any]]:
     """Plan ``dataset_dir`` for every architecture into ``work_dir``
     (:func:`covplan.planning.plan_dataset`, ``num_folds`` folds: by default 5, or one per
     patient when there are fewer), preprocess it, train each fold (default: every fold of
@@ -75,12 +77,19 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
     With ``unlabelled`` (a folder of images without labels) the run goes on for
     ``rounds`` rounds of pseudo-labelling and training again
     (:func:`covplan.workflows.pseudo_label_rounds.train_with_pseudo_labels`), within the
-    same time budget, pseudo-labelling with ``pseudo_label_settings``."""
+    same time budget, pseudo-labelling with ``pseudo_label_settings``.
+
+    With ``init_from`` (a model folder or an archive of one model) the dataset is planned
+    with that model's plans (:func:`covplan.planning.plan_dataset`'s ``init_from``; no
+    architectures given: the source's) and every fold starts from its weights; a time
+    budget then fits each fold's schedule, not the plans."""
     if repeats < 1:
         raise CovplanError(f"--repeats {repeats}: train each fold at least once")
     if unlabelled is not None:
         check_rounds(rounds, folds, launcher is not None and launcher.dry_run)
     settings = settings or TrainingSettings()
+    source = open_source_model(init_from, work_dir) if init_from is not None else None
+    architectures = list(architectures) or ([source.architecture] if source is not None else [])
     tracking = open_tracking(settings.trackers, settings.tracking_uri)
     run = RunDescription(name=f"plan-and-train {Path(dataset_dir).name}", kind="plan-and-train",
                          experiment=Path(dataset_dir).name, folder=Path(work_dir), work=Path(work_dir),
@@ -90,12 +99,13 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
                                                 "num_folds": num_folds, "repeats": repeats,
                                                 "unlabelled": str(unlabelled) if unlabelled else None,
                                                 "rounds": rounds if unlabelled else None,
+                                                "init_from": source.record() if source is not None else None,
                                                 "settings": settings.record()}))
     with tracking.run(run):
         def train_round(dataset: Path, work: Path, round_settings: TrainingSettings) -> dict[str, dict[str, Any]]:
             return _plan_and_train(dataset, work, architectures, folds, configuration, round_settings, resume,
                                    gpu_memory_gb, preset, num_processes, budget_scope, num_folds, tracking, launcher,
-                                   repeats)
+                                   repeats, source)
 
         if unlabelled is None:
             return train_round(dataset_dir, work_dir, settings)
@@ -106,7 +116,8 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
 def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[str], folds: Sequence[Fold] | None,
                     configuration: str | None, settings: TrainingSettings, resume: bool, gpu_memory_gb: float | None,
                     preset: str | None, num_processes: int, budget_scope: str, num_folds: int | None,
-                    tracking: Tracking, launcher: Launcher | None, repeats: int) -> dict[str, dict[str, Any]]:
+                    tracking: Tracking, launcher: Launcher | None, repeats: int,
+                    source: SourceModel | None) -> dict[str, dict[str, Any]]:
     dataset = read_raw_dataset(dataset_dir)
     configurations = [configuration] if configuration else None
     planning = dict(configurations=configurations, gpu_memory_gb=gpu_memory_gb, preset=preset,
@@ -121,7 +132,10 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
     if settings.time_budget_s is not None and budget_scope == "total":
         runs = len(architectures) * (len(folds) if folds is not None else split_size) * repeats
         settings = replace(settings, time_budget_s=settings.time_budget_s / runs)
-    if settings.time_budget_s is not None and resume and _fitted_to_budget(Path(work_dir), architectures):
+    if source is not None:  # the source's plans; with a budget each fold fits its schedule to it
+        plan_dataset(dataset, work_dir, architectures, init_from=source, **planning)
+        preprocess(work_dir, architectures, configurations, num_processes)
+    elif settings.time_budget_s is not None and resume and _fitted_to_budget(Path(work_dir), architectures):
         logger.info("resuming on the plans already fitted to the budget in %s", work_dir)
     elif settings.time_budget_s is not None:
         plan_for_budget(dataset, work_dir, architectures, settings.time_budget_s, device=settings.device,
@@ -139,14 +153,14 @@ def _plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[s
               for architecture in architectures}
     repeat_works = [(work if index == 0 else _linked_seed_work(work, settings.seed + index),
                      replace(settings, seed=settings.seed + index)) for index in range(repeats)]
-    if not _train_in_rounds(work, architectures, stages, repeat_works, resume, tracking, launcher):
+    if not _train_in_rounds(work, architectures, stages, repeat_works, resume, tracking, launcher, source):
         return {}  # a launcher's dry run: nothing was trained
     return _cross_validation_summaries(work, architectures, stages, repeat_works, settings.evaluate, tracking)
 
 
 def _train_in_rounds(work: Path, architectures: Sequence[str], stages: dict[str, list[tuple[str, Sequence[Fold]]]],
                      repeat_works: Sequence[tuple[Path, TrainingSettings]], resume: bool, tracking: Tracking,
-                     launcher: Launcher | None) -> bool:
+                     launcher: Launcher | None, source: SourceModel | None = None) -> bool:
     """Train every stage of every architecture in every seed's WORK folder; False after a
     launcher's dry run. A cascade's second stage needs every fold of its first: the stages
     run in rounds, the folds of one round (of every seed) side by side when a launcher runs
@@ -156,14 +170,15 @@ def _train_in_rounds(work: Path, architectures: Sequence[str], stages: dict[str,
                      for repeat_work, repeat_settings in repeat_works for architecture in architectures
                      if round_index < len(stages[architecture])]
         if launcher is not None:
-            _train_as_jobs(work, trainings, resume, launcher, repeat_works[0][1].device)
+            _train_as_jobs(work, trainings, resume, launcher, repeat_works[0][1].device, source)
             if launcher.dry_run:
                 return False
             continue
         for repeat_work, repeat_settings, architecture, stage, stage_folds in trainings:
             for fold in stage_folds:
                 logger.info("training %s %s fold %s (seed %d)", architecture, stage, fold, repeat_settings.seed)
-                train_fold(repeat_work, architecture, fold, stage, repeat_settings, resume=resume, tracking=tracking)
+                train_fold(repeat_work, architecture, fold, stage, repeat_settings, resume=resume, tracking=tracking,
+                           init_from=source)
     return True
 
 
@@ -195,7 +210,7 @@ def _linked_seed_work(work: Path, seed: int) -> Path:
 
 
 def _train_as_jobs(work_dir: Path, trainings: Sequence[tuple[Path, TrainingSettings, str, str, Sequence[Fold]]],
-                   resume: bool, launcher: Launcher, device: str) -> None:
+                   resume: bool, launcher: Launcher, device: str, source: SourceModel | None = None) -> None:
     """Every fold of every (WORK folder of a seed, its settings, architecture,
     configuration, folds) as its own job (with ``resume``, every fold not finished yet)."""
     calls = []
@@ -207,7 +222,7 @@ def _train_as_jobs(work_dir: Path, trainings: Sequence[tuple[Path, TrainingSetti
                 logger.info("%s fold %s is finished: not submitted again", name, fold)
                 continue
             calls.append(Call(f"{name} fold {fold}", train_fold,
-                              (repeat_work, architecture, fold, configuration, settings, resume)))
+                              (repeat_work, architecture, fold, configuration, settings, resume, None, source)))
     run_jobs(calls, launcher, device)
 
 

@@ -20,7 +20,7 @@ from covplan.atomic import remove_stale_temporaries, write_json_atomic
 from covplan.conversion.dicom_series import unzipped
 from covplan.errors import CovplanError
 from covplan.inference.crop import crop_box
-from covplan.inference.dicom_outputs import dicom_library, write_dicom_seg
+from covplan.inference.dicom_outputs import check_dicom_source, dicom_library, segment_labels, write_dicom_seg
 from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.model_loading import TrainedModel, check_models_agree, load_model, load_onnx_model
 from covplan.inference.model_sources import ModelSource, model_sources
@@ -101,15 +101,20 @@ def _output_format(case: InputCase, settings: PredictionSettings) -> str:
     return "png" if case.kind == "slice" else settings.output_format
 
 
-def _refuse_dicom_output_without_dicom(cases: list[InputCase], settings: PredictionSettings) -> None:
-    """A DICOM output references its source images: only a DICOM series has them."""
-    if settings.output_format in DICOM_FORMATS:
-        if settings.output_format == "dicom-seg":
-            dicom_library("highdicom")
-        for case in cases:
-            if case.kind != "dicom_series":
-                raise CovplanError(f"{case.files[0]}: --output-format {settings.output_format} needs a DICOM series "
-                                   f"as input (its slices are referenced); predict it with --output-format nifti")
+def _check_dicom_output(cases: list[InputCase], settings: PredictionSettings, dataset_json: dict[str, Any]) -> None:
+    """Refuse, before any prediction, what a DICOM output could not be written for: input
+    that is no DICOM series (its slices are referenced), a series without the UIDs the
+    output references, labels that are no segment numbers."""
+    if settings.output_format not in DICOM_FORMATS:
+        return
+    if settings.output_format == "dicom-seg":
+        dicom_library("highdicom")
+    segment_labels(dataset_json)
+    for case in cases:
+        if case.kind != "dicom_series":
+            raise CovplanError(f"{case.files[0]}: --output-format {settings.output_format} needs a DICOM series "
+                               f"as input (its slices are referenced); predict it with --output-format nifti")
+        check_dicom_source(case.files, settings.output_format)
 
 
 def uncertainty_files(output_dir: Path, case_id: str) -> tuple[Path, Path]:
@@ -258,7 +263,7 @@ def _predict_cases(input_path: Path, output_dir: Path, sources: list[ModelSource
     check_models_agree(models)
     model_folders = [source.folder for source in sources]
     cases = find_cases(input_path, settings.series_uid)
-    _refuse_dicom_output_without_dicom(cases, settings)
+    _check_dicom_output(cases, settings, models[0].dataset_json)
     algorithm_name = "+".join(dict.fromkeys(source.name for source in sources))
     use_mirroring = settings.use_mirroring and not settings.fast
     predictors = [ModelPredictor(model, device, use_mirroring, settings.tile_step_size, threads) for model in models]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from covplan.errors import CovplanError
+from covplan.fingerprinting.channel_files import check_channel_files
 from covplan.json_files import read_json
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
 from covplan.nnunet_pools import nnunet_pools_die_with_parent
@@ -29,6 +30,7 @@ def verify_dataset(dataset_dir: Path, num_processes: int = 2) -> None:
     failure becomes one :class:`CovplanError` line naming the dataset."""
     from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
 
+    check_channel_files(dataset_dir)
     try:
         with nnunet_pools_die_with_parent(), nnunet_prints_to_log(logger, "integrity check"):
             verify_dataset_integrity(str(dataset_dir), num_processes)

@@ -22,12 +22,12 @@ import SimpleITK as sitk
 import skimage.draw
 
 from covplan import __version__
-from covplan.conversion.dicom_series import sorted_series, series_of
+from covplan.conversion.dicom_series import series_of, sorted_series
 from covplan.errors import CovplanError
 from covplan.inference import PredictionSettings, predict
 from covplan.inference.dicom_outputs import frame_of_reference_uid, write_dicom_seg
-from covplan.inference.rtstruct import write_rtstruct
 from covplan.inference.inputs import find_cases, read_case
+from covplan.inference.rtstruct import write_rtstruct
 from covplan.reporting.report import build_report
 from tests.dicom_files import FRAME_OF_REFERENCE_UID, PATIENT, STUDY_UID, ct_slice, write_ct_series
 from tests.paths import SHARED_DATA

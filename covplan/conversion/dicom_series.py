@@ -22,7 +22,6 @@ DICOM slices always did.
 from __future__ import annotations
 
 import logging
-import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ from pydicom.errors import InvalidDicomError
 
 from covplan.conversion.images import padding_to_air
 from covplan.errors import CovplanError
+from covplan.scratch import scratch_folder
 
 logger = logging.getLogger(__name__)
 
@@ -291,13 +291,13 @@ ZIP_SUFFIX = ".zip"
 
 @contextmanager
 def unzipped(path: Path) -> Iterator[Path]:
-    """``path`` itself, or a zip file (a PACS or viewer export) unpacked into a temporary
-    folder named after it for the duration of the block."""
+    """``path`` itself, or a zip file (a PACS or viewer export) unpacked into a scratch
+    folder (:mod:`covplan.scratch`) named after it for the duration of the block."""
     if not (path.is_file() and path.suffix.lower() == ZIP_SUFFIX):
         yield path
         return
-    with tempfile.TemporaryDirectory(prefix="covplan-dicom-") as temporary:
-        folder = Path(temporary) / path.stem
+    with scratch_folder("covplan-dicom-") as temporary:
+        folder = temporary / path.stem
         try:
             with zipfile.ZipFile(path) as archive:
                 archive.extractall(folder)  # zipfile drops absolute and ".." parts of member names

@@ -265,7 +265,7 @@ def predict(input_path: Path, output_dir: Path, model_paths: list[Path],
     torch.set_num_threads(threads)
     try:
         with ExitStack() as stack:
-            sources = model_sources(model_paths, settings.checkpoint, settings.backend == "torch", stack)
+            sources = model_sources(model_paths, settings.checkpoint, settings.backend == "onnxruntime", stack)
             return _predict_cases(stack.enter_context(unzipped(Path(input_path))), output_dir, sources, settings,
                                   threads)
     finally:

@@ -30,8 +30,8 @@ def verify_dataset(dataset_dir: Path, num_processes: int = 2) -> None:
     failure becomes one :class:`CovplanError` line naming the dataset."""
     from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
 
-    check_channel_files(dataset_dir)
     try:
+        check_channel_files(dataset_dir)
         with nnunet_pools_die_with_parent(), nnunet_prints_to_log(logger, "integrity check"):
             verify_dataset_integrity(str(dataset_dir), num_processes)
     except (AssertionError, RuntimeError, FileNotFoundError, KeyError, ValueError) as error:

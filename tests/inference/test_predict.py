@@ -3,6 +3,7 @@ probabilities, uncertainty, kept outputs, slices and bad input."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -253,7 +254,8 @@ def test_the_uncertainty_summary_is_written_before_the_label_map(trained_models,
     def killed(*args):
         raise KeyboardInterrupt  # the run dies where the label map would be written
 
-    monkeypatch.setattr("covplan.inference.predict.write_label_map", killed)
+    # The module, not the function `covplan.inference.predict` that the package exports.
+    monkeypatch.setattr(importlib.import_module("covplan.inference.predict"), "write_label_map", killed)
     with pytest.raises(KeyboardInterrupt):
         predict(sphere_input[0], tmp_path, [trained_models["3d"]],
                 PredictionSettings(folds=[0], save_uncertainty=True, **FAST))

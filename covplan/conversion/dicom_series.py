@@ -13,7 +13,8 @@ The rule that chooses the series of a folder (``choose_series``): a series is sk
 its Modality is not CT, its ImageType says LOCALIZER, its SOP class is a secondary capture
 or not CT Image Storage, it is multi-frame, or its slices are not axial (the slice normal
 further than 30 degrees from the patient's head-feet axis). Of the rest, the series with
-the most slices is segmented (ties: the lowest SeriesNumber, then UID); a folder whose
+the most slices is segmented (ties: the lowest SeriesNumber, then UID; the warning about
+each CT series left out says why, and how ``--series`` takes it instead); a folder whose
 remaining series hold one slice each gives one 2D case per slice, as a folder of single
 DICOM slices always did.
 """
@@ -21,7 +22,6 @@ DICOM slices always did.
 from __future__ import annotations
 
 import logging
-import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +36,7 @@ from pydicom.errors import InvalidDicomError
 
 from covplan.conversion.images import padding_to_air
 from covplan.errors import CovplanError
+from covplan.scratch import scratch_folder
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,18 @@ def _sort_key(series: SeriesFiles) -> tuple[int, int, str]:
     return -len(series.files), int(number) if number not in (None, "") else 1 << 30, series.series_uid
 
 
+def _why_not_chosen(other: SeriesFiles, chosen: SeriesFiles) -> str:
+    """Why the rule chose ``chosen`` over the CT series ``other``, and how to take ``other``."""
+    if len(other.files) < len(chosen.files):
+        why = (f"{len(other.files)} slice(s), fewer than the chosen {chosen.description} ({chosen.series_uid}, "
+               f"{len(chosen.files)} slices)")
+    else:
+        tie_break = ("for its lower SeriesNumber" if _sort_key(chosen)[1] != _sort_key(other)[1]
+                     else "because its SeriesInstanceUID sorts first (the same SeriesNumber)")
+        why = f"as many slices ({len(other.files)}) as {chosen.description} ({chosen.series_uid}), chosen {tie_break}"
+    return f"{why}; --series {other.series_uid} segments this one instead"
+
+
 def choose_series(folder: Path, series: dict[str, SeriesFiles], requested_uid: str | None = None) -> FolderSeries:
     """Apply the rule of the module docstring to the series of ``folder``, or take
     ``requested_uid`` (refused, with the reason, when the rule skips it). Skipped series
@@ -148,8 +161,7 @@ def choose_series(folder: Path, series: dict[str, SeriesFiles], requested_uid: s
         if volumes:
             chosen = volumes[0]
             for other in candidates[1:]:
-                skipped[other.series_uid] = (f"{len(other.files)} slice(s), fewer than the chosen series "
-                                             f"{chosen.series_uid} ({len(chosen.files)})")
+                skipped[other.series_uid] = _why_not_chosen(other, chosen)
             result = FolderSeries(chosen, [], skipped)
         else:
             result = FolderSeries(None, candidates, skipped)
@@ -279,13 +291,13 @@ ZIP_SUFFIX = ".zip"
 
 @contextmanager
 def unzipped(path: Path) -> Iterator[Path]:
-    """``path`` itself, or a zip file (a PACS or viewer export) unpacked into a temporary
-    folder named after it for the duration of the block."""
+    """``path`` itself, or a zip file (a PACS or viewer export) unpacked into a scratch
+    folder (:mod:`covplan.scratch`) named after it for the duration of the block."""
     if not (path.is_file() and path.suffix.lower() == ZIP_SUFFIX):
         yield path
         return
-    with tempfile.TemporaryDirectory(prefix="covplan-dicom-") as temporary:
-        folder = Path(temporary) / path.stem
+    with scratch_folder("covplan-dicom-") as temporary:
+        folder = temporary / path.stem
         try:
             with zipfile.ZipFile(path) as archive:
                 archive.extractall(folder)  # zipfile drops absolute and ".." parts of member names

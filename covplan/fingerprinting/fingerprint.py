@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from covplan.errors import CovplanError
+from covplan.fingerprinting.channel_files import check_channel_files
 from covplan.fingerprinting.voxel_values import refuse_non_finite_voxels
 from covplan.json_files import read_json
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
@@ -32,6 +33,7 @@ def verify_dataset(dataset_dir: Path, num_processes: int = 2) -> None:
     from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
 
     try:
+        check_channel_files(dataset_dir)
         with nnunet_pools_die_with_parent(), nnunet_prints_to_log(logger, "integrity check"):
             verify_dataset_integrity(str(dataset_dir), num_processes)
     except (AssertionError, RuntimeError, FileNotFoundError, KeyError, ValueError) as error:

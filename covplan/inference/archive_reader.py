@@ -1,7 +1,8 @@
 """Reading a covplan model archive (the zip ``covplan export`` writes, laid out as
 :mod:`covplan.export.archive` describes): its manifest checked, then its files unpacked and
-verified against their checksums, into a temporary folder for prediction or into a
-folder for ``covplan import``.
+verified against their checksums, into a scratch folder for prediction (one a killed
+run left is removed by the next, :mod:`covplan.scratch`) or into a folder for
+``covplan import``.
 
 Unpacked, the archive's root is a work folder in miniature: ``covplan predict`` takes its
 model folders as it takes ``WORK/<arch>__<configuration>``.
@@ -10,7 +11,6 @@ model folders as it takes ``WORK/<arch>__<configuration>``.
 from __future__ import annotations
 
 import json
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +22,7 @@ from covplan.architectures.base import architectures
 from covplan.atomic import atomic_directory, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.file_hashes import file_sha256
+from covplan.scratch import scratch_folder
 from covplan.version import __version__
 
 ARCHIVE_FORMAT_VERSION = 1
@@ -74,7 +75,8 @@ def _extract_verified(archive_path: Path, manifest: dict[str, Any], target: Path
     listed = manifest.get("files", {})
     try:
         with zipfile.ZipFile(archive_path) as archive:
-            names = set(archive.namelist()) - {MANIFEST_FILE}
+            # Folder entries (a zip the user unpacked and zipped again holds them) are no files.
+            names = {entry.filename for entry in archive.infolist() if not entry.is_dir()} - {MANIFEST_FILE}
             if names != set(listed):
                 difference = sorted(names.symmetric_difference(listed))
                 raise _damaged(archive_path, f"files differ from its manifest: {', '.join(difference[:3])}")
@@ -104,8 +106,7 @@ def unpacked_archive(archive_path: Path, need_plugins: bool = True) -> Iterator[
     manifest = read_manifest(archive_path)
     if need_plugins:
         check_plugins(archive_path, manifest)
-    with tempfile.TemporaryDirectory(prefix="covplan-archive-") as temporary:
-        root = Path(temporary)
+    with scratch_folder("covplan-archive-") as root:
         _extract_verified(archive_path, manifest, root)
         yield [ArchivedModel(root / entry["folder"], entry["checkpoint"]) for entry in manifest["models"]]
 

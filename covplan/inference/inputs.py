@@ -7,12 +7,16 @@ converters do it."""
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nibabel
 import numpy as np
 import SimpleITK as sitk
+from nibabel.openers import ImageOpener
+from nibabel.spatialimages import HeaderDataError
 
 from covplan.conversion.dicom_series import choose_series, read_headers, read_series_volume, series_of
 from covplan.conversion.images import (
@@ -27,6 +31,7 @@ from covplan.conversion.slice_format import IMAGE_SUFFIXES
 from covplan.conversion.slice_reader import DEFAULT_PIXEL_SPACING_MM, read_slice
 from covplan.errors import CovplanError
 
+NIFTI2_HEADER_BYTES = 540  # sizeof_hdr, the first field: 348 for NIfTI-1
 CHANNEL_SUFFIX = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 
 
@@ -150,6 +155,31 @@ def _without_skip_hint(error: CovplanError) -> CovplanError:
     return CovplanError(str(error).replace(f" {SKIP_HINT}", ""))
 
 
+def _header_voxel_sizes(path: Path) -> list[float] | None:
+    """The voxel sizes (pixdim) a NIfTI header states, as written: nibabel's and ITK's
+    readers replace a zero by 1 on the way in. None where the header cannot be read (the
+    image reader then says why)."""
+    try:
+        with ImageOpener(str(path)) as stream:
+            size = stream.read(4)
+            stream.seek(0)
+            nifti2 = NIFTI2_HEADER_BYTES in (int.from_bytes(size, "little"), int.from_bytes(size, "big"))
+            header = (nibabel.Nifti2Header if nifti2 else nibabel.Nifti1Header).from_fileobj(stream, check=False)
+    except (OSError, EOFError, zlib.error, HeaderDataError, ValueError):
+        return None
+    spatial = min(int(header["dim"][0]), 3)
+    return [float(value) for value in header["pixdim"][1:1 + spatial]]
+
+
+def _refuse_nonpositive_voxel_size(path: Path) -> None:
+    """A voxel size of zero or below: ITK reads it as 1 mm (or flips the axis) with at most
+    a warning of its own, and the model would segment the image at a size it does not have."""
+    sizes = _header_voxel_sizes(path)
+    if sizes and min(sizes) <= 0:
+        raise CovplanError(f"{path}: its header gives voxel sizes {sizes} mm (pixdim), and each must be above 0; "
+                           f"write the image again with its true spacing")
+
+
 def _read_channel(case: InputCase, path: Path) -> tuple[sitk.Image, str | None]:
     """One channel and its intensity domain (None where the values say neither)."""
     if case.kind == "slice":
@@ -158,6 +188,7 @@ def _read_channel(case: InputCase, path: Path) -> tuple[sitk.Image, str | None]:
         image = read_series_volume(series_of(case.files))
         refuse_multichannel(image, path)
     else:
+        _refuse_nonpositive_voxel_size(path)
         image = read_image(path, nan_fix="replace them in the image")
     if case.kind == "dicom_series":
         return image, "hu"

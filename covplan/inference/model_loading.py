@@ -17,6 +17,7 @@ from covplan.architectures.base import architectures, get_architecture
 from covplan.errors import CovplanError
 from covplan.inference.onnx_backend import ONNX_DESCRIPTION_FILE, onnx_files
 from covplan.json_files import read_json
+from covplan.registry import PluginError
 from covplan.training.checkpoints import CHECKPOINT_FORMAT_VERSION, load_checkpoint
 from covplan.training.inputs import TrainingInputs
 from covplan.work_folder import (
@@ -129,9 +130,19 @@ class TrainedModel:
         return len(self.configuration_manager.patch_size)
 
     def build_network(self) -> torch.nn.Module:
-        plugin = get_architecture(self.inputs.architecture)
-        return plugin.build_network(self.inputs.plan, self.num_input_channels,
-                                    self.label_manager.num_segmentation_heads, deep_supervision=False)
+        """The plugin's network for this model, without weights; a plugin that raises is
+        refused in one line naming it (as plan and train refuse it)."""
+        name = self.inputs.architecture
+        plugin = get_architecture(name)
+        try:
+            return plugin.build_network(self.inputs.plan, self.num_input_channels,
+                                        self.label_manager.num_segmentation_heads, deep_supervision=False)
+        except Exception as error:  # a third party's code: any failure is the plugin's
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise PluginError(f"architecture '{name}' ({architectures()[name].provider}): building its network for "
+                              f"{self.folder} raised {type(error).__name__}: {reason}; fix or update the plugin "
+                              f"(`covplan plugins` lists it), or install the version the model was trained "
+                              f"with") from error
 
 
 def _model_inputs(folder: Path, plans: dict[str, Any], architecture: str, configuration: str) -> TrainingInputs:
@@ -203,28 +214,54 @@ def load_model(folder: Path, folds: list[Fold] | None = None, checkpoint: str = 
     if not folds:
         raise CovplanError(f"{folder}: no fold_*/{checkpoint_name}; train the model first (`covplan train`)"
                            + ("" if checkpoint == "best" else " or choose --checkpoint best"))
-    weights, first = {}, None
+    weights, first, replanned = {}, None, []
     for fold in folds:
         path = fold_folder(folder, fold) / checkpoint_name
         loaded = load_checkpoint(path)
         _check_version(loaded, path)
         weights[fold] = loaded["network_weights"]
         first = first or loaded
+        if loaded["init_args"]["plans"] != plans:
+            replanned.append(fold)
     architecture = plans.get("covplan", {}).get("architecture") or first["architecture"]["name"]
     inputs = _model_inputs(folder, plans, architecture, first["init_args"]["configuration"])
     previous = previous_stage_folder(folder, inputs, previous_stage)
     model = TrainedModel(folder, inputs, _intensity_domain(folder), weights,
                          first.get("inference_allowed_mirroring_axes"),
                          previous_stage=load_model(previous, folds, checkpoint) if previous is not None else None)
+    _load_weights(model, checkpoint_name, replanned)
+    return model
+
+
+def _replanned_hint(model: TrainedModel, replanned: list[Fold]) -> str:
+    """What to do about folds trained on other plans than the model folder's."""
+    stale = " ".join(map(str, replanned))
+    current = " ".join(str(fold) for fold in model.fold_weights if fold not in replanned)
+    inputs = model.inputs
+    return (f"fold(s) {stale} were trained on other plans than {model.folder / MODEL_PLANS_JSON} holds now (planned "
+            f"again since?); train them again (`covplan train {model.folder.parent} -a {inputs.architecture} -c "
+            f"{inputs.configuration} --folds {stale}`)" + (f" or predict with -f {current}" if current else ""))
+
+
+def _load_weights(model: TrainedModel, checkpoint_name: str, replanned: list[Fold]) -> None:
+    """Load each fold's weights into the plugin's network once, so that a fold that does
+    not fit is refused here, with the reason: plans changed since it was trained, or the
+    plugin's network."""
     network = model.build_network()
-    for fold, state in weights.items():
+    for fold, state in model.fold_weights.items():
         try:
             network.load_state_dict(state)
         except RuntimeError as error:
-            raise CovplanError(f"{fold_folder(folder, fold) / checkpoint_name} does not fit the network of "
-                               f"'{architecture}' installed now ({str(error).splitlines()[0]}); install the plugin "
-                               f"version it was trained with or train again") from error
-    return model
+            reason = str(error).splitlines()[0]
+            path = fold_folder(model.folder, fold) / checkpoint_name
+            if fold in replanned:
+                raise CovplanError(f"{path} does not fit the network of the plans now in the model folder "
+                                   f"({reason}): {_replanned_hint(model, replanned)}") from error
+            raise CovplanError(f"{path} does not fit the network of '{model.inputs.architecture}' installed now "
+                               f"({reason}); install the plugin version it was trained with or train "
+                               f"again") from error
+    if replanned:
+        logger.warning("%s: %s", model.folder, _replanned_hint(model, replanned))
 
 
 def check_models_agree(models: list[TrainedModel]) -> None:

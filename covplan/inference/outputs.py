@@ -59,18 +59,24 @@ def write_label_map(segmentation: np.ndarray, properties: dict[str, Any], target
         write_nifti(image_on_input_grid(labels, properties), target)
 
 
+def probability_files(output_dir: Path, case_id: str) -> tuple[Path, Path]:
+    """``<case>.npz`` and ``<case>.pkl``, as nnU-Net's ``--save_probabilities`` names them."""
+    return output_dir / f"{case_id}.npz", output_dir / f"{case_id}.pkl"
+
+
 def write_probabilities(probabilities: np.ndarray, properties: dict[str, Any], output_dir: Path, case_id: str,
                         output_format: str) -> None:
     """``<case>.npz`` (key ``probabilities``, (classes, z, y, x)) and ``<case>.pkl`` (the
     input's properties), as nnU-Net's ``--save_probabilities`` writes them."""
-    with atomic_file(output_dir / f"{case_id}.npz") as temporary, temporary.open("wb") as stream:
+    arrays, properties_file = probability_files(output_dir, case_id)
+    with atomic_file(arrays) as temporary, temporary.open("wb") as stream:
         np.savez_compressed(stream, probabilities=probabilities.astype(np.float32))
-    with atomic_file(output_dir / f"{case_id}.pkl") as temporary, temporary.open("wb") as stream:
+    with atomic_file(properties_file) as temporary, temporary.open("wb") as stream:
         pickle.dump({**properties, OUTPUT_FORMAT_KEY: output_format}, stream)
 
 
 def read_probabilities(output_dir: Path, case_id: str) -> tuple[dict[str, Any], str]:
     """The properties and output format saved beside ``<case>.npz``."""
-    with (output_dir / f"{case_id}.pkl").open("rb") as stream:
+    with probability_files(output_dir, case_id)[1].open("rb") as stream:
         properties = pickle.load(stream)
     return properties, properties.pop(OUTPUT_FORMAT_KEY, "nifti")

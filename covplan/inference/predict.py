@@ -22,7 +22,7 @@ from covplan.errors import CovplanError
 from covplan.inference.backend_choice import choose_backend
 from covplan.inference.case_memory import CaseShape, refuse_if_memory_short
 from covplan.inference.crop import crop_box
-from covplan.inference.dicom_outputs import dicom_library, write_dicom_seg
+from covplan.inference.dicom_outputs import check_dicom_source, dicom_library, segment_labels, write_dicom_seg
 from covplan.inference.inputs import InputCase, find_cases, read_case
 from covplan.inference.model_loading import TrainedModel, check_models_agree, load_model, load_onnx_model
 from covplan.inference.model_sources import ModelSource, model_sources
@@ -32,6 +32,7 @@ from covplan.inference.outputs import (
     VOLUME_FORMATS,
     image_on_input_grid,
     label_file,
+    probability_files,
     write_label_map,
     write_nifti,
     write_probabilities,
@@ -105,15 +106,20 @@ def _output_format(case: InputCase, settings: PredictionSettings) -> str:
     return "png" if case.kind == "slice" else settings.output_format
 
 
-def _refuse_dicom_output_without_dicom(cases: list[InputCase], settings: PredictionSettings) -> None:
-    """A DICOM output references its source images: only a DICOM series has them."""
-    if settings.output_format in DICOM_FORMATS:
-        if settings.output_format == "dicom-seg":
-            dicom_library("highdicom")
-        for case in cases:
-            if case.kind != "dicom_series":
-                raise CovplanError(f"{case.files[0]}: --output-format {settings.output_format} needs a DICOM series "
-                                   f"as input (its slices are referenced); predict it with --output-format nifti")
+def _check_dicom_output(cases: list[InputCase], settings: PredictionSettings, dataset_json: dict[str, Any]) -> None:
+    """Refuse, before any prediction, what a DICOM output could not be written for: input
+    that is no DICOM series (its slices are referenced), a series without the UIDs the
+    output references, labels that are no segment numbers."""
+    if settings.output_format not in DICOM_FORMATS:
+        return
+    if settings.output_format == "dicom-seg":
+        dicom_library("highdicom")
+    segment_labels(dataset_json)
+    for case in cases:
+        if case.kind != "dicom_series":
+            raise CovplanError(f"{case.files[0]}: --output-format {settings.output_format} needs a DICOM series "
+                               f"as input (its slices are referenced); predict it with --output-format nifti")
+        check_dicom_source(case.files, settings.output_format)
 
 
 def uncertainty_files(output_dir: Path, case_id: str) -> tuple[Path, Path]:
@@ -123,13 +129,33 @@ def uncertainty_files(output_dir: Path, case_id: str) -> tuple[Path, Path]:
     return folder / f"{case_id}_entropy{NIFTI_ENDING}", folder / f"{case_id}_variance{NIFTI_ENDING}"
 
 
-def _outputs_of(case: InputCase, output_dir: Path, settings: PredictionSettings) -> list[Path]:
-    files = [label_file(output_dir, case.case_id, _output_format(case, settings))]
+def _outputs_of(case: InputCase, output_dir: Path, settings: PredictionSettings) -> tuple[Path, list[Path]]:
+    """The label map of a case, which :func:`predict_case` writes last, and its other outputs."""
+    others = []
     if settings.save_probabilities:
-        files.append(output_dir / f"{case.case_id}.npz")
+        others += probability_files(output_dir, case.case_id)
     if settings.save_uncertainty:
-        files += uncertainty_files(output_dir, case.case_id)
-    return files
+        others += uncertainty_files(output_dir, case.case_id)
+    return label_file(output_dir, case.case_id, _output_format(case, settings)), others
+
+
+def _is_kept(case: InputCase, output_dir: Path, settings: PredictionSettings) -> bool:
+    """Whether a case is left as an earlier run wrote it: a case is done when its label map
+    is there, since the label map is written last; outputs without it are what a killed run
+    left, and are replaced."""
+    label_map, others = _outputs_of(case, output_dir, settings)
+    if settings.overwrite:
+        return False
+    if not label_map.exists():
+        left = [path.name for path in others if path.exists()]
+        if left:
+            logger.info("%s: %s without %s, left by an interrupted run; predicting it again", case.case_id,
+                        ", ".join(left), label_map.name)
+        return False
+    missing = [path.name for path in others if not path.exists()]
+    logger.warning("%s: %s exists in %s; kept (pass --overwrite to predict it again%s)", case.case_id,
+                   label_map.name, output_dir, f" with {', '.join(missing)}" if missing else "")
+    return True
 
 
 def _write_labels(segmentation: np.ndarray, case: InputCase, properties: dict[str, Any], output_dir: Path,
@@ -143,13 +169,21 @@ def _write_labels(segmentation: np.ndarray, case: InputCase, properties: dict[st
         write_label_map(segmentation, properties, target, output_format)
 
 
+def _add_uncertainty_summary(output_dir: Path, case_id: str, summary: dict[str, Any]) -> None:
+    """Add a case to ``uncertainty_summary.json`` (the cases of earlier runs keep their entries)."""
+    path = output_dir / UNCERTAINTY_SUMMARY
+    cases = (read_json_if_present(path, "predict again with --overwrite") or {}).get("cases", {})
+    cases[case_id] = summary
+    write_json_atomic(path, {"score": UNCERTAINTY_NOTE, "cases": dict(sorted(cases.items()))})
+
+
 def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: Path,
                  settings: PredictionSettings, postprocessing_rules: list[dict[str, Any]] = (),
-                 slice_gate: SliceGate | None = None, algorithm_name: str = "covplan") -> dict[str, Any] | None:
-    """Predict one case with every fold of every model and write its outputs; returns its
-    uncertainty summary when asked for. A slice that ``slice_gate`` calls lesion-free gets
-    an all-background label map without segmentation. ``algorithm_name`` names the models
-    in a DICOM output."""
+                 slice_gate: SliceGate | None = None, algorithm_name: str = "covplan") -> None:
+    """Predict one case with every fold of every model and write its outputs (its
+    uncertainty summary too, when asked for), the label map last. A slice that
+    ``slice_gate`` calls lesion-free gets an all-background label map without
+    segmentation. ``algorithm_name`` names the models in a DICOM output."""
     first = predictors[0].model
     image = read_case(case, first.intensity_domain, first.folder)
     for predictor in predictors:
@@ -168,7 +202,7 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
         if not slice_gate.admits(case.case_id, inputs[0][0]):
             _write_labels(np.zeros(image.data.shape[1:], dtype=np.uint8), case, image.properties, output_dir, settings,
                           first.dataset_json, algorithm_name)
-            return None
+            return
     if not box.is_whole_image:
         logger.info("%s: predicting inside the body's box (%s voxels, %.0f%% of the image)", case.case_id,
                     " x ".join(map(str, box.shape)), 100 * box.fraction)
@@ -193,29 +227,17 @@ def predict_case(case: InputCase, predictors: list[ModelPredictor], output_dir: 
         # covplan ensemble writes what the probabilities came with; it has no source series: NIfTI.
         write_probabilities(moments.mean, image.properties, output_dir, case.case_id,
                             "png" if case.kind == "slice" else "nifti")
-    summary = None
     if settings.save_uncertainty:
         entropy = predictive_entropy(moments.mean)
         entropy_file, variance_file = uncertainty_files(output_dir, case.case_id)
         write_nifti(image_on_input_grid(entropy, image.properties), entropy_file)
         write_nifti(image_on_input_grid(moments.variance.mean(axis=0), image.properties), variance_file)
-        summary = {**lesion_uncertainty(entropy, segmentation, label_roles(first.dataset_json).lesion_labels),
-                   "members": moments.count}
+        _add_uncertainty_summary(output_dir, case.case_id, {
+            **lesion_uncertainty(entropy, segmentation, label_roles(first.dataset_json).lesion_labels),
+            "members": moments.count})
     # The label map last: a case counts as done only when every output is there.
     _write_labels(np.asarray(segmentation), case, image.properties, output_dir, settings, first.dataset_json,
                   algorithm_name)
-    return summary
-
-
-def _write_uncertainty_summary(output_dir: Path, summaries: dict[str, dict[str, Any]]) -> None:
-    """Add this run's cases to ``uncertainty_summary.json`` (cases kept from an earlier run
-    keep their entries)."""
-    path = output_dir / UNCERTAINTY_SUMMARY
-    cases = (read_json_if_present(path, "predict again with --overwrite") or {}).get("cases", {})
-    cases.update(summaries)
-    content = {"score": UNCERTAINTY_NOTE,
-               "cases": dict(sorted(cases.items()))}
-    write_json_atomic(path, content)
 
 
 def _slice_gate(models: list[TrainedModel], settings: PredictionSettings, device) -> SliceGate | None:
@@ -251,7 +273,7 @@ def predict(input_path: Path, output_dir: Path, model_paths: list[Path],
     torch.set_num_threads(threads)
     try:
         with ExitStack() as stack:
-            sources = model_sources(model_paths, settings.checkpoint, settings.backend == "torch", stack)
+            sources = model_sources(model_paths, settings.checkpoint, settings.backend == "onnxruntime", stack)
             return _predict_cases(stack.enter_context(unzipped(Path(input_path))), output_dir, sources, settings,
                                   threads)
     finally:
@@ -266,7 +288,7 @@ def _predict_cases(input_path: Path, output_dir: Path, sources: list[ModelSource
     check_models_agree(models)
     model_folders = [source.folder for source in sources]
     cases = find_cases(input_path, settings.series_uid)
-    _refuse_dicom_output_without_dicom(cases, settings)
+    _check_dicom_output(cases, settings, models[0].dataset_json)
     algorithm_name = "+".join(dict.fromkeys(source.name for source in sources))
     use_mirroring = settings.use_mirroring and not settings.fast
     predictors = [ModelPredictor(model, device, use_mirroring, settings.tile_step_size, threads) for model in models]
@@ -278,24 +300,19 @@ def _predict_cases(input_path: Path, output_dir: Path, sources: list[ModelSource
     output_dir.mkdir(parents=True, exist_ok=True)
     for stale in remove_stale_temporaries(output_dir) + remove_stale_temporaries(output_dir / UNCERTAINTY_FOLDER):
         logger.info("removed %s, left by an interrupted run", stale)
-    result, summaries = PredictionResult(), {}
+    result = PredictionResult()
     for case in tqdm(cases, desc="cases", unit="case", disable=len(cases) == 1):
-        existing = [path.name for path in _outputs_of(case, output_dir, settings) if path.exists()]
-        if existing and not settings.overwrite:
-            logger.warning("%s: %s exist in %s; kept (pass --overwrite to predict again)", case.case_id,
-                           ", ".join(existing), output_dir)
+        if _is_kept(case, output_dir, settings):
             result.kept.append(case.case_id)
             continue
         try:
-            summary = predict_case(case, predictors, output_dir, settings, rules, slice_gate, algorithm_name)
+            predict_case(case, predictors, output_dir, settings, rules, slice_gate, algorithm_name)
         except CovplanError as error:
             if len(cases) > 1:  # the command's closing error lists it; alone, it would be said twice
                 logger.error("%s", error)
             result.failed[case.case_id] = str(error)
             continue
         result.written.append(case.case_id)
-        if summary is not None:
-            summaries[case.case_id] = summary
     if not result.written and not result.kept:
         if created:  # nothing predicted: leave nothing behind
             shutil.rmtree(output_dir)
@@ -303,8 +320,6 @@ def _predict_cases(input_path: Path, output_dir: Path, sources: list[ModelSource
     # Labels and file ending of the outputs, for evaluate, report and ensemble.
     file_ending = PNG_ENDING if all(case.kind == "slice" for case in cases) else VOLUME_FORMATS[settings.output_format]
     write_json_atomic(output_dir / DATASET_JSON, {**models[0].dataset_json, "file_ending": file_ending})
-    if settings.save_uncertainty and summaries:
-        _write_uncertainty_summary(output_dir, summaries)
     if slice_gate is not None and slice_gate.decisions:
         write_slice_classification(output_dir, slice_gate)
         result.classified, result.skipped = list(slice_gate.decisions), slice_gate.skipped

@@ -30,12 +30,10 @@ from covplan.version import __version__
 RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 # The study as RTSTRUCTs conventionally reference it (Study Component Management).
 STUDY_REFERENCE_CLASS = "1.2.840.10008.3.1.2.3.1"
-# Copied from the source slices; type 2 attributes are written empty where the source lacks them.
+# Copied from the source slices (labelled_sources supplies the type 2 ones a source lacks).
 PATIENT_STUDY_KEYWORDS = ("SpecificCharacterSet", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
                           "StudyInstanceUID", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID",
                           "AccessionNumber", "StudyDescription")
-TYPE_2_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-                   "ReferringPhysicianName", "StudyID", "AccessionNumber")
 LUNG_COLOUR = (0, 128, 255)
 LESION_COLOURS = ((220, 40, 40), (255, 160, 0), (200, 0, 200), (0, 170, 0))
 
@@ -91,8 +89,6 @@ def _structure_set(sources: list[Any], algorithm_name: str) -> Dataset:
     for keyword in PATIENT_STUDY_KEYWORDS:
         if keyword in first:
             setattr(dataset, keyword, first.get(keyword))
-        elif keyword in TYPE_2_KEYWORDS:
-            setattr(dataset, keyword, "")
     attributes = {
         "SOPClassUID": RT_STRUCTURE_SET_STORAGE, "SOPInstanceUID": dataset.file_meta.MediaStorageSOPInstanceUID,
         "Modality": "RTSTRUCT", "SeriesInstanceUID": generate_uid(), "SeriesNumber": SERIES_NUMBER,

@@ -143,3 +143,22 @@ def test_a_slice_without_its_position_is_refused_naming_it(tmp_path):
     (case,) = find_cases(tmp_path)
     with pytest.raises(CovplanError, match=rf"series {uid} has a slice without ImagePositionPatient \(ct_003.dcm\)"):
         read_case(case, "hu", MODEL)
+
+
+
+@pytest.mark.parametrize("numbers, chosen, tie_break", [
+    ((3, 2), 1, "for its lower SeriesNumber"),
+    ((2, 2), 0, "because its SeriesInstanceUID sorts first (the same SeriesNumber)")])
+def test_of_two_equal_ct_series_the_warning_says_which_was_chosen_and_why(tmp_path, caplog, numbers, chosen,
+                                                                         tie_break):
+    uids = sorted(pydicom.uid.generate_uid() for _ in range(2))
+    for uid, number, name in zip(uids, numbers, ("first", "second")):
+        write_ct_series(tmp_path / "study", volume(), SPACING, series_uid=uid, name=name, SeriesNumber=number)
+    with caplog.at_level(logging.WARNING, logger="covplan.conversion.dicom_series"):
+        (case,) = find_cases(tmp_path / "study")
+    assert case.files[0].name.startswith(("first", "second")[chosen])
+    other = 1 - chosen
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert warning.endswith(f"skipped {uids[other]} (series {numbers[other]}, 6 file(s)): as many slices (6) as "
+                            f"series {numbers[chosen]} ({uids[chosen]}), chosen {tie_break}; --series {uids[other]} "
+                            f"segments this one instead")

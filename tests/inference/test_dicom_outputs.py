@@ -22,12 +22,12 @@ import SimpleITK as sitk
 import skimage.draw
 
 from covplan import __version__
-from covplan.conversion.dicom_series import sorted_series, series_of
+from covplan.conversion.dicom_series import series_of, sorted_series
 from covplan.errors import CovplanError
 from covplan.inference import PredictionSettings, predict
-from covplan.inference.dicom_outputs import write_dicom_seg
-from covplan.inference.rtstruct import write_rtstruct
+from covplan.inference.dicom_outputs import frame_of_reference_uid, write_dicom_seg
 from covplan.inference.inputs import find_cases, read_case
+from covplan.inference.rtstruct import write_rtstruct
 from covplan.reporting.report import build_report
 from tests.dicom_files import FRAME_OF_REFERENCE_UID, PATIENT, STUDY_UID, ct_slice, write_ct_series
 from tests.paths import SHARED_DATA
@@ -230,6 +230,45 @@ def test_a_generated_series_round_trips_through_dicom_seg(generated_series, tmp_
     sources = sorted_series(series_of(files)).headers
     np.testing.assert_array_equal(segmentation.get_pixels_by_source_instance(
         [source.SOPInstanceUID for source in sources], combine_segments=True), labels)
+
+
+def _without(files: tuple[Path, ...], *keywords: str) -> None:
+    """Delete ``keywords`` from every file, as an anonymiser or SimpleITK's writer leaves a series."""
+    for path in files:
+        dataset = pydicom.dcmread(path)
+        for keyword in keywords:
+            delattr(dataset, keyword)
+        dataset.save_as(path)
+
+
+def test_what_an_anonymised_series_lacks_is_supplied_as_dicom_allows(generated_series, tmp_path):
+    files, labels = generated_series
+    _without(files, "FrameOfReferenceUID", "SliceThickness", "PatientID", "PatientName", "PatientBirthDate",
+             "StudyDate", "StudyTime", "StudyID", "AccessionNumber")
+    dataset_json = {"labels": {"background": 0, "lung": 1, "GGO": 2}}
+    write_dicom_seg(labels, files, dataset_json, "tiny", tmp_path / "x.seg.dcm")
+    write_rtstruct(labels, files, dataset_json, "tiny", tmp_path / "x.rtstruct.dcm")
+    segmentation = highdicom.seg.segread(tmp_path / "x.seg.dcm")
+    contours = pydicom.dcmread(tmp_path / "x.rtstruct.dcm")
+    frame_of_reference = frame_of_reference_uid(series_of(files).series_uid)
+    assert segmentation.FrameOfReferenceUID == frame_of_reference
+    assert contours.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID == frame_of_reference
+    measures = segmentation.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert float(measures.SliceThickness) == pytest.approx(3.0)  # the spacing of the positions
+    assert (segmentation.PatientID, segmentation.StudyDate, contours.PatientID) == ("", "", "")
+    sources = sorted_series(series_of(files)).headers
+    np.testing.assert_array_equal(segmentation.get_pixels_by_source_instance(
+        [source.SOPInstanceUID for source in sources], combine_segments=True), labels)
+
+
+def test_a_series_without_study_uid_is_refused_before_predicting(trained_models, generated_series, tmp_path):
+    files, _ = generated_series
+    _without(files[1:2], "StudyInstanceUID")
+    with pytest.raises(CovplanError, match=rf"^{files[1]}: no StudyInstanceUID, which --output-format dicom-seg "
+                                           r"must reference; .* --output-format nifti$"):
+        predict(files[0].parent, tmp_path / "out", [trained_models["3d"]],
+                PredictionSettings(output_format="dicom-seg", **FAST))
+    assert not (tmp_path / "out").exists()
 
 
 def _filled_contours(dataset: pydicom.Dataset, roi_number: int, sources: list[pydicom.Dataset]) -> np.ndarray:

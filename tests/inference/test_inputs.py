@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,16 @@ def test_nan_voxels_are_refused_at_predict(tmp_path):
     with pytest.raises(CovplanError, match=rf"{path}: 1 voxel\(s\) are NaN \(not a number\); replace them in the "
                                            rf"image$"):
         read_case(find_cases(path)[0], "hu", MODEL)
+
+
+@pytest.mark.parametrize("voxel_size", [0.0, -2.0])
+def test_a_voxel_size_of_zero_or_below_is_refused_naming_the_file(tmp_path, capfd, voxel_size):
+    path = write_nifti(np.full((3, 4, 5), -1000.0, np.float32), tmp_path / "scan.nii", spacing=(1.0, 1.0, 3.0))
+    header = bytearray(path.read_bytes())
+    header[88:92] = struct.pack("<f", voxel_size)  # pixdim[3]: the NIfTI-1 header's float32 array at byte 76
+    path.write_bytes(bytes(header))
+    with pytest.raises(CovplanError, match=rf"^{path}: its header gives voxel sizes \[1.0, 1.0, {voxel_size}\] mm "
+                                           rf"\(pixdim\), and each must be above 0; write the image again with its "
+                                           rf"true spacing$"):
+        read_case(find_cases(path)[0], "hu", MODEL)
+    assert "WARNING" not in capfd.readouterr().err

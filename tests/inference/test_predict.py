@@ -3,6 +3,7 @@ probabilities, uncertainty, kept outputs, slices and bad input."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -236,3 +237,27 @@ def test_temporaries_a_killed_run_left_are_removed_by_the_next_run(trained_model
     assert result.written == ["ball"]
     assert not any(path.exists() for path in left)
     assert (output / "notes.tmp").read_text() == "the user's own file"
+
+
+def test_a_case_without_its_label_map_is_predicted_again(trained_models, sphere_input, runs, tmp_path):
+    # What kill -9 between the .npz and the label map leaves: every output but the label map.
+    output = Path(shutil.copytree(runs["fold0"], tmp_path / "out"))
+    (output / "ball.nii.gz").unlink()
+    result = predict(sphere_input[0], output, [trained_models["3d"]],
+                     PredictionSettings(folds=[0], save_probabilities=True, **FAST))
+    assert result.written == ["ball"] and result.kept == []
+    assert read(output / "ball.nii.gz").GetSize() == (24, 24, 20)
+
+
+def test_the_uncertainty_summary_is_written_before_the_label_map(trained_models, sphere_input, tmp_path,
+                                                                 monkeypatch):
+    def killed(*args):
+        raise KeyboardInterrupt  # the run dies where the label map would be written
+
+    # The module, not the function `covplan.inference.predict` that the package exports.
+    monkeypatch.setattr(importlib.import_module("covplan.inference.predict"), "write_label_map", killed)
+    with pytest.raises(KeyboardInterrupt):
+        predict(sphere_input[0], tmp_path, [trained_models["3d"]],
+                PredictionSettings(folds=[0], save_uncertainty=True, **FAST))
+    assert "ball" in json.loads((tmp_path / "uncertainty_summary.json").read_text())["cases"]
+    assert not (tmp_path / "ball.nii.gz").exists()

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from covplan.errors import CovplanError
+from covplan.scratch import process_is_running
 from covplan.work_folder import TRAINING_LOCK
 
 logger = logging.getLogger(__name__)
@@ -25,16 +26,6 @@ def _holder(lock: Path) -> tuple[int | None, str]:
         return int(pid), host
     except (OSError, ValueError):
         return None, ""
-
-
-def _is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True
 
 
 @contextmanager
@@ -78,7 +69,7 @@ def _take_over(lock: Path, fold_name: str, host: str) -> int:
         raise CovplanError(f"{lock}: fold {fold_name} is locked by process {pid} on host {holder_host}, which this "
                            f"host cannot check; if that job is gone, remove the lock (rm {lock}) and train again "
                            f"with --resume")
-    if _is_running(pid):
+    if process_is_running(pid):
         raise CovplanError(f"{lock}: fold {fold_name} is being trained by process {pid} on {holder_host}; wait for "
                            f"it to finish or stop it")
     logger.warning("%s: taking over the lock of process %d, which is no longer running (a killed run)", lock, pid)

@@ -11,7 +11,13 @@ from tqdm import tqdm
 
 from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
-from covplan.inference.outputs import label_file, read_probabilities, write_label_map, write_probabilities
+from covplan.inference.outputs import (
+    label_file,
+    probability_files,
+    read_probabilities,
+    write_label_map,
+    write_probabilities,
+)
 from covplan.json_files import read_json
 from covplan.work_folder import DATASET_JSON
 
@@ -38,7 +44,7 @@ def ensemble_folders(input_folders: list[Path], output_dir: Path, save_probabili
         if _dataset_json(folder)["labels"] != dataset_json["labels"]:
             raise CovplanError(f"{folder} holds other labels than {input_folders[0]}; ensemble predictions of "
                                f"models with the same labels")
-    cases_per_folder = [{path.name[:-len(".npz")] for path in folder.glob("*.npz")} for folder in input_folders]
+    cases_per_folder = [_complete_cases(folder) for folder in input_folders]
     cases = sorted(set.union(*cases_per_folder))
     for folder, found in zip(input_folders, cases_per_folder):
         missing = sorted(set(cases) - found)
@@ -67,3 +73,10 @@ def ensemble_folders(input_folders: list[Path], output_dir: Path, save_probabili
         write_label_map(labels.convert_probabilities_to_segmentation(probabilities), properties, target, output_format)
         written.append(case_id)
     return written
+
+
+def _complete_cases(folder: Path) -> set[str]:
+    """The cases of ``folder`` with both ``<case>.npz`` and ``<case>.pkl``: a predict killed
+    between writing the two leaves a case that is not there yet."""
+    cases = {path.name[:-len(".npz")] for path in folder.glob("*.npz")}
+    return {case for case in cases if probability_files(folder, case)[1].is_file()}

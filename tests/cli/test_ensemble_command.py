@@ -57,6 +57,18 @@ def test_ensemble_names_a_folder_that_lacks_a_case(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_case_whose_properties_were_never_written_is_missing_not_a_traceback(tmp_path):
+    # predict killed between writing <case>.npz and <case>.pkl
+    probabilities = [[[[1.0]]], [[[0.0]]], [[[0.0]]]]
+    member(tmp_path / "a", {"x": (probabilities, VOLUME, "nifti"), "y": (probabilities, VOLUME, "nifti")})
+    member(tmp_path / "b", {"x": (probabilities, VOLUME, "nifti"), "y": (probabilities, VOLUME, "nifti")})
+    (tmp_path / "b" / "y.pkl").unlink()
+    result = CliRunner().invoke(cli, ["ensemble", "-i", str(tmp_path / "a"), "-i", str(tmp_path / "b"),
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert f"Error: {tmp_path / 'b'}: no probabilities for y; predict them with --save-probabilities" in result.output
+
+
 def test_ensemble_refuses_probabilities_of_other_shapes(tmp_path):
     member(tmp_path / "a", {"x": ([[[[1.0]]], [[[0.0]]], [[[0.0]]]], VOLUME, "nifti")})
     member(tmp_path / "b", {"x": ([[[[1.0, 1.0]]], [[[0.0, 0.0]]], [[[0.0, 0.0]]]], VOLUME, "nifti")})

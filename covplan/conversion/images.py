@@ -14,6 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from covplan.errors import CovplanError
+from covplan.nifti_voxels import NIFTI_SUFFIXES, nifti_float_voxels
 
 # The published COVID-19-CT-Seg method (METHODS.md) windows HU cases to [-1250, 250] and
 # scales them to 0..255 so that they share the domain of the radiopaedia cases.
@@ -34,7 +35,6 @@ DIRECTION_ATOL = 1e-3
 
 SKIP_HINT = "or pass --skip-bad to convert the other cases without it"
 
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
 READ_CHUNK_BYTES = 1 << 24
 
 # How a converter's user replaces NaN voxels (see nan_value_option); predict has no such option.
@@ -68,17 +68,6 @@ def refuse_multichannel(image: sitk.Image, path: Path) -> None:
         raise CovplanError(f"{path}: a {image.GetDimension()}D image with {image.GetNumberOfComponentsPerPixel()} "
                            f"component(s) per voxel, not one 2D or 3D volume; give one file per channel "
                            f"(<case>_0000.nii.gz, <case>_0001.nii.gz) {SKIP_HINT}")
-
-
-def nifti_float_voxels(path: Path) -> np.ndarray | None:
-    """The voxels of a NIfTI file stored as floats, as nibabel reads them (z, y, x, as
-    SimpleITK orders them); None for integer data, which holds no NaN. SimpleITK's NIfTI
-    reader turns NaN and infinity into 0 without a word (0 HU: soft tissue), so a check for
-    them must read the file with nibabel."""
-    header = nibabel.load(path)
-    if not np.issubdtype(header.get_data_dtype(), np.floating):
-        return None
-    return np.asanyarray(header.dataobj).T  # nibabel's x, y, z -> SimpleITK's z, y, x
 
 
 def _nan_voxels_checked(image: sitk.Image, path: Path, nan_value: float | None, nan_fix: str) -> sitk.Image:

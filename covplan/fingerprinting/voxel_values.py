@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from covplan.conversion.images import NIFTI_SUFFIXES, nifti_float_voxels
 from covplan.errors import CovplanError
 from covplan.json_files import read_json
+from covplan.nifti_voxels import NIFTI_SUFFIXES, nifti_float_voxels
 from covplan.work_folder import DATASET_JSON
 
 NON_FINITE_FIX = "replace them with a value that means what they stand for (e.g. -1024, air in HU) and plan again"

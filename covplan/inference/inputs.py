@@ -19,17 +19,11 @@ from nibabel.openers import ImageOpener
 from nibabel.spatialimages import HeaderDataError
 
 from covplan.conversion.dicom_series import choose_series, read_headers, read_series_volume, series_of
-from covplan.conversion.images import (
-    NIFTI_SUFFIXES,
-    SKIP_HINT,
-    detect_intensity_domain,
-    map_to_domain,
-    read_image,
-    refuse_multichannel,
-)
+from covplan.conversion.images import SKIP_HINT, detect_intensity_domain, map_to_domain, read_image, refuse_multichannel
 from covplan.conversion.slice_format import IMAGE_SUFFIXES
 from covplan.conversion.slice_reader import DEFAULT_PIXEL_SPACING_MM, read_slice
 from covplan.errors import CovplanError
+from covplan.nifti_voxels import NIFTI_SUFFIXES
 
 NIFTI2_HEADER_BYTES = 540  # sizeof_hdr, the first field: 348 for NIfTI-1
 CHANNEL_SUFFIX = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")

@@ -15,6 +15,7 @@ from nnunetv2.imageio.reader_writer_registry import (
 
 from covplan.errors import CovplanError
 from covplan.labels.dicom_seg import DICOM_SEG_ENDING, DicomSegReader
+from covplan.nifti_voxels import NIFTI_SUFFIXES, nifti_float_voxels
 
 LABEL_MAP_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png", ".bmp", ".tiff", ".tif", DICOM_SEG_ENDING)
 
@@ -67,7 +68,17 @@ def read_label_map(reader: BaseReaderWriter, path: Path) -> tuple[np.ndarray, tu
         raise CovplanError(f"{path}: a label map has one channel, this file has {segmentation.shape[0]}")
     label_map = segmentation[0].astype(np.int32)
     _refuse_fractional_values(segmentation[0], label_map, path)
+    _refuse_nan_in_nifti(path)
     return label_map, tuple(float(s) for s in properties["spacing"])
+
+
+def _refuse_nan_in_nifti(path: Path) -> None:
+    # SimpleITK reads a NaN of a NIfTI file as 0 (background), which no check of the array
+    # it returns can see.
+    voxels = nifti_float_voxels(path) if path.name.endswith(NIFTI_SUFFIXES) else None
+    if voxels is not None and np.isnan(voxels).any():
+        raise CovplanError(f"{path}: {int(np.isnan(voxels).sum())} voxel(s) are NaN (not a number), not label "
+                           "numbers; save the label map with integer labels")
 
 
 def _refuse_fractional_values(values: np.ndarray, label_map: np.ndarray, path: Path) -> None:

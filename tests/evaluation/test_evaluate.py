@@ -123,6 +123,17 @@ def test_fractional_label_values_are_refused_not_truncated(folders):
         evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
 
 
+def test_nan_label_values_of_a_nifti_file_are_refused_not_read_as_background(folders):
+    # SimpleITK reads a NaN of a NIfTI file as 0, so the array it returns looks whole.
+    reference_dir, prediction_dir = folders
+    prediction = lung_infection_pair()[1].astype(np.float32)
+    prediction[0, 0, :3] = np.nan
+    write_nifti(prediction_dir / "case_a.nii.gz", prediction, (1, 1, 2))
+    with pytest.raises(CovplanError, match=r"pred/case_a\.nii\.gz: 3 voxel\(s\) are NaN \(not a number\), not label "
+                                           r"numbers; save the label map with integer labels"):
+        evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
+
+
 def test_whole_label_values_stored_as_floats_are_labels(folders):
     reference_dir, prediction_dir = folders
     expected = evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)

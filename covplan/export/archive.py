@@ -40,6 +40,7 @@ from covplan.export.onnx_export import export_fold, onnx_description, refuse_une
 from covplan.inference.archive_reader import ARCHIVE_FORMAT_VERSION, ARCHIVE_SUFFIX, MANIFEST_FILE, file_sha256
 from covplan.inference.model_loading import CHECKPOINTS, TrainedModel, check_models_agree, load_model
 from covplan.inference.onnx_backend import ONNX_DESCRIPTION_FILE
+from covplan.output_folder import refuse_overlap
 from covplan.postprocessing.choose import ENSEMBLES_FOLDER, POSTPROCESSING_FILE, postprocessing_folder
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.slice_classifier import SLICE_CLASSIFIER_FILE
@@ -131,6 +132,7 @@ def export_archive(model_folders: Sequence[Path], target: Path, folds: list | No
     if target.suffix != ARCHIVE_SUFFIX:
         raise CovplanError(f"{target}: an archive's name ends in {ARCHIVE_SUFFIX}; give -o NAME{ARCHIVE_SUFFIX}")
     refuse_existing(target, overwrite)
+    refuse_overlap(target, model_folders, output_is_file=True)
     models = [load_model(folder, folds, checkpoint) for folder in model_folders]
     check_models_agree(models)
     if len({model.folder.name for model in models}) < len(models):

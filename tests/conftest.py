@@ -30,6 +30,7 @@ from covplan.demo_data.layouts import write_demo_data
 from covplan.planning import plan_dataset
 from covplan.training import TrainingSettings, train_fold
 from covplan.training.slice_classifier import train_slice_classifier
+from tests.fault_mounts import fill_disk, make_read_only, mount_refusal, unmount
 from tests.input_images import write_sphere_volume
 from tests.raw_datasets import PATIENTS, write_raw_dataset
 from tests.work_folders import (CLASSIFIER_ITERATIONS, CLASSIFIER_LEARNING_RATE, SEGMENTATION_EPOCHS, TINY_TRAINING,
@@ -273,3 +274,56 @@ def unchanged() -> Callable[[Path], Callable[[], bool]]:
         return lambda: tree_hash(root) == before
 
     return snapshot
+
+
+# Faults (tests/faults/, tests/fault_mounts.py): a full disk and a read-only folder.
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a tmpfs of its own (64 MiB; ``fill_disk`` fills it), unmounted after
+    the test; skipped where the machine refuses to mount one."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    refusal = mount_refusal(folder)
+    if refusal is not None:
+        pytest.skip(refusal)
+    try:
+        yield folder
+    finally:
+        unmount(folder)
+
+
+@pytest.fixture
+def read_only() -> Iterator[Callable[[Path], None]]:
+    """Makes a folder read-only for this test: a read-only bind mount as root (whom
+    permissions do not stop), chmod a-w otherwise; undone after the test."""
+    undo: list[Callable[[], None]] = []
+
+    def make(folder: Path) -> None:
+        if os.geteuid() == 0:
+            make_read_only(folder)
+            undo.append(lambda: unmount(folder))
+        else:
+            mode = folder.stat().st_mode
+            folder.chmod(0o555)
+            undo.append(lambda: folder.chmod(mode))
+
+    try:
+        yield make
+    finally:
+        for step in reversed(undo):
+            step()
+
+
+@pytest.fixture(params=["full disk", "read-only"])
+def unwritable_folder(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """An empty folder where every write fails: on a full disk, then read-only (each
+    fault test runs once with each)."""
+    if request.param == "full disk":
+        disk = request.getfixturevalue("small_disk")
+        fill_disk(disk, left_free=0)  # even a summary.json of a few KiB fails
+        return disk
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    request.getfixturevalue("read_only")(folder)
+    return folder

@@ -17,16 +17,11 @@ from covplan.cli import cli
 from covplan.errors import CovplanError
 from covplan.planning.plan import check_work_dir
 from tests.crafted_archives import write_crafted_archive
+from tests.fault_mounts import tree_digest
 from tests.image_files import LESION_TYPE_LABELS, write_json, write_nifti
 
 OVERLAP = r"^Error: output (folder|file) \S+ overlaps the input \S+ \(the same, inside or around it\); choose an " \
           r"output (folder|file) apart from the inputs, which covplan never modifies\n$"
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` and the hash of its bytes."""
-    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 @pytest.fixture
@@ -61,7 +56,7 @@ def test_import_overwrite_keeps_a_folder_that_holds_other_data(tmp_path):
     assert result.output == (f"Error: {target} holds files `covplan import` did not write (mine/notes.txt); "
                              f"--overwrite replaces only a folder this command wrote: choose another output folder "
                              f"or remove {target} yourself\n")
-    assert tree_digest(target) == {"mine/notes.txt": hashlib.sha256(b"the user's").hexdigest()}
+    assert tree_digest(target) == {(target / "mine/notes.txt").as_posix(): hashlib.sha256(b"the user's").hexdigest()}
     # A folder an import wrote is replaced; the archive inside the target is an input.
     assert invoke("import", archive, tmp_path / "imported").exit_code == 0
     assert invoke("import", archive, tmp_path / "imported", "--overwrite").exit_code == 0

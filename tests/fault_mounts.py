@@ -8,10 +8,14 @@ tests/conftest.py skip with the reason."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
+
+import SimpleITK as sitk
 
 # Bytes a full disk keeps free: less than any output covplan writes, more than none, so
 # that a write starts and fails half-way, the case "nothing half-written" is about.
@@ -56,10 +60,30 @@ def tree_digest(folder: Path) -> dict[str, str]:
     return {path.as_posix(): hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
 
 
-def left_behind(folder: Path, before: dict[str, str]) -> list[str]:
-    """Files under ``folder`` that a failed command added or changed: nothing may be."""
+def _complete(path: Path) -> bool:
+    """Whether ``path`` is a whole output file: no temporary, and its reader reads it."""
+    if path.name.startswith(".") and ".tmp" in path.name:
+        return False
+    try:
+        if path.name.endswith((".nii.gz", ".png")):
+            sitk.ReadImage(str(path))
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                return archive.testzip() is None
+        else:
+            return False  # a kind this check cannot read: shown, to be looked at
+    except (RuntimeError, ValueError, OSError, zipfile.BadZipFile):
+        return False
+    return True
+
+
+def half_written(folder: Path, before: dict[str, str]) -> list[str]:
+    """Files under ``folder`` that a failed command added or changed and that are not
+    complete: nothing may be (a complete file written before the failure may stay)."""
     after = tree_digest(folder) if folder.exists() else {}
-    return sorted(name for name, digest in after.items() if before.get(name) != digest)
+    return sorted(name for name, digest in after.items() if before.get(name) != digest and not _complete(Path(name)))
 
 
 def one_line_error(output: str) -> bool:

@@ -33,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from covplan.architectures.base import architectures
-from covplan.atomic import atomic_file, refuse_existing, write_json_atomic
+from covplan.atomic import atomic_file, failures_named, refuse_existing, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.export.model_card import model_card
 from covplan.export.onnx_export import export_fold, onnx_description, refuse_unexportable
@@ -140,7 +140,9 @@ def export_archive(model_folders: Sequence[Path], target: Path, folds: list | No
     if onnx:
         for model in models:
             refuse_unexportable(model)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as temporary:
+    # A full disk or a read-only folder fails in one line naming the archive (torch.save says neither).
+    with failures_named(target), \
+            tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as temporary:
         staging = Path(temporary)
         entries = [_stage_model(model, checkpoint, staging, onnx, threads) for model in models]
         _stage_first_stages(models, checkpoint, staging, onnx, threads)

@@ -30,7 +30,7 @@ from covplan.demo_data.layouts import write_demo_data
 from covplan.planning import plan_dataset
 from covplan.training import TrainingSettings, train_fold
 from covplan.training.slice_classifier import train_slice_classifier
-from tests.fault_mounts import fill_disk, make_read_only, mount_refusal, unmount
+from tests.fault_mounts import fill_disk, make_read_only, mount_small_disk, unmount
 from tests.input_images import write_sphere_volume
 from tests.raw_datasets import PATIENTS, write_raw_dataset
 from tests.work_folders import (CLASSIFIER_ITERATIONS, CLASSIFIER_LEARNING_RATE, SEGMENTATION_EPOCHS, TINY_TRAINING,
@@ -284,7 +284,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     the test; skipped where the machine refuses to mount one."""
     folder = tmp_path / "disk"
     folder.mkdir()
-    refusal = mount_refusal(folder)
+    refusal = mount_small_disk(folder)
     if refusal is not None:
         pytest.skip(refusal)
     try:

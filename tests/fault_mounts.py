@@ -23,12 +23,12 @@ LEFT_FREE_BYTES = 16 * 1024
 BALLAST = "ballast.bin"
 
 
-def mount_refusal(folder: Path) -> str | None:
-    """Why a tmpfs cannot be mounted at ``folder`` here (None when it can; then it is)."""
+def mount_small_disk(folder: Path) -> str | None:
+    """Mount a 64 MiB tmpfs at ``folder``; None when done, else why the machine refused."""
     if os.geteuid() != 0:
         return "mounting a small tmpfs or a read-only folder needs root"
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)], capture_output=True,
-                            text=True)
+                            text=True, check=False)
     return None if result.returncode == 0 else f"mount -t tmpfs refused: {result.stderr.strip()}"
 
 

@@ -9,8 +9,6 @@ soon as a file appears where it writes (tests/processes.py); the reruns run in-p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import SimpleITK as sitk
 from click.testing import CliRunner
 

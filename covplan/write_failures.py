@@ -2,15 +2,16 @@
 file and the fix (issue 29, items 10 and 11) instead of a traceback.
 
 Python's OSError carries an error number; the C++ writers covplan uses (torch.save,
-SimpleITK) raise a RuntimeError without one ("file write failed"). For those, a disk with
-(almost) no space left is taken as the cause: that is what a write to an existing,
-writable folder fails on.
+SimpleITK) raise a RuntimeError without one ("file write failed"), or, SimpleITK's NIfTI
+writer, nothing at all. For those, a disk with (almost) no space left is taken as the
+cause: that is what a write to an existing, writable folder fails on.
 """
 
 from __future__ import annotations
 
 import errno
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from covplan.errors import CovplanError, WriteFailed
@@ -59,6 +60,18 @@ def write_failure(error: BaseException, target: Path) -> WriteFailed | None:
     if number is None and disk_is_full(target):
         return no_space(target)
     return None
+
+
+def check_written(path: Path, read: Callable[[Path], object]) -> None:
+    """For writers that ignore a failed write: SimpleITK's NIfTI writer leaves a short or
+    empty file and no error when the disk fills up. Where the disk is (almost) full after
+    writing ``path``, read it back with ``read``; a file that cannot be read is a full disk's
+    doing."""
+    if disk_is_full(path):
+        try:
+            read(path)
+        except Exception as error:
+            raise no_space(path) from error
 
 
 def os_error_line(error: OSError) -> WriteFailed | None:

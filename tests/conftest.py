@@ -30,7 +30,7 @@ from covplan.demo_data.layouts import write_demo_data
 from covplan.planning import plan_dataset
 from covplan.training import TrainingSettings, train_fold
 from covplan.training.slice_classifier import train_slice_classifier
-from tests.fault_mounts import fill_disk, make_read_only, mount_small_disk, unmount
+from tests.fault_mounts import LEFT_FREE_BYTES, fill_disk, make_read_only, mount_small_disk, unmount
 from tests.input_images import write_sphere_volume
 from tests.raw_datasets import PATIENTS, write_raw_dataset
 from tests.work_folders import (CLASSIFIER_ITERATIONS, CLASSIFIER_LEARNING_RATE, SEGMENTATION_EPOCHS, TINY_TRAINING,
@@ -315,13 +315,14 @@ def read_only() -> Iterator[Callable[[Path], None]]:
             step()
 
 
-@pytest.fixture(params=["full disk", "read-only"])
+@pytest.fixture(params=["full disk", "nearly full disk", "read-only"])
 def unwritable_folder(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    """An empty folder where every write fails: on a full disk, then read-only (each
-    fault test runs once with each)."""
-    if request.param == "full disk":
+    """An empty folder where writes fail: on a full disk (even a summary.json of a few KiB
+    fails), on a nearly full one (a write starts and fails half-way), read-only; each fault
+    test runs once with each."""
+    if request.param != "read-only":
         disk = request.getfixturevalue("small_disk")
-        fill_disk(disk, left_free=0)  # even a summary.json of a few KiB fails
+        fill_disk(disk, left_free=0 if request.param == "full disk" else LEFT_FREE_BYTES)
         return disk
     folder = tmp_path / "read_only"
     folder.mkdir()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import zipfile
@@ -86,8 +87,13 @@ def half_written(folder: Path, before: dict[str, str]) -> list[str]:
     return sorted(name for name, digest in after.items() if before.get(name) != digest and not _complete(Path(name)))
 
 
+# A tqdm progress bar as it is drawn: "report:  50%|█████     | 1/2 [...]".
+PROGRESS_BAR = re.compile(r"^[^|]*: *\d+%\|")
+
+
 def one_line_error(output: str) -> bool:
-    """Whether ``output`` ends in a single line of covplan's error and holds no traceback
-    (before it, at most progress bars, which redraw themselves after a carriage return)."""
-    last = output.rsplit("\r", 1)[-1].lstrip(" ")
-    return last.count("\n") == 1 and last.startswith("Error: ") and "Traceback" not in output
+    """Whether ``output`` holds a single line of covplan's error and no traceback; progress
+    bars (each drawing after a carriage return) do not count."""
+    drawn = (line.rsplit("\r", 1)[-1].strip() for line in output.split("\n"))
+    lines = [line for line in drawn if line and not PROGRESS_BAR.match(line)]
+    return len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in output

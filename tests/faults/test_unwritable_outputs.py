@@ -21,6 +21,8 @@ from tests.crafted_archives import write_crafted_archive
 from tests.fault_mounts import BALLAST, fill_disk, half_written, one_line_error, tree_digest
 from tests.image_files import LESION_TYPE_LABELS, write_json, write_nifti
 
+# Cases whose evaluation summary outgrows a nearly full disk.
+EVALUATED_CASES = 12
 FIXES = ("no space left on its disk; free some space there or choose an output folder on another disk",
          "cannot write there (")
 
@@ -48,21 +50,22 @@ def check_command(unwritable: Path, inputs: list[Path], *arguments: object) -> R
     return result
 
 
-@pytest.fixture
-def predictions(tmp_path: Path) -> Path:
-    folder = tmp_path / "pred"
+def label_maps(folder: Path, cases: int) -> Path:
     label_map = np.zeros((4, 12, 12), np.uint8)
     label_map[1:3, 2:6, 2:6] = 1
-    write_nifti(folder / "c1.nii.gz", label_map)
+    for case in range(cases):
+        write_nifti(folder / f"c{case}.nii.gz", label_map)
     write_json(folder / "dataset.json", {"labels": LESION_TYPE_LABELS, "file_ending": ".nii.gz"})
     return folder
 
 
-def test_report(unwritable_folder, predictions):
+def test_report(unwritable_folder, tmp_path):
+    predictions = label_maps(tmp_path / "pred", 1)  # report.html alone outgrows a nearly full disk
     check_command(unwritable_folder, [predictions], "report", predictions, "-o", unwritable_folder / "report")
 
 
-def test_evaluate(unwritable_folder, predictions):
+def test_evaluate(unwritable_folder, tmp_path):
+    predictions = label_maps(tmp_path / "pred", EVALUATED_CASES)
     check_command(unwritable_folder, [predictions], "evaluate", predictions, predictions, "-o",
                   unwritable_folder / "summary.json", "-j", "1", "--no-boundary")
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from covplan.errors import CovplanError
+from covplan.errors import CovplanError, WriteFailed
 from covplan.write_failures import write_failure
 
 
@@ -86,6 +86,8 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
             temporary.chmod(0o777 & ~_umask())
             yield temporary
             replace_directory(temporary, target)
+        except WriteFailed as failure:  # name the output the user gave, not its hidden staging folder
+            raise WriteFailed(str(failure).replace(str(temporary), str(target), 1)) from failure
         finally:
             if temporary.exists():
                 shutil.rmtree(temporary)

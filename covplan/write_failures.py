@@ -45,18 +45,18 @@ def not_writable(path: Path, reason: str) -> WriteFailed:
 
 
 def write_failure(error: BaseException, target: Path) -> WriteFailed | None:
-    """The one-line error for ``error``, raised while writing ``target``; None when it is
-    no failure of space or permission (a bug, bad input, an interruption)."""
+    """The one-line error for ``error``, raised while writing ``target``, which it names
+    (not the hidden temporary the error may name); None when it is no failure of space or
+    permission (a bug, bad input, an interruption)."""
     if isinstance(error, WriteFailed):
         return error
     if isinstance(error, (CovplanError, KeyboardInterrupt)) or not isinstance(error, Exception):
         return None
     number = getattr(error, "errno", None)
-    path = Path(getattr(error, "filename", None) or target)
     if number in NO_SPACE:
-        return no_space(path)
+        return no_space(target)
     if number in NOT_WRITABLE:
-        return not_writable(path, getattr(error, "strerror", None) or str(error))
+        return not_writable(target, getattr(error, "strerror", None) or str(error))
     if number is None and disk_is_full(target):
         return no_space(target)
     return None

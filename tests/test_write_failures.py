@@ -4,21 +4,23 @@ permission becomes one line naming the file and the fix, and leaves no temporary
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
 import pytest
 
-from covplan.atomic import atomic_file
+from covplan.atomic import atomic_directory, atomic_file
 from covplan.errors import CovplanError, WriteFailed
 from covplan.write_failures import check_written, write_failure
 from tests.fault_mounts import fill_disk
 
 
 def test_errors_of_space_and_permission_name_the_file_and_the_fix(tmp_path):
-    full = write_failure(OSError(errno.ENOSPC, "No space left on device", "/data/out/x.nii.gz"), tmp_path)
+    full = write_failure(OSError(errno.ENOSPC, "No space left on device", "/data/out/.x.nii.gz.1234.tmp"),
+                         Path("/data/out/x.nii.gz"))  # the output, not the hidden temporary
     assert str(full) == ("/data/out/x.nii.gz: no space left on its disk; free some space there or choose an output "
                          "folder on another disk, then run the command again (nothing half-written was kept)")
-    read_only = write_failure(OSError(errno.EROFS, "Read-only file system", "/mnt/ro/.x.tmp"), tmp_path / "x")
-    assert str(read_only).startswith("/mnt/ro/.x.tmp: cannot write there (Read-only file system); make the folder "
+    read_only = write_failure(OSError(errno.EROFS, "Read-only file system", "/mnt/ro/.x.tmp"), Path("/mnt/ro/x"))
+    assert str(read_only).startswith("/mnt/ro/x: cannot write there (Read-only file system); make the folder "
                                      "writable or choose an output folder you may write to")
     assert write_failure(CovplanError("bad input"), tmp_path) is None
     assert write_failure(RuntimeError("a bug"), tmp_path) is None  # a disk with space: not a write failure
@@ -47,3 +49,11 @@ def test_a_writer_that_ignores_a_full_disk_is_caught_by_reading_back(small_disk)
         with atomic_file(small_disk / "checkpoint.pth"):
             raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
     assert sorted(path.name for path in small_disk.iterdir()) == ["ballast.bin", "labels.nii.gz"]
+
+
+def test_a_failure_inside_a_staged_folder_names_the_output_folder(tmp_path):
+    with pytest.raises(WriteFailed, match=rf"^{tmp_path / 'converted' / 'imagesTr' / 'a.nii.gz'}: no space left"):
+        with atomic_directory(tmp_path / "converted") as staging:
+            with atomic_file(staging / "imagesTr" / "a.nii.gz"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []

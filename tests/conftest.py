@@ -296,17 +296,19 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def read_only() -> Iterator[Callable[[Path], None]]:
     """Makes a folder read-only for this test: a read-only bind mount as root (whom
-    permissions do not stop), chmod a-w otherwise; undone after the test."""
+    permissions do not stop), its folders chmod 555 otherwise; undone after the test."""
     undo: list[Callable[[], None]] = []
 
     def make(folder: Path) -> None:
         if os.geteuid() == 0:
             make_read_only(folder)
             undo.append(lambda: unmount(folder))
-        else:
-            mode = folder.stat().st_mode
-            folder.chmod(0o555)
-            undo.append(lambda: folder.chmod(mode))
+        else:  # every folder below too, as a read-only mount is
+            folders = [folder, *(path for path in folder.rglob("*") if path.is_dir())]
+            modes = [path.stat().st_mode for path in folders]
+            for path in folders:
+                path.chmod(0o555)
+            undo.append(lambda: [path.chmod(mode) for path, mode in zip(folders, modes)])
 
     try:
         yield make

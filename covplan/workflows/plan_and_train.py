@@ -12,6 +12,7 @@ from covplan.conversion.raw_dataset import read_raw_dataset
 from covplan.errors import CovplanError
 from covplan.json_files import read_json, read_json_if_present
 from covplan.launch import Call, Launcher, run_jobs
+from covplan.output_folder import refuse_overlap
 from covplan.planning import plan_dataset
 from covplan.planning.budget_candidates import refuse_cascade_budget
 from covplan.planning.plan import planned_num_folds
@@ -69,6 +70,7 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
     ``work_dir`` (``seeds/seed_S/<arch>__<configuration>``)."""
     if repeats < 1:
         raise CovplanError(f"--repeats {repeats}: train each fold at least once")
+    refuse_overlap(Path(work_dir), [dataset_dir])  # before a tracker makes its folder in WORK
     settings = settings or TrainingSettings()
     tracking = open_tracking(settings.trackers, settings.tracking_uri)
     run = RunDescription(name=f"plan-and-train {Path(dataset_dir).name}", kind="plan-and-train",

@@ -92,3 +92,12 @@ def test_ensemble_compare_export_and_evaluate_refuse_overlaps(tmp_path, predicti
 def test_plan_refuses_a_work_folder_inside_the_dataset(tmp_path):
     with pytest.raises(CovplanError, match="overlaps the input"):
         check_work_dir(tmp_path / "raw" / "work", tmp_path / "raw", "digest")
+
+
+def test_plan_and_train_refuses_a_work_folder_inside_the_dataset_before_a_tracker_writes(tmp_path):
+    dataset = tmp_path / "raw"
+    dataset.mkdir()
+    result = invoke("plan-and-train", dataset, "-o", dataset / "work", "--arch", "plain_unet", "--tracker",
+                    "tensorboard")
+    assert result.exit_code == 1 and re.match(OVERLAP, result.output), result.output
+    assert list(dataset.iterdir()) == []

@@ -1,5 +1,7 @@
 """Writing outputs so that a crash never leaves a half-written file or folder: everything is
-written to a temporary name beside the target and renamed at the end."""
+written to a temporary name beside the target and renamed at the end. A write that fails
+for want of space or permission leaves nothing behind and is raised as one line naming
+the target (:mod:`covplan.write_failures`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from covplan.errors import CovplanError
+from covplan.errors import CovplanError, WriteFailed
+from covplan.write_failures import write_failure
 
 
 def _umask() -> int:
@@ -22,20 +25,34 @@ def _umask() -> int:
 
 
 @contextmanager
+def failures_named(target: Path) -> Iterator[None]:
+    """Within this context a failure for want of space or permission is raised as
+    :class:`covplan.errors.WriteFailed` naming ``target``; other errors pass unchanged."""
+    try:
+        yield
+    except Exception as error:
+        failure = write_failure(error, target)
+        if failure is None or failure is error:
+            raise
+        raise failure from error
+
+
+@contextmanager
 def atomic_file(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is renamed to ``target``
     (replacing an older file), on error it is removed."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(descriptor)
-    temporary = Path(temporary_name)
-    # mkstemp creates the file for its owner only; the result gets the usual permissions.
-    temporary.chmod(0o666 & ~_umask())
-    try:
-        yield temporary
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with failures_named(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(descriptor)
+        temporary = Path(temporary_name)
+        try:
+            # mkstemp creates the file for its owner only; the result gets the usual permissions.
+            temporary.chmod(0o666 & ~_umask())
+            yield temporary
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
@@ -62,15 +79,18 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
     the new folder is complete.
     """
     refuse_existing(target, overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    temporary.chmod(0o777 & ~_umask())
-    try:
-        yield temporary
-        replace_directory(temporary, target)
-    finally:
-        if temporary.exists():
-            shutil.rmtree(temporary)
+    with failures_named(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+        try:
+            temporary.chmod(0o777 & ~_umask())
+            yield temporary
+            replace_directory(temporary, target)
+        except WriteFailed as failure:  # name the output the user gave, not its hidden staging folder
+            raise WriteFailed(str(failure).replace(str(temporary), str(target), 1)) from failure
+        finally:
+            if temporary.exists():
+                shutil.rmtree(temporary)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

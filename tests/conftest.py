@@ -30,6 +30,7 @@ from covplan.demo_data.layouts import write_demo_data
 from covplan.planning import plan_dataset
 from covplan.training import TrainingSettings, train_fold
 from covplan.training.slice_classifier import train_slice_classifier
+from tests.fault_mounts import LEFT_FREE_BYTES, fill_disk, make_read_only, mount_small_disk, unmount
 from tests.input_images import write_sphere_volume
 from tests.raw_datasets import PATIENTS, write_raw_dataset
 from tests.work_folders import (CLASSIFIER_ITERATIONS, CLASSIFIER_LEARNING_RATE, SEGMENTATION_EPOCHS, TINY_TRAINING,
@@ -273,3 +274,59 @@ def unchanged() -> Callable[[Path], Callable[[], bool]]:
         return lambda: tree_hash(root) == before
 
     return snapshot
+
+
+# Faults (tests/faults/, tests/fault_mounts.py): a full disk and a read-only folder.
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a tmpfs of its own (64 MiB; ``fill_disk`` fills it), unmounted after
+    the test; skipped where the machine refuses to mount one."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    refusal = mount_small_disk(folder)
+    if refusal is not None:
+        pytest.skip(refusal)
+    try:
+        yield folder
+    finally:
+        unmount(folder)
+
+
+@pytest.fixture
+def read_only() -> Iterator[Callable[[Path], None]]:
+    """Makes a folder read-only for this test: a read-only bind mount as root (whom
+    permissions do not stop), its folders chmod 555 otherwise; undone after the test."""
+    undo: list[Callable[[], None]] = []
+
+    def make(folder: Path) -> None:
+        if os.geteuid() == 0:
+            make_read_only(folder)
+            undo.append(lambda: unmount(folder))
+        else:  # every folder below too, as a read-only mount is
+            folders = [folder, *(path for path in folder.rglob("*") if path.is_dir())]
+            modes = [path.stat().st_mode for path in folders]
+            for path in folders:
+                path.chmod(0o555)
+            undo.append(lambda: [path.chmod(mode) for path, mode in zip(folders, modes)])
+
+    try:
+        yield make
+    finally:
+        for step in reversed(undo):
+            step()
+
+
+@pytest.fixture(params=["full disk", "nearly full disk", "read-only"])
+def unwritable_folder(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """An empty folder where writes fail: on a full disk (even a summary.json of a few KiB
+    fails), on a nearly full one (a write starts and fails half-way), read-only; each fault
+    test runs once with each."""
+    if request.param != "read-only":
+        disk = request.getfixturevalue("small_disk")
+        fill_disk(disk, left_free=0 if request.param == "full disk" else LEFT_FREE_BYTES)
+        return disk
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    request.getfixturevalue("read_only")(folder)
+    return folder

@@ -118,3 +118,34 @@ def start_training(work: Path, *options: str) -> TrainingRun:
         process = subprocess.Popen([sys.executable, "-m", "covplan", "train", str(work), "--arch", "plain_unet",
                                     "--folds", "0", *options], stdout=log, stderr=subprocess.STDOUT, env=environment)
     return TrainingRun(process, log_file)
+
+
+def _files_under(folder: Path) -> set[str]:
+    found: set[str] = set()
+    for root, _, names in os.walk(folder):
+        found.update(os.path.join(root, name) for name in names)
+    return found
+
+
+def kill_at_first_new_file(arguments: list[str], watched: Path, timeout: float = 300.0) -> str:
+    """Run `covplan ARGUMENTS` on this source tree and SIGKILL it (and its workers: its
+    whole process group) as soon as a file appears under ``watched``, as a job ended by
+    its scheduler or the OOM killer mid-write; returns its stderr. Fails if the command
+    ends, or ``timeout`` passes, before it writes."""
+    environment = {**os.environ, "OMP_NUM_THREADS": "1",
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    before = _files_under(watched)
+    process = subprocess.Popen([sys.executable, "-m", "covplan", *arguments], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, env=environment, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not _files_under(watched) - before:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"covplan {' '.join(arguments)} wrote nothing under {watched} before it ended "
+                            f"(exit status {process.poll()}): {process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.002)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate()
+    return stderr.decode()

@@ -8,8 +8,9 @@ import logging
 
 import click
 
-from covplan.errors import CovplanError
+from covplan.errors import CovplanError, WriteFailed
 from covplan.version import __version__
+from covplan.write_failures import os_error_line
 
 # Command name -> "module:attribute". A command's module (and the stage packages it
 # imports: nnunetv2's predictor, matplotlib, ...) is imported only when that command runs
@@ -44,7 +45,8 @@ COMMAND_LINE = "covplan.command_line"
 class CovplanGroup(click.Group):
     """Loads each command from :data:`COMMANDS` when it is needed (click's documented
     lazy-loading group), keeps the command line in ``ctx.meta[COMMAND_LINE]`` and turns a
-    :class:`CovplanError` raised by any command into click's one-line error."""
+    :class:`CovplanError` raised by any command, and a write that failed for want of space
+    or permission, into click's one-line error."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)  # pipeline order, as docs/cli.md lists them
@@ -65,8 +67,13 @@ class CovplanGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except CovplanError as error:
+        except (CovplanError, WriteFailed) as error:
             raise click.ClickException(str(error)) from error
+        except OSError as error:  # a folder or log no covplan writer named: a full disk, a read-only folder
+            failure = os_error_line(error)
+            if failure is None:
+                raise
+            raise click.ClickException(str(failure)) from error
 
 
 @click.group(cls=CovplanGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,7 +12,9 @@ from covplan.inference.archive_reader import import_archive
 @click.command(name="import")
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("target", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--overwrite", is_flag=True, help="Replace an existing folder (only once the new one is complete).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a folder an earlier `covplan import` wrote (only once the new one is complete); a folder "
+                   "holding anything else is refused.")
 def import_command(archive: Path, target: Path, overwrite: bool) -> None:
     """Unpack a model archive (`covplan export`) into TARGET, checking every file's checksum.
 

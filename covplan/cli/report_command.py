@@ -34,7 +34,9 @@ AUTO, NONE = "auto", "none"  # the --lung-masks values that are not a folder
               help="Lungs for models without a lung label: auto derives them from --images (HU or intensity "
                    "thresholds, see docs/report.md), DIR is a folder of lung masks (non-zero = lung, same case "
                    "names), none leaves lung, shares and grade unknown.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing report folder (only once the new one is complete).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a report folder an earlier `covplan report` wrote (only once the new one is complete); a "
+                   "folder holding anything else is refused.")
 @click.option("--keep-identifiers", is_flag=True,
               help="Copy the patient and study identifiers of DICOM-SEG predictions (PatientID, PatientName, "
                    "StudyInstanceUID, dates) into the report and group cases by PatientID [default: a "

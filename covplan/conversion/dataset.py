@@ -19,6 +19,7 @@ from covplan.atomic import write_json_atomic
 from covplan.conversion.output import atomic_output_dir
 from covplan.errors import CovplanError
 from covplan.work_folder import COVPLAN_DATASET_JSON
+from covplan.write_failures import check_written
 
 FORMAT_VERSION = 1
 FILE_ENDING = ".nii.gz"
@@ -176,14 +177,19 @@ def _run(cases: Sequence[SourceCase], convert_one: Callable[[SourceCase], Writte
     return records, skipped
 
 
+def _write_image(image: sitk.Image, path: Path) -> None:
+    sitk.WriteImage(image, str(path), useCompression=True)
+    check_written(path, lambda written: sitk.ReadImage(str(written)))  # a full disk leaves a short file, no error
+
+
 def _write_case(staging: Path, case: SourceCase, loaded: LoadedCase) -> WrittenCase:
     images_dir = staging / SUBSET_FOLDERS[case.subset]
     for channel, image in enumerate(loaded.channels):
-        sitk.WriteImage(image, str(images_dir / f"{case.case_id}_{channel:04d}{FILE_ENDING}"), useCompression=True)
+        _write_image(image, images_dir / f"{case.case_id}_{channel:04d}{FILE_ENDING}")
     empty_label = False
     if loaded.label is not None:
         label = sitk.Cast(loaded.label, sitk.sitkUInt8)
-        sitk.WriteImage(label, str(staging / "labelsTr" / f"{case.case_id}{FILE_ENDING}"), useCompression=True)
+        _write_image(label, staging / "labelsTr" / f"{case.case_id}{FILE_ENDING}")
         empty_label = loaded.label_from_file and not sitk.GetArrayViewFromImage(label).any()
     return WrittenCase(loaded.source_domain, loaded.intensity_transform, empty_label, loaded.label_from_file)
 

@@ -8,18 +8,17 @@ from pathlib import Path
 
 from covplan.atomic import atomic_directory
 from covplan.errors import CovplanError
+from covplan.output_folder import refuse_overlap
 
 
 def check_output_dir(output_dir: Path, source_dir: Path | None = None) -> Path:
-    """The absolute output folder, refused when it already holds something or lies inside
+    """The absolute output folder, refused when it already holds something or overlaps
     the source (writing there would modify the source)."""
     output_dir = output_dir.absolute()
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
         raise CovplanError(f"{output_dir} already exists and is not an empty folder; "
                            f"choose a new output folder or remove this one first")
-    if source_dir is not None and output_dir.is_relative_to(source_dir.absolute()):
-        raise CovplanError(f"{output_dir} lies inside the source folder {source_dir}; "
-                           f"choose an output folder outside the source, which is never modified")
+    refuse_overlap(output_dir, [source_dir])
     return output_dir
 
 

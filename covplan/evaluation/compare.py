@@ -29,6 +29,7 @@ from covplan.evaluation.compare_plot import plot_comparison
 from covplan.evaluation.cross_validation import FOREGROUND_MEAN, fold_summaries, pooled_summary
 from covplan.evaluation.evaluate import DEFAULT_PROCESSES, MetricOptions, evaluate_folder, foreground_mean
 from covplan.evaluation.paired_statistics import ALPHA, CONFIDENCE_LEVEL, holm, paired_difference
+from covplan.output_folder import refuse_overlap
 from covplan.work_folder import COMPARE_CSV, COMPARE_FOLDER, COMPARE_JSON, COMPARE_PNG, numbered_fold_folders
 
 # Metrics where a smaller value is the better one; every other metric is better higher.
@@ -191,13 +192,14 @@ def compare_folders(folders: Sequence[Path], references: Path | None = None, met
     ``compare.csv`` and ``compare.png`` to ``output_dir`` (default: ``compare/`` beside the
     first folder). Returns the comparison and the files written."""
     _refuse_a_single_model(folders)  # before a prediction folder is scored for nothing
-    models = [scored_model(folder, references, dataset_json, metrics, num_processes, name)
-              for folder, name in zip(folders, model_names(folders))]
-    result = compare_models(models, metrics)
     if output_dir is None:
         first = Path(folders[0])
         # "." and ".." have no folder beside them until resolved; other paths stay as given.
         output_dir = (first if first.name not in ("", "..") else first.resolve()).parent / COMPARE_FOLDER
+    refuse_overlap(Path(output_dir), [*folders, references])
+    models = [scored_model(folder, references, dataset_json, metrics, num_processes, name)
+              for folder, name in zip(folders, model_names(folders))]
+    result = compare_models(models, metrics)
     written = write_comparison(result, output_dir)
     written["plot"] = plot_comparison(result, output_dir / COMPARE_PNG)
     return result, written

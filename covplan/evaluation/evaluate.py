@@ -40,6 +40,7 @@ from covplan.evaluation.lesions import DEFAULT_MIN_LESION_OVERLAP, lesion_metric
 from covplan.labels.files import case_files, file_ending_of, label_map_reader, read_label_map
 from covplan.labels.masks import mean_of_defined, metrics_from_counts, physical_grid
 from covplan.labels.roles import LabelRoles, automatic_regions, label_roles
+from covplan.output_folder import refuse_overlap
 from covplan.worker_lifetime import die_with_parent
 
 logger = logging.getLogger(__name__)
@@ -201,6 +202,10 @@ def evaluate_folder(reference_dir: Path, prediction_dir: Path, output_file: Path
     for folder in (reference_dir, prediction_dir):
         if not folder.is_dir():
             raise CovplanError(f"{folder}: not a folder")
+    if output_file is not None:
+        refuse_overlap(Path(output_file), [reference_dir], output_is_file=True)
+        if Path(output_file).suffix != ".json":  # never a label map of PRED_DIR, where summary.json goes
+            raise CovplanError(f"{output_file}: the summary is JSON; give an output file named NAME.json")
     roles = label_roles(dataset_json) if dataset_json is not None else None
     if labels is None:
         if roles is None:

@@ -33,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from covplan.architectures.base import architectures
-from covplan.atomic import atomic_file, refuse_existing, write_json_atomic
+from covplan.atomic import atomic_file, failures_named, refuse_existing, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.export.int8 import calibration_tiles
 from covplan.export.model_card import model_card
@@ -42,6 +42,7 @@ from covplan.file_hashes import file_sha256
 from covplan.inference.archive_reader import ARCHIVE_FORMAT_VERSION, ARCHIVE_SUFFIX, MANIFEST_FILE
 from covplan.inference.model_loading import CHECKPOINTS, TrainedModel, check_models_agree, load_model
 from covplan.inference.onnx_backend import ONNX_DESCRIPTION_FILE
+from covplan.output_folder import refuse_overlap
 from covplan.postprocessing.choose import ENSEMBLES_FOLDER, POSTPROCESSING_FILE, postprocessing_folder
 from covplan.training.checkpoints import load_checkpoint
 from covplan.training.slice_classifier import SLICE_CLASSIFIER_FILE
@@ -141,6 +142,7 @@ def export_archive(model_folders: Sequence[Path], target: Path, folds: list | No
     if target.suffix != ARCHIVE_SUFFIX:
         raise CovplanError(f"{target}: an archive's name ends in {ARCHIVE_SUFFIX}; give -o NAME{ARCHIVE_SUFFIX}")
     refuse_existing(target, overwrite)
+    refuse_overlap(target, model_folders, output_is_file=True)
     models = [load_model(folder, folds, checkpoint) for folder in model_folders]
     check_models_agree(models)
     if len({model.folder.name for model in models}) < len(models):
@@ -148,7 +150,9 @@ def export_archive(model_folders: Sequence[Path], target: Path, folds: list | No
     if onnx:
         for model in models:
             refuse_unexportable(model)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as temporary:
+    # A full disk or a read-only folder fails in one line naming the archive (torch.save says neither).
+    with failures_named(target), \
+            tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as temporary:
         staging = Path(temporary)
         entries = [_stage_model(model, checkpoint, staging, onnx, threads, int8) for model in models]
         _stage_first_stages(models, checkpoint, staging, onnx, threads, int8)

@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from covplan.architectures.base import architectures
-from covplan.atomic import atomic_directory, write_json_atomic
+from covplan.atomic import failures_named, write_json_atomic
 from covplan.errors import CovplanError
 from covplan.file_hashes import file_sha256
+from covplan.output_folder import refuse_overlap, replaced_output_folder
 from covplan.scratch import scratch_folder
 from covplan.version import __version__
 
 ARCHIVE_FORMAT_VERSION = 1
 MANIFEST_FILE = "covplan_archive.json"
 ARCHIVE_SUFFIX = ".zip"
+IMPORT_COMMAND = "import"  # the command named in an imported folder's record (covplan.output_folder)
 
 
 def is_archive(path: Path) -> bool:
@@ -55,7 +57,35 @@ def read_manifest(archive_path: Path) -> dict[str, Any]:
         raise CovplanError(f"{archive_path}: written by covplan {manifest.get('covplan_version', '?')} (archive "
                            f"format {version}); this covplan {__version__} reads format {ARCHIVE_FORMAT_VERSION}; "
                            f"upgrade covplan (pip install -U covplan)")
+    _refuse_paths_outside(archive_path, manifest)
     return manifest
+
+
+def _inside_archive(name: Any, listed: Any) -> bool:
+    """Whether ``name`` is a folder of the archive: a relative path without ``..`` under
+    which the manifest lists files."""
+    if not isinstance(name, str) or not isinstance(listed, dict):
+        return False
+    path = Path(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        return False
+    return any(Path(file).parts[:len(path.parts)] == path.parts for file in listed)
+
+
+def _refuse_paths_outside(archive_path: Path, manifest: dict[str, Any]) -> None:
+    """Every model folder (and cascade first stage) a manifest names must lie inside the
+    archive: a crafted ``"folder": "../../.."`` would make predict load, and import name,
+    a folder outside it."""
+    models = manifest.get("models")
+    if not isinstance(models, list) or not models:
+        raise _damaged(archive_path, "its manifest lists no models")
+    for entry in models:
+        names = [entry.get("folder"), *([entry["previous_stage"]] if "previous_stage" in entry else [])] \
+            if isinstance(entry, dict) else [None]
+        for name in names:
+            if not _inside_archive(name, manifest.get("files")):
+                raise CovplanError(f"{archive_path}: its manifest names the model folder {name!r}, which is not "
+                                   f"inside the archive; use an archive `covplan export` wrote, or export it again")
 
 
 def check_plugins(archive_path: Path, manifest: dict[str, Any]) -> None:
@@ -83,7 +113,8 @@ def _extract_verified(archive_path: Path, manifest: dict[str, Any], target: Path
             for name in sorted(listed):
                 if Path(name).is_absolute() or ".." in Path(name).parts:
                     raise _damaged(archive_path, f"unsafe path {name}")
-                archive.extract(name, target)
+                with failures_named(target):  # a full disk is no damage of the archive
+                    archive.extract(name, target)
                 if file_sha256(target / name) != listed[name]:
                     raise _damaged(archive_path, f"checksum of {name} does not match")
     except (zipfile.BadZipFile, OSError, EOFError) as error:  # CRC errors and truncation
@@ -113,8 +144,10 @@ def unpacked_archive(archive_path: Path, need_plugins: bool = True) -> Iterator[
 
 def import_archive(archive_path: Path, target: Path, overwrite: bool = False) -> list[Path]:
     """Unpack and verify ``archive_path`` into the folder ``target`` (complete or not at
-    all); return its model folders."""
+    all); return its model folders. ``overwrite`` replaces only a folder an import wrote
+    (:mod:`covplan.output_folder`)."""
+    refuse_overlap(Path(target), [archive_path])
     manifest = read_manifest(archive_path)
-    with atomic_directory(Path(target), overwrite) as temporary:
+    with replaced_output_folder(Path(target), overwrite, IMPORT_COMMAND) as temporary:
         _extract_verified(archive_path, manifest, temporary)
     return [Path(target) / entry["folder"] for entry in manifest["models"]]

@@ -19,6 +19,7 @@ from covplan.inference.outputs import (
     write_probabilities,
 )
 from covplan.json_files import read_json
+from covplan.output_folder import refuse_overlap
 from covplan.work_folder import DATASET_JSON
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def ensemble_folders(input_folders: list[Path], output_dir: Path, save_probabili
 
     if len(input_folders) < 2:
         raise CovplanError("give at least two prediction folders (-i DIR1 -i DIR2)")
+    refuse_overlap(Path(output_dir), input_folders)
     dataset_json = _dataset_json(input_folders[0])
     for folder in input_folders[1:]:
         if _dataset_json(folder)["labels"] != dataset_json["labels"]:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from covplan.atomic import atomic_file
 from covplan.labels.files import DICOM_SEG_ENDING
+from covplan.write_failures import check_written
 
 NIFTI_ENDING = ".nii.gz"
 PNG_ENDING = ".png"
@@ -44,6 +45,7 @@ def write_nifti(image: sitk.Image, target: Path) -> None:
         staged = temporary.with_name(temporary.name + NIFTI_ENDING)
         try:
             sitk.WriteImage(image, str(staged), useCompression=True)
+            check_written(staged, lambda path: sitk.ReadImage(str(path)))
             os.replace(staged, temporary)
         finally:
             staged.unlink(missing_ok=True)

@@ -49,6 +49,7 @@ from covplan.inference.uncertainty import (
 )
 from covplan.json_files import read_json_if_present
 from covplan.labels.roles import label_roles
+from covplan.output_folder import refuse_overlap
 from covplan.postprocessing.choose import postprocessing_for_models
 from covplan.postprocessing.rules import apply_postprocessing
 from covplan.training.distributed import resolve_device
@@ -267,6 +268,7 @@ def predict(input_path: Path, output_dir: Path, model_paths: list[Path],
     before any work; a case that cannot be predicted is reported in the result and the
     others go on."""
     settings = settings or PredictionSettings()
+    refuse_overlap(Path(output_dir), [input_path, *model_paths, settings.previous_stage])
     settings = replace(settings, backend=choose_backend(settings.backend, model_paths, settings.device))
     threads = settings.threads or available_cores()
     previous_threads = torch.get_num_threads()

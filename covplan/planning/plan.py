@@ -21,6 +21,7 @@ from covplan.json_files import read_json
 from covplan.labels.roles import dataset_label_manager
 from covplan.losses.base import check_loss_supports_labels, get_loss
 from covplan.nnunet_paths import nnunet_dataset_view, nnunet_prints_to_log
+from covplan.output_folder import refuse_overlap
 from covplan.planning.budget_candidates import plan_candidates
 from covplan.planning.data_identifier import shared_data_identifier
 from covplan.planning.explain import explain_configuration
@@ -230,6 +231,7 @@ def check_work_dir(work_dir: Path, dataset_dir: Path, digest: str) -> bool:
     write; True when it holds this very dataset's (its fingerprint can be reused). The
     files and folders trackers keep in WORK are covplan's: a plan-and-train with a tracker
     has made them before it plans."""
+    refuse_overlap(work_dir, [dataset_dir])
     record_file = work_dir / WORK_RECORD_JSON
     if record_file.is_file():
         record = read_json(record_file, f"choose a new output folder or delete {work_dir}")

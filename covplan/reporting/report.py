@@ -15,17 +15,23 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from covplan.atomic import atomic_directory, refuse_existing, write_json_atomic
+from covplan.atomic import write_json_atomic
 from covplan.errors import CovplanError
 from covplan.inference.uncertainty import UNCERTAINTY_NOTE
 from covplan.labels.files import read_label_map
 from covplan.labels.lung_mask import derive_lung_mask
 from covplan.labels.roles import LabelRoles, label_roles
+from covplan.output_folder import refuse_overlap, refuse_unreplaceable, replaced_output_folder
 from covplan.reporting.figures import label_colours, overlay_png, severity_by_grade_png
 from covplan.reporting.html_page import render_html
 from covplan.reporting.measure import CaseMeasurement, PatientSummary, measure_case, summarise_patients
-from covplan.reporting.prediction_files import (LabelMapFolder, case_uncertainty, dicom_seg_identifiers, entropy_map,
-                                               skipped_slices)
+from covplan.reporting.prediction_files import (
+    LabelMapFolder,
+    case_uncertainty,
+    dicom_seg_identifiers,
+    entropy_map,
+    skipped_slices,
+)
 from covplan.reporting.severity import SEVERITY_BANDS
 from covplan.reporting.source_images import matching_images, read_grey_image, shown_names
 from covplan.reporting.table import patient_rows, write_csv
@@ -34,6 +40,7 @@ from covplan.reporting.viewer_data import viewer_payload
 logger = logging.getLogger(__name__)
 
 SEVERITY_PLOT = "severity_by_grade.png"
+REPORT_COMMAND = "report"  # the command named in the report folder's record (covplan.output_folder)
 LUNG_MASKS_SOURCE = "lung masks"
 DERIVED_LUNG_SOURCE = "derived"  # from the image, by covplan.labels.lung_mask
 
@@ -138,7 +145,9 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
     DICOM-SEG predictions carry their patient's and study's identifiers; only with
     ``keep_identifiers`` do they reach the report (each case's, and the PatientID as its
     patient); otherwise the report names cases by their file names alone."""
-    refuse_existing(Path(output_dir), overwrite)  # before the work, not only after it
+    # Before the work, not only after it.
+    refuse_overlap(Path(output_dir), [prediction_dir, images, lung_mask_dir])
+    refuse_unreplaceable(Path(output_dir), overwrite, REPORT_COMMAND)
     roles = label_roles(dataset_json)
     if not roles.lesion_labels:
         raise CovplanError("dataset.json names no lesion label (every foreground label is a lung); "
@@ -171,7 +180,7 @@ def build_report(prediction_dir: Path, output_dir: Path, dataset_json: Mapping[s
     report = _report_content(Path(prediction_dir), units.pop(), lesion_names, patients, measurements,
                              outside_lung_column=bool(roles.regions), identifiers=identifiers)
     severity_plot = severity_by_grade_png(patients, lesion_names, lung_known=report["lung_source"] is not None)
-    with atomic_directory(Path(output_dir), overwrite=overwrite) as staging:
+    with replaced_output_folder(Path(output_dir), overwrite, REPORT_COMMAND) as staging:
         (staging / "overlays").mkdir()
         for case_id, png in overlays.items():
             (staging / "overlays" / f"{case_id}.png").write_bytes(png)

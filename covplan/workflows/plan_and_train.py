@@ -12,6 +12,7 @@ from covplan.conversion.raw_dataset import read_raw_dataset
 from covplan.errors import CovplanError
 from covplan.json_files import read_json, read_json_if_present
 from covplan.launch import Call, Launcher, run_jobs
+from covplan.output_folder import refuse_overlap
 from covplan.planning import plan_dataset
 from covplan.planning.budget_candidates import refuse_cascade_budget
 from covplan.planning.init_source import SourceModel
@@ -85,6 +86,7 @@ def plan_and_train(dataset_dir: Path, work_dir: Path, architectures: Sequence[st
     budget then fits each fold's schedule, not the plans."""
     if repeats < 1:
         raise CovplanError(f"--repeats {repeats}: train each fold at least once")
+    refuse_overlap(Path(work_dir), [dataset_dir])  # before a tracker makes its folder in WORK
     if unlabelled is not None:
         check_rounds(rounds, folds, launcher is not None and launcher.dry_run)
     settings = settings or TrainingSettings()

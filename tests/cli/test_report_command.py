@@ -41,7 +41,7 @@ def test_report_without_dataset_json_says_how_to_fix_it(tmp_path):
 
 def test_report_refuses_an_existing_folder_without_overwrite(tmp_path):
     pred_dir = _slices(tmp_path)
-    (tmp_path / "report").mkdir()
+    assert CliRunner().invoke(cli, ["report", str(pred_dir), "-o", str(tmp_path / "report")]).exit_code == 0
     result = CliRunner().invoke(cli, ["report", str(pred_dir), "-o", str(tmp_path / "report")])
     assert result.exit_code == 1 and "already exists; choose another output folder or pass --overwrite" in result.output
     result = CliRunner().invoke(cli, ["report", str(pred_dir), "-o", str(tmp_path / "report"), "--overwrite"])

@@ -174,8 +174,9 @@ def test_model_folders_without_usable_checkpoints_are_refused(trained_models, sp
     with pytest.raises(CovplanError, match="written by another covplan version \\(checkpoint format 99, this "
                                            "covplan reads 1\\)"):
         predict(sphere_input[0], tmp_path / "out", [old], PredictionSettings())
+    (tmp_path / "no_model").mkdir()
     with pytest.raises(CovplanError, match="is not a covplan model folder \\(plans.json missing\\)"):
-        predict(sphere_input[0], tmp_path / "out", [tmp_path], PredictionSettings())
+        predict(sphere_input[0], tmp_path / "out", [tmp_path / "no_model"], PredictionSettings())
     assert not (tmp_path / "out").exists()
 
 

@@ -90,10 +90,15 @@ def test_an_existing_report_is_kept_unless_overwritten(tmp_path):
     (tmp_path / "report" / "old.txt").write_text("keep")
     with pytest.raises(CovplanError, match="already exists"):
         build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON)
+    # --overwrite replaces only a folder report wrote, never other data (issue 29, item 5).
+    with pytest.raises(CovplanError, match=r"holds files `covplan report` did not write \(old.txt\)"):
+        build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON, overwrite=True)
     assert (tmp_path / "report" / "old.txt").read_text() == "keep"
+    (tmp_path / "report" / "old.txt").unlink()
+    build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON)
     build_report(tmp_path / "pred", tmp_path / "report", LUNG_INFECTION_JSON, overwrite=True)
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [
-        "overlays", "report.csv", "report.html", "report.json"]
+        ".covplan_output.json", "overlays", "report.csv", "report.html", "report.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "pred", "report"]
 
 

@@ -21,8 +21,9 @@ from covplan.inference.archive_reader import MANIFEST_FILE, unpacked_archive
 
 
 def _archive(path: Path, files: dict[str, bytes], folders: list[str] = ()) -> Path:
-    """A minimal archive (no models) listing ``files``, with folder entries as `zip -r` writes them."""
-    manifest = {"format_version": 1, "models": [], "files": {name: hashlib.sha256(data).hexdigest()
+    """A minimal archive of one model folder ``m`` listing ``files``, with folder entries as `zip -r` writes them."""
+    model = {"folder": "m", "architecture": "plain_unet", "checkpoint": "checkpoint_final.pth"}
+    manifest = {"format_version": 1, "models": [model], "files": {name: hashlib.sha256(data).hexdigest()
                                                                 for name, data in files.items()}}
     with zipfile.ZipFile(path, "w") as archive:
         for folder in folders:
@@ -36,7 +37,8 @@ def _archive(path: Path, files: dict[str, bytes], folders: list[str] = ()) -> Pa
 def test_folder_entries_of_an_archive_zipped_again_are_no_damage(tmp_path):
     path = _archive(tmp_path / "model.zip", {"m/plans.json": b"{}", "m/fold_0/x.pth": b"w"}, ["m/", "m/fold_0/"])
     with unpacked_archive(path) as models:
-        assert models == []
+        assert [model.folder.name for model in models] == ["m"]
+        assert (models[0].folder / "fold_0" / "x.pth").read_bytes() == b"w"
 
 
 def test_an_archive_without_onnx_names_itself_and_the_export_for_onnxruntime(trained_models, sphere_input, tmp_path):

@@ -45,7 +45,7 @@ def test_models_with_onnx_networks_run_on_onnx_runtime_on_the_cpu(folders, tmp_p
     assert choose_backend("torch", [onnx], "cpu") == "torch"
     assert choose_backend("onnxruntime", [plain], "cpu") == "onnxruntime"  # and load_onnx_model says what is missing
     with_onnx = archive(tmp_path / "a.zip", [{"folder": "m", "onnx": {"0": 1e-6}}], ["m/fold_0/network.onnx"])
-    without = archive(tmp_path / "b.zip", [{"folder": "m"}])
+    without = archive(tmp_path / "b.zip", [{"folder": "m"}], ["m/fold_0/checkpoint_final.pth"])
     with_classifier = archive(tmp_path / "c.zip", [{"folder": "m", "onnx": {"0": 1e-6}}],
                               ["m/fold_0/slice_classifier.pth"])
     assert [choose_backend(None, [path], "cpu") for path in (with_onnx, without, with_classifier)] == \

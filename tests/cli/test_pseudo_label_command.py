@@ -29,8 +29,8 @@ def test_bad_inputs_are_refused_in_one_line_before_any_prediction(raw_2d, tmp_pa
             f"threshold on; give model folders inside the WORK folder they were trained in "
             f"(WORK/<arch>__<configuration>), trained with cross-validation folds\n",
         (model, unlabelled, raw_2d, raw_2d / "out"):
-            f"Error: {raw_2d / 'out'} lies inside the source folder {raw_2d}; choose an output folder outside the "
-            f"source, which is never modified\n",
+            f"Error: output folder {raw_2d / 'out'} overlaps the input {raw_2d} (the same, inside or around it); "
+            f"choose an output folder apart from the inputs, which covplan never modifies\n",
         (model, unlabelled, regions, tmp_path / "out"):
             f"Error: {regions / 'dataset.json'}: region-based labels; pseudo-label keeps or ignores each voxel's one "
             f"label, so give a dataset of plain labels\n",

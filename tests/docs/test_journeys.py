@@ -1,14 +1,15 @@
 """Journeys, not features (issue 29): what the docs tell a user to type, and the main
-options of `train` and `predict` combined pairwise, run as a user runs them, from empty
-folders, on the tiny data of tests/work_folders.py.
+options of `train`, `predict` and `tune` combined pairwise, run as a user runs them, from
+empty folders, on the tiny data of tests/work_folders.py.
 
 - Every documented `$ covplan ...` line of docs/*.md names a command and options it has,
   with values its choices allow (a renamed option breaks the docs without a word).
-- `train` and `predict`: an all-pairs selection (tests/pairwise.py) of their options, each
-  case one run in a fresh folder, checked for exit status 0 and for the files each option
-  promises. The long walk-throughs run in tests/docs/test_tutorial.py and
-  test_plugin_protocol.py; plan-and-train's options each have their own tests (trackers,
-  launcher, repeats, budget), which train too long to combine here."""
+- `train`, `predict` and `tune`: an all-pairs selection (tests/pairwise.py) of their
+  options, each case one run in a fresh folder, checked for exit status 0 and for the
+  files each option promises. The long walk-throughs run in tests/docs/test_tutorial.py
+  and test_plugin_protocol.py. plan-and-train plans before it trains (tens of seconds a
+  run): its options have tests of their own (a tracker with two folds, --repeats, the
+  launcher, MLflow, the budget) rather than a product here."""
 
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ def test_train_options_combined(case, nnunet_work_root, tmp_path, monkeypatch, c
     arguments = ["train", "work", "-a", "plain_unet", "-f", "0", "--num-workers", "0", "--no-tta",
                  f"--{case['evaluate']}"]
     arguments += (["--epochs", "2", "--iters-per-epoch", "2", "--val-iters", "1"] if case["length"] == "epochs"
-                  else ["--time-budget", "0.2"])  # the least it accepts for these networks
+                  else ["--time-budget", "0.25"])  # a little more than the least it accepts here
     arguments += [] if case["tracker"] == "none" else ["--tracker", case["tracker"]]
     arguments += [] if case["seed"] == "default" else ["--seed", case["seed"]]
     fold = tmp_path / "work" / CONFIGURATION[case["work"]] / "fold_0"
@@ -204,3 +205,34 @@ def test_predict_options_combined(case, journey_inputs, tmp_path):
     assert (out / "uncertainty" / f"{case_id}_entropy.nii.gz").is_file() == (case["extra"] == "save-uncertainty")
     if case["extra"] == "save-uncertainty":
         assert case_id in json.loads((out / "uncertainty_summary.json").read_text()).get("cases", {case_id: 1})
+
+
+# `covplan tune` of one trial on a fresh copy of the tiny 3D WORK folder.
+
+# No time budget here: a trial's budget must cover measuring and a final validation, which
+# on a busy machine takes more than the few seconds a journey can spend (tests/search and
+# tests/training test the budgets).
+TUNE_FACTORS = {
+    "launcher": ["inline", "local"],
+    "keep_models": ["best", "none"],
+}
+TUNE_CASES = all_pairs(TUNE_FACTORS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", TUNE_CASES, ids=lambda case: "-".join(case.values()))
+def test_tune_options_combined(case, nnunet_work_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(nnunet_work_root / "work3d", tmp_path / "work")
+    arguments = ["tune", "work", "-a", "plain_unet", "--trials", "1", "--num-workers", "0", "--no-tta",
+                 "--keep-models", case["keep_models"], "--epochs", "1", "--iters-per-epoch", "2", "--val-iters", "1"]
+    arguments += [] if case["launcher"] == "inline" else ["--launcher", case["launcher"], "--jobs", "1"]
+
+    result = CliRunner().invoke(cli, arguments)
+
+    assert result.exit_code == 0, f"covplan {shlex.join(arguments)}\n{result.output}"
+    study = tmp_path / "work" / "tune" / "plain_unet"
+    settings = json.loads((study / "best_settings.json").read_text())
+    assert settings and (study / "trials.csv").is_file()
+    kept = list(study.rglob("checkpoint_final.pth"))
+    assert len(kept) == (1 if case["keep_models"] == "best" else 0), kept

@@ -118,3 +118,9 @@ def start_training(work: Path, *options: str) -> TrainingRun:
         process = subprocess.Popen([sys.executable, "-m", "covplan", "train", str(work), "--arch", "plain_unet",
                                     "--folds", "0", *options], stdout=log, stderr=subprocess.STDOUT, env=environment)
     return TrainingRun(process, log_file)
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended and been reaped (what a killed run's lock names)."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(ended.stdout)

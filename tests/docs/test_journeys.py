@@ -18,8 +18,6 @@ import re
 import shlex
 import shutil
 import socket
-import subprocess
-import sys
 from itertools import combinations
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from covplan.training.checkpoints import load_checkpoint
 from tests.dicom_files import write_ct_series
 from tests.pairwise import all_pairs
 from tests.paths import REPO_ROOT
+from tests.processes import dead_pid
 
 DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
 # Words of a documented line that are not covplan's: a shell redirection and what follows.
@@ -115,12 +114,6 @@ TRAIN_FACTORS = {
 }
 TRAIN_CASES = all_pairs(TRAIN_FACTORS)
 CONFIGURATION = {"work3d": "plain_unet__3d_fullres", "work2d": "plain_unet__2d"}
-
-
-def dead_pid() -> int:
-    """The id of a process that has ended."""
-    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True, check=True).stdout)
 
 
 @pytest.mark.slow

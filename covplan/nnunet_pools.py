@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import multiprocessing.dummy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -28,10 +29,19 @@ POOL_MODULES = (
 )
 
 
+def _pool(method: str | None, processes: int) -> multiprocessing.pool.Pool:
+    """A pool of ``processes`` workers that die with this process. One worker runs in a
+    thread of this process: a spawned worker takes seconds to start (it imports torch and
+    nnunetv2) and would run nothing in parallel (``-j 1``)."""
+    if processes == 1:
+        return multiprocessing.dummy.Pool(1)
+    return multiprocessing.get_context(method).Pool(processes, initializer=die_with_parent)
+
+
 def _get_context(method: str | None = None) -> SimpleNamespace:
     """``multiprocessing.get_context(method)`` as far as those modules use it: ``Pool(n)``,
     whose workers die with this process."""
-    return SimpleNamespace(Pool=partial(multiprocessing.get_context(method).Pool, initializer=die_with_parent))
+    return SimpleNamespace(Pool=partial(_pool, method))
 
 
 @contextmanager

@@ -149,3 +149,9 @@ def kill_at_first_new_file(arguments: list[str], watched: Path, timeout: float =
             os.killpg(process.pid, signal.SIGKILL)
         _, stderr = process.communicate()
     return stderr.decode()
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended and been reaped (what a killed run's lock names)."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(ended.stdout)

@@ -14,11 +14,15 @@ from tests.raw_datasets import write_raw_dataset
 
 @pytest.mark.slow
 def test_plans_preprocesses_trains_two_folds_and_prints_the_table(raw_2d, tmp_path):
+    # With a tracker into a new WORK folder: the tracker's own folder, made before planning,
+    # is no reason to refuse the folder (issue 29, item 1).
     work = tmp_path / "work"
     result = CliRunner().invoke(cli, [
         "plan-and-train", str(raw_2d), "-o", str(work), "--arch", "plain_unet", "--folds", "0,1", "-j", "1",
-        "--epochs", "1", "--iters-per-epoch", "1", "--val-iters", "1", "--num-workers", "0", "--no-tta"])
+        "--epochs", "1", "--iters-per-epoch", "1", "--val-iters", "1", "--num-workers", "0", "--no-tta",
+        "--tracker", "tensorboard"])
     assert result.exit_code == 0, result.output
+    assert any((work / "tensorboard").iterdir())
     model_folder = work / "plain_unet__2d"
     assert load_checkpoint(model_folder / "fold_1" / "checkpoint_final.pth")["init_args"]["plans"] == \
         json.loads((work / "plans_plain_unet.json").read_text())

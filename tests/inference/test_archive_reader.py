@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import socket
-import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from covplan.errors import CovplanError
 from covplan.export import export_archive
 from covplan.inference import PredictionSettings, predict
 from covplan.inference.archive_reader import MANIFEST_FILE, unpacked_archive
+from tests.processes import dead_pid
 
 
 def _archive(path: Path, files: dict[str, bytes], folders: list[str] = ()) -> Path:
@@ -53,18 +53,12 @@ def test_an_archive_without_onnx_names_itself_and_the_export_for_onnxruntime(tra
         predict(sphere_input[0], tmp_path / "out", [archive], PredictionSettings(backend="onnxruntime"))
 
 
-def _dead_pid() -> int:
-    process = subprocess.Popen(["true"])
-    process.wait()
-    return process.pid
-
-
 def test_the_unpacked_archive_a_killed_run_left_is_removed_by_the_next(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     host = socket.gethostname()
-    killed = tmp_path / f"covplan-archive-{host}-{_dead_pid()}-k3j2"
+    killed = tmp_path / f"covplan-archive-{host}-{dead_pid()}-k3j2"
     running = tmp_path / f"covplan-archive-{host}-{os.getpid()}-a1b2"
-    elsewhere = tmp_path / f"covplan-archive-other.host-{_dead_pid()}-c3d4"
+    elsewhere = tmp_path / f"covplan-archive-other.host-{dead_pid()}-c3d4"
     for folder in (killed, running, elsewhere):
         (folder / "m").mkdir(parents=True)
     with unpacked_archive(_archive(tmp_path / "model.zip", {"m/plans.json": b"{}"})):

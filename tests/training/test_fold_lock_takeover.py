@@ -13,17 +13,12 @@ import pytest
 
 from covplan.errors import CovplanError
 from covplan.training.fold_lock import fold_lock
+from tests.processes import dead_pid
 
 
 def write_lock(fold_folder, pid, host):
     fold_folder.mkdir(parents=True)
     (fold_folder / "training.lock").write_text(f"{pid}@{host}\n")
-
-
-def dead_pid() -> int:
-    """The id of a process that has ended and been reaped."""
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    return int(ended.stdout)
 
 
 def test_a_dead_process_lock_on_this_host_is_taken_over_with_one_warning(tmp_path, caplog):

@@ -44,7 +44,7 @@ from covplan.inference.outputs import VOLUME_FORMATS
                    "--onnx (CPU, no torch network, no plugin needed) [default: onnxruntime when every model carries "
                    "ONNX networks (and no slice classifier) and the device is the CPU, else torch].")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for the networks [default: every core this process may use].")
+              help="CPU threads for the networks [default: every core this process may use, at most OMP_NUM_THREADS].")
 @click.option("--save-probabilities", is_flag=True,
               help="Also write <case>.npz (mean class probabilities) and <case>.pkl, for `covplan ensemble`.")
 @click.option("--save-uncertainty", is_flag=True,

@@ -64,8 +64,12 @@ FAST_TILE_STEP = 0.75
 
 
 def available_cores() -> int:
-    """The cores this process may run on (a container's or a job's share, not the machine's)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores this process may run on (a container's or a job's share, not the machine's),
+    at most ``OMP_NUM_THREADS`` where that is set: a job script or a user who shares the
+    machine with other work says so there, as for every OpenMP program."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
 
 
 @dataclass

@@ -209,7 +209,9 @@ TUNE_FACTORS = {
     "launcher": ["inline", "local"],
     "keep_models": ["best", "none"],
 }
-TUNE_CASES = all_pairs(TUNE_FACTORS)
+# The pair (launcher local, keep-models best) is the two-job study of tests/launch/test_jobs.py,
+# which starts the same job processes; it is not run twice.
+TUNE_CASES = [case for case in all_pairs(TUNE_FACTORS) if (case["launcher"], case["keep_models"]) != ("local", "best")]
 
 
 @pytest.mark.slow

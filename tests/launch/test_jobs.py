@@ -48,7 +48,8 @@ def test_plan_and_train_trains_each_fold_as_a_local_job_and_prints_the_sequentia
 def test_two_job_processes_work_on_one_sqlite_study_and_complete_distinct_trials(disc_work):
     pytest.importorskip("optuna")
     result = CliRunner().invoke(cli, ["tune", str(disc_work), "--trials", "2", "--loss", "dice_ce", "--augmentation",
-                                      "nnunet", "--launcher", "local", "--jobs", "2", "--no-pruning", *TINY_RUN])
+                                      "nnunet", "--launcher", "local", "--jobs", "2", "--no-pruning", "--keep-models",
+                                      "best", *TINY_RUN])
     assert result.exit_code == 0, result.output
     import optuna
 
@@ -59,6 +60,9 @@ def test_two_job_processes_work_on_one_sqlite_study_and_complete_distinct_trials
     assert len({trial.user_attrs["folder"] for trial in trials}) == 2
     job_logs = list((disc_work / "tune" / "plain_unet" / "jobs").glob("*_0_log.out"))
     assert len(job_logs) == 2
+    # The journeys' (launcher local, keep-models best) pair (tests/docs/test_journeys.py):
+    # only the best trial's model is kept, the other's is deleted after the jobs end.
+    assert len(list((disc_work / "tune" / "plain_unet").rglob("checkpoint_final.pth"))) == 1
 
 
 def test_the_slurm_dry_run_shows_the_sbatch_script_and_submits_nothing(disc_work):

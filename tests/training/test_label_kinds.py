@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,31 +27,34 @@ from tests.work_folders import plan_tiny_work
 pytestmark = pytest.mark.slow
 
 SHAPE = (12, 40, 32)
-# Cheap augmentation and a high rate: 150 steps of a tiny network learn the lung.
+# Cheap augmentation and a high rate: 150 steps of a tiny network learn the lung as regions
+# (lung Dice 0.92 after 100 steps, too near the 0.9 the test asks), 100 steps as labels
+# (lung Dice 0.95 fully labelled, 0.97 half labelled; 2026-12-07, this CPU).
 TRAINING = TrainingSettings(num_epochs=5, iterations_per_epoch=30, validation_iterations=2, num_workers=0,
                             test_time_mirroring=False, augmentation="rot_flip", initial_lr=0.05)
+LABEL_TRAINING = replace(TRAINING, num_epochs=4, iterations_per_epoch=25)
 
 
-def _trained(root: Path, **label_kinds: bool) -> tuple[Path, Path, dict]:
+def _trained(root: Path, settings: TrainingSettings, **label_kinds: bool) -> tuple[Path, Path, dict]:
     """Raw dataset, WORK folder and fold 0's validation summary of one tiny run."""
     raw = write_raw_dataset(root / "raw" / "Dataset601_Phantom", num_cases=6, shape_zyx=SHAPE, **label_kinds)
     work = plan_tiny_work(raw, root / "work", "2d", list(SHAPE[1:]), num_folds=3)
-    return raw, work, train_fold(work, "plain_unet", 0, settings=TRAINING)
+    return raw, work, train_fold(work, "plain_unet", 0, settings=settings)
 
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
-    return _trained(tmp_path_factory.mktemp("full"))
+    return _trained(tmp_path_factory.mktemp("full"), LABEL_TRAINING)
 
 
 @pytest.fixture(scope="module")
 def sparse_run(tmp_path_factory):
-    return _trained(tmp_path_factory.mktemp("sparse"), unlabelled_slices=True)
+    return _trained(tmp_path_factory.mktemp("sparse"), LABEL_TRAINING, unlabelled_slices=True)
 
 
 @pytest.fixture(scope="module")
 def region_run(tmp_path_factory):
-    return _trained(tmp_path_factory.mktemp("regions"), regions=True)
+    return _trained(tmp_path_factory.mktemp("regions"), TRAINING, regions=True)
 
 
 def test_half_the_slices_unlabelled_learns_nearly_the_dice_of_full_labels(full_run, sparse_run):

@@ -111,26 +111,29 @@ def test_shape_mismatch_names_the_prediction(folders):
         evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
 
 
-def test_fractional_label_values_are_refused_not_truncated(folders):
+def _fractional(prediction):
     # Truncated, 1.5 would score as left lung and 0.7 as background.
-    reference_dir, prediction_dir = folders
-    prediction = lung_infection_pair()[1].astype(np.float32)
     prediction[prediction == 1] = 1.5
     prediction[0, 0, 0] = 0.7
-    write_nifti(prediction_dir / "case_a.nii.gz", prediction, (1, 1, 2))
-    with pytest.raises(CovplanError, match=r"pred/case_a\.nii\.gz: \d+ voxel\(s\) hold values that are not whole "
-                                           r"label numbers \(e\.g\. 0\.7, 1\.5\); save the label map with integer"):
-        evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
 
 
-def test_nan_label_values_of_a_nifti_file_are_refused_not_read_as_background(folders):
+def _nan(prediction):
     # SimpleITK reads a NaN of a NIfTI file as 0, so the array it returns looks whole.
+    prediction[0, 0, :3] = np.nan
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (_fractional, r"pred/case_a\.nii\.gz: \d+ voxel\(s\) hold values that are not whole label numbers \(e\.g\. 0\.7, "
+                  r"1\.5\); save the label map with integer"),
+    (_nan, r"pred/case_a\.nii\.gz: 3 voxel\(s\) are NaN \(not a number\), not label numbers; save the label map with "
+           r"integer labels"),
+], ids=["fractional", "nan"])
+def test_label_values_that_are_no_labels_are_refused_not_truncated(spoil, message, folders):
     reference_dir, prediction_dir = folders
     prediction = lung_infection_pair()[1].astype(np.float32)
-    prediction[0, 0, :3] = np.nan
+    spoil(prediction)
     write_nifti(prediction_dir / "case_a.nii.gz", prediction, (1, 1, 2))
-    with pytest.raises(CovplanError, match=r"pred/case_a\.nii\.gz: 3 voxel\(s\) are NaN \(not a number\), not label "
-                                           r"numbers; save the label map with integer labels"):
+    with pytest.raises(CovplanError, match=message):
         evaluate_folder(reference_dir, prediction_dir, dataset_json=DATASET_JSON, num_processes=1)
 
 

@@ -67,11 +67,9 @@ DATASET_JSON = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "lung"
                 "numTraining": 1, "file_ending": ".nii.gz"}
 
 
-def train_lung_network(network, ct_file: Path, steps: int) -> list[float]:
-    """Train ``network`` on random patches of the CT preprocessed by nnU-Net's own
-    preprocessor with these plans, the label being the thresholded lung (label 1); returns
-    the loss of each step."""
-    import torch
+def preprocessed_lung_case(ct_file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``ct_file`` and its thresholded lung (label 1) preprocessed by nnU-Net's own
+    preprocessor with these plans: data and segmentation, channels first."""
     from nnunetv2.preprocessing.preprocessors.default_preprocessor import DefaultPreprocessor
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
     from bench_plan_preprocess import lidc_lung_labels
@@ -84,6 +82,14 @@ def train_lung_network(network, ct_file: Path, steps: int) -> list[float]:
     properties = {"spacing": list(image.GetSpacing())[::-1]}
     data, seg, _ = DefaultPreprocessor(verbose=False).run_case_npy(volume, label, properties, plans,
                                                                    plans.get_configuration("3d_fullres"), DATASET_JSON)
+    return data, seg
+
+
+def train_lung_network(network, data: np.ndarray, seg: np.ndarray, steps: int) -> list[float]:
+    """Train ``network`` on random patches of the preprocessed CT ``data``, the label being
+    the thresholded lung of ``seg`` (label 1); returns the loss of each step."""
+    import torch
+
     data, seg = torch.from_numpy(data), torch.from_numpy(np.maximum(seg, 0)).long()
     patch = CONFIGURATION["patch_size"]
     generator = np.random.default_rng(0)
@@ -110,8 +116,11 @@ def train_lung_network(network, ct_file: Path, steps: int) -> list[float]:
 def write_model(folder: Path, ct_file: Path | None = None, train_steps: int = 0) -> list[float]:
     """A model folder both tools read: plans.json, dataset.json, covplan_dataset.json (HU,
     so that covplan feeds the network what nnU-Net feeds it) and fold_0's checkpoint,
-    trained for ``train_steps`` steps on ``ct_file``'s lung (seeded, untrained weights with 0)."""
+    trained for ``train_steps`` steps on ``ct_file``'s lung (seeded, untrained weights with 0).
+    The preprocessed CT is kept beside the folder, where a WORK folder keeps its training
+    cases, so that ``export --int8`` can calibrate on it."""
     import torch
+    from nnunetv2.training.dataloading.nnunet_dataset import nnUNetDatasetNumpy
 
     from covplan import __version__
     from covplan.architectures.base import get_architecture
@@ -123,7 +132,13 @@ def write_model(folder: Path, ct_file: Path | None = None, train_steps: int = 0)
     (folder / "covplan_dataset.json").write_text(json.dumps({"format_version": 1, "intensity_domain": "hu"}))
     torch.manual_seed(0)
     network = get_architecture("plain_unet").build_network(CONFIGURATION, 1, 3)
-    losses = train_lung_network(network, ct_file, train_steps) if train_steps else []
+    losses = []
+    if train_steps:
+        data, seg = preprocessed_lung_case(ct_file)
+        losses = train_lung_network(network, data, seg, train_steps)
+        cases = folder.parent / CONFIGURATION["data_identifier"]
+        cases.mkdir()
+        nnUNetDatasetNumpy.save_case(data, seg, {"spacing": CONFIGURATION["spacing"]}, str(cases / "lidc_0001"))
     torch.save({"covplan": CHECKPOINT_FORMAT_VERSION, "network_weights": network.state_dict(),
                 "architecture": {"name": "plain_unet", "distribution": "covplan", "version": __version__},
                 "init_args": {"plans": PLANS, "configuration": "3d_fullres", "fold": 0, "dataset_json": DATASET_JSON},
@@ -148,6 +163,8 @@ VARIANTS = [("full image (--crop none)", "no-tta", ["crop=none"]),
             ("--crop body, ONNX Runtime", "no-tta", ["backend=onnxruntime"]),
             # The archive (exported with --onnx) as a user predicts it: no --backend, so ONNX Runtime on CPU.
             ("archive, default backend", "no-tta", ["archive=1"]),
+            # The same archive exported with --onnx --int8 (needs a trained model: calibration tiles).
+            ("int8 archive, default backend", "no-tta", ["archive=int8"]),
             ("--fast (--crop body)", "no-tta", ["fast=1"]),
             ("--fast, ONNX Runtime", "no-tta", ["fast=1", "backend=onnxruntime"]),
             ("full image (--crop none)", "tta", ["crop=none"]),
@@ -205,10 +222,10 @@ def lung_dice(first: np.ndarray, second: np.ndarray) -> float:
     return float(2 * (a & b).sum() / max(1, a.sum() + b.sum()))
 
 
-def export_onnx_archive(model: Path, archive: Path) -> None:
+def export_onnx_archive(model: Path, archive: Path, int8: bool = False) -> None:
     from covplan.export import export_archive
 
-    export_archive([model], archive, onnx=True)
+    export_archive([model], archive, onnx=True, int8=int8)
 
 
 ARCHITECTURES_2D = ("plain_unet", "resenc_unet", "qchc_unet", "coarse_refine")
@@ -333,13 +350,20 @@ def main() -> None:
 
     from bench_plan_preprocess import lidc_lung_labels
 
+    from covplan.errors import CovplanError
+
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         model = root / "plain_unet__3d_fullres"
         start = time.perf_counter()
         losses = write_model(model, options.lidc, options.train_steps)
-        archive = root / "lung_model.zip"
+        archive, int8_archive = root / "lung_model.zip", root / "lung_model_int8.zip"
         export_onnx_archive(model, archive)
+        if options.train_steps:
+            try:
+                export_onnx_archive(model, int8_archive, int8=True)
+            except CovplanError as refusal:  # labels below Dice 0.99 of float32's: the figure is the result
+                print(f"<!-- int8 export refused: {refusal} -->")
         print(f"input {options.lidc.name}: 512 x 512 x 133 at 0.70 x 0.70 x 2.5 mm; model patch "
               f"{CONFIGURATION['patch_size']} at {CONFIGURATION['spacing']} mm; CPU, {os.cpu_count()} cores")
         if losses:
@@ -349,9 +373,9 @@ def main() -> None:
         print("| mirroring | covplan path | covplan s | nnU-Net s | time ratio | covplan MiB | nnU-Net MiB | "
               "memory ratio | lung Dice vs nnU-Net | voxels equal | lung Dice vs thresholded lung |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
-        nnunet_runs = {}
+        nnunet_runs, archive_labels = {}, {}
         for name, mirroring, variant in VARIANTS:
-            if options.no_tta_only and mirroring == "tta":
+            if (options.no_tta_only and mirroring == "tta") or ("archive=int8" in variant and not int8_archive.is_file()):
                 continue
             if mirroring not in nnunet_runs:
                 output = root / f"nnunet_{mirroring}"
@@ -363,7 +387,8 @@ def main() -> None:
                       f"{lung_dice(labels, reference_lung):.3f} -->")
             output = root / f"covplan_{len(list(root.iterdir()))}"
             output.mkdir()
-            source = archive if "backend=onnxruntime" in variant or "archive=1" in variant else model
+            source = (int8_archive if "archive=int8" in variant else
+                      archive if "backend=onnxruntime" in variant or "archive=1" in variant else model)
             seconds, peak = run_measured(COVPLAN, [str(options.lidc), str(output), str(source), mirroring, *variant])
             labels = sitk.GetArrayFromImage(sitk.ReadImage(str(output / "LIDC-IDRI-0001.nii.gz")))
             nnunet_s, nnunet_peak, nnunet_labels = nnunet_runs[mirroring]
@@ -371,6 +396,11 @@ def main() -> None:
                   f"{seconds / nnunet_s:.2f} | {peak / 2**20:.0f} | {nnunet_peak / 2**20:.0f} | "
                   f"{peak / nnunet_peak:.2f} | {lung_dice(labels, nnunet_labels):.4f} | "
                   f"{np.mean(labels == nnunet_labels):.4%} | {lung_dice(labels, reference_lung):.3f} |", flush=True)
+            if "archive=1" in variant or "archive=int8" in variant:
+                archive_labels[variant[0]] = labels
+        if len(archive_labels) == 2:
+            print(f"<!-- int8 archive vs float32 archive: lung Dice "
+                  f"{lung_dice(archive_labels['archive=int8'], archive_labels['archive=1']):.4f} -->")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,27 +48,47 @@ class Throughput:
     peak_mib: float
     loader_batches_per_second: float
     first_step_s: float  # with torch.compile, the compile is in it
+    losses: tuple[float, ...] = ()  # of every step, warm-up included, in order
 
 
 def best_of(runs: list[Throughput]) -> Throughput:
-    """The fastest step and loader of the runs (the least disturbed by other load), the largest peak."""
+    """The fastest step and loader of the runs (the least disturbed by other load), the largest peak;
+    the losses of the first run."""
     return Throughput(min(run.seconds_per_step for run in runs), max(run.peak_mib for run in runs),
-                      max(run.loader_batches_per_second for run in runs), max(run.first_step_s for run in runs))
+                      max(run.loader_batches_per_second for run in runs), max(run.first_step_s for run in runs),
+                      runs[0].losses)
+
+
+def loss_value(step_output: object) -> float:
+    """The loss a trainer's train_step returned: covplan's a float, nnU-Net's ``{"loss": array}``."""
+    return float(step_output["loss"] if isinstance(step_output, dict) else step_output)
+
+
+def loss_summary(losses: Sequence[float], window: int = 10) -> str:
+    """Mean +- standard deviation of the first and the last ``window`` losses."""
+    def summary(values: Sequence[float]) -> str:
+        return f"{statistics.mean(values):.3f} +- {statistics.pstdev(values):.3f}"
+    return f"{summary(losses[:window])} -> {summary(losses[-window:])}" if len(losses) >= window else ""
 
 
 def measure(train_step, next_batch, finish, iterations: int, warmup: int, device) -> Throughput:
     """First step, median step time and peak memory of ``train_step(next_batch())``, then the loader alone."""
     try:
         reset_peak_memory(device)
-        first_step_s = median_seconds(lambda: train_step(next_batch()), 1, 0, device)
-        seconds = median_seconds(lambda: train_step(next_batch()), iterations, warmup, device)
+        losses = []
+
+        def step() -> None:
+            losses.append(loss_value(train_step(next_batch())))
+
+        first_step_s = median_seconds(step, 1, 0, device)
+        seconds = median_seconds(step, iterations, warmup, device)
         peak = peak_memory_mib(device)
         # Enough batches that the ones the workers prefetched during the steps weigh little.
         loader_batches = LOADER_BATCHES_PER_STEP * iterations
         start = time.perf_counter()
         for _ in range(loader_batches):
             next_batch()
-        return Throughput(seconds, peak, loader_batches / (time.perf_counter() - start), first_step_s)
+        return Throughput(seconds, peak, loader_batches / (time.perf_counter() - start), first_step_s, tuple(losses))
     finally:
         finish()
 
@@ -125,6 +147,8 @@ def main() -> None:
     parser.add_argument("--compile", choices=tuple(COVPLAN_COMPILE), default="off",
                         help="torch.compile for both trainers: off (equal settings), default (each trainer's own: "
                              "compiled on CUDA), on (covplan compiled on every device; nnU-Net never on CPU).")
+    parser.add_argument("--architectures", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES),
+                        help="Architectures of the per-architecture table (plain_unet alone skips it).")
     parser.add_argument("--quick", action="store_true",
                         help="6 tiny 2D demo slices, 10 steps: proves the harness in a few minutes on CPU.")
     arguments = parser.parse_args()
@@ -143,7 +167,8 @@ def run(arguments: argparse.Namespace, root: Path, workers: int) -> None:
 
     device = resolve_device(arguments.device)
     dataset = arguments.dataset or demo_dataset(root, arguments.kind, arguments.cases, arguments.size)
-    work = planned_work(dataset, root / "work", ARCHITECTURES, arguments.configuration)
+    architectures = ["plain_unet", *[name for name in arguments.architectures if name != "plain_unet"]]
+    work = planned_work(dataset, root / "work", architectures, arguments.configuration)
     configuration = load_training_inputs(work, "plain_unet", arguments.configuration).configuration
     plan = load_training_inputs(work, "plain_unet", configuration).plan
     timing = dict(iterations=arguments.iterations, warmup=arguments.warmup, compile_mode=arguments.compile)
@@ -154,23 +179,24 @@ def run(arguments: argparse.Namespace, root: Path, workers: int) -> None:
         our_runs.append(covplan_throughput(work, "plain_unet", configuration, workers, device, **timing))
     ours, theirs = best_of(our_runs), best_of(their_runs)
     rows = [["covplan Trainer", ours.seconds_per_step, ours.peak_mib, ours.loader_batches_per_second,
-             ours.loader_batches_per_second * ours.seconds_per_step, ours.first_step_s],
+             ours.loader_batches_per_second * ours.seconds_per_step, ours.first_step_s, loss_summary(ours.losses)],
             ["nnunetv2 nnUNetTrainer", theirs.seconds_per_step, theirs.peak_mib, theirs.loader_batches_per_second,
-             theirs.loader_batches_per_second * theirs.seconds_per_step, theirs.first_step_s],
+             theirs.loader_batches_per_second * theirs.seconds_per_step, theirs.first_step_s,
+             loss_summary(theirs.losses)],
             ["ratio covplan / nnU-Net", ours.seconds_per_step / theirs.seconds_per_step, ours.peak_mib / theirs.peak_mib,
-             "", "", ""]]
+             "", "", "", ""]]
     setting = (f"{configuration}, patch {plan['patch_size']}, batch {plan['batch_size']}, device {device.type}, "
                f"compile {arguments.compile}, "
                f"{workers} augmentation workers, median of {arguments.iterations} steps after {arguments.warmup}, "
                f"best of {arguments.rounds} rounds, alternating for plain_unet")
     record(f"Training throughput, plain_unet: covplan vs nnU-Net ({setting})", markdown_table(
         ["trainer", "s / step", "peak MiB", "loader batches / s", "loader batches per step (> 1: never starves)",
-         "first step s (compile)"],
+         "first step s (compile)", "loss, first 10 steps -> last 10 (first round)"],
         rows), notes=[f"dataset: {dataset.name if arguments.dataset else f'demo {arguments.kind}'}"])
 
     dims = len(plan["patch_size"])
     plugin_rows = []
-    for architecture in ARCHITECTURES:
+    for architecture in architectures if len(architectures) > 1 else []:  # plain_unet alone: its table is above
         if dims not in get_architecture(architecture).dims:
             plugin_rows.append([architecture, f"not built for {dims}D", "", "", "", "", ""])
             continue
@@ -181,6 +207,8 @@ def run(arguments: argparse.Namespace, root: Path, workers: int) -> None:
         plugin_rows.append([architecture, str(inputs.plan["patch_size"]), inputs.plan["batch_size"],
                             result.seconds_per_step, result.peak_mib,
                             result.seconds_per_step / ours.seconds_per_step, result.peak_mib / ours.peak_mib])
+    if not plugin_rows:
+        return
     record(f"Training throughput per architecture, covplan's trainer ({setting})", markdown_table(
         ["architecture", "patch", "batch", "s / step", "peak MiB", "s / step vs plain_unet", "peak vs plain_unet"],
         plugin_rows), notes=["each architecture with its own planned patch and batch"])

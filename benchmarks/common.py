@@ -228,15 +228,20 @@ def machine_description() -> str:
     return text
 
 
+def commit() -> str:
+    """The checkout's short commit ("" without git)."""
+    try:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+    except OSError:  # no git on the machine
+        return ""
+
+
 def versions() -> str:
     import covplan
 
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip()
-    except OSError:  # no git on the machine
-        commit = ""
-    found = [f"covplan {covplan.__version__}" + (f" (commit {commit})" if commit else "")]
+    checkout = commit()
+    found = [f"covplan {covplan.__version__}" + (f" (commit {checkout})" if checkout else "")]
     for distribution in ("nnunetv2", "torch"):
         try:
             found.append(f"{distribution} {metadata.version(distribution)}")

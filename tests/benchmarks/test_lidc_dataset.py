@@ -3,30 +3,19 @@ body labelled as lung."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from tests.paths import REPO_ROOT
+from tests.benchmark_scripts import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))  # the script imports its sibling common.py
-    spec = importlib.util.spec_from_file_location("bench_plan_preprocess",
-                                                  REPO_ROOT / "benchmarks" / "bench_plan_preprocess.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_script("bench_plan_preprocess") as module:
         yield module
-    finally:
-        sys.path.remove(str(REPO_ROOT / "benchmarks"))
-        del sys.modules[spec.name]
 
 
 def chest(depth: int = 12) -> np.ndarray:

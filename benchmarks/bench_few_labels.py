@@ -68,7 +68,8 @@ QUICK_SHRINK = 3
 QUICK = {"finetune": "a 1-minute source of 24 cases, one 1-minute budget, fold 0, seed 1",
          "pseudo": "6 labelled and 12 unlabelled phantoms, one 1-minute budget, fold 0, seed 1",
          "real": f"the labelled slices shrunk {QUICK_SHRINK} times a side (a real size does not fit a training step "
-                 f"in minutes on CPU), 4 LIDC slices, one 3-minute budget, fold 0, seed 1"}
+                 f"in minutes on CPU), 2 NY-SBU and 1 LIDC slices (a model of small patches predicts a "
+                 f"full-size slice in minutes), one 3-minute budget, fold 0, seed 1"}
 logger = logging.getLogger(__name__)
 
 
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--unlabelled-cases", type=int, default=36, help="pseudo: phantom slices without masks.")
     parser.add_argument("--slices-dir", type=Path, default=SHARED_DATA / "covid_semiseg_train",
                         help="real: COVID-SemiSeg training slices (Imgs/, GT/).")
+    parser.add_argument("--ny-sbu-slices", type=int, default=20, help="real: NY-SBU slices among the unlabelled.")
     parser.add_argument("--lidc-slices", type=int, default=20, help="real: axial LIDC slices among the unlabelled.")
     parser.add_argument("--target-precision", type=float, default=0.95,
                         help="pseudo, real: plan-and-train --target-precision (the threshold's rule).")
@@ -101,7 +103,8 @@ def main() -> None:
     if arguments.quick:
         budgets, folds, seeds = [3.0 if arguments.experiment == "real" else 1.0], [0], [1]
         arguments.source_cases, arguments.source_minutes = 24, 1.0
-        arguments.labelled_cases, arguments.unlabelled_cases, arguments.lidc_slices = 6, 12, 4
+        arguments.labelled_cases, arguments.unlabelled_cases = 6, 12
+        arguments.ny_sbu_slices, arguments.lidc_slices = 2, 1
     arguments.budgets = arguments.budgets or budgets
     arguments.folds = arguments.folds if arguments.folds is not None else folds
     arguments.seeds = arguments.seeds or seeds
@@ -202,7 +205,9 @@ def run_real(arguments: argparse.Namespace, root: Path) -> None:
     slices_dir = shrunk_slices(arguments.slices_dir, root / "shrunk") if arguments.quick else arguments.slices_dir
     get_converter("slices").convert(slices_dir, root / "labelled")
     unlabelled = root / "unlabelled"
-    shutil.copytree(NY_SBU, unlabelled / "ny_sbu")  # copied: predict's folder search does not follow links
+    for path in sorted(NY_SBU.rglob("*.dcm"))[:arguments.ny_sbu_slices]:  # copied: predict's search follows no link
+        (unlabelled / "ny_sbu" / path.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, unlabelled / "ny_sbu" / path.parent.name / path.name)
     lidc = write_lidc_slices(unlabelled / "lidc", arguments.lidc_slices)
     device = resolve_device(arguments.device)
     domains = grey_levels(arguments.slices_dir, unlabelled)
@@ -211,7 +216,8 @@ def run_real(arguments: argparse.Namespace, root: Path) -> None:
                       f"alone at equal minutes, device {device.type}", results, arguments, [
                           f"labelled: the 50 COVID-SemiSeg slices ({arguments.slices_dir.name}, slices converter, "
                           f"8-bit windowed JPEGs, 1 mm pixels assumed), folds {arguments.folds} of 5",
-                          f"unlabelled: the 20 NY-SBU DICOM slices (HU after rescale, pixel spacing from the header) "
+                          f"unlabelled: {arguments.ny_sbu_slices} of the 20 NY-SBU DICOM slices (HU after rescale, "
+                          f"pixel spacing from the header) "
                           f"and {len(lidc)} axial slices of LIDC-IDRI-0001 (z = {', '.join(map(str, lidc))}: evenly "
                           f"spread over the slices whose lung area is at least {LUNG_AREA_SHARE:g} of the largest; "
                           f"2D NIfTI in HU, 0.703 mm pixels)",

@@ -8,7 +8,10 @@ truth at least ``target_precision`` for every class, both ways: of the kept voxe
 predicted as a class, that share is the class (precision), and of the kept voxels of a
 class, that share is predicted as it (so that a confident miss counts as much as a
 confident false alarm). Counting over every voxel would let the background, most of any
-CT, hide a lesion class's errors."""
+CT, hide a lesion class's errors. Every class the cross-validation truth holds must keep
+at least one voxel predicted as it: a weak model that predicts no lesion would otherwise
+pass at the threshold that keeps only its sure background, and its pseudo-labels would
+hold background and ignore alone, teaching the next round that there are no lesions."""
 
 from __future__ import annotations
 
@@ -93,14 +96,21 @@ def choose_threshold(counts: KeptVoxelCounts, target_precision: float, class_nam
     kept = np.cumsum(counts.counts, axis=0)
     agreement = _agreement(kept)
     worst = np.where(np.isnan(agreement), np.inf, agreement).min(axis=1)
-    passing = np.flatnonzero((worst >= target_precision) & (kept.sum(axis=(1, 2)) > 0))
+    names = [class_names.get(value, str(value)) for value in counts.class_values]
+    in_truth = counts.counts.sum(axis=(0, 1)) > 0
+    every_class_kept = ((kept.sum(axis=2) > 0) | ~in_truth).all(axis=1)
+    if not every_class_kept.any():
+        never = [name for name, kept_ever in zip(names, kept[-1].sum(axis=1) > 0) if not kept_ever]
+        raise CovplanError(f"the models predict no voxel of {', '.join(never)} in the cross-validation cases, whose "
+                           f"truth has them: their pseudo-labels would teach that there are none; train the models "
+                           f"longer (a larger --time-budget or more epochs) before pseudo-labelling")
+    passing = np.flatnonzero((worst >= target_precision) & every_class_kept)
     if not len(passing):
         best = int(np.argmax(np.where(np.isinf(worst), -np.inf, worst)))
         raise CovplanError(f"no uncertainty threshold makes the kept cross-validation voxels agree with the truth at "
                            f"{target_precision:g} for every class (best {worst[best]:.3f}, at entropy "
                            f"{counts.grid[best]:.3g}); lower --target-precision or train the models longer")
     chosen = passing[-1]
-    names = [class_names.get(value, str(value)) for value in counts.class_values]
     return ThresholdChoice(
         threshold=float(counts.grid[chosen]), target_precision=target_precision,
         agreement={name: None if np.isnan(value) else round(float(value), 6)

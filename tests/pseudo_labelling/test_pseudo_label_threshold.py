@@ -52,3 +52,20 @@ def test_ignored_truth_does_not_count_and_an_unreachable_target_is_refused():
     with pytest.raises(CovplanError, match=r"^no uncertainty threshold makes the kept cross-validation voxels agree "
                                            r"with the truth at 0.9 for every class .*lower --target-precision"):
         choose_threshold(wrong, 0.9, NAMES)
+
+
+def test_a_model_that_predicts_no_lesion_is_refused_however_sure_its_background():
+    rng = np.random.default_rng(1)
+    # Sure background everywhere it is background; the lesion called background, unsure:
+    # the lowest thresholds keep only right voxels, but none of the lesion class.
+    parts = [_voxels(rng, 900, 0, 0.05, 0, 0), _voxels(rng, 100, 0.3, 0.6, 0, 1)]
+    entropy, predicted, truth = (np.concatenate(values) for values in zip(*parts))
+    counts = KeptVoxelCounts([0, 1])
+    counts.add(entropy, predicted, truth, ignore_label=None)
+    with pytest.raises(CovplanError, match=r"^the models predict no voxel of lesion in the cross-validation cases, "
+                                           r"whose truth has them: .*train the models longer"):
+        choose_threshold(counts, 0.95, NAMES)
+    # A class the truth does not hold needs no kept voxel.
+    background_only = KeptVoxelCounts([0, 1])
+    background_only.add(*_voxels(rng, 50, 0, 0.05, 0, 0), ignore_label=None)
+    assert choose_threshold(background_only, 0.95, NAMES).agreement == {"background": 1.0, "lesion": None}

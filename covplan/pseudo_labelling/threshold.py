@@ -106,7 +106,8 @@ def choose_threshold(counts: KeptVoxelCounts, target_precision: float, class_nam
                            f"longer (a larger --time-budget or more epochs) before pseudo-labelling")
     passing = np.flatnonzero((worst >= target_precision) & every_class_kept)
     if not len(passing):
-        best = int(np.argmax(np.where(np.isinf(worst), -np.inf, worst)))
+        # The best of the thresholds that could be chosen: those keeping every class.
+        best = int(np.argmax(np.where(np.isinf(worst) | ~every_class_kept, -np.inf, worst)))
         raise CovplanError(f"no uncertainty threshold makes the kept cross-validation voxels agree with the truth at "
                            f"{target_precision:g} for every class (best {worst[best]:.3f}, at entropy "
                            f"{counts.grid[best]:.3g}); lower --target-precision or train the models longer")

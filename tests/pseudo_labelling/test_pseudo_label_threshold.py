@@ -69,3 +69,15 @@ def test_a_model_that_predicts_no_lesion_is_refused_however_sure_its_background(
     background_only = KeptVoxelCounts([0, 1])
     background_only.add(*_voxels(rng, 50, 0, 0.05, 0, 0), ignore_label=None)
     assert choose_threshold(background_only, 0.95, NAMES).agreement == {"background": 1.0, "lesion": None}
+
+
+def test_the_refusal_names_the_best_agreement_of_a_threshold_that_keeps_every_class():
+    rng = np.random.default_rng(2)
+    # Sure background alone agrees perfectly, but keeps no lesion; every threshold that
+    # keeps the lesion keeps the confusions too: the best such agreement is 0.5.
+    parts = [_voxels(rng, 900, 0, 0.01, 0, 0), _voxels(rng, 50, 0.2, 0.2, 1, 1), _voxels(rng, 50, 0.2, 0.2, 1, 0)]
+    entropy, predicted, truth = (np.concatenate(values) for values in zip(*parts))
+    counts = KeptVoxelCounts([0, 1])
+    counts.add(entropy, predicted, truth, ignore_label=None)
+    with pytest.raises(CovplanError, match=r"for every class \(best 0.500, at entropy 0.2"):
+        choose_threshold(counts, 0.9, NAMES)

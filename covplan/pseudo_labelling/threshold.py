@@ -100,7 +100,8 @@ def choose_threshold(counts: KeptVoxelCounts, target_precision: float, class_nam
     in_truth = counts.counts.sum(axis=(0, 1)) > 0
     every_class_kept = ((kept.sum(axis=2) > 0) | ~in_truth).all(axis=1)
     if not every_class_kept.any():
-        never = [name for name, kept_ever in zip(names, kept[-1].sum(axis=1) > 0) if not kept_ever]
+        never = [name for name, predicted, present in zip(names, kept[-1].sum(axis=1) > 0, in_truth)
+                 if present and not predicted]
         raise CovplanError(f"the models predict no voxel of {', '.join(never)} in the cross-validation cases, whose "
                            f"truth has them: their pseudo-labels would teach that there are none; train the models "
                            f"longer (a larger --time-budget or more epochs) before pseudo-labelling")

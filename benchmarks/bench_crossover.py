@@ -38,11 +38,12 @@ from unittest import mock
 
 from bench_budget import fold_class_dice, plan_text
 from common import REPO_ROOT, SHARED_DATA, commit, machine_description, resolve_device, run_in_scratch_folder
-from crossover_report import report
+from crossover_report import report, write_curves
 
 from covplan.atomic import write_json_atomic
 from covplan.json_files import read_json
 from covplan.planning import budget_candidates
+from covplan.planning.learning_curves import CURVES_FILE
 from covplan.planning.schedule import MIN_SCHEDULE_EPOCHS
 from covplan.work_folder import plans_path
 
@@ -247,6 +248,9 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="Train nothing: report the results file.")
     parser.add_argument("--image", type=Path, default=IMAGE, help="Where --report writes its plot.")
     parser.add_argument("--report-md", type=Path, default=REPORT_MD, help="Where --report writes its markdown block.")
+    parser.add_argument("--write-curves", type=Path, nargs="?", const=CURVES_FILE,
+                        help=f"With --report: fit the budget rule's learning curves and write them (default "
+                             f"{CURVES_FILE.relative_to(REPO_ROOT)}).")
     arguments = parser.parse_args()
     given_s = parse_per_candidate(arguments.seconds_per_step, float, "--seconds-per-step")
     results = read_results(arguments.results)
@@ -255,6 +259,11 @@ def main() -> None:
         block = report(results["cells"], arguments.image, str(link), given_s)
         arguments.report_md.write_text(block)
         print(block)
+        if arguments.write_curves:
+            source = (f"benchmarks/bench_crossover.py --report --write-curves, {len(results['cells'])} entries of "
+                      f"{arguments.results.name}, {datetime.date.today().isoformat()}")
+            curves = write_curves(results["cells"], arguments.write_curves, source)
+            print(f"learning curves written to {arguments.write_curves}: {curves.as_dict()}")
         return
     if arguments.minutes:
         if not given_s:

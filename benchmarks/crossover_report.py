@@ -30,6 +30,9 @@ from scipy.interpolate import PchipInterpolator
 from scipy.optimize import curve_fit
 
 from covplan.atomic import save_figure_atomic
+from covplan.errors import CovplanError
+from covplan.planning.budget_candidates import spacing_factor
+from covplan.planning.learning_curves import CurvePoint, LearningCurves, fit_learning_curves, save_learning_curves
 
 CLASSES = ("ggo", "consolidation", "infection")
 MIN_POWER_LAW_STEPS = 4
@@ -211,9 +214,78 @@ def report(cells: Sequence[Mapping[str, Any]], image: Path, image_link: str,
             else:
                 row.append(find_crossover(a, curves[a, name], step_s[a], b, curves[b, name], step_s[b]).describe())
         lines.append(f"| {name} | " + " | ".join(row) + " |")
-    plot(points, curves, step_s, image)
+    rule_curves = None
+    try:
+        rule_curves = fit_learning_curves(curve_points(cells), between_run_spread(cells), "report")
+    except (CovplanError, ValueError) as error:
+        lines += ["", f"The budget rule's curves (mean lesion Dice): not fitted ({error})."]
+    if rule_curves is not None:
+        lines += ["", "The budget rule's curves (mean lesion Dice over the classes, one exponent, a plateau and a "
+                      "scale per candidate; `--write-curves` writes them):", "",
+                  "| candidate | onset (steps) | curve | measured steps |", "|---|---|---|---|"]
+        for candidate in candidates:
+            factor = spacing_factor(candidate)
+            lines.append(f"| `{candidate}` | {rule_curves.onset[factor]} | {rule_curves.plateau[factor]:.3f} - "
+                         f"{rule_curves.scale[factor]:.3g} x steps^-{rule_curves.exponent:.3g} | "
+                         f"{rule_curves.measured_steps[factor][0]} to {rule_curves.measured_steps[factor][1]} |")
+        lines.append(f"\nSpread between runs of one cell (pooled standard deviation): {rule_curves.spread:.3f}; "
+                     f"the rule's margin: {rule_curves.margin:.3f}.")
+    plot(points, curves, step_s, image, rule_curves)
     lines += ["", f"![Dice against minutes per candidate]({image_link})", ""]
     return "\n".join(lines)
+
+
+def mean_lesion_dice(dice: Mapping[str, float | None]) -> float | None:
+    """What the budget rule compares: the mean over the classes of one cell's Dice."""
+    values = [dice.get(name) for name in CLASSES]
+    if any(value is None or math.isnan(value) for value in values):
+        return None
+    return statistics.mean(values)
+
+
+def curve_points(cells: Sequence[Mapping[str, Any]]) -> list[CurvePoint]:
+    """Each candidate's mean lesion Dice per step count: the measured cells pooled, and
+    each entry aggregated in the docs as the mean of its runs."""
+    groups: dict[tuple[float, int], list[tuple[float, int]]] = {}
+    for cell in cells:
+        dice = mean_lesion_dice(cell["dice"])
+        if dice is not None:
+            runs = cell["aggregated"]["runs"] if cell.get("aggregated") else 1
+            groups.setdefault((spacing_factor(cell["candidate"]), cell["steps"]), []).append((dice, runs))
+    return [CurvePoint(factor, steps, sum(d * n for d, n in values) / sum(n for _, n in values),
+                       sum(n for _, n in values)) for (factor, steps), values in sorted(groups.items())]
+
+
+def between_run_spread(cells: Sequence[Mapping[str, Any]]) -> float:
+    """The pooled standard deviation between runs of one cell (same candidate and steps)
+    of the mean lesion Dice. An entry aggregated in the docs gives only its classes'
+    spreads: their mean stands in for its mean's (no smaller, as the classes of a run
+    move together)."""
+    squares, degrees = 0.0, 0
+    groups: dict[tuple[str, int], list[float]] = {}
+    for cell in cells:
+        if cell.get("aggregated"):
+            spreads = [value for value in cell["aggregated"]["spread"].values() if value is not None]
+            runs = cell["aggregated"]["runs"]
+            squares += (runs - 1) * statistics.mean(spreads) ** 2
+            degrees += runs - 1
+        elif (dice := mean_lesion_dice(cell["dice"])) is not None:
+            groups.setdefault((cell["candidate"], cell["steps"]), []).append(dice)
+    for values in groups.values():
+        if len(values) > 1:
+            squares += (len(values) - 1) * statistics.variance(values)
+            degrees += len(values) - 1
+    if degrees == 0:
+        raise ValueError("no cell was run more than once: the spread between runs is unknown; run a second seed")
+    return math.sqrt(squares / degrees)
+
+
+def write_curves(cells: Sequence[Mapping[str, Any]], path: Path, source: str) -> LearningCurves:
+    """Fit the budget rule's learning curves to ``cells`` and write them to ``path``."""
+    points = curve_points(cells)
+    curves = fit_learning_curves(points, between_run_spread(cells), source)
+    save_learning_curves(curves, points, path)
+    return curves
 
 
 def _pairs(candidates: Sequence[str]) -> list[tuple[str, str]]:
@@ -251,17 +323,22 @@ def _mean_spread(mean: float | None, spread: float | None) -> str:
 
 
 def plot(points: Sequence[Point], curves: Mapping[tuple[str, str], Curve | None], step_s: Mapping[str, float],
-         path: Path) -> None:
+         path: Path, rule_curves: LearningCurves | None = None) -> None:
     """Dice against minutes, one panel per class: each candidate's points (mean and
-    spread; hollow for entries aggregated in the docs) and its curve over its measured steps."""
+    spread; hollow for entries aggregated in the docs) and its curve over its measured
+    steps; with ``rule_curves`` a last panel of the mean lesion Dice and the budget rule's
+    curves (dashed where extrapolated, to twice the steps measured)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
     from matplotlib import ticker
 
-    figure, axes = plt.subplots(1, len(CLASSES), figsize=(5 * len(CLASSES), 4), sharey=True)
+    panels = len(CLASSES) + (rule_curves is not None)
+    figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), sharey=True)
     candidates = list(dict.fromkeys(point.candidate for point in points))
+    if rule_curves is not None:
+        _plot_rule_curves(axes[-1], points, candidates, rule_curves, step_s)
     for axis, name in zip(axes, CLASSES):
         for index, candidate in enumerate(candidates):
             colour = f"C{index}"
@@ -274,15 +351,36 @@ def plot(points: Sequence[Point], curves: Mapping[tuple[str, str], Curve | None]
                 axis.plot(steps * step_s[candidate] / 60, curve(steps), color=colour, label=candidate)
             else:
                 axis.plot([], [], color=colour, label=candidate)
+        axis.set_title(f"Dice {name}")
+    for axis in axes:
         axis.set_xscale("log")
         axis.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
         axis.xaxis.set_minor_formatter(ticker.NullFormatter())
         axis.set_xlabel("minutes of training steps")
-        axis.set_title(f"Dice {name}")
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("Dice (fold validation)")
     axes[0].legend()
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     save_figure_atomic(figure, path)
+
+
+def _plot_rule_curves(axis: Any, points: Sequence[Point], candidates: Sequence[str], curves: LearningCurves,
+                      step_s: Mapping[str, float]) -> None:
+    for index, candidate in enumerate(candidates):
+        colour, factor = f"C{index}", spacing_factor(candidate)
+        for point in (p for p in points if p.candidate == candidate):
+            dice = mean_lesion_dice(point.mean)
+            if dice is not None:
+                axis.plot(point.steps * step_s[candidate] / 60, dice, "o", color=colour,
+                          mfc="none" if point.aggregated else colour)
+        low, high = curves.measured_steps[factor]
+        start = max(low, curves.onset[factor] + 1)
+        for span, style in (((start, high), "-"), ((high, 2 * high), "--")):
+            steps = np.geomspace(*span, 100)
+            dice = [curves.expected_dice(factor, n) for n in steps]
+            axis.plot(steps * step_s[candidate] / 60, dice, style, color=colour,
+                      label=candidate if style == "-" else None)
+    axis.set_title("mean lesion Dice: the budget rule's curves")
+    axis.legend()

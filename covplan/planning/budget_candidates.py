@@ -34,7 +34,8 @@ import numpy as np
 from covplan.errors import CovplanError
 from covplan.json_files import read_json
 from covplan.planning.data_identifier import shared_data_identifier
-from covplan.planning.schedule import Schedule, Throughput
+from covplan.planning.learning_curves import LearningCurves, load_learning_curves
+from covplan.planning.schedule import NNUNET_EPOCHS, NNUNET_ITERATIONS_PER_EPOCH, Schedule, Throughput
 from covplan.work_folder import CASCADE, DATA_FOLDER_PREFIX, budget_record_path, planned_plans
 
 logger = logging.getLogger(__name__)
@@ -45,9 +46,9 @@ CANDIDATE_MARK = "_x"  # "2d_x2": the 2d configuration at twice its spacing
 # each in-plane axis: below it lesions shrink to a few voxels (the experiments of
 # docs/planning.md coarsen 398 x 361 slices to 199 x 180; none went smaller).
 MIN_CANDIDATE_IN_PLANE_VOXELS = 128
-# The rule: the full-resolution plan needs this many training steps in the budget to beat
-# its coarser candidate (docs/planning.md, "Planning for a time budget").
-MIN_FULL_RESOLUTION_STEPS = 300
+# The rule allows for measured step times this far off either way: on the same machine type
+# a loaded run measured 4.3 s a step, an idle one 3.0 s (issue 34).
+CLOCK_ERROR = 1.3
 
 
 def candidate_name(configuration: str, factor: float) -> str:
@@ -118,40 +119,90 @@ class CandidateFit:
                 **({"problem": self.problem} if self.problem else {})}
 
 
-def choose_configuration(main: CandidateFit, coarser: Sequence[CandidateFit]) -> tuple[CandidateFit, str]:
-    """The rule: the main (full-resolution) configuration when at least
-    :data:`MIN_FULL_RESOLUTION_STEPS` of its steps fit the budget (or no coarser one
-    fits), else the coarser candidate with the most steps; and why."""
-    fitting = [fit for fit in coarser if fit.schedule is not None]
+def spacing_factor(configuration: str) -> float:
+    """1 for the main configuration, the factor of a candidate's name (``2d_x2``: 2)."""
+    return float(configuration.split(CANDIDATE_MARK)[1]) if is_candidate(configuration) else 1.0
+
+
+def expected_dice(fit: CandidateFit, curves: LearningCurves, clock_error: float = 1.0) -> float | None:
+    """The mean lesion Dice the learning curves expect of ``fit``'s schedule (None when no
+    step fits), or of the steps that would fit were every step ``clock_error`` times slower."""
+    if fit.schedule is None:
+        return None
+    return curves.expected_dice(spacing_factor(fit.configuration), fit.schedule.steps / clock_error)
+
+
+def worst_shortfall(fit: CandidateFit, fitting: Sequence[CandidateFit], curves: LearningCurves) -> float:
+    """How far below the best of ``fitting`` the curves expect ``fit`` at worst, were the
+    measured step times :data:`CLOCK_ERROR` too slow, right or too fast."""
+    shortfalls = []
+    for error in (1 / CLOCK_ERROR, 1.0, CLOCK_ERROR):
+        best = max(expected_dice(other, curves, error) for other in fitting)
+        shortfalls.append(best - expected_dice(fit, curves, error))
+    return max(shortfalls)
+
+
+def choose_configuration(main: CandidateFit, coarser: Sequence[CandidateFit], curves: LearningCurves
+                         ) -> tuple[CandidateFit, str]:
+    """The rule: the candidate the learning ``curves`` expect closest to the best even if the
+    measured step times are :data:`CLOCK_ERROR` off either way (the least worst-case
+    shortfall, so a step time measured on a loaded machine cannot trade a clearly better
+    model for a worse one), but nnU-Net's plan (``main``) while its worst case is within
+    ``curves.margin`` of that (covplan departs from it only for more than run-to-run
+    noise); and why."""
+    fitting = [fit for fit in (main, *coarser) if fit.schedule is not None]
     if main.schedule is not None and not coarser:
         return main, (f"{main.schedule.steps} steps fit; no coarser plan (a preset fixes the configuration, or "
                       f"the images are too small to coarsen)")
-    if main.schedule is not None and (main.schedule.steps >= MIN_FULL_RESOLUTION_STEPS or not fitting):
-        return main, (f"{main.schedule.steps} steps of the full-resolution plan fit (>= "
-                      f"{MIN_FULL_RESOLUTION_STEPS}, or no coarser plan fits): kept")
     if not fitting:
         raise CovplanError(main.problem or "the time budget does not fit one training step of any planned "
                                            "configuration; give a larger --time-budget")
-    best = max(fitting, key=lambda fit: fit.schedule.steps)
-    full_steps = main.schedule.steps if main.schedule is not None else 0
-    return best, (f"only {full_steps} steps of the full-resolution plan fit (< {MIN_FULL_RESOLUTION_STEPS}); "
-                  f"{best.configuration} at spacing {_shape(best.plan['spacing'])} mm fits {best.schedule.steps}, "
-                  f"which reach a higher Dice in the experiments of docs/planning.md")
+    if len(fitting) == 1:
+        return fitting[0], f"only {fitting[0].configuration} fits a training step in the budget"
+    if main.schedule is not None and main.schedule.steps >= NNUNET_EPOCHS * NNUNET_ITERATIONS_PER_EPOCH:
+        # The curves were measured far below this; nnU-Net's plan with its own schedule is
+        # what the user would train without a budget.
+        return main, (f"nnU-Net's whole schedule ({NNUNET_EPOCHS} x {NNUNET_ITERATIONS_PER_EPOCH} steps) of its "
+                      f"plan fits: the budget constrains nothing")
+    shortfall = {fit.configuration: worst_shortfall(fit, fitting, curves) for fit in fitting}
+    safest = min(fitting, key=lambda fit: shortfall[fit.configuration])
+    kept = main.schedule is not None and shortfall[main.configuration] <= shortfall[safest.configuration] + curves.margin
+    chosen = main if kept else safest
+    figures = "; ".join(f"{fit.configuration} {expected_dice(fit, curves):.3f} at {fit.schedule.steps} steps"
+                        f"{_extrapolated(fit, curves)}" for fit in (chosen, *(f for f in fitting if f is not chosen)))
+    behind = ", ".join(f"{fit.configuration} {shortfall[fit.configuration]:.3f}" for fit in fitting)
+    reason = (f"expected mean lesion Dice {figures}; at worst behind the best with step times "
+              f"{(CLOCK_ERROR - 1) * 100:.0f} % off: {behind}")
+    if chosen is not safest:
+        reason += f"; within {curves.margin:.3f} (half the spread between runs), so nnU-Net's plan is kept"
+    return chosen, reason + " (learning curves of docs/planning.md)"
+
+
+def _extrapolated(fit: CandidateFit, curves: LearningCurves) -> str:
+    factor = spacing_factor(fit.configuration)
+    if curves.is_measured(factor, fit.schedule.steps):
+        return ""
+    low, high = curves.measured_steps[factor]
+    return f" (extrapolated: measured {low} to {high} steps)"
 
 
 def apply_budget_choice(plans: dict[str, Any], architecture: str, budget_s: float,
-                        fits: dict[str, CandidateFit]) -> dict[str, Any]:
+                        fits: dict[str, CandidateFit], curves: LearningCurves | None = None) -> dict[str, Any]:
     """Choose among the measured ``fits`` of ``plans``'s budget candidates (the main
     configuration's first), keep the chosen plan under the main configuration's name and
-    drop the candidates from ``plans`` (in place). Returns the budget record."""
+    drop the candidates from ``plans`` (in place). ``curves``: the shipped learning curves
+    unless given. Returns the budget record."""
+    curves = curves if curves is not None else load_learning_curves()
     planned = plans["covplan"].pop("budget_candidates")
     main_name, candidates = planned["configuration"], planned["candidates"]
-    chosen, reason = choose_configuration(fits[main_name], [fits[name] for name in candidates])
+    chosen, reason = choose_configuration(fits[main_name], [fits[name] for name in candidates], curves)
     logger.info("%s: %s", architecture, reason)
     record = {"format_version": 1, "architecture": architecture, "budget_min": round(budget_s / 60, 3),
               "scope": "per fold", "device": fits[main_name].throughput.device, "configuration": main_name,
               "chosen": chosen.configuration, "reason": reason,
-              "candidates": {name: fit.as_dict() for name, fit in fits.items()}}
+              "learning_curves": curves.source,
+              "candidates": {name: {**fit.as_dict(), "expected_dice": _rounded(expected_dice(fit, curves))}
+                             for name, fit in fits.items()}}
     plans["configurations"] = {name: plan for name, plan in plans["configurations"].items()
                                if not is_candidate(name)}
     plans["configurations"][main_name] = chosen.plan
@@ -162,6 +213,10 @@ def apply_budget_choice(plans: dict[str, Any], architecture: str, budget_s: floa
         explanation.pop(name, None)
     plans["covplan"]["budget"] = {key: record[key] for key in ("budget_min", "device", "chosen", "reason")}
     return record
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def budget_candidates(plans: dict[str, Any], plans_file: Path) -> list[str]:
@@ -193,9 +248,11 @@ def budget_explanation(record: dict[str, Any]) -> list[str]:
         schedule, throughput = candidate["schedule"], candidate["throughput"]
         fit = (f"{schedule['epochs']} epochs x {schedule['iterations_per_epoch']} steps = {schedule['steps']} steps, "
                f"{schedule['validation_iterations']} validation batches an epoch" if schedule else "no step fits")
+        expected = candidate.get("expected_dice")  # absent from records before the learning curves
         lines.append(f"  {name}: spacing {_shape(candidate['spacing'])} mm, patch {_shape(candidate['patch_size'])}, "
                      f"batch {candidate['batch_size']}: {throughput['seconds_per_step']:.3g} s a step; {fit}; "
-                     f"{throughput['final_validation_s']:.0f} s kept for the final validation")
+                     f"{throughput['final_validation_s']:.0f} s kept for the final validation"
+                     + (f"; expected mean lesion Dice {expected:.3f}" if expected is not None else ""))
     lines.append(f"chosen {record['chosen']}: {record['reason']}")
     return lines
 

@@ -135,14 +135,38 @@ def test_the_report_tables_curves_crossover_and_plot_of_a_results_file(crossover
     crossover_row = next(line for line in lines if line.startswith("| ggo | 3.7"))
     assert "min (2d_x2 ahead below; measured 1.33 to 66.7 min)" in crossover_row
     assert "- machines: test machine" in lines
+    assert "| `2d` | 0 | 0.800 - 2 x steps^-0.5 | 20 to 1000 |" in lines  # the budget rule's curves
+    assert "| `2d_x2` | 0 | 0.600 - 1 x steps^-0.5 | 60 to 4000 |" in lines
     assert lines[-1] == "![Dice against minutes per candidate](images/crossover.png)"
 
 
 def test_the_committed_results_file_reports(bench, crossover_report, tmp_path):
     cells = bench.read_results(bench.RESULTS)["cells"]
     assert {cell["origin"] for cell in cells if cell.get("aggregated")} == {
-        "docs/planning.md, 'The experiments behind the rule', 4 minutes of training steps"}
+        "docs/planning.md, 'The experiments behind the rule', 4 minutes of training steps",
+        "docs/benchmarks.md, 'Quality at equal minutes' of 2026-12-02: covplan --time-budget 10 (2d_x2)"}
     # The docs' step times, given: the fastest recorded ones change as cells accumulate.
     block = crossover_report.report(cells, tmp_path / "crossover.png", "crossover.png", {"2d": 5.02, "2d_x2": 0.82})
     assert "| 45 (docs, aggregated) | 3.76 | 4 | 0.006 +- 0.010 | 0.000 +- 0.000 | 0.005 +- 0.009 |" in block
     assert "| 285 (docs, aggregated) | 3.9 | 4 | 0.495 +- 0.078 | 0.095 +- 0.095 | 0.611 +- 0.026 |" in block
+
+
+def test_the_budget_rules_curves_are_fitted_to_the_cells_and_written_with_their_evidence(crossover_report,
+                                                                                          tmp_path):
+    from covplan.planning.learning_curves import load_learning_curves
+
+    cells = (synthetic_cells("2d", [20, 60, 150, 400], a=0.8, b=3.0, c=0.5, seconds_per_step=4.0)
+             + synthetic_cells("2d_x2", [60, 200, 600, 1600], a=0.6, b=2.0, c=0.5, seconds_per_step=1.0))
+    # The seeds sit 0.01 either side of the curve: a standard deviation of 0.01 * sqrt(2).
+    assert crossover_report.between_run_spread(cells) == pytest.approx(0.01 * 2**0.5)
+    path = tmp_path / "learning_curves.json"
+    crossover_report.write_curves(cells, path, "synthetic cells")
+    curves = load_learning_curves(path)
+    assert curves.plateau[1.0] == pytest.approx(0.8, abs=1e-3) and curves.plateau[2.0] == pytest.approx(0.6, abs=1e-3)
+    assert curves.scale[1.0] == pytest.approx(3.0, rel=1e-2) and curves.scale[2.0] == pytest.approx(2.0, rel=1e-2)
+    assert curves.exponent == pytest.approx(0.5, abs=1e-3) and curves.measured_steps == {1.0: (20, 400),
+                                                                                           2.0: (60, 1600)}
+    points = json.loads(path.read_text())["points"]
+    assert {"spacing_factor": 2.0, "steps": 600, "dice": round(0.6 - 2 / 600**0.5, 4), "runs": 2} in points
+    with pytest.raises(ValueError, match="run a second seed"):
+        crossover_report.between_run_spread([cell for cell in cells if cell["seed"] == 1])

@@ -10,10 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from covplan.cli import cli
-from covplan.errors import CovplanError
 from covplan.planning import budget_candidates as budget_module
-from covplan.planning.budget_candidates import CandidateFit, choose_configuration, coarser_spacing
-from covplan.planning.schedule import Schedule, Throughput
+from covplan.planning.budget_candidates import coarser_spacing
+from covplan.planning.learning_curves import LearningCurves
 from covplan.workflows.fit_budget import plan_for_budget
 
 
@@ -24,34 +23,6 @@ from covplan.workflows.fit_budget import plan_for_budget
 ])
 def test_coarser_spacing_coarsens_the_finer_axes(spacing, coarser):
     assert coarser_spacing(spacing, 2.0) == pytest.approx(coarser)
-
-
-def fit(name: str, steps: int | None) -> CandidateFit:
-    throughput = Throughput("cpu", 1.0, 0.5, 0.0, 0.0, 4, 1.0)
-    schedule = Schedule(steps, 1, 1, float(steps)) if steps is not None else None
-    return CandidateFit(name, {"spacing": [2.0, 2.0]}, throughput, schedule, 1.0)
-
-
-def test_the_rule_keeps_full_resolution_when_enough_of_its_steps_fit():
-    many = budget_module.MIN_FULL_RESOLUTION_STEPS
-    chosen, reason = choose_configuration(fit("2d", many), [fit("2d_x2", 6 * many)])
-    assert chosen.configuration == "2d" and "kept" in reason
-
-
-def test_the_rule_goes_coarser_when_few_full_resolution_steps_fit():
-    few = budget_module.MIN_FULL_RESOLUTION_STEPS // 2
-    chosen, reason = choose_configuration(fit("2d", few), [fit("2d_x2", 6 * few), fit("2d_x3", None)])
-    assert chosen.configuration == "2d_x2"
-    assert f"only {few} steps of the full-resolution plan fit" in reason
-
-
-def test_the_rule_takes_what_fits_and_refuses_when_nothing_does():
-    assert choose_configuration(fit("2d", None), [fit("2d_x2", 40)])[0].configuration == "2d_x2"
-    assert choose_configuration(fit("2d", 40), [fit("2d_x2", None)])[0].configuration == "2d"
-    chosen, reason = choose_configuration(fit("2d", 40), [])
-    assert chosen.configuration == "2d" and "too small to coarsen" in reason
-    with pytest.raises(CovplanError, match="does not fit one training step of any planned configuration"):
-        choose_configuration(fit("2d", None), [fit("2d_x2", None)])
 
 
 @pytest.mark.slow
@@ -67,7 +38,9 @@ def test_images_too_small_to_coarsen_get_no_candidate_and_keep_the_plan(raw_2d: 
 @pytest.mark.slow
 def test_plan_with_a_time_budget_measures_chooses_and_keeps_only_the_choice(raw_2d: Path, tmp_path: Path,
                                                                              monkeypatch):
-    monkeypatch.setattr(budget_module, "MIN_FULL_RESOLUTION_STEPS", 10**9)  # the coarser plan wins
+    coarse_wins = LearningCurves({1.0: 0.1, 2.0: 0.9}, {1.0: 1.0, 2.0: 1.0}, 0.5, {1.0: 0, 2.0: 0},
+                                 {1.0: (1, 10), 2.0: (1, 10)}, 0.04, "test")
+    monkeypatch.setattr(budget_module, "load_learning_curves", lambda: coarse_wins)
     monkeypatch.setattr(budget_module, "MIN_CANDIDATE_IN_PLANE_VOXELS", 8)  # the tiny slices may be coarsened
     work = tmp_path / "work"
     result = CliRunner().invoke(cli, ["plan", str(raw_2d), "-o", str(work), "--time-budget", "2", "--explain",
@@ -90,7 +63,8 @@ def test_plan_with_a_time_budget_measures_chooses_and_keeps_only_the_choice(raw_
     assert sorted(p.name for p in work.glob("covplan_2d_*")) == [chosen["data_identifier"]]  # the other is gone
     assert not list(work.glob(".probe_*")) and not list(work.glob("plain_unet__*"))
     assert "time budget 2 min per fold on cpu" in result.output
-    assert "chosen 2d_x2: only" in result.output
+    assert f"chosen 2d_x2: expected mean lesion Dice 2d_x2 {coarse['expected_dice']:.3f}" in result.output
+    assert coarse["expected_dice"] > full["expected_dice"] and record["learning_curves"] == "test"
 
     from covplan.training.inputs import load_training_inputs
     assert load_training_inputs(work, "plain_unet").configuration_manager.spacing == coarse["spacing"]

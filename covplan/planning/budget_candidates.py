@@ -182,6 +182,8 @@ def _extrapolated(fit: CandidateFit, curves: LearningCurves) -> str:
     factor = spacing_factor(fit.configuration)
     if curves.is_measured(factor, fit.schedule.steps):
         return ""
+    if fit.schedule.steps <= curves.onset[factor]:
+        return f" (not past its onset: still no lesion after {curves.onset[factor]} steps in the experiment)"
     low, high = curves.measured_steps[factor]
     return f" (extrapolated: measured {low} to {high} steps)"
 

@@ -161,7 +161,8 @@ def test_the_rule_takes_the_higher_expected_dice_and_says_the_figures():
     assert chosen is coarse
     assert reason.startswith(f"expected mean lesion Dice 2d_x2 {expected_dice(coarse, curves):.3f} at "
                              f"{coarse.schedule.steps} steps (extrapolated: measured 200 to 2000 steps); "
-                             f"2d 0.000 at {main.schedule.steps} steps")
+                             f"2d 0.000 at {main.schedule.steps} steps (not past its onset: still no lesion after "
+                             f"45 steps in the experiment)")
     assert (f"at worst behind the best with step times 30 % off: 2d {worst_shortfall(main, [main, coarse], curves):.3f}"
             f", 2d_x2 0.000") in reason
     main, coarse = simulated_fits(6 * 60, 0.1, 4.8)  # six hours of a GPU: full resolution's plateau

@@ -28,7 +28,6 @@ import contextlib
 import datetime
 import logging
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,10 +36,10 @@ from typing import Any
 from unittest import mock
 
 from bench_budget import fold_class_dice, plan_text
-from common import REPO_ROOT, SHARED_DATA, commit, machine_description, resolve_device, run_in_scratch_folder
+import common
+from common import REPO_ROOT, SHARED_DATA, resolve_device, run_in_scratch_folder
 from crossover_report import report, write_curves
 
-from covplan.atomic import write_json_atomic
 from covplan.json_files import read_json
 from covplan.planning import budget_candidates
 from covplan.planning.learning_curves import CURVES_FILE
@@ -51,6 +50,7 @@ ARCHITECTURE = "plain_unet"
 MAIN = "2d"
 NUM_SPLITS = 5
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "crossover.json"
+EXPERIMENT = __doc__.splitlines()[0]
 REPORT_MD = REPO_ROOT / "benchmarks" / "results" / "crossover.md"
 IMAGE = REPO_ROOT / "docs" / "images" / "crossover.png"
 INTERMEDIATE_FACTOR = 1.5
@@ -106,9 +106,7 @@ def requested_cells(steps: Mapping[str, Sequence[int]], seeds: Sequence[int], fo
 
 
 def read_results(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {"format_version": 1, "experiment": __doc__.splitlines()[0], "cells": []}
-    return read_json(path, "restore it from git (`git checkout -- PATH`) or remove it to start again")
+    return common.read_results(path, EXPERIMENT, "cells")
 
 
 def done_keys(results: Mapping[str, Any]) -> set[tuple[str, int, int, int]]:
@@ -142,24 +140,15 @@ def run_cells(cells: Sequence[Cell], results_path: Path, train: Callable[[Cell],
               step_s: Mapping[str, float], max_minutes: float | None, started: float,
               clock: Callable[[], float] = time.monotonic) -> list[Cell]:
     """Train each cell whose estimated cost still fits ``max_minutes`` since ``started``,
-    adding its entry to the results file (re-read, so that nothing recorded meanwhile is
-    lost) as soon as it ends. Returns the cells trained."""
-    trained = []
-    for cell in cells:
-        left_s = None if max_minutes is None else 60 * max_minutes - (clock() - started)
-        if left_s is not None and estimated_seconds(cell, step_s) > left_s:
-            logger.info("%s: about %.0f min, more than the %.0f min left: not started", cell,
-                        estimated_seconds(cell, step_s) / 60, left_s / 60)
-            continue
+    recording each as soon as it ends (``common.run_and_record``). Returns the cells trained."""
+    def train_and_log(cell: Cell) -> dict[str, Any]:
         entry = train(cell)
-        results = read_results(results_path)
-        results["cells"].append(entry)
-        results_path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(results_path, results)
-        trained.append(cell)
         logger.info("%s: Dice %s, %.0f s (%.3g s a step)", cell, entry["dice"], entry["wall_s"],
                     entry["seconds_per_step"])
-    return trained
+        return entry
+
+    return common.run_and_record(cells, results_path, EXPERIMENT, "cells", train_and_log,
+                                 lambda cell: estimated_seconds(cell, step_s), max_minutes, started, clock)
 
 
 def train_cell(work: Path, cell: Cell, device, workers: int) -> dict[str, Any]:
@@ -185,8 +174,7 @@ def train_cell(work: Path, cell: Cell, device, workers: int) -> dict[str, Any]:
             "validation_iterations": 1, "mirroring": False, "dice": dice, "wall_s": round(wall_s, 1),
             "training_s": fold_time["training_s"],
             "seconds_per_step": round(fold_time["training_s"] / fold_time["steps"], 4), "plan": plan_text(inputs.plan),
-            "date": datetime.datetime.now().isoformat(timespec="minutes"), "machine": machine_description(),
-            "commit": commit(), "command": " ".join(["python", *sys.argv]), "origin": "benchmarks/bench_crossover.py"}
+            **common.provenance("benchmarks/bench_crossover.py")}
 
 
 def plan_candidates_work(slices_dir: Path, root: Path, intermediate: bool) -> Path:

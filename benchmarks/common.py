@@ -12,9 +12,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any, TypeVar
+
+from covplan.atomic import write_json_atomic
+from covplan.json_files import read_json
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -25,6 +29,8 @@ LIDC_CT = SHARED_DATA / "lidc_idri_0001" / "LIDC-IDRI-0001.nii.gz"  # a real che
 # The plugins that ship with covplan; a checkout used without pip install (the GPU
 # machine's PYTHONPATH set-up) has no entry points for them.
 BUNDLED_PLUGIN_MODULES = {"qchc_unet": "covplan_qchc", "coarse_refine": "covplan_coarse_refine"}
+RESULTS_FORMAT_VERSION = 1
+Item = TypeVar("Item")
 
 
 def run_measured(command: list[str], environment: dict[str, str]) -> tuple[float, float, float]:
@@ -271,3 +277,41 @@ def record(title: str, body: str, notes: Sequence[str] = (), output_file: Path =
         with (out / "benchmarks.md").open("a") as stream:
             stream.write(section)
     return section
+
+
+def read_results(path: Path, experiment: str, entries: str) -> dict[str, Any]:
+    """A benchmark's results file in the repository (``{"format_version", "experiment",
+    entries: [...]}``, one entry per run, across sessions), or a new empty one."""
+    if not path.is_file():
+        return {"format_version": RESULTS_FORMAT_VERSION, "experiment": experiment, entries: []}
+    return read_json(path, "restore it from git (`git checkout -- PATH`) or remove it to start again")
+
+
+def run_and_record(items: Iterable[Item], results_path: Path, experiment: str, entries: str,
+                   run: Callable[[Item], dict[str, Any]], estimate_s: Callable[[Item], float],
+                   max_minutes: float | None, started: float, clock: Callable[[], float] = time.monotonic) -> list[Item]:
+    """Run each item whose estimated seconds still fit ``max_minutes`` since ``started``
+    (an item that does not fit is skipped, a cheaper later one may still run), adding its
+    entry to the results file as soon as it ends: the file is re-read first, so nothing
+    recorded meanwhile is lost, and written atomically, so a kill loses only the running
+    item. Returns the items run."""
+    done = []
+    for item in items:
+        left_s = None if max_minutes is None else 60 * max_minutes - (clock() - started)
+        if left_s is not None and estimate_s(item) > left_s:
+            print(f"{item}: about {estimate_s(item) / 60:.0f} min, more than the {left_s / 60:.0f} min left: "
+                  f"not started")
+            continue
+        entry = run(item)
+        results = read_results(results_path, experiment, entries)
+        results[entries].append(entry)
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(results_path, results)
+        done.append(item)
+    return done
+
+
+def provenance(origin: str) -> dict[str, str]:
+    """Where a recorded run comes from: date, machine, commit, command and script."""
+    return {"date": datetime.datetime.now().isoformat(timespec="minutes"), "machine": machine_description(),
+            "commit": commit(), "command": " ".join(["python", *sys.argv]), "origin": origin}

@@ -92,3 +92,36 @@ def test_the_committed_results_file_reports_its_budgets(bench):
     text = bench.report(bench.read_results(bench.RESULTS)["runs"], mirroring=False)
     assert "| 10 | covplan --time-budget |" in text
     assert "- 10 min, covplan - nnU-Net: ggo" in text
+
+
+def test_each_tool_plans_once_per_budget_and_its_runs_record_what_they_trained(bench, tmp_path, monkeypatch):
+    planned = []
+
+    def plan_for_budget(dataset, work, architectures, budget_s, **options):
+        planned.append(budget_s)
+        work.mkdir(parents=True)
+        (work / "budget_plain_unet.json").write_text(json.dumps({"chosen": "2d_x2", "reason": "fits more steps"}))
+
+    def fake_run(tool):
+        def run(work, fold, seed, device, size, *rest):  # nnU-Net gets epochs, covplan seconds
+            return {"ggo": 0.5, "consolidation": 0.1, "infection": 0.6, "minutes": 9.87654, "steps": size,
+                    "plan": f"{tool} plan in {work.name}"}
+        return run
+
+    monkeypatch.setattr("covplan.workflows.fit_budget.plan_for_budget", plan_for_budget)
+    monkeypatch.setattr(bench, "planned_work", lambda dataset, work, *args, **kwargs: work)
+    monkeypatch.setattr(bench, "nnunet_epoch_seconds", lambda work, device, workers: 171.0)
+    monkeypatch.setattr(bench, "nnunet_run", fake_run("nnunet"))
+    monkeypatch.setattr(bench, "covplan_run", fake_run("covplan"))
+    workbench = bench.Workbench(tmp_path, tmp_path / "slices", bench.resolve_device("cpu"), 1, False)
+    workbench.__dict__["dataset"] = tmp_path / "dataset"  # converted already
+    entries = [workbench.run(run) for run in bench.requested_runs([10, 25], seeds=[1, 2], folds=[0])]
+    assert planned == [600.0, 1500.0]  # once per budget, not per seed
+    nnunet_10 = entries[0]
+    assert (nnunet_10["tool"], nnunet_10["seed"], nnunet_10["epochs"], nnunet_10["steps"]) == ("nnunet", 1, 3, 3)
+    assert nnunet_10["epoch_s"] == 171.0 and nnunet_10["minutes"] == 9.88
+    covplan_25 = entries[-1]
+    assert (covplan_25["budget_min"], covplan_25["seed"], covplan_25["steps"]) == (25.0, 2, 1500.0)
+    assert (covplan_25["chosen"], covplan_25["reason"], covplan_25["plan"]) == (
+        "2d_x2", "fits more steps", "covplan plan in covplan_work_25")
+    assert covplan_25["origin"] == "benchmarks/bench_budget.py" and covplan_25["mirroring"] is False

@@ -39,7 +39,7 @@ from typing import Any
 
 import common
 from bench_quality import train_nnunet_fold
-from common import (REPO_ROOT, SHARED_DATA, markdown_table, planned_work, record, resolve_device,
+from common import (BENCHMARKS_MD, REPO_ROOT, SHARED_DATA, markdown_table, planned_work, record, resolve_device,
                     run_in_scratch_folder)
 
 NUM_SPLITS = 5
@@ -349,7 +349,9 @@ def main() -> None:
                    f"{bench.device.type}", summary_table(entries, arguments.mirroring),
                    notes=[f"this command's runs: {[run.key for run in done]}; the table holds every run of "
                           f"{arguments.results.name} (`bench_budget.py --report`)",
-                          *common_notes(arguments.mirroring), *target_lines(entries, arguments.mirroring)])
+                          *common_notes(arguments.mirroring), *target_lines(entries, arguments.mirroring)],
+                   # --quick proves the harness: its table goes beside its temporary results, not into the docs
+                   output_file=arguments.results.parent / "benchmarks.md" if arguments.quick else BENCHMARKS_MD)
 
     run_in_scratch_folder("bench_budget_", run_all, arguments.workers)
 

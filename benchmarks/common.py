@@ -17,9 +17,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from covplan.atomic import write_json_atomic
-from covplan.json_files import read_json
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # the benchmarks import tests' dataset writer and each other
@@ -282,6 +279,10 @@ def record(title: str, body: str, notes: Sequence[str] = (), output_file: Path =
 def read_results(path: Path, experiment: str, entries: str) -> dict[str, Any]:
     """A benchmark's results file in the repository (``{"format_version", "experiment",
     entries: [...]}``, one entry per run, across sessions), or a new empty one."""
+    # covplan is imported where used, as everywhere in this module: a checkout run without
+    # pip install finds covplan only through the REPO_ROOT path entry made above.
+    from covplan.json_files import read_json
+
     if not path.is_file():
         return {"format_version": RESULTS_FORMAT_VERSION, "experiment": experiment, entries: []}
     return read_json(path, "restore it from git (`git checkout -- PATH`) or remove it to start again")
@@ -295,6 +296,8 @@ def run_and_record(items: Iterable[Item], results_path: Path, experiment: str, e
     entry to the results file as soon as it ends: the file is re-read first, so nothing
     recorded meanwhile is lost, and written atomically, so a kill loses only the running
     item. Returns the items run."""
+    from covplan.atomic import write_json_atomic
+
     done = []
     for item in items:
         left_s = None if max_minutes is None else 60 * max_minutes - (clock() - started)
